@@ -1,0 +1,184 @@
+//! The one error type of par. Every variant says which item failed and in which worker.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a worker process ended when it should not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Death {
+    /// Killed by this signal number (e.g. 9 for `SIGKILL`, 6 for `abort()`, 11 for a segfault).
+    Signal(i32),
+    /// Called `exit` with this status before finishing its work.
+    Exit(i32),
+}
+
+impl fmt::Display for Death {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Death::Signal(sig) => write!(f, "was killed by signal {sig} ({})", signal_name(sig)),
+            Death::Exit(code) => write!(f, "exited with status {code}"),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => "unknown signal",
+    }
+}
+
+/// Where an item was when something went wrong: `Some(i)` is the item index in iteration order.
+fn item(index: Option<usize>) -> String {
+    match index {
+        Some(i) => format!("item {i}"),
+        None => "no item (between items)".to_string(),
+    }
+}
+
+/// Everything that can make a parallel loop or call fail.
+///
+/// Each variant carries the item index (position in iteration order, or the job's submission
+/// number for queues) and the pid of the worker process where they are known, so a failure can
+/// be reproduced by running that one item sequentially.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The body panicked. `location` is `file:line:column` of the panic.
+    Panicked {
+        /// Index of the item whose body panicked.
+        index: usize,
+        /// Worker process that ran it (the parent's own pid in sequential mode).
+        pid: i32,
+        /// The panic message (the payload if it was a string, else a placeholder).
+        message: String,
+        /// `file:line:col` where the panic happened, if known.
+        location: Option<String>,
+    },
+    /// The body returned an error (fallible bodies of the `try` forms, `?` in a `par!(try, ...)`).
+    Failed {
+        /// Index of the item whose body failed.
+        index: usize,
+        /// Worker process that ran it.
+        pid: i32,
+        /// The error's `Display` text (errors travel between processes as text).
+        message: String,
+    },
+    /// A worker process died: killed by a signal (`SIGKILL`, `abort()`, a segfault) or `exit()`.
+    WorkerDied {
+        /// The item it was running, if it was running one.
+        index: Option<usize>,
+        /// The worker process.
+        pid: i32,
+        /// Signal or exit status.
+        death: Death,
+    },
+    /// An item ran longer than the loop's per-item timeout; its worker was killed.
+    TimedOut {
+        /// The item that did not finish in time.
+        index: usize,
+        /// The worker process that was killed.
+        pid: i32,
+        /// The timeout that was exceeded.
+        timeout: Duration,
+    },
+    /// A frame from a worker could not be decoded (corrupt, truncated or oversized).
+    Decode {
+        /// The item the frame was about, if known.
+        index: Option<usize>,
+        /// The worker that sent it.
+        pid: i32,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// A system call failed (fork, pipe, poll, ...).
+    Io {
+        /// What par was doing.
+        context: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The index of the item (or job) this error is about, if it is about one.
+    pub fn index(&self) -> Option<usize> {
+        match *self {
+            Error::Panicked { index, .. }
+            | Error::Failed { index, .. }
+            | Error::TimedOut { index, .. } => Some(index),
+            Error::WorkerDied { index, .. } | Error::Decode { index, .. } => index,
+            Error::Io { .. } => None,
+        }
+    }
+
+    /// The pid of the worker process involved, if one was.
+    pub fn pid(&self) -> Option<i32> {
+        match *self {
+            Error::Panicked { pid, .. }
+            | Error::Failed { pid, .. }
+            | Error::TimedOut { pid, .. }
+            | Error::WorkerDied { pid, .. }
+            | Error::Decode { pid, .. } => Some(pid),
+            Error::Io { .. } => None,
+        }
+    }
+
+    pub(crate) fn io(context: &'static str, source: std::io::Error) -> Self {
+        Error::Io { context, source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Panicked { index, pid, message, location } => {
+                write!(f, "item {index} panicked in worker {pid}")?;
+                if let Some(loc) = location {
+                    write!(f, " at {loc}")?;
+                }
+                write!(f, ": {message}")
+            }
+            Error::Failed { index, pid, message } => {
+                write!(f, "item {index} failed in worker {pid}: {message}")
+            }
+            Error::WorkerDied { index, pid, death } => {
+                write!(f, "worker {pid} {death} while running {}", item(*index))
+            }
+            Error::TimedOut { index, pid, timeout } => write!(
+                f,
+                "item {index} timed out after {timeout:?} in worker {pid}; the worker was killed"
+            ),
+            Error::Decode { index, pid, message } => write!(
+                f,
+                "could not decode a frame from worker {pid} about {}: {message}",
+                item(*index)
+            ),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

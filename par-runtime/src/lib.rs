@@ -1,0 +1,36 @@
+//! Runtime of [par](https://docs.rs/par): forked worker teams that run a loop body, ship
+//! results over pipes and report every failure with the item index and worker pid.
+//!
+//! Users depend on the facade crate `par`, which re-exports everything public here.
+//!
+//! Module map (dependencies point one way, down the list):
+//! `par_loop` (public builder) -> `forms` (collect/for-each/reduce jobs) -> `team` (the
+//! parent's poll loop) and `worker` (the child's loop) -> `wire` (frames), `sched` (chunking),
+//! `codec` (serde) -> `sys` (every syscall and every `unsafe` block).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod forms;
+mod mode;
+mod par_loop;
+mod progress;
+mod sched;
+mod source;
+#[allow(unsafe_code)]
+mod sys;
+mod team;
+mod wire;
+mod worker;
+
+pub use codec::Transfer;
+pub use error::{Death, Error, Result};
+pub use mode::{in_worker, sequential};
+pub use par_loop::{Loop, TryUnordered, Unordered};
+pub use sched::Schedule;
+pub use source::{items, stream, IntoSource, Items, RangeIndex, RangeSource, Source, Stream};
+
+#[doc(hidden)]
+/// Used by generated code, not public API.
+pub mod __private {}

@@ -1,0 +1,62 @@
+//! Whether a loop forks or runs inline, and how many workers it gets.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static IN_WORKER: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static SEQUENTIAL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs `f` with every parallel loop inside it (on this thread) running inline, sequentially,
+/// in the calling process. Useful to debug a body with a debugger, or to compare results.
+///
+/// ```
+/// let v = par::sequential(|| par::Loop::new().workers(4).collect(0..3u8, |i| std::process::id() + i as u32));
+/// assert_eq!(v[0], std::process::id());
+/// ```
+pub fn sequential<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SEQUENTIAL.with(|s| s.set(s.get() - 1));
+        }
+    }
+    SEQUENTIAL.with(|s| s.set(s.get() + 1));
+    let _reset = Reset;
+    f()
+}
+
+/// True in a par worker process. Loops started in a worker run inline (no fork bombs).
+pub fn in_worker() -> bool {
+    IN_WORKER.load(Ordering::Relaxed)
+}
+
+pub(crate) fn mark_worker() {
+    IN_WORKER.store(true, Ordering::Relaxed);
+}
+
+/// The number of workers a loop gets: 1 means "run inline".
+pub(crate) fn workers(requested: Option<usize>) -> usize {
+    if !cfg!(unix) || in_worker() || SEQUENTIAL.with(|s| s.get() > 0) {
+        return 1;
+    }
+    let env = env_usize("PAR_WORKERS");
+    if env == Some(1) {
+        return 1;
+    }
+    requested
+        .or(env)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// `PAR_CHECK=1`: sequential mode round-trips results through the codec.
+pub(crate) fn check() -> bool {
+    std::env::var_os("PAR_CHECK").is_some_and(|v| v == "1")
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse().ok().filter(|&n| n > 0)
+}

@@ -1,0 +1,271 @@
+//! The loop builder: the public face of the runtime, and what `par!` expands to.
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::time::Duration;
+
+use crate::codec::Transfer;
+use crate::error::{Error, Result};
+use crate::forms::{self, Collect, ForEach, Reduce};
+use crate::sched::Schedule;
+use crate::source::IntoSource;
+use crate::team::TeamIter;
+
+/// A parallel loop: options, then one of the forms ([`collect`](Loop::collect),
+/// [`for_each`](Loop::for_each), [`reduce`](Loop::reduce), [`unordered`](Loop::unordered)), each
+/// with a fallible `try_` twin that returns [`Error`] instead of panicking.
+///
+/// The body closure and everything it captures reach the workers by `fork`: they need not be
+/// `Send`, `Sync`, `'static` or serializable. Only what the body returns (and reduction
+/// partials) travels back, so only that must implement [`Transfer`] (serde).
+///
+/// ```
+/// let squares = par::Loop::new().workers(2).collect(0..10u64, |i| i * i);
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+/// ```
+///
+/// # Workers and sequential mode
+///
+/// The worker count defaults to the number of available cores; `PAR_WORKERS=N` in the
+/// environment overrides that default and [`Loop::workers`] overrides both. The loop runs
+/// inline, in the calling process, when the count is 1 (`PAR_WORKERS=1` forces this for every
+/// loop), inside a worker (nested loops never fork again), inside [`sequential`](crate::sequential),
+/// or on a non-Unix target. With `PAR_CHECK=1`, sequential mode still round-trips every
+/// result through the codec, so a type that does not survive serialization fails without forking.
+///
+/// # Forking from a multi-threaded program
+///
+/// `fork` copies only the calling thread. A worker of a multi-threaded parent (a test under
+/// `cargo test`, a program with a thread pool) works as long as its body does not take a lock
+/// that another thread of the parent held at the moment of the fork: such a lock stays locked
+/// forever in the child. par itself takes no such lock in the child and the allocator is
+/// fork-safe, but a `Mutex` of your own, `stdout` locked by another thread, or a C library's
+/// internal lock may deadlock the worker. A [`timeout`](Loop::timeout) turns such a hang into
+/// [`Error::TimedOut`], whose message says the parent was multi-threaded.
+#[derive(Debug, Clone, Default)]
+pub struct Loop {
+    pub(crate) workers: Option<usize>,
+    pub(crate) schedule: Schedule,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) progress: bool,
+    pub(crate) max_frame: Option<usize>,
+}
+
+impl Loop {
+    /// A loop with default options: all cores, automatic schedule, no timeout, no progress bar.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs the loop on `n` worker processes (at least 1; 1 runs it inline).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// How items are divided into chunks and handed to workers; see [`Schedule`].
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Kills a worker whose current item has run longer than `timeout` and fails the loop with
+    /// [`Error::TimedOut`] naming that item.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Shows a progress bar on stderr (items done/total, rate, ETA) when stderr is a terminal,
+    /// or always when `PAR_PROGRESS=1`.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// The largest frame a worker may send (default 1 GiB); a frame declaring more is
+    /// [`Error::Decode`], never an allocation. Results are split into frames of a few MiB, so
+    /// this bounds the encoded size of one result.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = Some(bytes);
+        self
+    }
+
+    /// Runs `body` on every item and collects the values in iteration order, like
+    /// `src.into_iter().map(body).collect()`.
+    ///
+    /// # Panics
+    ///
+    /// If any item fails: a panic in the body (re-raised with its message, location, item index
+    /// and worker pid), a worker killed by a signal, or a timeout. Use [`Loop::try_collect`] to
+    /// get an [`Error`] instead.
+    pub fn collect<S, T, F>(&self, src: S, body: F) -> Vec<T>
+    where
+        S: IntoSource,
+        T: Transfer,
+        F: Fn(S::Item) -> T,
+    {
+        or_panic(self.try_collect(src, |item| Ok::<T, Infallible>(body(item))))
+    }
+
+    /// [`Loop::collect`] for a fallible body, returning the first failure (lowest item index)
+    /// as an [`Error`]: [`Error::Failed`] when the body returned `Err`, or any other variant.
+    ///
+    /// ```
+    /// let r = par::Loop::new().workers(2).try_collect(0..100u32, |i| {
+    ///     if i == 42 { Err(format!("bad item {i}")) } else { Ok(i) }
+    /// });
+    /// let err = r.unwrap_err();
+    /// assert_eq!(err.index(), Some(42));
+    /// assert!(err.to_string().contains("bad item 42"));
+    /// ```
+    pub fn try_collect<S, T, E, F>(&self, src: S, body: F) -> Result<Vec<T>>
+    where
+        S: IntoSource,
+        T: Transfer,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<T, E>,
+    {
+        forms::run(self, src.into_source(), &Collect::new(body))
+    }
+
+    /// Runs `body` on every item for its side effects (files, stdout) in the workers.
+    ///
+    /// # Panics
+    ///
+    /// As [`Loop::collect`].
+    pub fn for_each<S, F>(&self, src: S, body: F)
+    where
+        S: IntoSource,
+        F: Fn(S::Item),
+    {
+        or_panic(self.try_for_each(src, |item| {
+            body(item);
+            Ok::<(), Infallible>(())
+        }))
+    }
+
+    /// [`Loop::for_each`] for a fallible body; see [`Loop::try_collect`].
+    pub fn try_for_each<S, E, F>(&self, src: S, body: F) -> Result<()>
+    where
+        S: IntoSource,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<(), E>,
+    {
+        forms::run(self, src.into_source(), &ForEach::new(body))
+    }
+
+    /// A reduction: every *grain* of consecutive items starts from `identity()` and is folded
+    /// with `fold`, then the grains' partials are combined with `combine` **in iteration order**.
+    /// The grains depend only on the input's length (about 1024 of them; a stream's are its
+    /// batches of `dynamic(k)` items, 64 by default), never on the worker count or timing, so a
+    /// float sum is bit-identical for any number of workers, including sequential mode.
+    ///
+    /// ```
+    /// let sum = |w| par::Loop::new().workers(w)
+    ///     .reduce(0..100_000u32, || 0.0f64, |acc, i| *acc += 1.0 / (i as f64 + 1.0), |a, b| a + b);
+    /// assert_eq!(sum(1).to_bits(), sum(3).to_bits());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Loop::collect`].
+    pub fn reduce<S, A, I, Fo, C>(&self, src: S, identity: I, fold: Fo, combine: C) -> A
+    where
+        S: IntoSource,
+        A: Transfer,
+        I: Fn() -> A,
+        Fo: Fn(&mut A, S::Item),
+        C: Fn(A, A) -> A,
+    {
+        or_panic(self.try_reduce(
+            src,
+            identity,
+            |acc, item| {
+                fold(acc, item);
+                Ok::<(), Infallible>(())
+            },
+            combine,
+        ))
+    }
+
+    /// [`Loop::reduce`] for a fallible fold; see [`Loop::try_collect`].
+    pub fn try_reduce<S, A, E, I, Fo, C>(&self, src: S, identity: I, fold: Fo, combine: C) -> Result<A>
+    where
+        S: IntoSource,
+        A: Transfer,
+        E: Display,
+        I: Fn() -> A,
+        Fo: Fn(&mut A, S::Item) -> std::result::Result<(), E>,
+        C: Fn(A, A) -> A,
+    {
+        let job = Reduce::new(identity, fold);
+        let partials: Vec<A> = forms::run(self, src.into_source(), &job)?;
+        Ok(partials.into_iter().reduce(combine).unwrap_or_else(|| (job.identity)()))
+    }
+
+    /// Runs `body` on every item and yields the values **as they complete** (pprocess' `Queue`).
+    /// Workers are forked when this is called; dropping the iterator early kills and reaps them.
+    ///
+    /// ```
+    /// let mut got: Vec<u32> = par::Loop::new().workers(2).unordered(0..50u32, |i| i * 3).collect();
+    /// got.sort();
+    /// assert_eq!(got, (0..50).map(|i| i * 3).collect::<Vec<_>>());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// The iterator's `next` panics as [`Loop::collect`] does when an item fails.
+    pub fn unordered<'a, S, T, F>(&self, src: S, body: F) -> Unordered<'a, T>
+    where
+        S: IntoSource + 'a,
+        S::Source: 'a,
+        T: Transfer + 'a,
+        F: Fn(S::Item) -> T,
+    {
+        Unordered { inner: self.try_unordered(src, move |item| Ok::<T, Infallible>(body(item))) }
+    }
+
+    /// [`Loop::unordered`] yielding `Result`s: after the first `Err` the iterator ends.
+    pub fn try_unordered<'a, S, T, E, F>(&self, src: S, body: F) -> TryUnordered<'a, T>
+    where
+        S: IntoSource + 'a,
+        S::Source: 'a,
+        T: Transfer + 'a,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<T, E>,
+    {
+        TryUnordered { inner: forms::start_unordered(self, src.into_source(), &Collect::new(body)) }
+    }
+}
+
+fn or_panic<T>(r: Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Results as they complete; see [`Loop::unordered`].
+pub struct Unordered<'a, T> {
+    inner: TryUnordered<'a, T>,
+}
+
+impl<T> Iterator for Unordered<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.inner.next().map(or_panic)
+    }
+}
+
+/// Results (or the first failure) as they complete; see [`Loop::try_unordered`].
+pub struct TryUnordered<'a, T> {
+    inner: TeamIter<'a, T>,
+}
+
+impl<T> Iterator for TryUnordered<'_, T> {
+    type Item = Result<T, Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
+}

@@ -1,0 +1,214 @@
+//! Chunking policies: which consecutive *units* (items, or reduction grains) a worker runs next.
+//!
+//! The scheduler never blocks and never looks at pipes: the team asks it for the next chunk of
+//! a given worker and reports how long finished chunks took.
+
+use std::ops::Range;
+use std::time::Duration;
+
+/// How a loop's items are divided into chunks and handed to workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Schedule {
+    /// Sizes chunks from the measured time per item: small probes first, then chunks of about
+    /// two milliseconds, shrinking near the end so that the tail is short. The default.
+    #[default]
+    Auto,
+    /// One contiguous block per worker (OpenMP `static`), handed out in a few pieces.
+    Static,
+    /// A shared queue of chunks of this many items (OpenMP `dynamic`, pprocess' one job per item
+    /// with `Dynamic(1)`).
+    Dynamic(usize),
+    /// Chunks of half the remaining work divided by the workers, never below this many items
+    /// (OpenMP `guided`).
+    Guided(usize),
+}
+
+/// Chunk duration the auto schedule aims at: long enough that the per-chunk cost (a frame each
+/// way, a few syscalls: tens of microseconds here) is below 1%, short enough to balance load.
+const TARGET: Duration = Duration::from_millis(2);
+
+/// Per-worker scheduling state for a known number of units (`total`) or a stream (`None`).
+#[derive(Debug)]
+pub(crate) struct Sched {
+    policy: Schedule,
+    /// Units per item-chunk request when the policy counts items but units are grains.
+    unit_items: usize,
+    total: Option<usize>,
+    next: usize,
+    workers: usize,
+    /// `Static`: each worker's own block `[next, end)` and the piece size it is handed out in.
+    blocks: Vec<(Range<usize>, usize)>,
+    /// `Auto`: measured nanoseconds per unit (exponentially weighted), and the probe size.
+    ns_per_unit: Option<f64>,
+    probe: usize,
+}
+
+impl Sched {
+    /// `unit_items` is how many items one unit holds (1, or the reduction grain).
+    pub(crate) fn new(policy: Schedule, total: Option<usize>, workers: usize, unit_items: usize) -> Self {
+        let workers = workers.max(1);
+        let blocks = match (policy, total) {
+            (Schedule::Static, Some(n)) => (0..workers)
+                .map(|w| {
+                    let block = (n * w / workers)..(n * (w + 1) / workers);
+                    // Pieces of a quarter block, so results stream back while the block runs.
+                    let piece = (block.len() / 4).max(1);
+                    (block, piece)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Sched {
+            policy,
+            unit_items: unit_items.max(1),
+            total,
+            next: 0,
+            workers,
+            blocks,
+            ns_per_unit: None,
+            probe: 1,
+        }
+    }
+
+    /// The next chunk of units for `worker`, or `None` when it has nothing more to do.
+    /// For a stream the range's end may exceed what the stream still holds.
+    pub(crate) fn next(&mut self, worker: usize) -> Option<Range<usize>> {
+        if !self.blocks.is_empty() {
+            let (block, piece) = &mut self.blocks[worker];
+            if block.is_empty() {
+                return None;
+            }
+            let end = (block.start + *piece).min(block.end);
+            let r = block.start..end;
+            block.start = end;
+            return Some(r);
+        }
+        let remaining = match self.total {
+            Some(n) if self.next >= n => return None,
+            Some(n) => Some(n - self.next),
+            None => None,
+        };
+        let size = self.size(remaining).max(1);
+        let size = remaining.map_or(size, |r| size.min(r));
+        let r = self.next..self.next + size;
+        self.next += size;
+        Some(r)
+    }
+
+    fn units_for_items(&self, items: usize) -> usize {
+        items.div_ceil(self.unit_items).max(1)
+    }
+
+    fn size(&mut self, remaining: Option<usize>) -> usize {
+        let w = self.workers;
+        let guided = |r: usize| r.div_ceil(2 * w);
+        match self.policy {
+            Schedule::Dynamic(k) => self.units_for_items(k),
+            Schedule::Guided(min) => {
+                let min = self.units_for_items(min);
+                remaining.map_or(min, |r| guided(r).max(min))
+            }
+            Schedule::Static | Schedule::Auto => {
+                let want = match self.ns_per_unit {
+                    Some(ns) => (TARGET.as_nanos() as f64 / ns.max(0.1)) as usize,
+                    None => {
+                        // Probe: grow geometrically until the first measurement arrives.
+                        let p = self.probe;
+                        self.probe = self.probe.saturating_mul(4);
+                        p
+                    }
+                };
+                // Near the end, no chunk longer than a share of what remains: a short tail.
+                remaining.map_or(want, |r| want.min(guided(r).max(1)))
+            }
+        }
+    }
+
+    /// A finished chunk of `units` units took `elapsed` in a worker.
+    pub(crate) fn observe(&mut self, units: usize, elapsed: Duration) {
+        if units == 0 {
+            return;
+        }
+        let ns = elapsed.as_nanos() as f64 / units as f64;
+        self.ns_per_unit = Some(match self.ns_per_unit {
+            None => ns,
+            Some(old) => 0.7 * old + 0.3 * ns,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(s: &mut Sched, workers: usize) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        loop {
+            let mut any = false;
+            for w in 0..workers {
+                if let Some(r) = s.next(w) {
+                    out.push(r);
+                    any = true;
+                }
+            }
+            if !any {
+                return out;
+            }
+        }
+    }
+
+    fn covers(mut chunks: Vec<Range<usize>>, n: usize) {
+        chunks.sort_by_key(|r| r.start);
+        let mut at = 0;
+        for r in chunks {
+            assert_eq!(r.start, at, "gap or overlap");
+            assert!(r.end > r.start, "empty chunk");
+            at = r.end;
+        }
+        assert_eq!(at, n);
+    }
+
+    #[test]
+    fn every_policy_covers_every_unit_exactly_once() {
+        for n in [0, 1, 2, 7, 100, 1001, 65536] {
+            for w in 1..=8 {
+                for p in [Schedule::Auto, Schedule::Static, Schedule::Dynamic(1), Schedule::Dynamic(7), Schedule::Guided(3)] {
+                    let mut s = Sched::new(p, Some(n), w, 1);
+                    covers(drain(&mut s, w), n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn static_gives_each_worker_its_own_contiguous_block() {
+        let mut s = Sched::new(Schedule::Static, Some(100), 2, 1);
+        let mut w0 = Vec::new();
+        while let Some(r) = s.next(0) {
+            w0.push(r);
+        }
+        assert_eq!(w0.first().map(|r| r.start), Some(0));
+        assert_eq!(w0.last().map(|r| r.end), Some(50));
+        assert_eq!(s.next(1).map(|r| r.start), Some(50));
+    }
+
+    #[test]
+    fn auto_grows_to_the_target_and_shrinks_at_the_tail() {
+        let mut s = Sched::new(Schedule::Auto, Some(10_000_000), 2, 1);
+        assert_eq!(s.next(0), Some(0..1));
+        s.observe(1, Duration::from_nanos(10));
+        let big = s.next(0).unwrap();
+        assert!(big.len() > 10_000, "2 ms of 10 ns items is ~200k items, got {}", big.len());
+        let mut last = big;
+        while let Some(r) = s.next(0) {
+            last = r;
+        }
+        assert!(last.len() < 10_000, "tail chunk too long: {}", last.len());
+    }
+
+    #[test]
+    fn dynamic_counts_items_not_grains() {
+        let mut s = Sched::new(Schedule::Dynamic(100), Some(50), 2, 10);
+        assert_eq!(s.next(0), Some(0..10));
+    }
+}

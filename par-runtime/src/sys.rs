@@ -1,0 +1,326 @@
+//! Every system call and every `unsafe` block of par, as small safe functions returning
+//! `io::Result` (errno converted right after each call).
+//!
+//! What this module must never do: allocate or take a lock in a forked child before the child
+//! has left the fork window (see [`fork`]), or hand out a raw fd that is not registered.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// Every fd par has open in this process. A forked worker closes all of them except its own, so
+/// that a worker never holds another worker's (or another loop's, forked concurrently by another
+/// thread) pipe ends open, which would hide EOFs. Registering at creation and unregistering
+/// before close happen under the same lock that [`fork`] holds, so no fork sees a half state.
+static FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+fn registry() -> MutexGuard<'static, Vec<RawFd>> {
+    FDS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An fd owned by par (registered; closed and unregistered on drop).
+#[derive(Debug)]
+pub(crate) struct Fd(Option<OwnedFd>);
+
+impl Fd {
+    pub(crate) fn raw(&self) -> RawFd {
+        self.0.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0.take() {
+            let mut fds = registry();
+            let raw = fd.as_raw_fd();
+            fds.retain(|&f| f != raw);
+            drop(fd); // close while still holding the lock: the number can't be reused meanwhile
+        }
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// A pipe `(read end, write end)`, both close-on-exec.
+pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    let mut reg = registry();
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    reg.extend_from_slice(&fds);
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((Fd(Some(r)), Fd(Some(w))))
+}
+
+/// Makes reads and writes on `fd` return `WouldBlock` instead of blocking.
+pub(crate) fn set_nonblocking(fd: &Fd) -> io::Result<()> {
+    // SAFETY: F_GETFL has no memory-safety preconditions; a bad fd is EBADF.
+    let flags = cvt(unsafe { libc::fcntl(fd.raw(), libc::F_GETFL) })?;
+    // SAFETY: as above, F_SETFL only changes file status flags.
+    cvt(unsafe { libc::fcntl(fd.raw(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Grows a pipe's buffer (Linux; a 1 MiB pipe moves several times more bytes per second than
+/// the default 64 KiB). Best effort: the system limit may refuse, which is not an error.
+pub(crate) fn grow_pipe(fd: &Fd, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: F_SETPIPE_SZ takes an int and has no memory-safety preconditions.
+    let _ = unsafe { libc::fcntl(fd.raw(), libc::F_SETPIPE_SZ, bytes as libc::c_int) };
+    #[cfg(not(target_os = "linux"))]
+    let _ = (fd, bytes);
+}
+
+/// `read(2)`, retrying on EINTR. `Ok(0)` is end of file.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+        match cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// `write(2)`, retrying on EINTR. Writing to a pipe whose reader is gone is `EPIPE` (par
+/// ignores `SIGPIPE` in workers; Rust programs ignore it at start-up).
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+        match cvt_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Writes all of `buf` to a blocking fd.
+pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write(fd, buf)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// One fd to watch in [`poll`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Watch {
+    pub(crate) fd: RawFd,
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    /// Set by poll: readable, or end of file / error pending (a read will tell which).
+    pub(crate) readable: bool,
+    /// Set by poll: writable, or the reader is gone (a write will say EPIPE).
+    pub(crate) writable: bool,
+}
+
+impl Watch {
+    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
+        Watch { fd, read, write, readable: false, writable: false }
+    }
+}
+
+/// Waits until one of `watches` is ready or `timeout` passes (`None`: no limit). EINTR returns
+/// early with nothing ready, so a signal handler's flag can be looked at by the caller.
+pub(crate) fn poll(watches: &mut [Watch], timeout: Option<Duration>) -> io::Result<()> {
+    let mut fds: Vec<libc::pollfd> = watches
+        .iter()
+        .map(|w| libc::pollfd {
+            fd: w.fd,
+            events: (if w.read { libc::POLLIN } else { 0 }) | (if w.write { libc::POLLOUT } else { 0 }),
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.map_or(-1, |d| d.as_millis().clamp(if d.is_zero() { 0 } else { 1 }, i32::MAX as u128) as libc::c_int);
+    // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs.
+    match cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    for (w, p) in watches.iter_mut().zip(&fds) {
+        let bad = p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
+        w.readable = w.read && (p.revents & libc::POLLIN != 0 || bad);
+        w.writable = w.write && (p.revents & libc::POLLOUT != 0 || bad);
+    }
+    Ok(())
+}
+
+/// A process id.
+pub(crate) type Pid = i32;
+
+/// This process' id.
+pub(crate) fn getpid() -> Pid {
+    std::process::id() as Pid
+}
+
+/// Forks a worker process that runs `child` and never returns.
+///
+/// Before forking, stdout is flushed (so a line printed before the loop is not printed again by
+/// every worker at its exit) and the fd registry is locked. In the child, every registered fd
+/// not in `keep` is closed, `SIGINT`/`SIGTERM` are reset to their default action (so Ctrl-C
+/// stops workers even if the parent handles it), `SIGPIPE` is ignored, and then `child` runs.
+///
+/// # What the child may do
+///
+/// Only the forking thread exists in the child. Anything that takes a lock another thread of
+/// the parent held at the fork stays blocked forever; see the crate docs on multi-threaded
+/// parents. The allocator (glibc) is fork-safe. `child` must end with [`exit_now`].
+pub(crate) fn fork(keep: &[RawFd], child: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let reg = registry();
+    // SAFETY: fork has no memory-safety preconditions in the parent; the child only runs
+    // `child`, whose rules are documented above, and leaves by `_exit`.
+    let pid = cvt(unsafe { libc::fork() })?;
+    if pid != 0 {
+        return Ok(pid);
+    }
+    for &fd in reg.iter().filter(|fd| !keep.contains(fd)) {
+        // SAFETY: `fd` is one of par's own fds, inherited by this child, which never uses it.
+        unsafe { libc::close(fd) };
+    }
+    drop(reg); // this thread holds it; unlocking the child's copy of the futex is sound
+    // SAFETY: SIG_DFL / SIG_IGN are valid dispositions and no handler code is involved.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    match child() {}
+}
+
+/// Ends this process at once with `code`: no destructors, no atexit handlers, no flushing of
+/// the parent's stdio buffers (a worker flushes its own stdout first).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Waits for the child `pid` (never any other: a program's other children are not ours).
+pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid int for waitpid to fill.
+        match cvt(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        Ok(Status::Signaled(libc::WTERMSIG(status)))
+    } else {
+        Ok(Status::Exited(libc::WEXITSTATUS(status)))
+    }
+}
+
+/// Sends `SIGKILL` to `pid`. Errors (already gone) are ignored: the caller reaps it anyway.
+pub(crate) fn kill(pid: Pid) {
+    // SAFETY: kill has no memory-safety preconditions; `pid` is our own unreaped child, so the
+    // pid cannot have been reused by another process.
+    let _ = unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Number of threads in this process (Linux: `/proc/self/task`), 1 if unknown.
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count().max(1))
+}
+
+/// An anonymous `MAP_SHARED` region created before a fork, so parent and workers see the same
+/// bytes. Used for the per-worker progress slots and the shared-memory output mode.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Shared {
+    /// A zero-filled shared region of at least `len` bytes.
+    pub(crate) fn new(len: usize) -> io::Result<Self> {
+        let len = len.max(1);
+        // SAFETY: an anonymous mapping with a null hint touches no existing memory.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Shared { ptr: ptr.cast(), len })
+    }
+
+    /// The region as `n` atomic u64 slots (`n * 8 <= len`).
+    pub(crate) fn slots(&self) -> &[AtomicU64] {
+        let n = self.len / 8;
+        // SAFETY: mmap returns page-aligned memory, zero-filled, valid for `len` bytes for as
+        // long as `self` lives; AtomicU64 allows shared mutation through `&`, and every access
+        // from any process goes through atomics.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), n) }
+    }
+
+    /// The region's base address, for the typed views of the shared-memory output mode.
+    pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; no reference into it outlives self.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Starts a thread in a worker that ends the worker as soon as `fd` (the read end of the
+/// parent's death pipe) reports end of file: the parent is gone, even by `SIGKILL`.
+pub(crate) fn exit_when_closed(fd: RawFd) {
+    let spawned = std::thread::Builder::new().name("par-death-watch".into()).spawn(move || {
+        let mut b = [0u8; 1];
+        loop {
+            match read(fd, &mut b) {
+                Ok(0) | Err(_) => exit_now(70),
+                Ok(_) => {}
+            }
+        }
+    });
+    if spawned.is_err() {
+        // Without a watcher a worker could outlive its parent; refuse to run instead.
+        exit_now(71);
+    }
+}
