@@ -40,13 +40,20 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(decode_error(format!("{} unexpected trailing bytes", rest.len()))),
+        Ok((_, rest)) => Err(decode_error(format!(
+            "{} unexpected trailing bytes",
+            rest.len()
+        ))),
         Err(e) => Err(decode_error(e.to_string())),
     }
 }
 
 fn decode_error(message: String) -> Error {
-    Error::Decode { index: None, pid: 0, message }
+    Error::Decode {
+        index: None,
+        pid: 0,
+        message,
+    }
 }
 
 /// Encodes and decodes `value`: what `PAR_CHECK=1` does to every result in sequential mode, so
@@ -55,4 +62,9 @@ pub(crate) fn round_trip<T: Transfer>(value: T) -> Result<T> {
     let mut buf = Vec::new();
     encode_into(&value, &mut buf)?;
     decode(&buf)
+}
+
+/// Decodes one value from the front of `bytes`, returning it and the rest.
+pub(crate) fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8])> {
+    postcard::take_from_bytes::<T>(bytes).map_err(|e| decode_error(e.to_string()))
 }

@@ -93,6 +93,9 @@ pub enum Error {
         pid: i32,
         /// The timeout that was exceeded.
         timeout: Duration,
+        /// Threads the parent had when it forked: above 1, the worker may have been blocked on a
+        /// lock that another thread held at the fork.
+        parent_threads: usize,
     },
     /// A frame from a worker could not be decoded (corrupt, truncated or oversized).
     Decode {
@@ -144,24 +147,45 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Panicked { index, pid, message, location } => {
+            Error::Panicked {
+                index,
+                pid,
+                message,
+                location,
+            } => {
                 write!(f, "item {index} panicked in worker {pid}")?;
                 if let Some(loc) = location {
                     write!(f, " at {loc}")?;
                 }
                 write!(f, ": {message}")
             }
-            Error::Failed { index, pid, message } => {
+            Error::Failed {
+                index,
+                pid,
+                message,
+            } => {
                 write!(f, "item {index} failed in worker {pid}: {message}")
             }
             Error::WorkerDied { index, pid, death } => {
                 write!(f, "worker {pid} {death} while running {}", item(*index))
             }
-            Error::TimedOut { index, pid, timeout } => write!(
-                f,
-                "item {index} timed out after {timeout:?} in worker {pid}; the worker was killed"
-            ),
-            Error::Decode { index, pid, message } => write!(
+            Error::TimedOut {
+                index,
+                pid,
+                timeout,
+                parent_threads,
+            } => {
+                write!(f, "item {index} timed out after {timeout:?} in worker {pid}; the worker was killed")?;
+                if *parent_threads > 1 {
+                    write!(f, " (the parent had {parent_threads} threads when it forked: a lock held by another thread at the fork stays locked forever in a worker)")?;
+                }
+                Ok(())
+            }
+            Error::Decode {
+                index,
+                pid,
+                message,
+            } => write!(
                 f,
                 "could not decode a frame from worker {pid} about {}: {message}",
                 item(*index)

@@ -152,13 +152,13 @@ impl Loop {
         E: Display,
         F: Fn(S::Item) -> std::result::Result<(), E>,
     {
-        forms::run(self, src.into_source(), &ForEach::new(body))
+        forms::run(self, src.into_source(), &ForEach::new(body)).map(drop)
     }
 
     /// A reduction: every *grain* of consecutive items starts from `identity()` and is folded
     /// with `fold`, then the grains' partials are combined with `combine` **in iteration order**.
-    /// The grains depend only on the input's length (about 1024 of them; a stream's are its
-    /// batches of `dynamic(k)` items, 64 by default), never on the worker count or timing, so a
+    /// The grains depend only on the input's length (about 1024 of them; a stream's hold 64
+    /// items each), never on the worker count, the schedule or timing, so a
     /// float sum is bit-identical for any number of workers, including sequential mode.
     ///
     /// ```
@@ -190,7 +190,13 @@ impl Loop {
     }
 
     /// [`Loop::reduce`] for a fallible fold; see [`Loop::try_collect`].
-    pub fn try_reduce<S, A, E, I, Fo, C>(&self, src: S, identity: I, fold: Fo, combine: C) -> Result<A>
+    pub fn try_reduce<S, A, E, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+    ) -> Result<A>
     where
         S: IntoSource,
         A: Transfer,
@@ -201,7 +207,10 @@ impl Loop {
     {
         let job = Reduce::new(identity, fold);
         let partials: Vec<A> = forms::run(self, src.into_source(), &job)?;
-        Ok(partials.into_iter().reduce(combine).unwrap_or_else(|| (job.identity)()))
+        Ok(partials
+            .into_iter()
+            .reduce(combine)
+            .unwrap_or_else(|| (job.identity)()))
     }
 
     /// Runs `body` on every item and yields the values **as they complete** (pprocess' `Queue`).
@@ -221,9 +230,11 @@ impl Loop {
         S: IntoSource + 'a,
         S::Source: 'a,
         T: Transfer + 'a,
-        F: Fn(S::Item) -> T,
+        F: Fn(S::Item) -> T + 'a,
     {
-        Unordered { inner: self.try_unordered(src, move |item| Ok::<T, Infallible>(body(item))) }
+        Unordered {
+            inner: self.try_unordered(src, move |item| Ok::<T, Infallible>(body(item))),
+        }
     }
 
     /// [`Loop::unordered`] yielding `Result`s: after the first `Err` the iterator ends.
@@ -232,10 +243,12 @@ impl Loop {
         S: IntoSource + 'a,
         S::Source: 'a,
         T: Transfer + 'a,
-        E: Display,
-        F: Fn(S::Item) -> std::result::Result<T, E>,
+        E: Display + 'a,
+        F: Fn(S::Item) -> std::result::Result<T, E> + 'a,
     {
-        TryUnordered { inner: forms::start_unordered(self, src.into_source(), &Collect::new(body)) }
+        TryUnordered {
+            inner: forms::start_unordered(self, src.into_source(), Collect::new(body)),
+        }
     }
 }
 
@@ -247,11 +260,11 @@ fn or_panic<T>(r: Result<T>) -> T {
 }
 
 /// Results as they complete; see [`Loop::unordered`].
-pub struct Unordered<'a, T> {
+pub struct Unordered<'a, T: Transfer> {
     inner: TryUnordered<'a, T>,
 }
 
-impl<T> Iterator for Unordered<'_, T> {
+impl<T: Transfer> Iterator for Unordered<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.inner.next().map(or_panic)
@@ -259,11 +272,11 @@ impl<T> Iterator for Unordered<'_, T> {
 }
 
 /// Results (or the first failure) as they complete; see [`Loop::try_unordered`].
-pub struct TryUnordered<'a, T> {
+pub struct TryUnordered<'a, T: Transfer> {
     inner: TeamIter<'a, T>,
 }
 
-impl<T> Iterator for TryUnordered<'_, T> {
+impl<T: Transfer> Iterator for TryUnordered<'_, T> {
     type Item = Result<T, Error>;
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next()

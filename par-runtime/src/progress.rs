@@ -13,7 +13,11 @@ pub(crate) struct Progress {
 impl Progress {
     /// `total` is `None` for streams of unknown length.
     pub(crate) fn new(total: Option<u64>, enabled: bool) -> Self {
-        Progress { enabled, total, done: 0 }
+        Progress {
+            enabled,
+            total,
+            done: 0,
+        }
     }
 
     /// `n` more items finished.

@@ -45,7 +45,12 @@ pub(crate) struct Sched {
 
 impl Sched {
     /// `unit_items` is how many items one unit holds (1, or the reduction grain).
-    pub(crate) fn new(policy: Schedule, total: Option<usize>, workers: usize, unit_items: usize) -> Self {
+    pub(crate) fn new(
+        policy: Schedule,
+        total: Option<usize>,
+        workers: usize,
+        unit_items: usize,
+    ) -> Self {
         let workers = workers.max(1);
         let blocks = match (policy, total) {
             (Schedule::Static, Some(n)) => (0..workers)
@@ -75,7 +80,7 @@ impl Sched {
     pub(crate) fn next(&mut self, worker: usize) -> Option<Range<usize>> {
         if !self.blocks.is_empty() {
             let (block, piece) = &mut self.blocks[worker];
-            if block.is_empty() {
+            if block.start >= block.end {
                 return None;
             }
             let end = (block.start + *piece).min(block.end);
@@ -172,7 +177,13 @@ mod tests {
     fn every_policy_covers_every_unit_exactly_once() {
         for n in [0, 1, 2, 7, 100, 1001, 65536] {
             for w in 1..=8 {
-                for p in [Schedule::Auto, Schedule::Static, Schedule::Dynamic(1), Schedule::Dynamic(7), Schedule::Guided(3)] {
+                for p in [
+                    Schedule::Auto,
+                    Schedule::Static,
+                    Schedule::Dynamic(1),
+                    Schedule::Dynamic(7),
+                    Schedule::Guided(3),
+                ] {
                     let mut s = Sched::new(p, Some(n), w, 1);
                     covers(drain(&mut s, w), n);
                 }
@@ -198,7 +209,11 @@ mod tests {
         assert_eq!(s.next(0), Some(0..1));
         s.observe(1, Duration::from_nanos(10));
         let big = s.next(0).unwrap();
-        assert!(big.len() > 10_000, "2 ms of 10 ns items is ~200k items, got {}", big.len());
+        assert!(
+            big.len() > 10_000,
+            "2 ms of 10 ns items is ~200k items, got {}",
+            big.len()
+        );
         let mut last = big;
         while let Some(r) = s.next(0) {
             last = r;

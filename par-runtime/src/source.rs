@@ -106,7 +106,12 @@ pub struct RangeSource<T> {
 impl<T: RangeIndex> RangeSource<T> {
     fn new(start: i128, end: i128) -> Self {
         let len = usize::try_from((end - start).max(0)).unwrap_or(usize::MAX);
-        RangeSource { start, len, next: 0, _t: std::marker::PhantomData }
+        RangeSource {
+            start,
+            len,
+            next: 0,
+            _t: std::marker::PhantomData,
+        }
     }
 }
 
@@ -154,7 +159,10 @@ pub struct Items<T> {
 /// assert_eq!(lens, [1, 2, 3]);
 /// ```
 pub fn items<I: IntoIterator>(iter: I) -> Items<I::Item> {
-    Items { items: iter.into_iter().map(Some).collect(), next: 0 }
+    Items {
+        items: iter.into_iter().map(Some).collect(),
+        next: 0,
+    }
 }
 
 impl<T> Source for Items<T> {
@@ -232,7 +240,9 @@ pub fn stream<I: IntoIterator>(iter: I) -> Stream<I::IntoIter>
 where
     I::Item: Transfer,
 {
-    Stream { iter: iter.into_iter() }
+    Stream {
+        iter: iter.into_iter(),
+    }
 }
 
 impl<I: Iterator> Source for Stream<I>

@@ -137,7 +137,13 @@ pub(crate) struct Watch {
 
 impl Watch {
     pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
-        Watch { fd, read, write, readable: false, writable: false }
+        Watch {
+            fd,
+            read,
+            write,
+            readable: false,
+            writable: false,
+        }
     }
 }
 
@@ -148,11 +154,15 @@ pub(crate) fn poll(watches: &mut [Watch], timeout: Option<Duration>) -> io::Resu
         .iter()
         .map(|w| libc::pollfd {
             fd: w.fd,
-            events: (if w.read { libc::POLLIN } else { 0 }) | (if w.write { libc::POLLOUT } else { 0 }),
+            events: (if w.read { libc::POLLIN } else { 0 })
+                | (if w.write { libc::POLLOUT } else { 0 }),
             revents: 0,
         })
         .collect();
-    let ms = timeout.map_or(-1, |d| d.as_millis().clamp(if d.is_zero() { 0 } else { 1 }, i32::MAX as u128) as libc::c_int);
+    let ms = timeout.map_or(-1, |d| {
+        d.as_millis()
+            .clamp(if d.is_zero() { 0 } else { 1 }, i32::MAX as u128) as libc::c_int
+    });
     // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs.
     match cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }) {
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -187,7 +197,11 @@ pub(crate) fn getpid() -> Pid {
 /// Only the forking thread exists in the child. Anything that takes a lock another thread of
 /// the parent held at the fork stays blocked forever; see the crate docs on multi-threaded
 /// parents. The allocator (glibc) is fork-safe. `child` must end with [`exit_now`].
-pub(crate) fn fork(keep: &[RawFd], child: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
+#[allow(unreachable_code)] // `child` never returns: its type says so
+pub(crate) fn fork(
+    keep: &[RawFd],
+    child: impl FnOnce() -> std::convert::Infallible,
+) -> io::Result<Pid> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -203,7 +217,7 @@ pub(crate) fn fork(keep: &[RawFd], child: impl FnOnce() -> std::convert::Infalli
         unsafe { libc::close(fd) };
     }
     drop(reg); // this thread holds it; unlocking the child's copy of the futex is sound
-    // SAFETY: SIG_DFL / SIG_IGN are valid dispositions and no handler code is involved.
+               // SAFETY: SIG_DFL / SIG_IGN are valid dispositions and no handler code is involved.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::signal(libc::SIGTERM, libc::SIG_DFL);
@@ -282,7 +296,10 @@ impl Shared {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Shared { ptr: ptr.cast(), len })
+        Ok(Shared {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 
     /// The region as `n` atomic u64 slots (`n * 8 <= len`).
@@ -295,6 +312,7 @@ impl Shared {
     }
 
     /// The region's base address, for the typed views of the shared-memory output mode.
+    #[allow(dead_code)]
     pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
         self.ptr
     }
@@ -310,15 +328,17 @@ impl Drop for Shared {
 /// Starts a thread in a worker that ends the worker as soon as `fd` (the read end of the
 /// parent's death pipe) reports end of file: the parent is gone, even by `SIGKILL`.
 pub(crate) fn exit_when_closed(fd: RawFd) {
-    let spawned = std::thread::Builder::new().name("par-death-watch".into()).spawn(move || {
-        let mut b = [0u8; 1];
-        loop {
-            match read(fd, &mut b) {
-                Ok(0) | Err(_) => exit_now(70),
-                Ok(_) => {}
+    let spawned = std::thread::Builder::new()
+        .name("par-death-watch".into())
+        .spawn(move || {
+            let mut b = [0u8; 1];
+            loop {
+                match read(fd, &mut b) {
+                    Ok(0) | Err(_) => exit_now(70),
+                    Ok(_) => {}
+                }
             }
-        }
-    });
+        });
     if spawned.is_err() {
         // Without a watcher a worker could outlive its parent; refuse to run instead.
         exit_now(71);

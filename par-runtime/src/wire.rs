@@ -87,7 +87,11 @@ impl FrameBuf {
     /// Ends the frame begun last, filling in its length.
     pub(crate) fn end(&mut self) -> io::Result<()> {
         let len = self.buf.len() - self.start - HEADER;
-        let len = u32::try_from(len).map_err(|_| io::Error::other(format!("a frame of {len} bytes is too large (the limit is 4 GiB)")))?;
+        let len = u32::try_from(len).map_err(|_| {
+            io::Error::other(format!(
+                "a frame of {len} bytes is too large (the limit is 4 GiB)"
+            ))
+        })?;
         self.buf[self.start..self.start + 4].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
@@ -109,7 +113,10 @@ impl FrameBuf {
     /// Patches the fixed fields of the `Results` frame begun last.
     pub(crate) fn patch_results(&mut self, head: ResultsHead) {
         let at = self.start + HEADER;
-        for (i, v) in [head.first, head.items, head.values, head.elapsed_ns].into_iter().enumerate() {
+        for (i, v) in [head.first, head.items, head.values, head.elapsed_ns]
+            .into_iter()
+            .enumerate()
+        {
             self.buf[at + 8 * i..at + 8 * i + 8].copy_from_slice(&v.to_le_bytes());
         }
         self.buf[at + 32] = head.last;
@@ -145,7 +152,13 @@ pub(crate) fn parse_chunk(p: &[u8]) -> Result<(ChunkHead, &[u8]), String> {
     if p.len() < CHUNK_HEAD {
         return Err(short("chunk", CHUNK_HEAD, p.len()));
     }
-    Ok((ChunkHead { first: u64_at(p, 0), count: u64_at(p, 8) }, &p[CHUNK_HEAD..]))
+    Ok((
+        ChunkHead {
+            first: u64_at(p, 0),
+            count: u64_at(p, 8),
+        },
+        &p[CHUNK_HEAD..],
+    ))
 }
 
 pub(crate) fn parse_results(p: &[u8]) -> Result<(ResultsHead, &[u8]), String> {
@@ -166,7 +179,13 @@ pub(crate) fn parse_panic(p: &[u8]) -> Result<(PanicHead, &[u8]), String> {
     if p.len() < PANIC_HEAD {
         return Err(short("panic", PANIC_HEAD, p.len()));
     }
-    Ok((PanicHead { index: u64_at(p, 0), failed: p[8] }, &p[PANIC_HEAD..]))
+    Ok((
+        PanicHead {
+            index: u64_at(p, 0),
+            failed: p[8],
+        },
+        &p[PANIC_HEAD..],
+    ))
 }
 
 /// Accumulates bytes from a non-blocking fd and cuts them into frames.
@@ -192,11 +211,19 @@ pub(crate) enum Fill {
 
 impl FrameReader {
     pub(crate) fn new(max: usize) -> Self {
-        FrameReader { buf: Vec::new(), filled: 0, pos: 0, max }
+        FrameReader {
+            buf: Vec::new(),
+            filled: 0,
+            pos: 0,
+            max,
+        }
     }
 
     /// Reads what `read` gives into the buffer, sized to finish the frame in progress.
-    pub(crate) fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<Fill> {
+    pub(crate) fn fill(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<Fill> {
         if self.pos == self.filled {
             self.pos = 0;
             self.filled = 0;
@@ -238,9 +265,14 @@ impl FrameReader {
     /// The next complete frame, if one is buffered. Errors: an unknown kind, or a declared
     /// length above the maximum (checked before anything is allocated for it).
     pub(crate) fn next(&mut self) -> Result<Option<(Kind, &[u8])>, String> {
-        let Some(len) = self.declared() else { return Ok(None) };
+        let Some(len) = self.declared() else {
+            return Ok(None);
+        };
         if len > self.max {
-            return Err(format!("frame declares {len} bytes, more than the maximum of {} bytes", self.max));
+            return Err(format!(
+                "frame declares {len} bytes, more than the maximum of {} bytes",
+                self.max
+            ));
         }
         if self.filled - self.pos < HEADER + len {
             return Ok(None);
@@ -292,7 +324,13 @@ mod tests {
         w.chunk(ChunkHead { first: 7, count: 3 });
         w.buf.extend_from_slice(b"xyz");
         w.end().unwrap();
-        let head = ResultsHead { first: 1, items: 2, values: 2, elapsed_ns: 99, last: 1 };
+        let head = ResultsHead {
+            first: 1,
+            items: 2,
+            values: 2,
+            elapsed_ns: 99,
+            last: 1,
+        };
         w.results(head);
         w.end().unwrap();
         w.done();
@@ -302,7 +340,10 @@ mod tests {
             feed(&mut r, &w.buf, step);
             let (k, p) = r.next().unwrap().unwrap();
             assert_eq!(k, Kind::Chunk);
-            assert_eq!(parse_chunk(p).unwrap(), (ChunkHead { first: 7, count: 3 }, &b"xyz"[..]));
+            assert_eq!(
+                parse_chunk(p).unwrap(),
+                (ChunkHead { first: 7, count: 3 }, &b"xyz"[..])
+            );
             let (k, p) = r.next().unwrap().unwrap();
             assert_eq!(k, Kind::Results);
             assert_eq!(parse_results(p).unwrap().0, head);

@@ -1,0 +1,314 @@
+//! The loop forms as *jobs*: what a worker does with the items of one chunk, and how the values
+//! it emits are put together. All forms emit values in item order; collect emits one per item,
+//! for-each one `()` per item (zero bytes), reduce one partial per grain.
+
+use std::any::Any;
+use std::fmt::Display;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::codec::{self, Transfer};
+use crate::error::{Error, Result};
+use crate::mode;
+use crate::par_loop::Loop;
+use crate::source::{Plan, Source};
+use crate::team::{self, TeamIter};
+
+/// Why an item failed in the body.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Panicked {
+        index: usize,
+        message: String,
+        location: Option<String>,
+    },
+    Failed {
+        index: usize,
+        message: String,
+    },
+}
+
+impl Failure {
+    pub(crate) fn into_error(self, pid: i32) -> Error {
+        match self {
+            Failure::Panicked {
+                index,
+                message,
+                location,
+            } => Error::Panicked {
+                index,
+                pid,
+                message,
+                location,
+            },
+            Failure::Failed { index, message } => Error::Failed {
+                index,
+                pid,
+                message,
+            },
+        }
+    }
+}
+
+/// Where a job's values go: encoded into frames in a worker, straight into a `Vec` inline.
+pub(crate) trait Emit<V> {
+    /// Item `index` starts (for failure reports and timeouts).
+    fn start(&mut self, index: usize);
+    /// A value covering `items` items.
+    fn value(&mut self, value: V, items: usize) -> Result<()>;
+}
+
+/// Extracts the message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any> (a panic payload that is not a string)".to_string()
+    }
+}
+
+/// Runs `f` for item `index`, turning a panic or an `Err` into a [`Failure`].
+fn guarded<R, E: Display>(
+    index: usize,
+    f: impl FnOnce() -> std::result::Result<R, E>,
+) -> std::result::Result<R, Failure> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Failure::Failed {
+            index,
+            message: e.to_string(),
+        }),
+        Err(payload) => Err(Failure::Panicked {
+            index,
+            message: panic_message(&*payload),
+            location: crate::worker::take_panic_location(),
+        }),
+    }
+}
+
+/// What a job can fail with while running a chunk.
+pub(crate) enum JobError {
+    Body(Failure),
+    Runtime(Error),
+}
+
+impl From<Error> for JobError {
+    fn from(e: Error) -> Self {
+        JobError::Runtime(e)
+    }
+}
+
+/// One loop form.
+pub(crate) trait Job<I> {
+    type Value: Transfer;
+    /// Items per scheduling unit for a source of `len` items (`None`: a stream).
+    fn grain(&self, _len: Option<usize>) -> usize {
+        1
+    }
+    /// Runs consecutive items starting at index `first`, emitting values in order.
+    fn run<It: Iterator<Item = I>, E: Emit<Self::Value>>(
+        &self,
+        first: usize,
+        grain: usize,
+        items: It,
+        emit: &mut E,
+    ) -> std::result::Result<(), JobError>;
+}
+
+/// `collect` (and `unordered`): one value per item.
+pub(crate) struct Collect<F> {
+    body: F,
+}
+
+impl<F> Collect<F> {
+    pub(crate) fn new(body: F) -> Self {
+        Collect { body }
+    }
+}
+
+impl<I, T: Transfer, E: Display, F: Fn(I) -> std::result::Result<T, E>> Job<I> for Collect<F> {
+    type Value = T;
+    fn run<It: Iterator<Item = I>, Em: Emit<T>>(
+        &self,
+        first: usize,
+        _: usize,
+        items: It,
+        emit: &mut Em,
+    ) -> std::result::Result<(), JobError> {
+        for (index, item) in (first..).zip(items) {
+            emit.start(index);
+            let v = guarded(index, || (self.body)(item)).map_err(JobError::Body)?;
+            emit.value(v, 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// `for_each`: a unit value per item, which encodes to nothing.
+pub(crate) struct ForEach<F> {
+    body: F,
+}
+
+impl<F> ForEach<F> {
+    pub(crate) fn new(body: F) -> Self {
+        ForEach { body }
+    }
+}
+
+impl<I, E: Display, F: Fn(I) -> std::result::Result<(), E>> Job<I> for ForEach<F> {
+    type Value = ();
+    fn run<It: Iterator<Item = I>, Em: Emit<()>>(
+        &self,
+        first: usize,
+        _: usize,
+        items: It,
+        emit: &mut Em,
+    ) -> std::result::Result<(), JobError> {
+        for (index, item) in (first..).zip(items) {
+            emit.start(index);
+            guarded(index, || (self.body)(item)).map_err(JobError::Body)?;
+            emit.value((), 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// `reduce`: one partial per grain of consecutive items.
+pub(crate) struct Reduce<I, F> {
+    pub(crate) identity: I,
+    fold: F,
+}
+
+impl<Id, F> Reduce<Id, F> {
+    pub(crate) fn new(identity: Id, fold: F) -> Self {
+        Reduce { identity, fold }
+    }
+}
+
+/// Grains per indexed reduction: enough to spread over many workers, few enough to be cheap.
+const GRAINS: usize = 1024;
+/// Items per grain of a streamed reduction (unless `dynamic(k)` says otherwise).
+const STREAM_GRAIN: usize = 64;
+
+impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(&mut A, I) -> std::result::Result<(), E>>
+    Job<I> for Reduce<Id, F>
+{
+    type Value = A;
+    fn grain(&self, len: Option<usize>) -> usize {
+        len.map_or(STREAM_GRAIN, |n| n.div_ceil(GRAINS).max(1))
+    }
+    fn run<It: Iterator<Item = I>, Em: Emit<A>>(
+        &self,
+        first: usize,
+        grain: usize,
+        items: It,
+        emit: &mut Em,
+    ) -> std::result::Result<(), JobError> {
+        let mut acc: Option<(A, usize)> = None;
+        for (index, item) in (first..).zip(items) {
+            if index % grain == 0 {
+                if let Some((a, n)) = acc.take() {
+                    emit.value(a, n)?;
+                }
+            }
+            emit.start(index);
+            let (a, n) = acc.get_or_insert_with(|| ((self.identity)(), 0));
+            guarded(index, || (self.fold)(a, item)).map_err(JobError::Body)?;
+            *n += 1;
+        }
+        if let Some((a, n)) = acc {
+            emit.value(a, n)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a job to completion and returns its values in item order.
+pub(crate) fn run<S: Source, J: Job<S::Item>>(
+    opts: &Loop,
+    mut src: S,
+    job: &J,
+) -> Result<Vec<J::Value>> {
+    let len = match src.plan() {
+        Plan::Indexed(n) => Some(n),
+        Plan::Stream => None,
+    };
+    let workers = mode::workers(opts.workers);
+    if workers <= 1 || len == Some(0) {
+        return run_inline(&mut src, job, len);
+    }
+    team::run(opts, workers, &mut src, job)
+}
+
+/// Starts a job whose values are wanted as they complete.
+pub(crate) fn start_unordered<'a, S, J>(opts: &Loop, src: S, job: J) -> TeamIter<'a, J::Value>
+where
+    S: Source + 'a,
+    J: Job<S::Item> + 'a,
+{
+    let workers = mode::workers(opts.workers);
+    let len = match src.plan() {
+        Plan::Indexed(n) => Some(n),
+        Plan::Stream => None,
+    };
+    if workers <= 1 || len == Some(0) {
+        return TeamIter::inline(src, job, len);
+    }
+    TeamIter::start(opts, workers, src, &job)
+}
+
+/// Sequential mode: the job runs here, item by item, with the same grains as in parallel.
+fn run_inline<S: Source, J: Job<S::Item>>(
+    src: &mut S,
+    job: &J,
+    len: Option<usize>,
+) -> Result<Vec<J::Value>> {
+    let mut emit = Inline::new();
+    let grain = job.grain(len);
+    let items = std::iter::from_fn(|| src.next_item());
+    match job.run(0, grain, items, &mut emit) {
+        Ok(()) => Ok(emit.values),
+        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid())),
+        Err(JobError::Runtime(e)) => Err(e),
+    }
+}
+
+/// The emitter of sequential mode: values into a `Vec`, through the codec if `PAR_CHECK=1`.
+pub(crate) struct Inline<V> {
+    pub(crate) values: Vec<V>,
+    check: bool,
+    index: usize,
+}
+
+impl<V> Inline<V> {
+    pub(crate) fn new() -> Self {
+        Inline {
+            values: Vec::new(),
+            check: mode::check(),
+            index: 0,
+        }
+    }
+}
+
+impl<V: Transfer> Emit<V> for Inline<V> {
+    fn start(&mut self, index: usize) {
+        self.index = index;
+    }
+    fn value(&mut self, value: V, _items: usize) -> Result<()> {
+        let value = if self.check {
+            codec::round_trip(value).map_err(|e| Error::Decode {
+                index: Some(self.index),
+                pid: crate::sys::getpid(),
+                message: format!(
+                    "PAR_CHECK: the value of item {} does not survive serialization: {e}",
+                    self.index
+                ),
+            })?
+        } else {
+            value
+        };
+        self.values.push(value);
+        Ok(())
+    }
+}

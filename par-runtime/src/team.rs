@@ -1,0 +1,646 @@
+//! The parent's side of a parallel loop: forks the workers, then runs one poll loop over all of
+//! their pipes that hands out chunks (non-blocking writes, two chunks in flight per worker),
+//! reads result frames as they come (so results of any size never deadlock), stores values by
+//! item index, watches per-item deadlines and reaps every worker it forked.
+//!
+//! What this module must never do: block on one worker while another is waiting to be read,
+//! wait for any pid but its own workers', or leave a worker unreaped (see `Drop`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::codec::{self, Transfer};
+use crate::error::{Death, Error, Result};
+use crate::forms::{Inline, Job, JobError};
+use crate::par_loop::Loop;
+use crate::progress::Progress;
+use crate::sched::{Sched, Schedule};
+use crate::source::{Plan, Source};
+use crate::sys::{self, Fd, Pid, Shared, Status, Watch};
+use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
+use crate::worker::{self, Fds};
+
+/// Chunks handed to a worker ahead of the one it is running, so it never waits for the parent.
+const IN_FLIGHT: usize = 2;
+/// Result pipes are grown to this size (Linux); see DESIGN.md section 3.
+const PIPE_SIZE: usize = 1 << 20;
+
+/// One worker process as the parent sees it.
+struct Worker {
+    pid: Pid,
+    cmd: Option<Fd>,
+    res: Option<Fd>,
+    out: FrameBuf,
+    /// Bytes of `out` already written.
+    written: usize,
+    /// Chunks sent and not finished: (first item, items, units).
+    in_flight: VecDeque<(usize, usize, usize)>,
+    reader: FrameReader,
+    done_sent: bool,
+    /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
+    failed: bool,
+    /// Killed by us for a timeout: its death is already reported.
+    killed: bool,
+    reaped: bool,
+    /// Progress slot value last seen (item index + 1, 0 between items) and since when.
+    seen: u64,
+    since: Instant,
+}
+
+/// Where values go: kept in item order, or handed out as they arrive.
+enum Store<V> {
+    Ordered(BTreeMap<usize, Vec<V>>),
+    Unordered(VecDeque<V>),
+}
+
+/// Pulls a stream's items in the parent (object-safe view of [`Source::pull`]).
+trait Pull {
+    fn pull(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize>;
+}
+
+impl<S: Source> Pull for S {
+    fn pull(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize> {
+        Source::pull(self, max, out)
+    }
+}
+
+/// A running team of workers.
+pub(crate) struct Team<V> {
+    workers: Vec<Worker>,
+    slots: Shared,
+    /// The parent's end of the death pipe: workers exit when it closes (the parent died).
+    _death: Fd,
+    sched: Sched,
+    len: Option<usize>,
+    /// Items per scheduling unit (the reduction grain, else 1).
+    grain: usize,
+    stream_next: usize,
+    stream_ended: bool,
+    stopping: bool,
+    errors: Vec<Error>,
+    store: Store<V>,
+    /// Items covered by stored values (checked against the length at the end).
+    covered: usize,
+    timeout: Option<Duration>,
+    threads: usize,
+    progress: Progress,
+    _v: PhantomData<V>,
+}
+
+/// Runs a job on `workers` workers and returns its values in item order.
+pub(crate) fn run<S: Source, J: Job<S::Item>>(
+    opts: &Loop,
+    workers: usize,
+    src: &mut S,
+    job: &J,
+) -> Result<Vec<J::Value>> {
+    let mut team = Team::start(opts, workers, src, job, true)?;
+    while !team.finished() {
+        team.step(src)?;
+    }
+    team.finish()
+}
+
+impl<V: Transfer> Team<V> {
+    fn start<S: Source, J: Job<S::Item, Value = V>>(
+        opts: &Loop,
+        workers: usize,
+        src: &mut S,
+        job: &J,
+        ordered: bool,
+    ) -> Result<Self> {
+        let len = match src.plan() {
+            Plan::Indexed(n) => Some(n),
+            Plan::Stream => None,
+        };
+        let grain = job.grain(len);
+        let units = len.map(|n| n.div_ceil(grain));
+        let workers = units.map_or(workers, |u| workers.min(u)).max(1);
+        let policy = match (len, opts.schedule) {
+            // A stream has no end to divide: static and guided become the auto policy.
+            (None, Schedule::Static | Schedule::Guided(_)) => Schedule::Auto,
+            (_, s) => s,
+        };
+        let threads = sys::thread_count();
+        let slots = Shared::new(workers * 8)
+            .map_err(|e| Error::io("could not map the workers' progress slots", e))?;
+        let (death_r, death_w) =
+            sys::pipe().map_err(|e| Error::io("could not create the death pipe", e))?;
+        let mut team = Team {
+            workers: Vec::with_capacity(workers),
+            slots,
+            _death: death_w,
+            sched: Sched::new(policy, units, workers, grain),
+            len,
+            grain,
+            stream_next: 0,
+            stream_ended: false,
+            stopping: false,
+            errors: Vec::new(),
+            store: if ordered {
+                Store::Ordered(BTreeMap::new())
+            } else {
+                Store::Unordered(VecDeque::new())
+            },
+            covered: 0,
+            timeout: opts.timeout,
+            threads,
+            progress: Progress::new(len.map(|n| n as u64), opts.progress),
+            _v: PhantomData,
+        };
+        let max = opts.max_frame.unwrap_or(wire::DEFAULT_MAX);
+        for w in 0..workers {
+            let (cmd_r, cmd_w) =
+                sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
+            let (res_r, res_w) =
+                sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
+            sys::grow_pipe(&res_r, PIPE_SIZE);
+            let fds = Fds {
+                cmd: cmd_r.raw(),
+                res: res_w.raw(),
+                death: death_r.raw(),
+            };
+            let slot = &team.slots.slots()[w];
+            let pid = sys::fork(&[fds.cmd, fds.res, fds.death], || {
+                worker::main(fds, slot, src, job, grain)
+            })
+            .map_err(|e| Error::io("could not fork a worker", e))?;
+            drop((cmd_r, res_w));
+            for fd in [&cmd_w, &res_r] {
+                sys::set_nonblocking(fd)
+                    .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
+            }
+            team.workers.push(Worker {
+                pid,
+                cmd: Some(cmd_w),
+                res: Some(res_r),
+                out: FrameBuf::default(),
+                written: 0,
+                in_flight: VecDeque::new(),
+                reader: FrameReader::new(max),
+                done_sent: false,
+                failed: false,
+                killed: false,
+                reaped: false,
+                seen: 0,
+                since: Instant::now(),
+            });
+        }
+        Ok(team)
+    }
+
+    fn finished(&self) -> bool {
+        self.workers.iter().all(|w| w.reaped)
+    }
+
+    /// One round: hand out work, wait for any pipe, read, write, check deadlines.
+    fn step(&mut self, src: &mut dyn Pull) -> Result<()> {
+        self.dispatch(src)?;
+        self.write_all();
+        if self.finished() {
+            return Ok(());
+        }
+        let mut watches: Vec<Watch> = Vec::with_capacity(2 * self.workers.len());
+        for w in &self.workers {
+            if let Some(res) = &w.res {
+                watches.push(Watch::new(res.raw(), true, false));
+            }
+            if let Some(cmd) = w.cmd.as_ref().filter(|_| w.written < w.out.buf.len()) {
+                watches.push(Watch::new(cmd.raw(), false, true));
+            }
+        }
+        let wait = self
+            .timeout
+            .map(|t| (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+        sys::poll(&mut watches, wait).map_err(|e| Error::io("poll failed", e))?;
+        for watch in watches.iter().filter(|w| w.readable) {
+            if let Some(i) = self
+                .workers
+                .iter()
+                .position(|w| w.res.as_ref().is_some_and(|f| f.raw() == watch.fd))
+            {
+                self.read(i);
+            }
+        }
+        self.write_all();
+        self.check_deadlines();
+        Ok(())
+    }
+
+    /// Tops up every worker's in-flight chunks, or tells it there is no more work.
+    fn dispatch(&mut self, src: &mut dyn Pull) -> Result<()> {
+        for i in 0..self.workers.len() {
+            loop {
+                let w = &self.workers[i];
+                if w.done_sent || w.cmd.is_none() || w.in_flight.len() >= IN_FLIGHT {
+                    break;
+                }
+                let chunk = if self.stopping {
+                    None
+                } else {
+                    self.next_chunk(i, src)?
+                };
+                let w = &mut self.workers[i];
+                match chunk {
+                    Some(c) => w.in_flight.push_back(c),
+                    None => {
+                        w.out.done();
+                        w.done_sent = true;
+                    }
+                }
+                w.out
+                    .end()
+                    .map_err(|e| Error::io("could not frame a chunk", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the next chunk frame for worker `i` into its buffer (without ending it).
+    fn next_chunk(
+        &mut self,
+        i: usize,
+        src: &mut dyn Pull,
+    ) -> Result<Option<(usize, usize, usize)>> {
+        if self.stream_ended {
+            return Ok(None);
+        }
+        let Some(units) = self.sched.next(i) else {
+            return Ok(None);
+        };
+        let w = &mut self.workers[i];
+        match self.len {
+            Some(n) => {
+                let first = units.start * self.grain;
+                let count = (units.end * self.grain).min(n) - first;
+                w.out.chunk(ChunkHead {
+                    first: first as u64,
+                    count: count as u64,
+                });
+                Ok(Some((first, count, units.len())))
+            }
+            None => {
+                let first = self.stream_next;
+                w.out.chunk(ChunkHead {
+                    first: first as u64,
+                    count: 0,
+                });
+                let at = w.out.buf.len();
+                let count = src.pull(units.len() * self.grain, &mut w.out.buf)?;
+                if count == 0 {
+                    // Nothing more: take back the empty chunk's header.
+                    w.out.buf.truncate(at - wire::CHUNK_HEAD - wire::HEADER);
+                    self.stream_ended = true;
+                    return Ok(None);
+                }
+                let head_at = at - wire::CHUNK_HEAD;
+                w.out.buf[head_at + 8..head_at + 16].copy_from_slice(&(count as u64).to_le_bytes());
+                self.stream_next += count;
+                Ok(Some((first, count, count.div_ceil(self.grain))))
+            }
+        }
+    }
+
+    fn write_all(&mut self) {
+        for w in &mut self.workers {
+            let Some(cmd) = &w.cmd else { continue };
+            while w.written < w.out.buf.len() {
+                match sys::write(cmd.raw(), &w.out.buf[w.written..]) {
+                    Ok(n) => w.written += n,
+                    // WouldBlock: later. EPIPE: the worker died; its EOF tells how.
+                    Err(_) => break,
+                }
+            }
+            if w.written == w.out.buf.len() {
+                w.out.clear();
+                w.written = 0;
+                if w.done_sent {
+                    w.cmd = None; // nothing more to say: closing is a second "done"
+                }
+            }
+        }
+    }
+
+    /// Reads what worker `i` has sent and handles every complete frame.
+    fn read(&mut self, i: usize) {
+        loop {
+            let w = &mut self.workers[i];
+            let Some(res) = &w.res else { return };
+            let fd = res.raw();
+            match w.reader.fill(|b| sys::read(fd, b)) {
+                Ok(Fill::Read(_)) => {
+                    if let Err(e) = self.frames(i) {
+                        self.fail(e);
+                        self.kill(i);
+                        return;
+                    }
+                }
+                Ok(Fill::WouldBlock) => return,
+                Ok(Fill::Eof) | Err(_) => {
+                    self.exited(i);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn frames(&mut self, i: usize) -> Result<()> {
+        let pid = self.workers[i].pid;
+        loop {
+            let w = &mut self.workers[i];
+            let at = w.in_flight.front().map(|c| c.0);
+            let frame = w.reader.next().map_err(|message| Error::Decode {
+                index: at,
+                pid,
+                message,
+            })?;
+            let Some((kind, payload)) = frame else {
+                w.reader.shrink();
+                return Ok(());
+            };
+            let bad = |message: String| Error::Decode {
+                index: at,
+                pid,
+                message,
+            };
+            match kind {
+                Kind::Results => {
+                    let (head, mut bytes) = wire::parse_results(payload).map_err(bad)?;
+                    let mut values = Vec::with_capacity(head.values.min(1 << 20) as usize);
+                    for _ in 0..head.values {
+                        let (v, rest) = codec::decode_prefix::<V>(bytes).map_err(|e| {
+                            bad(format!("results for items from {}: {e}", head.first))
+                        })?;
+                        values.push(v);
+                        bytes = rest;
+                    }
+                    if !bytes.is_empty() {
+                        return Err(bad(format!(
+                            "{} unexpected bytes after {} values",
+                            bytes.len(),
+                            head.values
+                        )));
+                    }
+                    if head.last == 1 {
+                        if let Some((_, _, units)) = w.in_flight.pop_front() {
+                            self.sched
+                                .observe(units, Duration::from_nanos(head.elapsed_ns));
+                        }
+                    }
+                    self.covered += head.items as usize;
+                    self.progress.advance(head.items);
+                    match &mut self.store {
+                        Store::Ordered(map) => {
+                            map.insert(head.first as usize, values);
+                        }
+                        Store::Unordered(queue) => queue.extend(values),
+                    }
+                }
+                Kind::Panic => {
+                    let (head, bytes) = wire::parse_panic(payload).map_err(bad)?;
+                    let (message, location): (String, Option<String>) =
+                        codec::decode(bytes).map_err(|e| bad(format!("panic report: {e}")))?;
+                    let index = head.index as usize;
+                    w.failed = true;
+                    let e = if head.failed == 1 {
+                        Error::Failed {
+                            index,
+                            pid,
+                            message,
+                        }
+                    } else {
+                        Error::Panicked {
+                            index,
+                            pid,
+                            message,
+                            location,
+                        }
+                    };
+                    self.fail(e);
+                }
+                Kind::Chunk | Kind::Done => {
+                    return Err(bad(format!(
+                        "a worker sent a {kind:?} frame, which only the parent sends"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Records a failure: no new work is handed out from now on.
+    fn fail(&mut self, e: Error) {
+        self.stopping = true;
+        self.errors.push(e);
+    }
+
+    fn kill(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        if !w.reaped {
+            sys::kill(w.pid);
+            w.killed = true;
+        }
+    }
+
+    /// Worker `i` closed its pipe: reap it, and report a death if it had work.
+    fn exited(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        w.res = None;
+        w.cmd = None;
+        let status = sys::waitpid(w.pid);
+        w.reaped = true;
+        if w.killed || w.failed {
+            return;
+        }
+        let slot = self.slots.slots()[i].load(Ordering::Relaxed);
+        let index = slot
+            .checked_sub(1)
+            .map(|i| i as usize)
+            .or_else(|| w.in_flight.front().map(|c| c.0));
+        let death = match status {
+            Ok(Status::Exited(0)) if w.in_flight.is_empty() && w.reader.pending() == 0 => return,
+            Ok(Status::Exited(code)) => Death::Exit(code),
+            Ok(Status::Signaled(sig)) => Death::Signal(sig),
+            Err(e) => {
+                let e = Error::io("could not reap a worker", e);
+                self.fail(e);
+                return;
+            }
+        };
+        let pid = w.pid;
+        self.fail(Error::WorkerDied { index, pid, death });
+    }
+
+    /// Kills a worker whose current item has run past the timeout.
+    fn check_deadlines(&mut self) {
+        let Some(timeout) = self.timeout else { return };
+        let now = Instant::now();
+        for i in 0..self.workers.len() {
+            let w = &mut self.workers[i];
+            if w.reaped || w.killed {
+                continue;
+            }
+            let seen = self.slots.slots()[i].load(Ordering::Relaxed);
+            if seen != w.seen {
+                w.seen = seen;
+                w.since = now;
+            } else if seen != 0 && now.duration_since(w.since) > timeout {
+                let (index, pid) = (seen as usize - 1, w.pid);
+                self.kill(i);
+                let threads = self.threads;
+                self.fail(Error::TimedOut {
+                    index,
+                    pid,
+                    timeout,
+                    parent_threads: threads,
+                });
+            }
+        }
+    }
+
+    /// After the last worker is reaped: the first failure by item index, or the values.
+    fn finish(mut self) -> Result<Vec<V>> {
+        self.progress.finish();
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        let Store::Ordered(map) =
+            std::mem::replace(&mut self.store, Store::Unordered(VecDeque::new()))
+        else {
+            return Ok(Vec::new());
+        };
+        if let Some(n) = self.len {
+            if self.covered != n {
+                return Err(Error::Decode {
+                    index: None,
+                    pid: 0,
+                    message: format!("workers returned values for {} of {n} items", self.covered),
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(map.values().map(Vec::len).sum());
+        for (_, mut values) in map {
+            out.append(&mut values);
+        }
+        Ok(out)
+    }
+
+    fn take_error(&mut self) -> Option<Error> {
+        if self.errors.is_empty() {
+            return None;
+        }
+        let at =
+            (0..self.errors.len()).min_by_key(|&k| self.errors[k].index().unwrap_or(usize::MAX))?;
+        Some(self.errors.swap_remove(at))
+    }
+}
+
+impl<V> Drop for Team<V> {
+    fn drop(&mut self) {
+        // Early drop (an `unordered` iterator dropped, a panic in the parent): kill and reap.
+        for w in &mut self.workers {
+            if !w.reaped {
+                sys::kill(w.pid);
+                let _ = sys::waitpid(w.pid);
+                w.reaped = true;
+            }
+        }
+    }
+}
+
+/// The iterator behind `unordered`: a team stepped on demand, or an inline run.
+pub(crate) struct TeamIter<'a, V> {
+    inner: Inner<'a, V>,
+}
+
+enum Inner<'a, V> {
+    Team {
+        team: Team<V>,
+        src: Box<dyn Pull + 'a>,
+        done: bool,
+    },
+    Inline(Box<dyn Iterator<Item = Result<V>> + 'a>),
+    Failed(Option<Error>),
+}
+
+impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
+    pub(crate) fn start<S: Source + 'a, J: Job<S::Item, Value = V>>(
+        opts: &Loop,
+        workers: usize,
+        mut src: S,
+        job: &J,
+    ) -> Self {
+        let inner = match Team::start(opts, workers, &mut src, job, false) {
+            Ok(team) => Inner::Team {
+                team,
+                src: Box::new(src),
+                done: false,
+            },
+            Err(e) => Inner::Failed(Some(e)),
+        };
+        TeamIter { inner }
+    }
+
+    /// Sequential mode: one item per `next`, in order.
+    pub(crate) fn inline<S: Source + 'a, J: Job<S::Item, Value = V> + 'a>(
+        mut src: S,
+        job: J,
+        len: Option<usize>,
+    ) -> Self {
+        let grain = job.grain(len);
+        let mut index = 0;
+        let mut failed = false;
+        let iter = std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let item = src.next_item()?;
+            let mut emit = Inline::new();
+            let r = job.run(index, grain, std::iter::once(item), &mut emit);
+            index += 1;
+            match r {
+                Ok(()) => emit.values.pop().map(Ok),
+                Err(e) => {
+                    failed = true;
+                    Some(Err(match e {
+                        JobError::Body(f) => f.into_error(sys::getpid()),
+                        JobError::Runtime(e) => e,
+                    }))
+                }
+            }
+        });
+        TeamIter {
+            inner: Inner::Inline(Box::new(iter)),
+        }
+    }
+}
+
+impl<V: Transfer> Iterator for TeamIter<'_, V> {
+    type Item = Result<V>;
+    fn next(&mut self) -> Option<Result<V>> {
+        match &mut self.inner {
+            Inner::Inline(iter) => iter.next(),
+            Inner::Failed(e) => e.take().map(Err),
+            Inner::Team { team, src, done } => loop {
+                if let Store::Unordered(queue) = &mut team.store {
+                    if let Some(v) = queue.pop_front() {
+                        return Some(Ok(v));
+                    }
+                }
+                if *done {
+                    return None;
+                }
+                if team.finished() {
+                    *done = true;
+                    team.progress.finish();
+                    return team.take_error().map(Err);
+                }
+                if let Err(e) = team.step(src.as_mut()) {
+                    *done = true;
+                    return Some(Err(e));
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The worker process: read a chunk, run its items under `catch_unwind`, send the values back,
+//! repeat; on `Done` or when the parent's pipe closes, flush stdout and `_exit`.
+//!
+//! What this module must never do: return into the user's code after the fork (every path ends
+//! in `sys::exit_now`), or let a panic of the runtime itself unwind (it aborts the worker
+//! instead, which the parent reports as a death).
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::forms::{Emit, Failure, Job, JobError};
+use crate::mode;
+use crate::source::{Plan, Source};
+use crate::sys;
+use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
+
+/// A results frame is sent once it holds this much, so one chunk's results never need one
+/// huge buffer and the parent can decode while the worker computes.
+const FLUSH: usize = 1 << 20;
+
+thread_local! {
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The location recorded by the worker's panic hook for the last panic, if any.
+pub(crate) fn take_panic_location() -> Option<String> {
+    PANIC_LOCATION.with(|l| l.borrow_mut().take())
+}
+
+/// The fds a worker is given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fds {
+    pub(crate) cmd: RawFd,
+    pub(crate) res: RawFd,
+    pub(crate) death: RawFd,
+}
+
+/// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
+/// (the parent is gone), 101 par's own code panicked.
+pub(crate) fn main<S: Source, J: Job<S::Item>>(
+    fds: Fds,
+    slot: &AtomicU64,
+    src: &mut S,
+    job: &J,
+    grain: usize,
+) -> std::convert::Infallible {
+    mode::mark_worker();
+    sys::exit_when_closed(fds.death);
+    std::panic::set_hook(Box::new(|info| {
+        let loc = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
+    }));
+    let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
+        Ok(Ok(())) => 0,
+        Ok(Err(Exit(code))) => code,
+        Err(_) => 101,
+    };
+    // The body's prints live in this process' copy of stdout's buffer: flush them, or they
+    // are lost at `_exit`.
+    let _ = std::io::stdout().flush();
+    sys::exit_now(code)
+}
+
+struct Exit(i32);
+
+fn serve<S: Source, J: Job<S::Item>>(
+    fds: Fds,
+    slot: &AtomicU64,
+    src: &mut S,
+    job: &J,
+    grain: usize,
+) -> std::result::Result<(), Exit> {
+    let mut reader = FrameReader::new(wire::DEFAULT_MAX);
+    let mut out = Sender {
+        fds,
+        slot,
+        frame: FrameBuf::default(),
+        head: None,
+        first: 0,
+    };
+    let indexed = matches!(src.plan(), Plan::Indexed(_));
+    loop {
+        let (first, count, items) = loop {
+            match reader.next() {
+                Ok(Some((Kind::Chunk, payload))) => {
+                    let (head, rest) = wire::parse_chunk(payload).map_err(|_| Exit(1))?;
+                    let items = if indexed {
+                        Vec::new()
+                    } else {
+                        src.decode(rest).map_err(|_| Exit(1))?
+                    };
+                    break (head.first as usize, head.count as usize, items);
+                }
+                Ok(Some((Kind::Done, _))) => return Ok(()),
+                Ok(Some(_)) | Err(_) => return Err(Exit(1)),
+                Ok(None) => match reader.fill(|b| sys::read(fds.cmd, b)) {
+                    Ok(wire::Fill::Read(_)) => {}
+                    // The parent is gone or gave up on us: nothing left to do.
+                    Ok(_) | Err(_) => return Ok(()),
+                },
+            }
+        };
+        let started = Instant::now();
+        out.first = first;
+        let result = if indexed {
+            job.run(
+                first,
+                grain,
+                (first..first + count).map(|i| src.take(i)),
+                &mut out,
+            )
+        } else {
+            job.run(first, grain, items.into_iter(), &mut out)
+        };
+        slot.store(0, Ordering::Relaxed);
+        match result {
+            Ok(()) => out.flush(true, started).map_err(|_| Exit(2))?,
+            Err(JobError::Body(failure)) => {
+                out.flush(false, started).map_err(|_| Exit(2))?;
+                out.failure(failure).map_err(|_| Exit(2))?;
+                // The loop has failed: the parent hands out no more work, so leave now.
+                return Ok(());
+            }
+            Err(JobError::Runtime(_)) => return Err(Exit(2)),
+        }
+    }
+}
+
+/// The worker's [`Emit`]: values are encoded into a results frame that is sent when full and at
+/// the end of the chunk.
+struct Sender<'a> {
+    fds: Fds,
+    slot: &'a AtomicU64,
+    frame: FrameBuf,
+    /// The results frame being filled: (first item, items, values).
+    head: Option<ResultsHead>,
+    /// The first item not yet covered by a sent frame.
+    first: usize,
+}
+
+impl Sender<'_> {
+    fn begin(&mut self) -> &mut ResultsHead {
+        if self.head.is_none() {
+            let head = ResultsHead {
+                first: self.first as u64,
+                items: 0,
+                values: 0,
+                elapsed_ns: 0,
+                last: 0,
+            };
+            self.frame.results(head);
+            self.head = Some(head);
+        }
+        self.head.as_mut().unwrap_or_else(|| unreachable!())
+    }
+
+    /// Sends the frame being filled (an empty one if `last` and nothing is pending, so the
+    /// parent learns the chunk is complete).
+    fn flush(&mut self, last: bool, started: Instant) -> Result<()> {
+        if self.head.is_none() && !last {
+            return Ok(());
+        }
+        let mut head = *self.begin();
+        head.last = u8::from(last);
+        head.elapsed_ns = if last {
+            started.elapsed().as_nanos() as u64
+        } else {
+            0
+        };
+        self.frame.patch_results(head);
+        self.send()?;
+        self.first = (head.first + head.items) as usize;
+        self.head = None;
+        Ok(())
+    }
+
+    fn failure(&mut self, failure: Failure) -> Result<()> {
+        let (head, message, location) = match failure {
+            Failure::Panicked {
+                index,
+                message,
+                location,
+            } => (
+                PanicHead {
+                    index: index as u64,
+                    failed: 0,
+                },
+                message,
+                location,
+            ),
+            Failure::Failed { index, message } => (
+                PanicHead {
+                    index: index as u64,
+                    failed: 1,
+                },
+                message,
+                None,
+            ),
+        };
+        self.frame.panic(head);
+        codec::encode_into(&(message, location), &mut self.frame.buf)?;
+        self.send()
+    }
+
+    fn send(&mut self) -> Result<()> {
+        self.frame
+            .end()
+            .map_err(|e| Error::io("a worker could not frame its results", e))?;
+        let r = sys::write_all(self.fds.res, &self.frame.buf);
+        self.frame.clear();
+        r.map_err(|e| Error::io("a worker could not send its results", e))
+    }
+}
+
+impl<V: codec::Transfer> Emit<V> for Sender<'_> {
+    fn start(&mut self, index: usize) {
+        self.slot.store(index as u64 + 1, Ordering::Relaxed);
+    }
+
+    fn value(&mut self, value: V, items: usize) -> Result<()> {
+        self.begin();
+        codec::encode_into(&value, &mut self.frame.buf)?;
+        if let Some(h) = self.head.as_mut() {
+            h.items += items as u64;
+            h.values += 1;
+        }
+        if self.frame.buf.len() >= FLUSH {
+            self.flush(false, Instant::now())?;
+        }
+        Ok(())
+    }
+}
