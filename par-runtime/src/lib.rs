@@ -17,6 +17,7 @@ mod mode;
 mod par_loop;
 mod progress;
 mod sched;
+mod shared;
 mod source;
 #[allow(unsafe_code)]
 mod sys;
@@ -29,7 +30,9 @@ pub use error::{Death, Error, Result};
 pub use mode::{in_worker, sequential};
 pub use par_loop::{Loop, TryUnordered, Unordered};
 pub use sched::Schedule;
+pub use shared::SharedVec;
 pub use source::{items, stream, IntoSource, Items, RangeIndex, RangeSource, Source, Stream};
+pub use sys::Plain;
 
 #[doc(hidden)]
 /// Used by generated code, not public API.

@@ -311,12 +311,61 @@ impl Shared {
         unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), n) }
     }
 
-    /// The region's base address, for the typed views of the shared-memory output mode.
-    #[allow(dead_code)]
-    pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
-        self.ptr
+    /// Size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The region's first `n` values of `T`, read-only. Taking `&mut self` guarantees that no
+    /// [`Shared::with_mut`] view exists in this process while the slice lives.
+    pub(crate) fn as_slice<T: Plain>(&mut self, n: usize) -> &[T] {
+        assert!(
+            n * std::mem::size_of::<T>() <= self.len,
+            "shared slice out of bounds"
+        );
+        // SAFETY: in bounds (asserted), page-aligned so aligned for any Plain type, every bit
+        // pattern is a valid Plain value, and `&mut self` excludes mutable views here.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<T>(), n) }
+    }
+
+    /// Runs `f` on values `start..start + n` of `T`, mutably. `&mut self` makes the view
+    /// exclusive within this process; other processes writing the same range is a logic error
+    /// of the caller (the values are then unspecified, never invalid: `T` is `Plain`).
+    pub(crate) fn with_mut<T: Plain, R>(
+        &mut self,
+        start: usize,
+        n: usize,
+        f: impl FnOnce(&mut [T]) -> R,
+    ) -> R {
+        let end = start.checked_add(n).expect("shared slice range overflows");
+        assert!(
+            end * std::mem::size_of::<T>() <= self.len,
+            "shared slice out of bounds"
+        );
+        // SAFETY: in bounds and aligned (asserted above; page-aligned base), every bit pattern
+        // is a valid `T`, and `&mut self` ensures no other view of the region in this process.
+        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<T>().add(start), n) };
+        f(s)
     }
 }
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A plain value type for [`SharedVec`](crate::SharedVec): `Copy`, no padding, no pointers,
+/// and every bit pattern valid (integers, floats, and arrays of them).
+pub trait Plain: Copy + Default + 'static + sealed::Sealed {}
+
+macro_rules! plain {
+    ($($t:ty)*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Plain for $t {}
+    )*};
+}
+plain!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64);
+impl<T: Plain, const N: usize> sealed::Sealed for [T; N] {}
+impl<T: Plain, const N: usize> Plain for [T; N] where [T; N]: Default {}
 
 impl Drop for Shared {
     fn drop(&mut self) {
