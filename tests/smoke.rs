@@ -36,3 +36,26 @@ fn smoke() {
     u.sort();
     assert_eq!(u.len(), 50);
 }
+
+#[test]
+fn a_panic_in_a_reduction_names_its_item() {
+    for w in [1, 2, 3] {
+        let r = par::Loop::new().workers(w).try_reduce(
+            0..10_000u64,
+            || 0u64,
+            |a, i| {
+                assert!(i != 7777, "bad {i}");
+                *a += i;
+                Ok::<(), String>(())
+            },
+            |a, b| a + b,
+        );
+        match r {
+            Err(par::Error::Panicked { index, message, .. }) => {
+                assert_eq!(index, 7777, "workers {w}");
+                assert!(message.contains("bad 7777"), "{message}");
+            }
+            other => panic!("workers {w}: {other:?}"),
+        }
+    }
+}

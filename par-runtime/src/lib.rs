@@ -36,4 +36,6 @@ pub use sys::Plain;
 
 #[doc(hidden)]
 /// Used by generated code, not public API.
-pub mod __private {}
+pub mod __private {
+    pub use crate::source::items;
+}

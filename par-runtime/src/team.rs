@@ -123,6 +123,7 @@ impl<V: Transfer> Team<V> {
             (None, Schedule::Static | Schedule::Guided(_)) => Schedule::Auto,
             (_, s) => s,
         };
+        worker::install_panic_hook();
         let threads = sys::thread_count();
         let slots = Shared::new(workers * 8)
             .map_err(|e| Error::io("could not map the workers' progress slots", e))?;
@@ -392,8 +393,16 @@ impl<V: Transfer> Team<V> {
                     self.covered += head.items as usize;
                     self.progress.advance(head.items);
                     match &mut self.store {
+                        // An empty frame (the end of a chunk) can share its `first` with the
+                        // next chunk's first frame: only frames with values are keyed.
+                        Store::Ordered(_) if values.is_empty() => {}
                         Store::Ordered(map) => {
-                            map.insert(head.first as usize, values);
+                            if map.insert(head.first as usize, values).is_some() {
+                                return Err(bad(format!(
+                                    "two frames hold values for item {}",
+                                    head.first
+                                )));
+                            }
                         }
                         Store::Unordered(queue) => queue.extend(values),
                     }
@@ -556,7 +565,7 @@ pub(crate) struct TeamIter<'a, V> {
 
 enum Inner<'a, V> {
     Team {
-        team: Team<V>,
+        team: Box<Team<V>>,
         src: Box<dyn Pull + 'a>,
         done: bool,
     },
@@ -573,7 +582,7 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
     ) -> Self {
         let inner = match Team::start(opts, workers, &mut src, job, false) {
             Ok(team) => Inner::Team {
-                team,
+                team: Box::new(team),
                 src: Box::new(src),
                 done: false,
             },

@@ -33,6 +33,29 @@ pub(crate) fn take_panic_location() -> Option<String> {
     PANIC_LOCATION.with(|l| l.borrow_mut().take())
 }
 
+/// Installs (once, in the parent, before the first fork) a panic hook that in a worker records
+/// the panic's location for the failure report instead of printing, and elsewhere defers to the
+/// hook that was there before.
+///
+/// Why in the parent: `set_hook` takes a global lock. In a worker forked while another thread of
+/// the parent was panicking (holding that lock), calling it would block forever.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if mode::in_worker() {
+                let loc = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// The fds a worker is given.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fds {
@@ -52,12 +75,6 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
 ) -> std::convert::Infallible {
     mode::mark_worker();
     sys::exit_when_closed(fds.death);
-    std::panic::set_hook(Box::new(|info| {
-        let loc = info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
-    }));
     let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
         Ok(Ok(())) => 0,
         Ok(Err(Exit(code))) => code,
