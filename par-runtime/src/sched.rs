@@ -41,6 +41,8 @@ pub(crate) struct Sched {
     /// `Auto`: measured nanoseconds per unit (exponentially weighted), and the probe size.
     ns_per_unit: Option<f64>,
     probe: usize,
+    /// Size of the chunk handed out last (units).
+    last: usize,
 }
 
 impl Sched {
@@ -72,6 +74,7 @@ impl Sched {
             blocks,
             ns_per_unit: None,
             probe: 1,
+            last: 1,
         }
     }
 
@@ -97,6 +100,7 @@ impl Sched {
         let size = remaining.map_or(size, |r| size.min(r));
         let r = self.next..self.next + size;
         self.next += size;
+        self.last = size;
         Some(r)
     }
 
@@ -126,6 +130,16 @@ impl Sched {
                 // Near the end, no chunk longer than a share of what remains: a short tail.
                 remaining.map_or(want, |r| want.min(guided(r).max(1)))
             }
+        }
+    }
+
+    /// How many chunks to keep queued per worker. Two hide the pipe latency when chunks are long;
+    /// chunks measured shorter than a pipe round trip or so (~100 us here) need a deeper queue,
+    /// which long chunks must not get: queued work can't move to an idle worker at the tail.
+    pub(crate) fn depth(&self) -> usize {
+        match self.ns_per_unit {
+            Some(ns) if ns * (self.last as f64) < 100_000.0 => 8,
+            _ => 2,
         }
     }
 
@@ -225,5 +239,16 @@ mod tests {
     fn dynamic_counts_items_not_grains() {
         let mut s = Sched::new(Schedule::Dynamic(100), Some(50), 2, 10);
         assert_eq!(s.next(0), Some(0..10));
+    }
+
+    #[test]
+    fn queues_deepen_only_for_short_chunks() {
+        let mut s = Sched::new(Schedule::Dynamic(1), Some(1000), 2, 1);
+        assert_eq!(s.depth(), 2, "nothing measured yet");
+        s.next(0);
+        s.observe(1, Duration::from_micros(5));
+        assert_eq!(s.depth(), 8);
+        s.observe(1, Duration::from_millis(50));
+        assert_eq!(s.depth(), 2);
     }
 }

@@ -22,8 +22,6 @@ use crate::sys::{self, Fd, Pid, Shared, Status, Watch};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
 use crate::worker::{self, Fds};
 
-/// Chunks handed to a worker ahead of the one it is running, so it never waits for the parent.
-const IN_FLIGHT: usize = 2;
 /// Result pipes are grown to this size (Linux); see DESIGN.md section 3.
 const PIPE_SIZE: usize = 1 << 20;
 
@@ -235,7 +233,7 @@ impl<V: Transfer> Team<V> {
         for i in 0..self.workers.len() {
             loop {
                 let w = &self.workers[i];
-                if w.done_sent || w.cmd.is_none() || w.in_flight.len() >= IN_FLIGHT {
+                if w.done_sent || w.cmd.is_none() || w.in_flight.len() >= self.sched.depth() {
                     break;
                 }
                 let chunk = if self.stopping {
