@@ -38,4 +38,8 @@ pub use sys::Plain;
 /// Used by generated code, not public API.
 pub mod __private {
     pub use crate::source::items;
+    /// Test support, not public API.
+    pub mod testing {
+        pub use crate::worker::send_raw;
+    }
 }

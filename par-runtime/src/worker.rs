@@ -24,6 +24,20 @@ use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
 /// huge buffer and the parent can decode while the worker computes.
 const FLUSH: usize = 1 << 20;
 
+/// This worker's result pipe (-1 outside workers), for [`send_raw`].
+static RESULT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Test support: writes `bytes` as they are into this worker's result pipe, so tests can check
+/// how the parent handles corrupt, truncated and oversized frames. Not public API.
+pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
+    match RESULT_FD.load(Ordering::Relaxed) {
+        -1 => Err(std::io::Error::other(
+            "send_raw called outside a par worker",
+        )),
+        fd => sys::write_all(fd, bytes),
+    }
+}
+
 thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
@@ -74,6 +88,7 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
     grain: usize,
 ) -> std::convert::Infallible {
     mode::mark_worker();
+    RESULT_FD.store(fds.res, Ordering::Relaxed);
     sys::exit_when_closed(fds.death);
     let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
         Ok(Ok(())) => 0,

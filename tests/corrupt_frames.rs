@@ -1,0 +1,82 @@
+//! The parent meets corrupt, truncated and oversized frames from a worker: each is a typed
+//! error naming the worker, never a panic, a hang or a huge allocation, and no worker is left.
+
+use par::__private::testing::send_raw;
+use par::Error;
+
+/// Runs a 2-worker loop whose item 3 writes `bytes` into its result pipe and then carries on
+/// (or exits, if `then_exit`).
+fn loop_with_raw(bytes: &'static [u8], then_exit: bool) -> Result<Vec<u32>, Error> {
+    par::Loop::new()
+        .workers(2)
+        .schedule(par::Schedule::Dynamic(1))
+        .try_collect(0..8u32, move |i| {
+            if i == 3 {
+                send_raw(bytes).expect("write to the result pipe");
+                if then_exit {
+                    std::process::exit(0);
+                }
+            }
+            Ok::<u32, String>(i)
+        })
+}
+
+fn decode_error(r: Result<Vec<u32>, Error>) -> String {
+    match r {
+        Err(e @ Error::Decode { .. }) => {
+            assert!(
+                e.pid()
+                    .is_some_and(|p| p > 0 && p != std::process::id() as i32),
+                "{e:?}"
+            );
+            e.to_string()
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_oversized_length_is_a_decode_error() {
+    let msg = decode_error(loop_with_raw(&[0xff, 0xff, 0xff, 0x7f, 2], false));
+    assert!(msg.contains("more than the maximum"), "{msg}");
+}
+
+#[test]
+fn an_unknown_kind_is_a_decode_error() {
+    let msg = decode_error(loop_with_raw(&[0, 0, 0, 0, 42], false));
+    assert!(msg.contains("unknown frame kind 42"), "{msg}");
+}
+
+#[test]
+fn a_results_frame_with_garbage_values_is_a_decode_error() {
+    // A results frame claiming 5 values but carrying only 3 bytes of payload after its header.
+    static FRAME: [u8; 41] = {
+        let mut f = [0u8; 41];
+        f[0] = 36; // len = 33 (fixed fields) + 3
+        f[4] = 2; // kind = Results
+        f[5 + 16] = 5; // values = 5
+        f
+    };
+    let msg = decode_error(loop_with_raw(&FRAME, false));
+    assert!(msg.contains("could not decode"), "{msg}");
+}
+
+#[test]
+fn a_frame_cut_short_by_the_worker_exiting_is_reported() {
+    // Half a header, then the worker exits: the parent must not wait for the rest.
+    match loop_with_raw(&[9, 0], true) {
+        Err(Error::WorkerDied { index, .. }) => assert_eq!(index, Some(3)),
+        other => panic!("expected the worker's death to be reported, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_worker_may_not_send_chunks() {
+    let msg = decode_error(loop_with_raw(
+        &[
+            16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+        false,
+    ));
+    assert!(msg.contains("only the parent sends"), "{msg}");
+}
