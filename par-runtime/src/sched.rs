@@ -133,6 +133,15 @@ impl Sched {
         }
     }
 
+    /// True when `worker` will get no more chunks (a stream's end is known only to the team).
+    pub(crate) fn exhausted(&self, worker: usize) -> bool {
+        match (self.blocks.get(worker), self.total) {
+            (Some((block, _)), _) => block.start >= block.end,
+            (None, Some(n)) => self.next >= n,
+            (None, None) => false,
+        }
+    }
+
     /// How many chunks to keep queued per worker. Two hide the pipe latency when chunks are long;
     /// chunks measured shorter than a pipe round trip or so (~100 us here) need a deeper queue,
     /// which long chunks must not get: queued work can't move to an idle worker at the tail.
@@ -250,5 +259,17 @@ mod tests {
         assert_eq!(s.depth(), 8);
         s.observe(1, Duration::from_millis(50));
         assert_eq!(s.depth(), 2);
+    }
+
+    #[test]
+    fn exhaustion_is_known_before_asking() {
+        let mut s = Sched::new(Schedule::Static, Some(2), 2, 1);
+        assert!(!s.exhausted(0));
+        s.next(0);
+        assert!(s.exhausted(0) && !s.exhausted(1));
+        let mut d = Sched::new(Schedule::Dynamic(1), Some(1), 2, 1);
+        d.next(1);
+        assert!(d.exhausted(0) && d.exhausted(1));
+        assert!(!Sched::new(Schedule::Auto, None, 2, 1).exhausted(0));
     }
 }

@@ -374,9 +374,39 @@ impl Drop for Shared {
     }
 }
 
-/// Starts a thread in a worker that ends the worker as soon as `fd` (the read end of the
-/// parent's death pipe) reports end of file: the parent is gone, even by `SIGKILL`.
-pub(crate) fn exit_when_closed(fd: RawFd) {
+/// Makes this worker die with its parent. `fd` is the read end of this worker's own death pipe,
+/// whose write end only the parent holds: when the parent dies (even by `SIGKILL`) the kernel
+/// closes it, and with `O_ASYNC` and `F_SETOWN` set here the pipe sends this process `SIGIO`,
+/// whose default action ends it. No thread is needed (one cost ~100 us per worker here).
+///
+/// If arming fails, a thread blocked reading `fd` does the same job.
+pub(crate) fn die_with_parent(fd: RawFd) {
+    if arm_sigio(fd).is_err() {
+        watch_in_thread(fd);
+        return;
+    }
+    // The parent may have died before the pipe was armed: look once.
+    let mut b = [0u8; 1];
+    if let Ok(0) = read(fd, &mut b) {
+        exit_now(70);
+    }
+}
+
+fn arm_sigio(fd: RawFd) -> io::Result<()> {
+    // SAFETY: SIG_DFL is a valid disposition; no handler code is involved.
+    if unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: F_SETOWN takes a pid and has no memory-safety preconditions.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) })?;
+    // SAFETY: F_GETFL/F_SETFL only read and change file status flags.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+fn watch_in_thread(fd: RawFd) {
     let spawned = std::thread::Builder::new()
         .name("par-death-watch".into())
         .spawn(move || {

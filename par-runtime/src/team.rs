@@ -28,6 +28,9 @@ const PIPE_SIZE: usize = 1 << 20;
 /// One worker process as the parent sees it.
 struct Worker {
     pid: Pid,
+    /// The parent's end of this worker's death pipe: the worker dies when it closes, so it is
+    /// dropped only after the worker is reaped (or with the parent, when the parent dies).
+    death: Option<Fd>,
     cmd: Option<Fd>,
     res: Option<Fd>,
     out: FrameBuf,
@@ -68,8 +71,6 @@ impl<S: Source> Pull for S {
 pub(crate) struct Team<V> {
     workers: Vec<Worker>,
     slots: Shared,
-    /// The parent's end of the death pipe: workers exit when it closes (the parent died).
-    _death: Fd,
     sched: Sched,
     len: Option<usize>,
     /// Items per scheduling unit (the reduction grain, else 1).
@@ -125,12 +126,9 @@ impl<V: Transfer> Team<V> {
         let threads = sys::thread_count();
         let slots = Shared::new(workers * 8)
             .map_err(|e| Error::io("could not map the workers' progress slots", e))?;
-        let (death_r, death_w) =
-            sys::pipe().map_err(|e| Error::io("could not create the death pipe", e))?;
         let mut team = Team {
             workers: Vec::with_capacity(workers),
             slots,
-            _death: death_w,
             sched: Sched::new(policy, units, workers, grain),
             len,
             grain,
@@ -155,6 +153,8 @@ impl<V: Transfer> Team<V> {
                 sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
             let (res_r, res_w) =
                 sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
+            let (death_r, death_w) =
+                sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
             sys::grow_pipe(&res_r, PIPE_SIZE);
             let fds = Fds {
                 cmd: cmd_r.raw(),
@@ -166,13 +166,14 @@ impl<V: Transfer> Team<V> {
                 worker::main(fds, slot, src, job, grain)
             })
             .map_err(|e| Error::io("could not fork a worker", e))?;
-            drop((cmd_r, res_w));
+            drop((cmd_r, res_w, death_r));
             for fd in [&cmd_w, &res_r] {
                 sys::set_nonblocking(fd)
                     .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
             }
             team.workers.push(Worker {
                 pid,
+                death: Some(death_w),
                 cmd: Some(cmd_w),
                 res: Some(res_r),
                 out: FrameBuf::default(),
@@ -233,10 +234,16 @@ impl<V: Transfer> Team<V> {
         for i in 0..self.workers.len() {
             loop {
                 let w = &self.workers[i];
-                if w.done_sent || w.cmd.is_none() || w.in_flight.len() >= self.sched.depth() {
+                if w.done_sent || w.cmd.is_none() {
                     break;
                 }
-                let chunk = if self.stopping {
+                // `Done` goes out as soon as there is no more work, even behind a full queue: a
+                // worker that already knows it is done exits without another round trip.
+                let no_more = self.stopping || self.stream_ended || self.sched.exhausted(i);
+                if !no_more && w.in_flight.len() >= self.sched.depth() {
+                    break;
+                }
+                let chunk = if no_more {
                     None
                 } else {
                     self.next_chunk(i, src)?
@@ -457,6 +464,7 @@ impl<V: Transfer> Team<V> {
         w.cmd = None;
         let status = sys::waitpid(w.pid);
         w.reaped = true;
+        w.death = None;
         if w.killed || w.failed {
             return;
         }
@@ -551,6 +559,7 @@ impl<V> Drop for Team<V> {
                 sys::kill(w.pid);
                 let _ = sys::waitpid(w.pid);
                 w.reaped = true;
+                w.death = None;
             }
         }
     }

@@ -89,7 +89,7 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
 ) -> std::convert::Infallible {
     mode::mark_worker();
     RESULT_FD.store(fds.res, Ordering::Relaxed);
-    sys::exit_when_closed(fds.death);
+    sys::die_with_parent(fds.death);
     let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
         Ok(Ok(())) => 0,
         Ok(Err(Exit(code))) => code,
