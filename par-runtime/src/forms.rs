@@ -1,6 +1,6 @@
 //! The loop forms as *jobs*: what a worker does with the items of one chunk, and how the values
-//! it emits are put together. All forms emit values in item order; collect emits one per item,
-//! for-each one `()` per item (zero bytes), reduce one partial per grain.
+//! it emits are put together. All forms emit values in item order; collect emits one per item
+//! (for-each is a collect of `()`, which encodes to zero bytes), reduce one partial per grain.
 
 use std::any::Any;
 use std::fmt::Display;
@@ -121,7 +121,8 @@ pub(crate) trait Job<I> {
     ) -> std::result::Result<(), JobError>;
 }
 
-/// `collect` (and `unordered`): one value per item.
+/// `collect`, `unordered` and `for_each`: one value per item (for `for_each` a `()`, which
+/// encodes to nothing).
 pub(crate) struct Collect<F> {
     body: F,
 }
@@ -147,38 +148,6 @@ impl<I, T: Transfer, E: Display, F: Fn(I) -> std::result::Result<T, E>> Job<I> f
                 emit.start(index);
                 let v = (self.body)(item).map_err(|e| failed(index, e))?;
                 emit.value(v, 1)?;
-            }
-            Ok(())
-        })
-    }
-}
-
-/// `for_each`: a unit value per item, which encodes to nothing.
-pub(crate) struct ForEach<F> {
-    body: F,
-}
-
-impl<F> ForEach<F> {
-    pub(crate) fn new(body: F) -> Self {
-        ForEach { body }
-    }
-}
-
-impl<I, E: Display, F: Fn(I) -> std::result::Result<(), E>> Job<I> for ForEach<F> {
-    type Value = ();
-    fn run<It: Iterator<Item = I>, Em: Emit<()>>(
-        &self,
-        first: usize,
-        _: usize,
-        items: It,
-        emit: &mut Em,
-    ) -> std::result::Result<(), JobError> {
-        guarded(|at| {
-            for (index, item) in (first..).zip(items) {
-                *at = index;
-                emit.start(index);
-                (self.body)(item).map_err(|e| failed(index, e))?;
-                emit.value((), 1)?;
             }
             Ok(())
         })

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::codec::Transfer;
 use crate::error::{Error, Result};
-use crate::forms::{self, Collect, ForEach, Reduce};
+use crate::forms::{self, Collect, Reduce};
 use crate::sched::Schedule;
 use crate::source::IntoSource;
 use crate::team::TeamIter;
@@ -152,7 +152,7 @@ impl Loop {
         E: Display,
         F: Fn(S::Item) -> std::result::Result<(), E>,
     {
-        forms::run(self, src.into_source(), &ForEach::new(body)).map(drop)
+        forms::run(self, src.into_source(), &Collect::new(body)).map(drop)
     }
 
     /// A reduction: every *grain* of consecutive items starts from `identity()` and is folded
