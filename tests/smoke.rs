@@ -59,3 +59,18 @@ fn a_panic_in_a_reduction_names_its_item() {
         }
     }
 }
+
+#[test]
+fn results_larger_than_any_pipe_never_deadlock() {
+    // 4 workers each return 64 MiB while the parent also hands out work: one poll loop
+    // interleaves reads and writes, so nobody blocks on a full pipe.
+    let v = par::Loop::new()
+        .workers(4)
+        .schedule(par::Schedule::Dynamic(1))
+        .collect(0..4u8, |i| serde_bytes::ByteBuf::from(vec![i; 64 << 20]));
+    assert_eq!(v.len(), 4);
+    for (i, b) in v.iter().enumerate() {
+        assert_eq!(b.len(), 64 << 20);
+        assert!(b.iter().all(|&x| x == i as u8));
+    }
+}

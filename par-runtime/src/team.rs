@@ -331,7 +331,9 @@ impl<V: Transfer> Team<V> {
 
     /// Reads what worker `i` has sent and handles every complete frame.
     fn read(&mut self, i: usize) {
-        loop {
+        // A bounded number of reads per wake-up (each up to a frame or 256 KiB), so a worker
+        // streaming a huge result can't keep the others waiting for their next chunk.
+        for _ in 0..16 {
             let w = &mut self.workers[i];
             let Some(res) = &w.res else { return };
             let fd = res.raw();
