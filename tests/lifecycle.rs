@@ -1,0 +1,315 @@
+//! What happens around a loop: processes and fds are all given back, output is not duplicated,
+//! workers never outlive their parent, and the sequential modes run inline.
+//!
+//! Subprocess cases re-run this test binary with `PAR_FIXTURE=<mode>` selecting the `fixture`
+//! test (ignored otherwise), so each case gets a fresh process with its own environment.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{children, no_children_left, open_fds, temp_dir, watchdog};
+use par::{Error, Loop, Schedule};
+
+fn run_fixture(mode: &str, dir: Option<&Path>) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args([
+        "--exact",
+        "fixture",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("PAR_FIXTURE", mode)
+    .env_remove("PAR_WORKERS")
+    .env_remove("PAR_CHECK");
+    if let Some(dir) = dir {
+        cmd.env("PAR_DIR", dir);
+    }
+    cmd
+}
+
+/// The subprocess side of the tests below; does nothing in a normal test run.
+#[test]
+#[ignore = "a fixture run as a subprocess by the other tests"]
+fn fixture() {
+    let Ok(mode) = std::env::var("PAR_FIXTURE") else {
+        return;
+    };
+    let dir = std::env::var_os("PAR_DIR").map(std::path::PathBuf::from);
+    match mode.as_str() {
+        "print-once" => {
+            print!("BEFORE-THE-LOOP ");
+            Loop::new()
+                .workers(2)
+                .schedule(Schedule::Dynamic(1))
+                .for_each(0..4u32, |i| {
+                    println!("BODY-LINE-{i}");
+                });
+            println!("AFTER-THE-LOOP");
+        }
+        "sleep-forever" => {
+            let dir = dir.expect("PAR_DIR");
+            Loop::new()
+                .workers(2)
+                .schedule(Schedule::Static)
+                .for_each(0..2u32, |_| {
+                    let pid = std::process::id();
+                    std::fs::write(dir.join(pid.to_string()), b"").expect("write pid file");
+                    std::thread::sleep(Duration::from_secs(600));
+                });
+        }
+        "workers-env-1" => {
+            // PAR_WORKERS=1: inline, even though the loop asks for 4.
+            let pids = Loop::new()
+                .workers(4)
+                .collect(0..8u32, |_| std::process::id());
+            assert!(pids.iter().all(|&p| p == std::process::id()), "{pids:?}");
+            println!("FIXTURE-OK");
+        }
+        "check-env-1" => {
+            let r = Loop::new()
+                .workers(1)
+                .try_collect(0..3u32, |i| Ok::<Lossy, String>(Lossy(i)));
+            match r {
+                Err(e @ Error::Decode { .. }) => assert_eq!(e.index(), Some(0), "{e}"),
+                other => panic!("PAR_CHECK=1 let a lossy type through: {other:?}"),
+            }
+            println!("FIXTURE-OK");
+        }
+        other => panic!("unknown fixture {other}"),
+    }
+}
+
+/// A type whose `Deserialize` rejects what its `Serialize` wrote: fine inline, broken across
+/// processes, which `PAR_CHECK=1` must reveal without forking.
+#[derive(Debug)]
+struct Lossy(u32);
+
+impl serde::Serialize for Lossy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Lossy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Lossy(s.len() as u32))
+    }
+}
+
+#[test]
+fn a_thousand_loops_leave_no_fd_and_no_child() {
+    let _guard = watchdog("thousand");
+    let fds = open_fds();
+    for n in 0..1000u32 {
+        let l = Loop::new().workers(2);
+        match n % 4 {
+            0 => assert_eq!(l.collect(0..3u32, |i| i + n), vec![n, n + 1, n + 2]),
+            1 => assert!(l
+                .try_collect(0..3u32, |i| if i == 1 { Err("no") } else { Ok(i) })
+                .is_err()),
+            2 => {
+                let first = l.unordered(0..100u32, |i| i).next();
+                assert!(first.is_some()); // dropped early: workers are killed and reaped
+            }
+            _ => assert!(l
+                .timeout(Duration::from_secs(5))
+                .try_for_each(0..2u32, |i| -> Result<(), String> {
+                    assert!(i != 1, "boom");
+                    Ok(())
+                })
+                .is_err()),
+        }
+    }
+    assert_eq!(open_fds(), fds, "fds leaked");
+    no_children_left();
+}
+
+#[test]
+fn output_printed_before_a_loop_appears_once_and_worker_output_is_kept() {
+    let out = run_fixture("print-once", None)
+        .output()
+        .expect("run the fixture");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("BEFORE-THE-LOOP").count(), 1, "{stdout}");
+    for i in 0..4 {
+        assert_eq!(
+            stdout.matches(&format!("BODY-LINE-{i}\n")).count(),
+            1,
+            "{stdout}"
+        );
+    }
+    assert_eq!(stdout.matches("AFTER-THE-LOOP").count(), 1, "{stdout}");
+}
+
+/// Starts the sleep-forever fixture and returns it with its two workers' pids.
+fn sleeping_fixture(
+    name: &str,
+    own_group: bool,
+) -> (std::process::Child, Vec<i32>, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    let mut cmd = run_fixture("sleep-forever", Some(&dir));
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    if own_group {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let child = cmd.spawn().expect("spawn the fixture");
+    let start = Instant::now();
+    loop {
+        let pids: Vec<i32> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if pids.len() == 2 {
+            return (child, pids, dir);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the fixture's workers did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True once `pid` no longer runs (gone, or a zombie waiting for init to reap it).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 2..].chars().next()) == Some('Z'),
+    }
+}
+
+fn assert_all_gone_within(pids: &[i32], limit: Duration) {
+    let start = Instant::now();
+    while !pids.iter().all(|&p| gone(p)) {
+        assert!(
+            start.elapsed() < limit,
+            "workers {pids:?} outlived their parent by {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn workers_die_within_a_second_when_the_parent_is_killed() {
+    let (mut parent, workers, dir) = sleeping_fixture("sigkill", false);
+    // SAFETY (test): kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(parent.id() as i32, libc::SIGKILL) };
+    let _ = parent.wait();
+    assert_all_gone_within(&workers, Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn ctrl_c_stops_the_parent_and_every_worker() {
+    let (mut parent, workers, dir) = sleeping_fixture("sigint", true);
+    let group = parent.id() as i32;
+    // SAFETY (test): kill(2) has no memory-safety preconditions; -group is the fixture's group.
+    unsafe { libc::kill(-group, libc::SIGINT) };
+    let status = parent.wait().expect("wait for the fixture");
+    assert!(!status.success(), "the parent should have been interrupted");
+    assert_all_gone_within(&workers, Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn par_workers_1_runs_every_loop_inline() {
+    let out = run_fixture("workers-env-1", None)
+        .env("PAR_WORKERS", "1")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("FIXTURE-OK"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn par_check_1_finds_serialization_bugs_without_forking() {
+    let out = run_fixture("check-env-1", None)
+        .env("PAR_CHECK", "1")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("FIXTURE-OK"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sequential_and_nested_loops_run_inline() {
+    let _guard = watchdog("nested");
+    let me = std::process::id();
+    assert_eq!(
+        par::sequential(|| Loop::new()
+            .workers(4)
+            .collect(0..4u32, |_| std::process::id())),
+        vec![me; 4]
+    );
+    // Each outer item runs in a worker; the loop inside it runs inline in that same worker.
+    let inner = Loop::new()
+        .workers(2)
+        .schedule(Schedule::Dynamic(1))
+        .collect(0..4u32, |_| {
+            let outer_pid = std::process::id();
+            let pids = Loop::new()
+                .workers(4)
+                .collect(0..3u32, |_| (std::process::id(), par::in_worker()));
+            (outer_pid, pids)
+        });
+    for (outer_pid, pids) in inner {
+        assert_ne!(outer_pid, me);
+        assert!(pids.iter().all(|&(p, w)| p == outer_pid && w), "{pids:?}");
+    }
+    assert!(!par::in_worker());
+    no_children_left();
+}
+
+#[test]
+fn sixteen_threads_forking_at_once_never_hang() {
+    let _guard = watchdog("threads");
+    for round in 0..10u64 {
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let l = Loop::new().workers(2).schedule(Schedule::Dynamic(3));
+                    let v = l.collect(0..200u64, |i| i * t + round);
+                    assert_eq!(v, (0..200).map(|i| i * t + round).collect::<Vec<_>>());
+                    if t % 4 == 0 {
+                        // A panic in one thread's loop while the others fork.
+                        let r = l.try_collect(0..10u64, |i| {
+                            if i == 3 {
+                                panic!("t{t}")
+                            } else {
+                                Ok::<u64, String>(i)
+                            }
+                        });
+                        assert_eq!(r.unwrap_err().index(), Some(3));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a thread's loop failed");
+        }
+    }
+    let left = children();
+    assert!(left.is_empty(), "{left:?}");
+}
