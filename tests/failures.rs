@@ -57,7 +57,8 @@ fn a_panic_is_reported_with_index_pid_message_and_location() {
 #[test]
 fn the_panicking_forms_re_panic_in_the_parent_with_the_report() {
     let _guard = watchdog("re-panic");
-    let forms: [(&str, Box<dyn Fn()>); 4] = [
+    type Form = (&'static str, Box<dyn Fn()>);
+    let forms: [Form; 4] = [
         (
             "collect",
             Box::new(|| drop(two().collect(0..50u32, |i| if i == 9 { panic!("nine") } else { i }))),
@@ -69,7 +70,7 @@ fn the_panicking_forms_re_panic_in_the_parent_with_the_report() {
         (
             "reduce",
             Box::new(|| {
-                drop(two().reduce(
+                let _ = two().reduce(
                     0..50u32,
                     || 0u32,
                     |a, i| {
@@ -77,7 +78,7 @@ fn the_panicking_forms_re_panic_in_the_parent_with_the_report() {
                         *a += i
                     },
                     |a, b| a + b,
-                ))
+                );
             }),
         ),
         (

@@ -152,6 +152,7 @@ fn output_printed_before_a_loop_appears_once_and_worker_output_is_kept() {
 }
 
 /// Starts the sleep-forever fixture and returns it with its two workers' pids.
+#[allow(clippy::zombie_processes)] // the callers kill and wait for the child it returns
 fn sleeping_fixture(
     name: &str,
     own_group: bool,
@@ -176,10 +177,12 @@ fn sleeping_fixture(
         if pids.len() == 2 {
             return (child, pids, dir);
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the fixture's workers did not start"
-        );
+        if start.elapsed() > Duration::from_secs(30) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the fixture's workers did not start");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
