@@ -1,1 +1,28 @@
-//! Procedural macros of par.
+//! Procedural macros of [par](https://docs.rs/par). Use them through the `par` crate:
+//! `par::par!` (a `macro_rules!` that forwards to the hidden `par_impl!` here).
+//!
+//! Stages, one file each: `ast` parses the user's tokens into a small AST, `check` applies the
+//! rules the compiler can't express (collecting every error), `expand` writes the code.
+
+mod ast;
+mod check;
+mod ctxt;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// The implementation of `par::par!`; called as `par_impl!($crate; clauses..., for PAT in EXPR { BODY })`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn par_impl(input: TokenStream) -> TokenStream {
+    let cx = ctxt::Ctxt::new();
+    let parsed = ast::parse(&cx, input.into());
+    if let Some(par_loop) = &parsed {
+        check::check(&cx, par_loop);
+    }
+    match (cx.finish(), parsed) {
+        (Ok(()), Some(par_loop)) => expand::expand(&par_loop).into(),
+        (Err(e), _) => e.to_compile_error().into(),
+        (Ok(()), None) => unreachable!("a parse failure always records an error"),
+    }
+}

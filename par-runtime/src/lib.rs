@@ -13,6 +13,7 @@
 mod codec;
 mod error;
 mod forms;
+mod macro_support;
 mod mode;
 mod par_loop;
 mod progress;
@@ -37,6 +38,7 @@ pub use sys::Plain;
 #[doc(hidden)]
 /// Used by generated code, not public API.
 pub mod __private {
+    pub use crate::macro_support::*;
     pub use crate::source::items;
     /// Test support, not public API.
     pub mod testing {

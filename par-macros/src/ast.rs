@@ -1,0 +1,286 @@
+//! Parses `$crate; clause, clause, ..., for PAT in EXPR { BODY }` into a [`ParLoop`].
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, Pat, Path, Token};
+
+use crate::ctxt::Ctxt;
+
+/// The valid clauses, in the order the error message lists them.
+pub const CLAUSES: &str =
+    "`workers`, `schedule`, `timeout`, `progress`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+
+pub struct ParLoop {
+    /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
+    pub krate: TokenStream,
+    pub clauses: Clauses,
+    pub pat: Pat,
+    pub iter: Expr,
+    pub body: syn::Block,
+}
+
+#[derive(Default)]
+pub struct Clauses {
+    pub workers: Option<Expr>,
+    pub schedule: Option<Schedule>,
+    pub timeout: Option<Expr>,
+    pub progress: Option<Span>,
+    pub unordered: Option<Span>,
+    pub try_: Option<Span>,
+    pub stream: Option<Span>,
+    pub reduce: Option<(Span, Vec<Reduction>)>,
+}
+
+pub enum Schedule {
+    Static,
+    Dynamic(Option<Expr>),
+    Guided(Option<Expr>),
+    Auto,
+}
+
+pub struct Reduction {
+    pub op: Op,
+    pub var: Ident,
+}
+
+pub enum Op {
+    Add,
+    Sub,
+    Mul,
+    Min,
+    Max,
+    BitAnd,
+    BitOr,
+    BitXor,
+    And,
+    Or,
+    Fn(Path),
+}
+
+/// Parses the macro input, recording every problem in `cx`. `None` if nothing usable remains.
+pub fn parse(cx: &Ctxt, input: TokenStream) -> Option<ParLoop> {
+    let parser = |input: ParseStream| parse_loop(cx, input);
+    match parser.parse2(input) {
+        Ok(l) => l,
+        Err(e) => {
+            cx.syn_error(e);
+            None
+        }
+    }
+}
+
+fn parse_loop(cx: &Ctxt, input: ParseStream) -> syn::Result<Option<ParLoop>> {
+    // `$crate ;` (or any path the facade passes) comes first.
+    let mut krate = TokenStream::new();
+    while !input.peek(Token![;]) {
+        krate.extend([input.parse::<TokenTree>()?]);
+    }
+    input.parse::<Token![;]>()?;
+    let mut clauses = Clauses::default();
+    while !input.peek(Token![for]) {
+        if input.is_empty() {
+            return Err(input.error(
+                "expected a `for` loop: `par!(for PAT in EXPR { BODY })`, optionally after clauses such as `workers = 4,`",
+            ));
+        }
+        if let Err(e) = parse_clause(cx, input, &mut clauses, &mut krate) {
+            cx.syn_error(e);
+            skip_to_comma(input);
+        }
+        if !input.peek(Token![for]) {
+            input.parse::<Token![,]>()?;
+        }
+    }
+    input.parse::<Token![for]>()?;
+    let pat = Pat::parse_multi_with_leading_vert(input)?;
+    input.parse::<Token![in]>()?;
+    let iter = Expr::parse_without_eager_brace(input)?;
+    let body: syn::Block = input.parse()?;
+    if input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+    }
+    if !input.is_empty() {
+        let rest: TokenStream = input.parse()?;
+        cx.error_spanned_by(
+            &rest,
+            "clauses go before the `for` loop: write `par!(workers = 4, for x in xs { ... })`",
+        );
+    }
+    Ok(Some(ParLoop {
+        krate,
+        clauses,
+        pat,
+        iter,
+        body,
+    }))
+}
+
+fn skip_to_comma(input: ParseStream) {
+    while !input.is_empty() && !input.peek(Token![,]) && !input.peek(Token![for]) {
+        if input.parse::<TokenTree>().is_err() {
+            break;
+        }
+    }
+}
+
+fn duplicate(span: Span, name: &str) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!("duplicate `{name}` clause; give each clause once"),
+    )
+}
+
+fn set<T>(slot: &mut Option<T>, value: T, span: Span, name: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(duplicate(span, name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn parse_clause(
+    cx: &Ctxt,
+    input: ParseStream,
+    c: &mut Clauses,
+    krate: &mut TokenStream,
+) -> syn::Result<()> {
+    if input.peek(Token![try]) {
+        let t: Token![try] = input.parse()?;
+        return set(&mut c.try_, t.span, t.span, "try");
+    }
+    if input.peek(Token![crate]) {
+        let t: Token![crate] = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let path: Path = input.parse()?;
+        *krate = quote::quote!(#path);
+        let _ = t;
+        return Ok(());
+    }
+    let name: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+    let span = name.span();
+    match name.to_string().as_str() {
+        "workers" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.workers, input.parse()?, span, "workers")
+        }
+        "timeout" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.timeout, input.parse()?, span, "timeout")
+        }
+        "schedule" => {
+            input.parse::<Token![=]>()?;
+            let s = parse_schedule(input)?;
+            set(&mut c.schedule, s, span, "schedule")
+        }
+        "progress" => set(&mut c.progress, span, span, "progress"),
+        "unordered" => set(&mut c.unordered, span, span, "unordered"),
+        "stream" => set(&mut c.stream, span, span, "stream"),
+        "reduce" => {
+            let content;
+            syn::parenthesized!(content in input);
+            let mut reductions = Vec::new();
+            while !content.is_empty() {
+                reductions.push(parse_reduction(cx, &content)?);
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            if reductions.is_empty() {
+                return Err(syn::Error::new(
+                    span,
+                    "empty `reduce()`; name at least one variable: `reduce(+: total)`",
+                ));
+            }
+            set(&mut c.reduce, (span, reductions), span, "reduce")
+        }
+        other => Err(syn::Error::new(
+            span,
+            format!("unknown `par!` clause `{other}`; expected one of: {CLAUSES}"),
+        )),
+    }
+}
+
+fn parse_schedule(input: ParseStream) -> syn::Result<Schedule> {
+    if input.peek(Token![static]) {
+        input.parse::<Token![static]>()?;
+        return Ok(Schedule::Static);
+    }
+    let kind: Ident = input.parse()?;
+    let arg = |input: ParseStream| -> syn::Result<Option<Expr>> {
+        if input.peek(syn::token::Paren) {
+            let content;
+            syn::parenthesized!(content in input);
+            Ok(Some(content.parse()?))
+        } else {
+            Ok(None)
+        }
+    };
+    match kind.to_string().as_str() {
+        "dynamic" => Ok(Schedule::Dynamic(arg(input)?)),
+        "guided" => Ok(Schedule::Guided(arg(input)?)),
+        "auto" => Ok(Schedule::Auto),
+        other => Err(syn::Error::new(
+            kind.span(),
+            format!("unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)` or `auto`"),
+        )),
+    }
+}
+
+fn parse_reduction(cx: &Ctxt, input: ParseStream) -> syn::Result<Reduction> {
+    let op = if input.peek(Token![&&]) {
+        input.parse::<Token![&&]>()?;
+        Op::And
+    } else if input.peek(Token![||]) {
+        input.parse::<Token![||]>()?;
+        Op::Or
+    } else if input.peek(Token![+]) {
+        input.parse::<Token![+]>()?;
+        Op::Add
+    } else if input.peek(Token![-]) {
+        input.parse::<Token![-]>()?;
+        Op::Sub
+    } else if input.peek(Token![*]) {
+        input.parse::<Token![*]>()?;
+        Op::Mul
+    } else if input.peek(Token![&]) {
+        input.parse::<Token![&]>()?;
+        Op::BitAnd
+    } else if input.peek(Token![|]) {
+        input.parse::<Token![|]>()?;
+        Op::BitOr
+    } else if input.peek(Token![^]) {
+        input.parse::<Token![^]>()?;
+        Op::BitXor
+    } else {
+        let path: Path = input.parse().map_err(|e| {
+            syn::Error::new(e.span(), "expected a reduction operator (`+ - * min max & | ^ && ||`) or the path of a `fn(T, T) -> T`")
+        })?;
+        match path.get_ident().map(|i| i.to_string()).as_deref() {
+            Some("min") => Op::Min,
+            Some("max") => Op::Max,
+            _ => Op::Fn(path),
+        }
+    };
+    input.parse::<Token![:]>()?;
+    let var_expr: Expr = input.parse()?;
+    let var = match &var_expr {
+        Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            p.path.get_ident().cloned()
+        }
+        _ => None,
+    };
+    match var {
+        Some(var) => Ok(Reduction { op, var }),
+        None => {
+            cx.error_spanned_by(
+                &var_expr,
+                "a reduction variable must be a plain local variable name, e.g. `reduce(+: total)`",
+            );
+            Ok(Reduction {
+                op,
+                var: Ident::new("__par_invalid", var_expr.span()),
+            })
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Writes the code for a checked [`ParLoop`]: `quote!` only, no decisions beyond the form.
+//! Every emitted path is absolute, rooted at the `par` crate's path (`$crate` or `crate = ...`).
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::{Op, ParLoop, Reduction, Schedule};
+use crate::check::continues;
+
+pub fn expand(l: &ParLoop) -> TokenStream {
+    let krate = &l.krate;
+    let opts = options(l);
+    let src = source(l);
+    let result = quote!(::core::result::Result);
+    let string = quote!(::std::string::String);
+    let body_error = quote!(#krate::__private::BodyError);
+    let (pat, body) = (&l.pat, &l.body);
+    let skips = continues(body);
+    let is_try = l.clauses.try_.is_some();
+
+    if let Some((_, reductions)) = &l.clauses.reduce {
+        return reduce(l, reductions, &opts, &src);
+    }
+
+    // A body with `continue` skips items, so it has no value: run it as a one-item `for` loop.
+    let run = if skips {
+        quote!(for #pat in ::core::iter::once(__par_item) #body)
+    } else {
+        quote!(match __par_item { #pat => #body })
+    };
+    let closure = if is_try {
+        quote!(|__par_item| -> #result<_, #string> {
+            let __par_r: #result<_, #body_error> = (|| #result::Ok(#run))();
+            __par_r.map_err(#body_error::into_message)
+        })
+    } else {
+        quote!(|__par_item| #run)
+    };
+    let unit = skips || ends_in_statement(body);
+    let method = match (l.clauses.unordered.is_some(), unit, is_try) {
+        (true, _, false) => quote!(unordered),
+        (true, _, true) => quote!(try_unordered),
+        (false, true, false) => quote!(for_each),
+        (false, true, true) => quote!(try_for_each),
+        (false, false, false) => quote!(collect),
+        (false, false, true) => quote!(try_collect),
+    };
+    quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure))
+}
+
+/// A body whose last statement ends with `;` (or that is empty) has no value: a for-each.
+fn ends_in_statement(body: &syn::Block) -> bool {
+    match body.stmts.last() {
+        None => true,
+        Some(syn::Stmt::Expr(_, semi)) => semi.is_some(),
+        Some(syn::Stmt::Macro(m)) => m.semi_token.is_some(),
+        Some(syn::Stmt::Local(_) | syn::Stmt::Item(_)) => true,
+    }
+}
+
+fn options(l: &ParLoop) -> TokenStream {
+    let krate = &l.krate;
+    let c = &l.clauses;
+    let mut opts = quote!(#krate::Loop::new());
+    if let Some(w) = &c.workers {
+        opts = quote!(#opts.workers(#w));
+    }
+    if let Some(s) = &c.schedule {
+        let s = match s {
+            Schedule::Static => quote!(Static),
+            Schedule::Auto => quote!(Auto),
+            Schedule::Dynamic(k) => {
+                let k = k.as_ref().map_or(quote!(1), |k| quote!(#k));
+                quote!(Dynamic(#k))
+            }
+            Schedule::Guided(k) => {
+                let k = k.as_ref().map_or(quote!(1), |k| quote!(#k));
+                quote!(Guided(#k))
+            }
+        };
+        opts = quote!(#opts.schedule(#krate::Schedule::#s));
+    }
+    if let Some(t) = &c.timeout {
+        opts = quote!(#opts.timeout(#t));
+    }
+    if c.progress.is_some() {
+        opts = quote!(#opts.progress(true));
+    }
+    opts
+}
+
+/// Integer ranges and `IntoSource` types go lazy or by index; any other iterable is
+/// materialised (autoref specialisation picks between the two); `stream` ships items.
+fn source(l: &ParLoop) -> TokenStream {
+    let krate = &l.krate;
+    let iter = &l.iter;
+    if l.clauses.stream.is_some() {
+        return quote_spanned!(iter.span()=> #krate::stream(#iter));
+    }
+    quote_spanned!(iter.span()=> {
+        #[allow(unused_imports)]
+        use #krate::__private::{ViaIter as _, ViaSource as _};
+        let __par_iterable = #krate::__private::Iterable(#iter);
+        (&__par_iterable).__par_kind().__par_source(__par_iterable.0)
+    })
+}
+
+fn identity(krate: &TokenStream, r: &Reduction) -> TokenStream {
+    let var = &r.var;
+    let f = match &r.op {
+        Op::Add | Op::Sub => quote!(zero),
+        Op::Mul => quote!(one),
+        Op::Min => quote!(largest),
+        Op::Max => quote!(smallest),
+        Op::BitAnd => quote!(all_ones),
+        Op::BitOr | Op::BitXor => quote!(all_zeros),
+        Op::And => return quote!(true),
+        Op::Or => return quote!(false),
+        Op::Fn(_) => quote!(copy_of),
+    };
+    quote!(#krate::__private::ops::#f(&#var))
+}
+
+fn combine(krate: &TokenStream, op: &Op, a: TokenStream, b: TokenStream) -> TokenStream {
+    match op {
+        // OpenMP: a `-` reduction's partials are combined by adding them.
+        Op::Add | Op::Sub => quote!(#a + #b),
+        Op::Mul => quote!(#a * #b),
+        Op::Min => quote!(#krate::__private::ops::Min::par_min(#a, #b)),
+        Op::Max => quote!(#krate::__private::ops::Max::par_max(#a, #b)),
+        Op::BitAnd => quote!(#a & #b),
+        Op::BitOr => quote!(#a | #b),
+        Op::BitXor => quote!(#a ^ #b),
+        Op::And => quote!(#a && #b),
+        Op::Or => quote!(#a || #b),
+        Op::Fn(path) => quote!(#path(#a, #b)),
+    }
+}
+
+/// `reduce(OP: var, ...)`: each grain folds into private copies that start from the operators'
+/// identities; the body mutates them under the variables' own names; the parent combines the
+/// partials in item order and then into the variables, as OpenMP does.
+fn reduce(
+    l: &ParLoop,
+    reductions: &[Reduction],
+    opts: &TokenStream,
+    src: &TokenStream,
+) -> TokenStream {
+    let krate = &l.krate;
+    let (pat, body) = (&l.pat, &l.body);
+    let result = quote!(::core::result::Result);
+    let body_error = quote!(#krate::__private::BodyError);
+    let vars: Vec<_> = reductions.iter().map(|r| &r.var).collect();
+    let ids: Vec<_> = reductions.iter().map(|r| identity(krate, r)).collect();
+    let idx: Vec<_> = (0..reductions.len()).map(syn::Index::from).collect();
+    let merged: Vec<_> = reductions
+        .iter()
+        .zip(&idx)
+        .map(|(r, i)| combine(krate, &r.op, quote!(__par_a.#i), quote!(__par_b.#i)))
+        .collect();
+    let finals: Vec<_> = reductions
+        .iter()
+        .zip(&idx)
+        .map(|(r, i)| {
+            let var = &r.var;
+            combine(krate, &r.op, quote!(#var), quote!(__par_p.#i))
+        })
+        .collect();
+    let take = quote! {
+        #( #[allow(unused_mut)] let mut #vars = ::core::mem::replace(&mut __par_acc.#idx, #ids); )*
+    };
+    let put = quote!( #( __par_acc.#idx = #vars; )* );
+    let run = quote!(for #pat in ::core::iter::once(__par_item) #body);
+    let combine = quote!(|__par_a, __par_b| ( #( #merged, )* ));
+    if l.clauses.try_.is_some() {
+        quote!(
+            match #opts.try_reduce(
+                #src,
+                || ( #( #ids, )* ),
+                |__par_acc, __par_item| -> #result<(), ::std::string::String> {
+                    #take
+                    let __par_r: #result<(), #body_error> = (|| { #run; #result::Ok(()) })();
+                    #put
+                    __par_r.map_err(#body_error::into_message)
+                },
+                #combine,
+            ) {
+                #result::Ok(__par_p) => {
+                    #( #vars = #finals; )*
+                    #result::Ok(())
+                }
+                #result::Err(__par_e) => #result::Err(__par_e),
+            }
+        )
+    } else {
+        quote!({
+            let __par_p = #opts.reduce(
+                #src,
+                || ( #( #ids, )* ),
+                |__par_acc, __par_item| {
+                    #take
+                    #run
+                    #put
+                },
+                #combine,
+            );
+            #( #vars = #finals; )*
+        })
+    }
+}
