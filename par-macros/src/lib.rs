@@ -22,7 +22,12 @@ pub fn par_impl(input: TokenStream) -> TokenStream {
     }
     match (cx.finish(), parsed) {
         (Ok(()), Some(par_loop)) => expand::expand(&par_loop).into(),
-        (Err(e), _) => e.to_compile_error().into(),
+        (Err(e), _) => {
+            // One block, whatever the number of errors, so that `par!` stays an expression and
+            // rustc reports only our errors (the `!` of `unreachable!` fits any expected type).
+            let errors = e.to_compile_error();
+            quote::quote!({ #errors ::core::unreachable!() }).into()
+        }
         (Ok(()), None) => unreachable!("a parse failure always records an error"),
     }
 }
