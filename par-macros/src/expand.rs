@@ -163,8 +163,14 @@ fn reduce(
         .iter()
         .zip(&idx)
         .map(|(r, i)| {
+            // Through a temporary: `v = v + p` in the user's crate would trip clippy's
+            // `assign_op_pattern`, and `v += p` does not exist for `min`, `&&` or a fn path.
             let var = &r.var;
-            combine(krate, &r.op, quote!(#var), quote!(__par_p.#i))
+            let merged = combine(krate, &r.op, quote!(__par_old), quote!(__par_p.#i));
+            quote!({
+                let __par_old = #var;
+                #var = #merged;
+            })
         })
         .collect();
     let take = quote! {
@@ -187,7 +193,7 @@ fn reduce(
                 #combine,
             ) {
                 #result::Ok(__par_p) => {
-                    #( #vars = #finals; )*
+                    #( #finals )*
                     #result::Ok(())
                 }
                 #result::Err(__par_e) => #result::Err(__par_e),
@@ -205,7 +211,7 @@ fn reduce(
                 },
                 #combine,
             );
-            #( #vars = #finals; )*
+            #( #finals )*
         })
     }
 }
