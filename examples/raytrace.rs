@@ -15,6 +15,8 @@
 use std::ops::{Add, Mul, Sub};
 use std::time::Instant;
 
+use par::par;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct V(f64, f64, f64);
 
@@ -336,13 +338,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sequential: Vec<Vec<u8>> = (0..h).map(|y| scene.row(y, w, h)).collect();
     let seq = t.elapsed();
 
-    let mut l = par::Loop::new();
-    if let Some(n) = a.workers {
-        l = l.workers(n);
-    }
     let t = Instant::now();
-    // The parallel version of the loop above: the scene reaches the workers by fork.
-    let parallel: Vec<Vec<u8>> = l.collect(0..h, |y| scene.row(y, w, h));
+    // The loop above, made parallel by wrapping it: the scene reaches the workers by fork,
+    // each row comes back as bytes.
+    let parallel: Vec<Vec<u8>> = match a.workers {
+        Some(n) => par!(
+            workers = n,
+            for y in 0..h {
+                scene.row(y, w, h)
+            }
+        ),
+        None => par!(for y in 0..h {
+            scene.row(y, w, h)
+        }),
+    };
     let par_time = t.elapsed();
 
     if parallel != sequential {

@@ -28,7 +28,7 @@ mod worker;
 
 pub use codec::Transfer;
 pub use error::{Death, Error, Result};
-pub use mode::{in_worker, sequential};
+pub use mode::{default_workers, in_worker, sequential};
 pub use par_loop::{Loop, TryUnordered, Unordered};
 pub use sched::Schedule;
 pub use shared::SharedVec;

@@ -37,6 +37,18 @@ pub(crate) fn mark_worker() {
     IN_WORKER.store(true, Ordering::Relaxed);
 }
 
+/// The number of worker processes a loop without a `workers` option gets here and now:
+/// `PAR_WORKERS`, else the number of cores; 1 when loops run inline (inside a worker, inside
+/// [`sequential`], on a non-Unix target).
+///
+/// ```
+/// assert!(par::default_workers() >= 1);
+/// assert_eq!(par::sequential(par::default_workers), 1);
+/// ```
+pub fn default_workers() -> usize {
+    workers(None)
+}
+
 /// The number of workers a loop gets: 1 means "run inline".
 pub(crate) fn workers(requested: Option<usize>) -> usize {
     if !cfg!(unix) || in_worker() || SEQUENTIAL.with(|s| s.get() > 0) {
