@@ -79,6 +79,20 @@ fn fixture() {
             }
             println!("FIXTURE-OK");
         }
+        "progress" => {
+            let v = Loop::new()
+                .workers(2)
+                .progress(true)
+                .schedule(Schedule::Dynamic(1))
+                .collect(0..40u32, |i| {
+                    std::thread::sleep(Duration::from_millis(5));
+                    if i % 10 == 0 {
+                        println!("line-from-item-{i}");
+                    }
+                    i
+                });
+            println!("FIXTURE-DONE {}", v.len());
+        }
         other => panic!("unknown fixture {other}"),
     }
 }
@@ -315,4 +329,53 @@ fn sixteen_threads_forking_at_once_never_hang() {
     }
     let left = children();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn the_progress_bar_draws_on_a_terminal_and_keeps_worker_lines_whole() {
+    // `script` runs the fixture under a pseudo-terminal (util-linux, on every Debian machine).
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` is not installed");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let cmd = format!(
+        "{} --exact fixture --ignored --nocapture --test-threads=1",
+        exe.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("PAR_FIXTURE", "progress")
+        .env_remove("PAR_WORKERS")
+        .env_remove("PAR_PROGRESS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("40/40 items"), "no finished bar in: {text}");
+    assert!(text.contains("FIXTURE-DONE 40"), "{text}");
+    for i in [0, 10, 20, 30] {
+        // Each worker line is printed whole, on a line of its own (after a clear-line code).
+        let line = format!("line-from-item-{i}\r\n");
+        assert_eq!(text.matches(&line).count(), 1, "{line:?} in: {text:?}");
+        let at = text.find(&line).unwrap_or(0);
+        let before = &text[..at];
+        assert!(
+            before.ends_with('\n') || before.ends_with("\x1b[2K") || before.ends_with('\r'),
+            "{line:?} glued to: {:?}",
+            &before[before.len().saturating_sub(40)..]
+        );
+    }
+}
+
+#[test]
+fn par_progress_1_prints_plain_lines_when_not_a_terminal() {
+    let out = run_fixture("progress", None)
+        .env("PAR_PROGRESS", "1")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("par: 40/40 items (100%)"), "{stderr}");
 }

@@ -10,6 +10,7 @@ use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
 use crate::mode;
 use crate::par_loop::Loop;
+use crate::progress::Progress;
 use crate::source::{Plan, Source};
 use crate::team::{self, TeamIter};
 
@@ -246,7 +247,7 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     };
     let workers = mode::workers(opts.workers);
     if workers <= 1 || len == Some(0) {
-        return run_inline(&mut src, job, len);
+        return run_inline(&mut src, job, len, opts.progress);
     }
     team::run(opts, workers, &mut src, job)
 }
@@ -273,8 +274,10 @@ fn run_inline<S: Source, J: Job<S::Item>>(
     src: &mut S,
     job: &J,
     len: Option<usize>,
+    progress: bool,
 ) -> Result<Vec<J::Value>> {
     let mut emit = Inline::new();
+    emit.progress = Progress::new(len.map(|n| n as u64), progress);
     let grain = job.grain(len);
     let items = std::iter::from_fn(|| src.next_item());
     match job.run(0, grain, items, &mut emit) {
@@ -287,6 +290,7 @@ fn run_inline<S: Source, J: Job<S::Item>>(
 /// The emitter of sequential mode: values into a `Vec`, through the codec if `PAR_CHECK=1`.
 pub(crate) struct Inline<V> {
     pub(crate) values: Vec<V>,
+    progress: Progress,
     check: bool,
     index: usize,
 }
@@ -295,6 +299,7 @@ impl<V> Inline<V> {
     pub(crate) fn new() -> Self {
         Inline {
             values: Vec::new(),
+            progress: Progress::off(),
             check: mode::check(),
             index: 0,
         }
@@ -305,7 +310,7 @@ impl<V: Transfer> Emit<V> for Inline<V> {
     fn start(&mut self, index: usize) {
         self.index = index;
     }
-    fn value(&mut self, value: V, _items: usize) -> Result<()> {
+    fn value(&mut self, value: V, items: usize) -> Result<()> {
         let value = if self.check {
             codec::round_trip(value).map_err(|e| Error::Decode {
                 index: Some(self.index),
@@ -319,6 +324,7 @@ impl<V: Transfer> Emit<V> for Inline<V> {
             value
         };
         self.values.push(value);
+        self.progress.advance(items as u64);
         Ok(())
     }
 }

@@ -226,6 +226,13 @@ pub(crate) fn fork(
     match child() {}
 }
 
+/// Makes `target` (e.g. 1, stdout) refer to what `fd` refers to.
+pub(crate) fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 only changes this process' fd table; `target` is a standard stream the
+    // caller means to replace.
+    cvt(unsafe { libc::dup2(fd, target) }).map(drop)
+}
+
 /// Ends this process at once with `code`: no destructors, no atexit handlers, no flushing of
 /// the parent's stdio buffers (a worker flushes its own stdout first).
 pub(crate) fn exit_now(code: i32) -> ! {

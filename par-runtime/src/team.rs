@@ -31,6 +31,9 @@ struct Worker {
     /// The parent's end of this worker's death pipe: the worker dies when it closes, so it is
     /// dropped only after the worker is reaped (or with the parent, when the parent dies).
     death: Option<Fd>,
+    /// The worker's stdout while a progress bar is drawn, and its unfinished last line.
+    stdout: Option<Fd>,
+    line: Vec<u8>,
     cmd: Option<Fd>,
     res: Option<Fd>,
     out: FrameBuf,
@@ -156,17 +159,34 @@ impl<V: Transfer> Team<V> {
             let (death_r, death_w) =
                 sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
             sys::grow_pipe(&res_r, PIPE_SIZE);
+            let out =
+                if team.progress.is_drawn() {
+                    Some(sys::pipe().map_err(|e| {
+                        Error::io("could not create a pipe for a worker's stdout", e)
+                    })?)
+                } else {
+                    None
+                };
             let fds = Fds {
                 cmd: cmd_r.raw(),
                 res: res_w.raw(),
                 death: death_r.raw(),
+                stdout: out.as_ref().map(|(_, w)| w.raw()),
             };
             let slot = &team.slots.slots()[w];
-            let pid = sys::fork(&[fds.cmd, fds.res, fds.death], || {
-                worker::main(fds, slot, src, job, grain)
-            })
-            .map_err(|e| Error::io("could not fork a worker", e))?;
+            let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
+            let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
+                .map_err(|e| Error::io("could not fork a worker", e))?;
             drop((cmd_r, res_w, death_r));
+            let stdout = match out {
+                Some((r, w)) => {
+                    drop(w);
+                    sys::set_nonblocking(&r)
+                        .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
+                    Some(r)
+                }
+                None => None,
+            };
             for fd in [&cmd_w, &res_r] {
                 sys::set_nonblocking(fd)
                     .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
@@ -174,6 +194,8 @@ impl<V: Transfer> Team<V> {
             team.workers.push(Worker {
                 pid,
                 death: Some(death_w),
+                stdout,
+                line: Vec::new(),
                 cmd: Some(cmd_w),
                 res: Some(res_r),
                 out: FrameBuf::default(),
@@ -207,6 +229,9 @@ impl<V: Transfer> Team<V> {
             if let Some(res) = &w.res {
                 watches.push(Watch::new(res.raw(), true, false));
             }
+            if let Some(out) = &w.stdout {
+                watches.push(Watch::new(out.raw(), true, false));
+            }
             if let Some(cmd) = w.cmd.as_ref().filter(|_| w.written < w.out.buf.len()) {
                 watches.push(Watch::new(cmd.raw(), false, true));
             }
@@ -216,6 +241,13 @@ impl<V: Transfer> Team<V> {
             .map(|t| (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)));
         sys::poll(&mut watches, wait).map_err(|e| Error::io("poll failed", e))?;
         for watch in watches.iter().filter(|w| w.readable) {
+            if let Some(i) = self
+                .workers
+                .iter()
+                .position(|w| w.stdout.as_ref().is_some_and(|f| f.raw() == watch.fd))
+            {
+                self.relay(i);
+            }
             if let Some(i) = self
                 .workers
                 .iter()
@@ -326,6 +358,36 @@ impl<V: Transfer> Team<V> {
                     w.cmd = None; // nothing more to say: closing is a second "done"
                 }
             }
+        }
+    }
+
+    /// Prints worker `i`'s complete stdout lines above the progress bar. At its end of file,
+    /// prints what is left and stops watching it.
+    fn relay(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let Some(out) = &w.stdout else { return };
+        let fd = out.raw();
+        let mut buf = [0u8; 16 << 10];
+        let eof = loop {
+            match sys::read(fd, &mut buf) {
+                Ok(0) => break true,
+                Ok(n) => w.line.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        while let Some(end) = w.line.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = w.line.drain(..=end).collect();
+            self.progress
+                .line(String::from_utf8_lossy(&line[..line.len() - 1]).as_ref());
+        }
+        if eof {
+            if !w.line.is_empty() {
+                self.progress
+                    .line(String::from_utf8_lossy(&w.line).as_ref());
+                w.line.clear();
+            }
+            w.stdout = None;
         }
     }
 
@@ -461,6 +523,7 @@ impl<V: Transfer> Team<V> {
 
     /// Worker `i` closed its pipe: reap it, and report a death if it had work.
     fn exited(&mut self, i: usize) {
+        self.relay(i);
         let w = &mut self.workers[i];
         w.res = None;
         w.cmd = None;

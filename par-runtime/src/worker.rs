@@ -76,6 +76,9 @@ pub(crate) struct Fds {
     pub(crate) cmd: RawFd,
     pub(crate) res: RawFd,
     pub(crate) death: RawFd,
+    /// While a progress bar is drawn, the worker's stdout goes to this pipe and the parent
+    /// prints its lines above the bar, so the two never mix on one line.
+    pub(crate) stdout: Option<RawFd>,
 }
 
 /// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
@@ -89,6 +92,11 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
 ) -> std::convert::Infallible {
     mode::mark_worker();
     RESULT_FD.store(fds.res, Ordering::Relaxed);
+    if let Some(out) = fds.stdout {
+        if sys::dup2(out, 1).is_err() {
+            sys::exit_now(1);
+        }
+    }
     sys::die_with_parent(fds.death);
     let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
         Ok(Ok(())) => 0,
