@@ -13,6 +13,7 @@ use crate::par_loop::Loop;
 use crate::progress::Progress;
 use crate::source::{Plan, Source};
 use crate::team::{self, TeamIter};
+use crate::trace;
 
 /// Why an item failed in the body.
 #[derive(Debug)]
@@ -246,10 +247,18 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
         Plan::Stream => None,
     };
     let workers = mode::workers(opts.workers);
-    if workers <= 1 || len == Some(0) {
-        return run_inline(&mut src, job, len, opts.progress);
+    let _span = trace::loop_span(len, workers);
+    let started = std::time::Instant::now();
+    let result = if workers <= 1 || len == Some(0) {
+        run_inline(&mut src, job, len, opts.progress)
+    } else {
+        team::run(opts, workers, &mut src, job)
+    };
+    match &result {
+        Ok(values) => trace::finished(values.len(), started),
+        Err(e) => trace::failed(e),
     }
-    team::run(opts, workers, &mut src, job)
+    result
 }
 
 /// Starts a job whose values are wanted as they complete.

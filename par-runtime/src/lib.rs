@@ -23,6 +23,7 @@ mod source;
 #[allow(unsafe_code)]
 mod sys;
 mod team;
+mod trace;
 mod wire;
 mod worker;
 

@@ -191,6 +191,7 @@ impl<V: Transfer> Team<V> {
                 sys::set_nonblocking(fd)
                     .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
             }
+            crate::trace::worker_started(w, pid);
             team.workers.push(Worker {
                 pid,
                 death: Some(death_w),
@@ -528,6 +529,7 @@ impl<V: Transfer> Team<V> {
         w.res = None;
         w.cmd = None;
         let status = sys::waitpid(w.pid);
+        crate::trace::worker_exited(w.pid, &status);
         w.reaped = true;
         w.death = None;
         if w.killed || w.failed {

@@ -1,0 +1,129 @@
+//! `tracing` spans and events (feature `tracing`): where a loop's time goes and what failed.
+//! Without the feature every function here is empty and compiles to nothing.
+//!
+//! - span `par_loop` (info) around every loop: `len` (None for streams), `workers`, `inline`
+//! - event "worker started" (debug): `worker`, `pid`; "worker exited" (debug): `pid`, `status`
+//! - event "loop failed" (warn): `error`
+//! - event "loop finished" (info): `items`, `elapsed_ms`
+
+use std::time::Instant;
+
+use crate::error::Error;
+
+#[cfg(feature = "tracing")]
+pub(crate) type LoopSpan = tracing::span::EnteredSpan;
+#[cfg(not(feature = "tracing"))]
+pub(crate) type LoopSpan = ();
+
+/// Enters the span of one loop; it ends when the returned guard is dropped.
+pub(crate) fn loop_span(len: Option<usize>, workers: usize) -> LoopSpan {
+    #[cfg(feature = "tracing")]
+    return tracing::info_span!("par_loop", len, workers, inline = workers <= 1).entered();
+    #[cfg(not(feature = "tracing"))]
+    let _ = (len, workers);
+}
+
+pub(crate) fn worker_started(worker: usize, pid: i32) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(worker, pid, "worker started");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (worker, pid);
+}
+
+pub(crate) fn worker_exited(pid: i32, status: &dyn std::fmt::Debug) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(pid, status = ?status, "worker exited");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (pid, status);
+}
+
+pub(crate) fn failed(error: &Error) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(error = %error, "loop failed");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
+pub(crate) fn finished(items: usize, started: Instant) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        items,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        "loop finished"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (items, started);
+}
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Records span names and event messages.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    struct Message(String);
+    impl tracing::field::Visit for Message {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("span {}", span.metadata().name()));
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut m = Message(String::new());
+            event.record(&mut m);
+            self.0.lock().unwrap().push(m.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn loops_workers_and_failures_are_traced() {
+        let rec = Recorder::default();
+        tracing::subscriber::with_default(rec.clone(), || {
+            let v = crate::Loop::new().workers(2).collect(0..10u32, |i| i);
+            assert_eq!(v.len(), 10);
+            let r = crate::Loop::new().workers(2).try_collect(0..10u32, |i| {
+                if i == 3 {
+                    Err("no")
+                } else {
+                    Ok(i)
+                }
+            });
+            assert!(r.is_err());
+        });
+        let log = rec.0.lock().unwrap().clone();
+        for want in [
+            "span par_loop",
+            "worker started",
+            "worker exited",
+            "loop finished",
+            "loop failed",
+        ] {
+            assert!(
+                log.iter().any(|l| l == want),
+                "{want:?} missing from {log:?}"
+            );
+        }
+    }
+}
