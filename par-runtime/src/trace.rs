@@ -12,15 +12,19 @@ use crate::error::Error;
 
 #[cfg(feature = "tracing")]
 pub(crate) type LoopSpan = tracing::span::EnteredSpan;
+/// Without the feature: nothing to hold.
 #[cfg(not(feature = "tracing"))]
-pub(crate) type LoopSpan = ();
+pub(crate) struct LoopSpan;
 
 /// Enters the span of one loop; it ends when the returned guard is dropped.
 pub(crate) fn loop_span(len: Option<usize>, workers: usize) -> LoopSpan {
     #[cfg(feature = "tracing")]
     return tracing::info_span!("par_loop", len, workers, inline = workers <= 1).entered();
     #[cfg(not(feature = "tracing"))]
-    let _ = (len, workers);
+    {
+        let _ = (len, workers);
+        LoopSpan
+    }
 }
 
 pub(crate) fn worker_started(worker: usize, pid: i32) {
