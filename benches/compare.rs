@@ -567,6 +567,12 @@ fn openmp(reps: usize) -> Vec<(String, f64, String)> {
     }
 }
 
+#[cfg(not(unix))]
+fn main() {
+    println!("the comparison forks: Unix only");
+}
+
+#[cfg(unix)]
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick {

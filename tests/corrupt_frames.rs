@@ -1,5 +1,6 @@
 //! The parent meets corrupt, truncated and oversized frames from a worker: each is a typed
 //! error naming the worker, never a panic, a hang or a huge allocation, and no worker is left.
+#![cfg(all(unix, not(par_fallback_sys)))] // workers, signals and /proc: fork only
 
 use par::__private::testing::send_raw;
 use par::Error;

@@ -1,5 +1,6 @@
 //! Every way an item can fail is reported with its item index and the worker's pid, as a typed
 //! `par::Error` from the `try_` forms and as a panic from the others; no worker is left behind.
+#![cfg(all(unix, not(par_fallback_sys)))] // workers, signals and /proc: fork only
 
 mod common;
 

@@ -3,6 +3,7 @@
 //!
 //! Subprocess cases re-run this test binary with `PAR_FIXTURE=<mode>` selecting the `fixture`
 //! test (ignored otherwise), so each case gets a fresh process with its own environment.
+#![cfg(all(unix, not(par_fallback_sys)))] // workers, signals and /proc: fork only
 
 mod common;
 

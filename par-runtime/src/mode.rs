@@ -51,7 +51,7 @@ pub fn default_workers() -> usize {
 
 /// The number of workers a loop gets: 1 means "run inline".
 pub(crate) fn workers(requested: Option<usize>) -> usize {
-    if !cfg!(unix) || in_worker() || SEQUENTIAL.with(|s| s.get() > 0) {
+    if !crate::sys::CAN_FORK || in_worker() || SEQUENTIAL.with(|s| s.get() > 0) {
         return 1;
     }
     let env = env_usize("PAR_WORKERS");
@@ -76,4 +76,28 @@ fn env_usize(name: &str) -> Option<usize> {
         .parse()
         .ok()
         .filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Without fork (non-Unix, or `--cfg par_fallback_sys`) every loop runs inline.
+    #[cfg(any(not(unix), par_fallback_sys))]
+    #[test]
+    fn without_fork_every_loop_runs_inline() {
+        assert_eq!(super::default_workers(), 1);
+        let pids = crate::Loop::new()
+            .workers(8)
+            .collect(0..5u8, |_| std::process::id());
+        assert!(pids.iter().all(|&p| p == std::process::id()));
+        let v = crate::SharedVec::<u32>::new(4).unwrap();
+        crate::Loop::new()
+            .workers(2)
+            .for_each(0..4usize, |i| v.set(i, i as u32 * 3));
+        assert_eq!(v.to_vec(), vec![0, 3, 6, 9]);
+    }
+
+    #[test]
+    fn sequential_forces_one_worker() {
+        assert_eq!(crate::sequential(super::default_workers), 1);
+    }
 }

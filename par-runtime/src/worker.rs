@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -17,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::forms::{Emit, Failure, Job, JobError};
 use crate::mode;
 use crate::source::{Plan, Source};
-use crate::sys;
+use crate::sys::{self, RawFd};
 use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
 
 /// A results frame is sent once it holds this much, so one chunk's results never need one

@@ -1,13 +1,11 @@
-//! Every system call and every `unsafe` block of par, as small safe functions returning
-//! `io::Result` (errno converted right after each call).
+//! The Unix implementation of `sys`: fork, pipes, poll, waitpid, signals, shared mappings.
 //!
 //! What this module must never do: allocate or take a lock in a forked child before the child
 //! has left the fork window (see [`fork`]), or hand out a raw fd that is not registered.
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicU64;
+pub(crate) use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -277,108 +275,30 @@ pub(crate) fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count().max(1))
 }
 
-/// An anonymous `MAP_SHARED` region created before a fork, so parent and workers see the same
-/// bytes. Used for the per-worker progress slots and the shared-memory output mode.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Shared {
-    /// A zero-filled shared region of at least `len` bytes.
-    pub(crate) fn new(len: usize) -> io::Result<Self> {
-        let len = len.max(1);
-        // SAFETY: an anonymous mapping with a null hint touches no existing memory.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Shared {
-            ptr: ptr.cast(),
+/// Maps `len` bytes of zero-filled memory shared with the processes forked later.
+pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: an anonymous mapping with a null hint touches no existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
             len,
-        })
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
     }
-
-    /// The region as `n` atomic u64 slots (`n * 8 <= len`).
-    pub(crate) fn slots(&self) -> &[AtomicU64] {
-        let n = self.len / 8;
-        // SAFETY: mmap returns page-aligned memory, zero-filled, valid for `len` bytes for as
-        // long as `self` lives; AtomicU64 allows shared mutation through `&`, and every access
-        // from any process goes through atomics.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), n) }
-    }
-
-    /// Size in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The region's first `n` values of `T`, read-only. Taking `&mut self` guarantees that no
-    /// [`Shared::with_mut`] view exists in this process while the slice lives.
-    pub(crate) fn as_slice<T: Plain>(&mut self, n: usize) -> &[T] {
-        assert!(
-            n * std::mem::size_of::<T>() <= self.len,
-            "shared slice out of bounds"
-        );
-        // SAFETY: in bounds (asserted), page-aligned so aligned for any Plain type, every bit
-        // pattern is a valid Plain value, and `&mut self` excludes mutable views here.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<T>(), n) }
-    }
-
-    /// Runs `f` on values `start..start + n` of `T`, mutably. `&mut self` makes the view
-    /// exclusive within this process; other processes writing the same range is a logic error
-    /// of the caller (the values are then unspecified, never invalid: `T` is `Plain`).
-    pub(crate) fn with_mut<T: Plain, R>(
-        &mut self,
-        start: usize,
-        n: usize,
-        f: impl FnOnce(&mut [T]) -> R,
-    ) -> R {
-        let end = start.checked_add(n).expect("shared slice range overflows");
-        assert!(
-            end * std::mem::size_of::<T>() <= self.len,
-            "shared slice out of bounds"
-        );
-        // SAFETY: in bounds and aligned (asserted above; page-aligned base), every bit pattern
-        // is a valid `T`, and `&mut self` ensures no other view of the region in this process.
-        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<T>().add(start), n) };
-        f(s)
-    }
+    Ok(ptr.cast())
 }
 
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// A plain value type for [`SharedVec`](crate::SharedVec): `Copy`, no padding, no pointers,
-/// and every bit pattern valid (integers, floats, and arrays of them).
-pub trait Plain: Copy + Default + 'static + sealed::Sealed {}
-
-macro_rules! plain {
-    ($($t:ty)*) => {$(
-        impl sealed::Sealed for $t {}
-        impl Plain for $t {}
-    )*};
-}
-plain!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64);
-impl<T: Plain, const N: usize> sealed::Sealed for [T; N] {}
-impl<T: Plain, const N: usize> Plain for [T; N] where [T; N]: Default {}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly what mmap returned; no reference into it outlives self.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
+/// Unmaps what [`map_shared`] returned.
+pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
+    // SAFETY: `ptr`/`len` are exactly what mmap returned, and the caller holds no reference
+    // into the region any more.
+    unsafe { libc::munmap(ptr.cast(), len) };
 }
 
 /// Makes this worker die with its parent. `fd` is the read end of this worker's own death pipe,

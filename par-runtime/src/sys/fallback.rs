@@ -1,0 +1,141 @@
+//! `sys` where there is no `fork` (non-Unix targets; on Unix with `--cfg par_fallback_sys`, to
+//! test this path). Loops never get here with more than one worker (`mode::workers` says 1), so
+//! the process functions only say `Unsupported`; shared memory is ordinary zeroed memory.
+
+use std::alloc::Layout;
+use std::io;
+use std::time::Duration;
+
+/// A file descriptor number (never a real one here).
+pub(crate) type RawFd = i32;
+/// A process id.
+pub(crate) type Pid = i32;
+
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "par runs loops inline on this platform: worker processes need fork(2)",
+    )
+}
+
+/// An fd owned by par (none exist here).
+#[derive(Debug)]
+pub(crate) struct Fd(RawFd);
+
+impl Fd {
+    pub(crate) fn raw(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Drop for Fd {
+    // Mirrors `unix::Fd`, which closes its fd: callers drop fds to close them.
+    fn drop(&mut self) {}
+}
+
+pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
+    Err(unsupported())
+}
+
+pub(crate) fn set_nonblocking(_: &Fd) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn grow_pipe(_: &Fd, _: usize) {}
+
+pub(crate) fn read(_: RawFd, _: &mut [u8]) -> io::Result<usize> {
+    Err(unsupported())
+}
+
+pub(crate) fn write(_: RawFd, _: &[u8]) -> io::Result<usize> {
+    Err(unsupported())
+}
+
+pub(crate) fn write_all(_: RawFd, _: &[u8]) -> io::Result<()> {
+    Err(unsupported())
+}
+
+/// One fd to watch in [`poll`] (the same fields as on Unix; never polled here).
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Watch {
+    pub(crate) fd: RawFd,
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+}
+
+impl Watch {
+    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
+        Watch {
+            fd,
+            read,
+            write,
+            readable: false,
+            writable: false,
+        }
+    }
+}
+
+pub(crate) fn poll(_: &mut [Watch], _: Option<Duration>) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn getpid() -> Pid {
+    std::process::id() as Pid
+}
+
+pub(crate) fn fork(_: &[RawFd], _: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
+    Err(unsupported())
+}
+
+pub(crate) fn dup2(_: RawFd, _: RawFd) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn exit_now(code: i32) -> ! {
+    std::process::exit(code)
+}
+
+/// How a process ended (the same as on Unix; never constructed here).
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
+pub(crate) fn waitpid(_: Pid) -> io::Result<Status> {
+    Err(unsupported())
+}
+
+pub(crate) fn kill(_: Pid) {}
+
+pub(crate) fn thread_count() -> usize {
+    1
+}
+
+pub(crate) fn die_with_parent(_: RawFd) {}
+
+const PAGE: usize = 4096;
+
+/// Zeroed, page-aligned heap memory standing in for a shared mapping (nothing is forked here).
+pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
+    let layout = Layout::from_size_align(len, PAGE)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `layout` has a non-zero size (callers ask for at least one byte).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+    }
+    Ok(ptr)
+}
+
+/// Frees what [`map_shared`] returned.
+pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
+    if let Ok(layout) = Layout::from_size_align(len, PAGE) {
+        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed once.
+        unsafe { std::alloc::dealloc(ptr, layout) };
+    }
+}
