@@ -243,12 +243,12 @@ fn ctrl_c_stops_the_parent_and_every_worker() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn par_workers_1_runs_every_loop_inline() {
-    let out = run_fixture("workers-env-1", None)
-        .env("PAR_WORKERS", "1")
+/// Runs fixture `mode` with one environment variable set; it must print FIXTURE-OK.
+fn fixture_succeeds(mode: &str, var: &str, value: &str) {
+    let out = run_fixture(mode, None)
+        .env(var, value)
         .output()
-        .expect("run");
+        .expect("run the fixture");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("FIXTURE-OK"),
@@ -258,17 +258,13 @@ fn par_workers_1_runs_every_loop_inline() {
 }
 
 #[test]
+fn par_workers_1_runs_every_loop_inline() {
+    fixture_succeeds("workers-env-1", "PAR_WORKERS", "1");
+}
+
+#[test]
 fn par_check_1_finds_serialization_bugs_without_forking() {
-    let out = run_fixture("check-env-1", None)
-        .env("PAR_CHECK", "1")
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("FIXTURE-OK"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fixture_succeeds("check-env-1", "PAR_CHECK", "1");
 }
 
 #[test]

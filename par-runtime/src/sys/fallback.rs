@@ -6,6 +6,8 @@ use std::alloc::Layout;
 use std::io;
 use std::time::Duration;
 
+use super::{Status, Watch};
+
 /// A file descriptor number (never a real one here).
 pub(crate) type RawFd = i32;
 /// A process id.
@@ -55,29 +57,6 @@ pub(crate) fn write_all(_: RawFd, _: &[u8]) -> io::Result<()> {
     Err(unsupported())
 }
 
-/// One fd to watch in [`poll`] (the same fields as on Unix; never polled here).
-#[allow(dead_code)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Watch {
-    pub(crate) fd: RawFd,
-    pub(crate) read: bool,
-    pub(crate) write: bool,
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
-}
-
-impl Watch {
-    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
-        Watch {
-            fd,
-            read,
-            write,
-            readable: false,
-            writable: false,
-        }
-    }
-}
-
 pub(crate) fn poll(_: &mut [Watch], _: Option<Duration>) -> io::Result<()> {
     Err(unsupported())
 }
@@ -96,14 +75,6 @@ pub(crate) fn dup2(_: RawFd, _: RawFd) -> io::Result<()> {
 
 pub(crate) fn exit_now(code: i32) -> ! {
     std::process::exit(code)
-}
-
-/// How a process ended (the same as on Unix; never constructed here).
-#[allow(dead_code)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    Exited(i32),
-    Signaled(i32),
 }
 
 pub(crate) fn waitpid(_: Pid) -> io::Result<Status> {

@@ -19,6 +19,39 @@ pub(crate) use fallback::*;
 #[cfg(all(unix, not(par_fallback_sys)))]
 pub(crate) use unix::*;
 
+/// One fd to watch in `poll`.
+#[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // never polled without fork
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Watch {
+    pub(crate) fd: RawFd,
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    /// Set by poll: readable, or end of file / error pending (a read will tell which).
+    pub(crate) readable: bool,
+    /// Set by poll: writable, or the reader is gone (a write will say EPIPE).
+    pub(crate) writable: bool,
+}
+
+impl Watch {
+    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
+        Watch {
+            fd,
+            read,
+            write,
+            readable: false,
+            writable: false,
+        }
+    }
+}
+
+/// How a process ended.
+#[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // no children without fork
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
 /// True where loops can fork workers.
 pub(crate) const CAN_FORK: bool = cfg!(all(unix, not(par_fallback_sys)));
 

@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use super::{Status, Watch};
+
 /// Every fd par has open in this process. A forked worker closes all of them except its own, so
 /// that a worker never holds another worker's (or another loop's, forked concurrently by another
 /// thread) pipe ends open, which would hide EOFs. Registering at creation and unregistering
@@ -121,30 +123,6 @@ pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// One fd to watch in [`poll`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Watch {
-    pub(crate) fd: RawFd,
-    pub(crate) read: bool,
-    pub(crate) write: bool,
-    /// Set by poll: readable, or end of file / error pending (a read will tell which).
-    pub(crate) readable: bool,
-    /// Set by poll: writable, or the reader is gone (a write will say EPIPE).
-    pub(crate) writable: bool,
-}
-
-impl Watch {
-    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
-        Watch {
-            fd,
-            read,
-            write,
-            readable: false,
-            writable: false,
-        }
-    }
-}
-
 /// Waits until one of `watches` is ready or `timeout` passes (`None`: no limit). EINTR returns
 /// early with nothing ready, so a signal handler's flag can be looked at by the caller.
 pub(crate) fn poll(watches: &mut [Watch], timeout: Option<Duration>) -> io::Result<()> {
@@ -236,13 +214,6 @@ pub(crate) fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: `_exit` has no preconditions and never returns.
     unsafe { libc::_exit(code) }
-}
-
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    Exited(i32),
-    Signaled(i32),
 }
 
 /// Waits for the child `pid` (never any other: a program's other children are not ours).
