@@ -1,5 +1,6 @@
 //! The parent's side of a parallel loop: forks the workers, then runs one poll loop over all of
-//! their pipes that hands out chunks (non-blocking writes, two chunks in flight per worker),
+//! their pipes that hands out chunks (non-blocking writes; two or more chunks queued per worker,
+//! see `Sched::depth`),
 //! reads result frames as they come (so results of any size never deadlock), stores values by
 //! item index, watches per-item deadlines and reaps every worker it forked.
 //!
