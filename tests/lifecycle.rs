@@ -94,6 +94,17 @@ fn fixture() {
                 });
             println!("FIXTURE-DONE {}", v.len());
         }
+        "queue-stdout" => {
+            let mut queue = par::Queue::new(2);
+            for i in 0..3 {
+                queue.spawn(move || {
+                    print!("JOB-{i}-OUTPUT "); // no newline: still in the child's buffer at its exit
+                    i
+                });
+            }
+            assert_eq!(queue.count(), 3);
+            println!();
+        }
         other => panic!("unknown fixture {other}"),
     }
 }
@@ -146,6 +157,7 @@ fn a_thousand_loops_leave_no_fd_and_no_child() {
 
 #[test]
 fn output_printed_before_a_loop_appears_once_and_worker_output_is_kept() {
+    let _guard = watchdog("print-once"); // spawns processes: not while another test counts fds
     let out = run_fixture("print-once", None)
         .output()
         .expect("run the fixture");
@@ -223,6 +235,7 @@ fn assert_all_gone_within(pids: &[i32], limit: Duration) {
 
 #[test]
 fn workers_die_within_a_second_when_the_parent_is_killed() {
+    let _guard = watchdog("sigkill"); // spawns processes: not while another test counts fds
     let (mut parent, workers, dir) = sleeping_fixture("sigkill", false);
     // SAFETY (test): kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(parent.id() as i32, libc::SIGKILL) };
@@ -233,6 +246,7 @@ fn workers_die_within_a_second_when_the_parent_is_killed() {
 
 #[test]
 fn ctrl_c_stops_the_parent_and_every_worker() {
+    let _guard = watchdog("sigint"); // spawns processes: not while another test counts fds
     let (mut parent, workers, dir) = sleeping_fixture("sigint", true);
     let group = parent.id() as i32;
     // SAFETY (test): kill(2) has no memory-safety preconditions; -group is the fixture's group.
@@ -245,6 +259,7 @@ fn ctrl_c_stops_the_parent_and_every_worker() {
 
 /// Runs fixture `mode` with one environment variable set; it must print FIXTURE-OK.
 fn fixture_succeeds(mode: &str, var: &str, value: &str) {
+    let _guard = watchdog("fixture"); // spawns processes: not while another test counts fds
     let out = run_fixture(mode, None)
         .env(var, value)
         .output()
@@ -330,7 +345,8 @@ fn sixteen_threads_forking_at_once_never_hang() {
 
 #[test]
 fn the_progress_bar_draws_on_a_terminal_and_keeps_worker_lines_whole() {
-    // `script` runs the fixture under a pseudo-terminal (util-linux, on every Debian machine).
+    let _guard = watchdog("progress-pty"); // spawns processes: not while another test counts fds
+                                           // `script` runs the fixture under a pseudo-terminal (util-linux, on every Debian machine).
     if Command::new("script").arg("--version").output().is_err() {
         eprintln!("skipped: `script` is not installed");
         return;
@@ -368,6 +384,7 @@ fn the_progress_bar_draws_on_a_terminal_and_keeps_worker_lines_whole() {
 
 #[test]
 fn par_progress_1_prints_plain_lines_when_not_a_terminal() {
+    let _guard = watchdog("progress-lines"); // spawns processes: not while another test counts fds
     let out = run_fixture("progress", None)
         .env("PAR_PROGRESS", "1")
         .output()
@@ -375,4 +392,21 @@ fn par_progress_1_prints_plain_lines_when_not_a_terminal() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("par: 40/40 items (100%)"), "{stderr}");
+}
+
+#[test]
+fn a_jobs_buffered_stdout_is_not_lost() {
+    let _guard = watchdog("queue-stdout"); // spawns processes: not while another test counts fds
+    let out = run_fixture("queue-stdout", None)
+        .output()
+        .expect("run the fixture");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for i in 0..3 {
+        assert_eq!(
+            stdout.matches(&format!("JOB-{i}-OUTPUT")).count(),
+            1,
+            "{stdout}"
+        );
+    }
 }

@@ -13,6 +13,7 @@
 mod codec;
 mod error;
 mod forms;
+mod jobs;
 mod macro_support;
 mod mode;
 mod par_loop;
@@ -29,6 +30,7 @@ mod worker;
 
 pub use codec::Transfer;
 pub use error::{Death, Error, Result};
+pub use jobs::{pmap, Map, Queue};
 pub use mode::{default_workers, in_worker, sequential};
 pub use par_loop::{Loop, TryUnordered, Unordered};
 pub use sched::Schedule;

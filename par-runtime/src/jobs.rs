@@ -1,0 +1,458 @@
+//! pprocess' `Queue`, `Map` and `pmap` in Rust idiom: each submitted job is a closure run in a
+//! forked child, at most `limit` at a time; only its result travels back.
+//!
+//! One engine ([`Jobs`]) forks, watches and reaps the children; [`Queue`] hands results out as
+//! they complete, [`Map`] in submission order.
+//!
+//! What this module must never do: run more than `limit` children at once, block the caller
+//! of `spawn`, or lose a job silently (a child that dies without a result is an `Error`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::codec::{self, Transfer};
+use crate::error::{Death, Error, Result};
+use crate::forms::panic_message;
+use crate::mode;
+use crate::sys::{self, Fd, Pid, Status, Watch};
+use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
+
+type Job<'a, T> = Box<dyn FnOnce() -> T + 'a>;
+
+struct Child {
+    job: usize,
+    pid: Pid,
+    res: Fd,
+    _death: Fd,
+    reader: FrameReader,
+    outcome: Option<Result<()>>,
+}
+
+/// The engine under [`Queue`] and [`Map`]: pending closures, running children, finished results.
+struct Jobs<'a, T> {
+    limit: usize,
+    submitted: usize,
+    pending: VecDeque<(usize, Job<'a, T>)>,
+    running: Vec<Child>,
+    done: VecDeque<(usize, Result<T>)>,
+}
+
+impl<'a, T: Transfer> Jobs<'a, T> {
+    fn new(limit: usize) -> Self {
+        Jobs {
+            limit: limit.max(1),
+            submitted: 0,
+            pending: VecDeque::new(),
+            running: Vec::new(),
+            done: VecDeque::new(),
+        }
+    }
+
+    /// Queues a job (FIFO) and starts it at once if fewer than `limit` are running.
+    fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
+        let index = self.submitted;
+        self.submitted += 1;
+        self.pending.push_back((index, Box::new(job)));
+        self.start_pending();
+        index
+    }
+
+    fn start_pending(&mut self) {
+        while self.running.len() < self.limit {
+            let Some((index, job)) = self.pending.pop_front() else {
+                return;
+            };
+            if !sys::CAN_FORK || mode::in_worker() || mode::workers(Some(2)) == 1 {
+                // Sequential mode: run it here, with the same codec round trip as a child.
+                let pid = sys::getpid();
+                let r = match catch_unwind(AssertUnwindSafe(job)) {
+                    Ok(v) => codec::round_trip(v).map_err(|e| with_job(e, index, pid)),
+                    Err(p) => Err(Error::Panicked {
+                        index,
+                        pid,
+                        message: panic_message(&*p),
+                        location: None,
+                    }),
+                };
+                self.done.push_back((index, r));
+                continue;
+            }
+            match self.fork(index, job) {
+                Ok(child) => self.running.push(child),
+                Err(e) => self.done.push_back((index, Err(e))),
+            }
+        }
+    }
+
+    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Child> {
+        crate::worker::install_panic_hook();
+        let (res_r, res_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a pipe from a job", e))?;
+        let (death_r, death_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
+        let (res, death) = (res_w.raw(), death_r.raw());
+        let pid = sys::fork(&[res, death], move || child_main(res, death, index, job))
+            .map_err(|e| Error::io("could not fork a job", e))?;
+        drop((res_w, death_r));
+        sys::set_nonblocking(&res_r)
+            .map_err(|e| Error::io("could not make a job pipe non-blocking", e))?;
+        Ok(Child {
+            job: index,
+            pid,
+            res: res_r,
+            _death: death_w,
+            reader: FrameReader::new(wire::DEFAULT_MAX),
+            outcome: None,
+        })
+    }
+
+    /// Waits until at least one more job has finished (or nothing runs); returns false when
+    /// there is nothing left to wait for.
+    fn wait_one(&mut self) -> bool {
+        if self.running.is_empty() {
+            self.start_pending();
+            return !self.done.is_empty();
+        }
+        let before = self.done.len();
+        while self.done.len() == before && !self.running.is_empty() {
+            let mut watches: Vec<Watch> = self
+                .running
+                .iter()
+                .map(|c| Watch::new(c.res.raw(), true, false))
+                .collect();
+            if let Err(e) = sys::poll(&mut watches, None) {
+                // Nothing sensible to wait on any more: fail every running job.
+                for c in self.running.drain(..) {
+                    sys::kill(c.pid);
+                    let _ = sys::waitpid(c.pid);
+                    self.done.push_back((
+                        c.job,
+                        Err(Error::io(
+                            "poll failed",
+                            std::io::Error::new(e.kind(), e.to_string()),
+                        )),
+                    ));
+                }
+                break;
+            }
+            let ready: Vec<RawFdOf> = watches
+                .iter()
+                .filter(|w| w.readable)
+                .map(|w| w.fd)
+                .collect();
+            for fd in ready {
+                if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
+                    self.read(i);
+                }
+            }
+        }
+        self.start_pending();
+        true
+    }
+
+    /// Reads child `i`'s pipe; at end of file reaps it and records its result or failure.
+    fn read(&mut self, i: usize) {
+        loop {
+            let c = &mut self.running[i];
+            let fd = c.res.raw();
+            match c.reader.fill(|b| sys::read(fd, b)) {
+                Ok(Fill::Read(_)) => {
+                    if let Some((value, outcome)) = take_frame::<T>(c) {
+                        if let Some(v) = value {
+                            self.done.push_back((c.job, Ok(v)));
+                        }
+                        c.outcome = Some(outcome);
+                    }
+                }
+                Ok(Fill::WouldBlock) => return,
+                Ok(Fill::Eof) | Err(_) => break,
+            }
+        }
+        let c = self.running.swap_remove(i);
+        let status = sys::waitpid(c.pid);
+        let failure = match (c.outcome, status) {
+            (Some(Ok(())), _) => None,
+            (Some(Err(e)), _) => Some(e),
+            (None, Ok(Status::Signaled(sig))) => Some(Error::WorkerDied {
+                index: Some(c.job),
+                pid: c.pid,
+                death: Death::Signal(sig),
+            }),
+            (None, Ok(Status::Exited(code))) => Some(Error::WorkerDied {
+                index: Some(c.job),
+                pid: c.pid,
+                death: Death::Exit(code),
+            }),
+            (None, Err(e)) => Some(Error::io("could not reap a job", e)),
+        };
+        if let Some(e) = failure {
+            self.done.push_back((c.job, Err(e)));
+        }
+    }
+}
+
+type RawFdOf = crate::sys::RawFd;
+
+fn with_job(e: Error, index: usize, pid: i32) -> Error {
+    match e {
+        Error::Decode { message, .. } => Error::Decode {
+            index: Some(index),
+            pid,
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Takes the one frame a child sends: its value, or its panic.
+fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
+    let (job, pid) = (c.job, c.pid);
+    let bad = |message: String| Error::Decode {
+        index: Some(job),
+        pid,
+        message,
+    };
+    let frame = match c.reader.next() {
+        Ok(Some(f)) => f,
+        Ok(None) => return None,
+        Err(m) => return Some((None, Err(bad(m)))),
+    };
+    Some(match frame {
+        (Kind::Results, payload) => match wire::parse_results(payload)
+            .map_err(bad)
+            .and_then(|(_, bytes)| codec::decode::<T>(bytes).map_err(|e| bad(e.to_string())))
+        {
+            Ok(v) => (Some(v), Ok(())),
+            Err(e) => (None, Err(e)),
+        },
+        (Kind::Panic, payload) => {
+            match wire::parse_panic(payload)
+                .map_err(bad)
+                .and_then(|(_, bytes)| {
+                    codec::decode::<(String, Option<String>)>(bytes).map_err(|e| bad(e.to_string()))
+                }) {
+                Ok((message, location)) => (
+                    None,
+                    Err(Error::Panicked {
+                        index: job,
+                        pid,
+                        message,
+                        location,
+                    }),
+                ),
+                Err(e) => (None, Err(e)),
+            }
+        }
+        (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
+    })
+}
+
+/// The child: run the job, send its value (or its panic), flush stdout, leave.
+fn child_main<T: Transfer>(
+    res: sys::RawFd,
+    death: sys::RawFd,
+    index: usize,
+    job: Job<'_, T>,
+) -> std::convert::Infallible {
+    mode::mark_worker();
+    sys::die_with_parent(death);
+    let mut frame = FrameBuf::default();
+    let sent = match catch_unwind(AssertUnwindSafe(job)) {
+        Ok(v) => {
+            frame.results(ResultsHead {
+                first: index as u64,
+                items: 1,
+                values: 1,
+                elapsed_ns: 0,
+                last: 1,
+            });
+            codec::encode_into(&v, &mut frame.buf).is_ok()
+        }
+        Err(p) => {
+            frame.panic(PanicHead {
+                index: index as u64,
+                failed: 0,
+            });
+            codec::encode_into(
+                &(panic_message(&*p), crate::worker::take_panic_location()),
+                &mut frame.buf,
+            )
+            .is_ok()
+        }
+    };
+    let ok = sent && frame.end().is_ok() && sys::write_all(res, &frame.buf).is_ok();
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    sys::exit_now(if ok { 0 } else { 2 })
+}
+
+impl<T> Drop for Jobs<'_, T> {
+    fn drop(&mut self) {
+        for c in self.running.drain(..) {
+            sys::kill(c.pid);
+            let _ = sys::waitpid(c.pid);
+        }
+    }
+}
+
+/// Results in **completion order** (pprocess' `Queue`): submit closures with
+/// [`Queue::spawn`]; each runs in a forked child, at most `limit` at a time (the rest wait,
+/// FIFO, without blocking the caller); iterate to get `(job, result)` pairs as they finish.
+///
+/// The closure and what it captures reach the child by `fork` (no bounds); only its result
+/// travels, so it must be [`Transfer`]. A job that panics or dies yields `Err` with its
+/// submission number, pid and message or signal; the other jobs go on.
+///
+/// ```
+/// let mut queue = par::Queue::new(2);
+/// for i in 0..6u32 {
+///     queue.spawn(move || i * 10);
+/// }
+/// let mut got: Vec<(usize, u32)> = queue.map(|(job, r)| (job, r.unwrap())).collect();
+/// got.sort();
+/// assert_eq!(got, (0..6).map(|i| (i as usize, i * 10)).collect::<Vec<_>>());
+/// ```
+pub struct Queue<'a, T: Transfer> {
+    jobs: Jobs<'a, T>,
+}
+
+impl<'a, T: Transfer> Queue<'a, T> {
+    /// A queue running at most `limit` jobs at once (at least 1).
+    pub fn new(limit: usize) -> Self {
+        Queue {
+            jobs: Jobs::new(limit),
+        }
+    }
+
+    /// Submits a job; returns its submission number. Never blocks.
+    pub fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
+        self.jobs.spawn(job)
+    }
+
+    /// Jobs running right now (never more than the limit).
+    pub fn running(&self) -> usize {
+        self.jobs.running.len()
+    }
+}
+
+impl<T: Transfer> Iterator for Queue<'_, T> {
+    type Item = (usize, Result<T>);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.jobs.done.pop_front() {
+                return Some(r);
+            }
+            if !self.jobs.wait_one() {
+                return None;
+            }
+        }
+    }
+}
+
+/// Results in **submission order** (pprocess' `Map`): like [`Queue`], but iteration yields job
+/// 0, 1, 2, ... (waiting for each), and [`Map::get`] waits for one job. A job that died yields
+/// its `Err` in its place: iteration never stops silently at a missing result.
+///
+/// ```
+/// let mut map = par::Map::new(3);
+/// for i in 0..5u64 {
+///     map.spawn(move || i * i);
+/// }
+/// assert_eq!(map.get(3).unwrap().as_ref().unwrap(), &9);
+/// let all: Vec<u64> = map.map(|r| r.unwrap()).collect();
+/// assert_eq!(all, [0, 1, 4, 9, 16]);
+/// ```
+pub struct Map<'a, T: Transfer> {
+    jobs: Jobs<'a, T>,
+    results: BTreeMap<usize, Result<T>>,
+    next: usize,
+}
+
+impl<'a, T: Transfer> Map<'a, T> {
+    /// A map running at most `limit` jobs at once (at least 1).
+    pub fn new(limit: usize) -> Self {
+        Map {
+            jobs: Jobs::new(limit),
+            results: BTreeMap::new(),
+            next: 0,
+        }
+    }
+
+    /// Submits a job; returns its index. Never blocks.
+    pub fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
+        self.jobs.spawn(job)
+    }
+
+    /// Jobs running right now (never more than the limit).
+    pub fn running(&self) -> usize {
+        self.jobs.running.len()
+    }
+
+    /// Waits for job `index` and returns its result (`None` if no such job was submitted, or
+    /// it was already taken by iteration).
+    pub fn get(&mut self, index: usize) -> Option<&Result<T>> {
+        if index >= self.jobs.submitted || index < self.next {
+            return None;
+        }
+        while !self.results.contains_key(&index) {
+            self.collect_done();
+            if self.results.contains_key(&index) || !self.jobs.wait_one() {
+                break;
+            }
+        }
+        self.collect_done();
+        self.results.get(&index)
+    }
+
+    fn collect_done(&mut self) {
+        self.results.extend(self.jobs.done.drain(..));
+    }
+}
+
+impl<T: Transfer> Iterator for Map<'_, T> {
+    type Item = Result<T>;
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.next >= self.jobs.submitted {
+            return None;
+        }
+        loop {
+            self.collect_done();
+            if let Some(r) = self.results.remove(&self.next) {
+                self.next += 1;
+                return Some(r);
+            }
+            if !self.jobs.wait_one() {
+                // Cannot happen (every job ends in `done`), but never hang or stop silently.
+                let index = self.next;
+                self.next += 1;
+                return Some(Err(Error::Decode {
+                    index: Some(index),
+                    pid: 0,
+                    message: "the job's result was lost".into(),
+                }));
+            }
+        }
+    }
+}
+
+/// An ordered, lazy parallel map (pprocess' `pmap`): `f` runs on every item in a forked child,
+/// at most `limit` at a time; results come back in input order.
+///
+/// ```
+/// let squares: Vec<u32> = par::pmap(|x: u32| x * x, 0..6, 2).map(|r| r.unwrap()).collect();
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+/// ```
+pub fn pmap<'a, I, T, F>(f: F, items: I, limit: usize) -> Map<'a, T>
+where
+    I: IntoIterator,
+    I::Item: 'a,
+    T: Transfer,
+    F: Fn(I::Item) -> T + Clone + 'a,
+{
+    let mut map = Map::new(limit);
+    for item in items {
+        let f = f.clone();
+        map.spawn(move || f(item));
+    }
+    map
+}
