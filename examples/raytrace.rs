@@ -6,6 +6,7 @@
 //! cargo run --release --example raytrace                      # 1200x800, 64 occlusion rays
 //! cargo run --release --example raytrace -- --size 300x200    # PyGmy's size
 //! cargo run --release --example raytrace -- --workers 4 --rays 32 --out scene.png
+//! cargo run --release --example raytrace -- --via pmap      # or queue: the same image, other APIs
 //! ```
 //!
 //! Unlike PyGmy, whose forked children inherited one random state (so images differed run to
@@ -269,10 +270,12 @@ struct Args {
     workers: Option<usize>,
     rays: u32,
     out: String,
+    /// Which par API renders the rows: `loop` (par!), `pmap` or `queue`.
+    via: String,
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("raytrace: {msg}\nusage: raytrace [--size WxH] [--workers N] [--rays N] [--out FILE.png] [--via loop]");
+    eprintln!("raytrace: {msg}\nusage: raytrace [--size WxH] [--workers N] [--rays N] [--out FILE.png] [--via loop|pmap|queue]");
     std::process::exit(2)
 }
 
@@ -283,6 +286,7 @@ fn parse() -> Args {
         workers: None,
         rays: 64,
         out: "raytrace.png".into(),
+        via: "loop".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -305,9 +309,9 @@ fn parse() -> Args {
             "--rays" => a.rays = value().parse().unwrap_or_else(|_| usage("bad --rays")),
             "--out" => a.out = value(),
             "--via" => {
-                let v = value();
-                if v != "loop" {
-                    usage(&format!("--via {v}: only `loop` exists so far (pmap, queue and pool come with par's callables)"));
+                a.via = value();
+                if !["loop", "pmap", "queue"].contains(&a.via.as_str()) {
+                    usage(&format!("--via {}: expected `loop`, `pmap` or `queue` (`pool` comes with par's reusable workers)", a.via));
                 }
             }
             "-h" | "--help" => usage("renders PyGmy's scene sequentially and in parallel"),
@@ -341,16 +345,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     // The loop above, made parallel by wrapping it: the scene reaches the workers by fork,
     // each row comes back as bytes.
-    let parallel: Vec<Vec<u8>> = match a.workers {
-        Some(n) => par!(
-            workers = n,
+    let workers = a.workers.unwrap_or_else(par::default_workers);
+    let parallel: Vec<Vec<u8>> = match a.via.as_str() {
+        // pprocess' pmap: an ordered map, one forked child per row.
+        "pmap" => par::pmap(|y| scene.row(y, w, h), 0..h, workers).collect::<Result<_, _>>()?,
+        // pprocess' Queue: rows come back as they complete, tagged with their job number.
+        "queue" => {
+            let mut queue = par::Queue::new(workers);
+            for y in 0..h {
+                let scene = &scene;
+                queue.spawn(move || scene.row(y, w, h));
+            }
+            let mut rows: Vec<(usize, Vec<u8>)> = Vec::with_capacity(h as usize);
+            for (job, row) in queue {
+                rows.push((job, row?));
+            }
+            rows.sort_by_key(|(job, _)| *job);
+            rows.into_iter().map(|(_, row)| row).collect()
+        }
+        _ => par!(
+            workers = workers,
             for y in 0..h {
                 scene.row(y, w, h)
             }
         ),
-        None => par!(for y in 0..h {
-            scene.row(y, w, h)
-        }),
     };
     let par_time = t.elapsed();
 
@@ -364,7 +382,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     });
-    println!("{w}x{h}, {} occlusion rays, {workers} workers", a.rays);
+    println!(
+        "{w}x{h}, {} occlusion rays, {workers} workers, via {}",
+        a.rays, a.via
+    );
     println!("sequential {:>8.1} ms", seq.as_secs_f64() * 1e3);
     println!(
         "parallel   {:>8.1} ms   speedup {:.2}x",
