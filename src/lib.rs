@@ -105,6 +105,53 @@ macro_rules! par {
     };
 }
 
+/// Marks a free function as a parallel callable (pprocess' `MakeParallel` + `manage`).
+///
+/// The function stays as it was; the attribute adds a companion of the same name (a struct
+/// beside the function, in the type namespace) with
+/// `spawn(&mut queue_or_map, args...)`, which runs a call in a forked worker of a [`Queue`] or
+/// [`Map`] and returns its job number, and `NAME`, the function's stable name. Arguments and
+/// result must be serializable ([`Transfer`]), because reusable workers receive them as bytes.
+///
+/// ```
+/// #[par::parallel]
+/// fn calculate(t: f64, i: u32, j: u32) -> (u32, u32, f64) {
+///     (i, j, t * (i * 10 + j) as f64)
+/// }
+///
+/// assert_eq!(calculate(1.0, 1, 2), (1, 2, 12.0)); // the sequential function is unchanged
+/// let mut queue = par::Queue::new(4);
+/// for i in 0..3 {
+///     for j in 0..3 {
+///         calculate::spawn(&mut queue, 0.5, i, j);
+///     }
+/// }
+/// let mut cells: Vec<(u32, u32, f64)> = queue.map(|(_, r)| r.unwrap()).collect();
+/// cells.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+/// assert_eq!(cells[5], (1, 2, 6.0));
+/// assert!(calculate::NAME.ends_with("::calculate"));
+/// ```
+///
+/// Inside a `#[parallel]` function, a `for` loop marked `#[par]` (or `#[par(workers = 4, ...)]`
+/// with `par!`'s clauses) becomes a `par!` loop, so a whole function converts by annotation:
+///
+/// ```
+/// #[par::parallel]
+/// fn squares(n: u64) -> u64 {
+///     let mut total = 0;
+///     #[par(reduce(+: total))]
+///     for i in 0..n {
+///         total += i * i;
+///     }
+///     total
+/// }
+/// assert_eq!(squares(10), 285);
+/// ```
+///
+/// Rejected with an error on your tokens: `async fn`, generic functions, `self` receivers,
+/// reference and `impl Trait` arguments, `impl Trait` results, anything but a function.
+pub use par_macros::parallel;
+
 #[doc(hidden)]
 /// Used by generated code, not public API.
 pub mod __private {

@@ -8,6 +8,7 @@ mod ast;
 mod check;
 mod ctxt;
 mod expand;
+mod parallel;
 
 use proc_macro::TokenStream;
 
@@ -27,6 +28,36 @@ pub fn par_impl(input: TokenStream) -> TokenStream {
             // rustc reports only our errors (the `!` of `unreachable!` fits any expected type).
             let errors = e.to_compile_error();
             quote::quote!({ #errors ::core::unreachable!() }).into()
+        }
+        (Ok(()), None) => unreachable!("a parse failure always records an error"),
+    }
+}
+
+/// Marks a function as a parallel callable. See `par::parallel`.
+#[proc_macro_attribute]
+pub fn parallel(args: TokenStream, input: TokenStream) -> TokenStream {
+    let original: proc_macro2::TokenStream = input.clone().into();
+    let cx = ctxt::Ctxt::new();
+    let krate = parallel::krate(&cx, args.into());
+    let item = match syn::parse::<syn::ItemFn>(input) {
+        Ok(f) => Some(f),
+        Err(_) => {
+            cx.error_spanned_by(
+                &original,
+                "`#[parallel]` applies to a free function: `#[par::parallel] fn name(args) -> Result { ... }`",
+            );
+            None
+        }
+    };
+    if let Some(f) = &item {
+        parallel::check(&cx, f);
+    }
+    match (cx.finish(), item) {
+        (Ok(()), Some(f)) => parallel::expand(&krate, f).into(),
+        (Err(e), _) => {
+            // Keep the user's item so that the rest of their code still resolves it.
+            let errors = e.to_compile_error();
+            quote::quote!(#original #errors).into()
         }
         (Ok(()), None) => unreachable!("a parse failure always records an error"),
     }

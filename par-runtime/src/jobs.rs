@@ -295,6 +295,25 @@ impl<T> Drop for Jobs<'_, T> {
     }
 }
 
+/// Where a job can be submitted: [`Queue`] and [`Map`]. The companion `spawn` functions that
+/// `#[parallel]` generates take any `Spawner`.
+pub trait Spawner<'a, T: Transfer> {
+    /// Submits a job; returns its submission number. Never blocks.
+    fn spawn_job(&mut self, job: Box<dyn FnOnce() -> T + 'a>) -> usize;
+}
+
+impl<'a, T: Transfer + 'a> Spawner<'a, T> for Queue<'a, T> {
+    fn spawn_job(&mut self, job: Box<dyn FnOnce() -> T + 'a>) -> usize {
+        self.jobs.spawn(job)
+    }
+}
+
+impl<'a, T: Transfer + 'a> Spawner<'a, T> for Map<'a, T> {
+    fn spawn_job(&mut self, job: Box<dyn FnOnce() -> T + 'a>) -> usize {
+        self.jobs.spawn(job)
+    }
+}
+
 /// Results in **completion order** (pprocess' `Queue`): submit closures with
 /// [`Queue::spawn`]; each runs in a forked child, at most `limit` at a time (the rest wait,
 /// FIFO, without blocking the caller); iterate to get `(job, result)` pairs as they finish.

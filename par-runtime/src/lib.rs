@@ -30,7 +30,7 @@ mod worker;
 
 pub use codec::Transfer;
 pub use error::{Death, Error, Result};
-pub use jobs::{pmap, Map, Queue};
+pub use jobs::{pmap, Map, Queue, Spawner};
 pub use mode::{default_workers, in_worker, sequential};
 pub use par_loop::{Loop, TryUnordered, Unordered};
 pub use sched::Schedule;

@@ -1,4 +1,4 @@
-//! Compile-fail and compile-pass cases of `par!`. The expected compiler output (`.stderr`) is
+//! Compile-fail and compile-pass cases of `par!` and `#[parallel]`. The expected compiler output (`.stderr`) is
 //! pinned to the toolchain installed on the project's machines, rustc 1.95; on another
 //! toolchain the comparison is skipped with a message (the wording of rustc's own errors
 //! changes between versions). Regenerate with `TRYBUILD=overwrite` and read every diff.
@@ -19,5 +19,6 @@ fn ui() {
     }
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/par/*.rs");
+    t.compile_fail("tests/ui/parallel/*.rs");
     t.pass("tests/pass/*.rs");
 }

@@ -1,0 +1,6 @@
+#[par::parallel]
+struct Job {
+    id: u32,
+}
+
+fn main() {}
