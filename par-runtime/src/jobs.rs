@@ -14,6 +14,7 @@ use crate::codec::{self, Transfer};
 use crate::error::{Death, Error, Result};
 use crate::forms::panic_message;
 use crate::mode;
+use crate::progress::Progress;
 use crate::sys::{self, Fd, Pid, Status, Watch};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
 
@@ -35,6 +36,8 @@ struct Jobs<'a, T> {
     pending: VecDeque<(usize, Job<'a, T>)>,
     running: Vec<Child>,
     done: VecDeque<(usize, Result<T>)>,
+    finished: usize,
+    progress: Progress,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
@@ -45,6 +48,23 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             pending: VecDeque::new(),
             running: Vec::new(),
             done: VecDeque::new(),
+            finished: 0,
+            progress: Progress::off(),
+        }
+    }
+
+    fn show_progress(&mut self, on: bool) {
+        self.progress = Progress::new(Some(self.submitted as u64), on);
+        self.progress.advance(self.finished as u64);
+    }
+
+    /// Records job `index`'s result (or failure).
+    fn finish(&mut self, index: usize, r: Result<T>) {
+        self.finished += 1;
+        self.progress.advance(1);
+        self.done.push_back((index, r));
+        if self.finished == self.submitted {
+            self.progress.finish();
         }
     }
 
@@ -52,6 +72,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
         let index = self.submitted;
         self.submitted += 1;
+        self.progress.grow(1);
         self.pending.push_back((index, Box::new(job)));
         self.start_pending();
         index
@@ -74,12 +95,12 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                         location: None,
                     }),
                 };
-                self.done.push_back((index, r));
+                self.finish(index, r);
                 continue;
             }
             match self.fork(index, job) {
                 Ok(child) => self.running.push(child),
-                Err(e) => self.done.push_back((index, Err(e))),
+                Err(e) => self.finish(index, Err(e)),
             }
         }
     }
@@ -122,16 +143,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 .collect();
             if let Err(e) = sys::poll(&mut watches, None) {
                 // Nothing sensible to wait on any more: fail every running job.
-                for c in self.running.drain(..) {
+                for c in std::mem::take(&mut self.running) {
                     sys::kill(c.pid);
                     let _ = sys::waitpid(c.pid);
-                    self.done.push_back((
-                        c.job,
-                        Err(Error::io(
-                            "poll failed",
-                            std::io::Error::new(e.kind(), e.to_string()),
-                        )),
-                    ));
+                    let e = std::io::Error::new(e.kind(), e.to_string());
+                    self.finish(c.job, Err(Error::io("poll failed", e)));
                 }
                 break;
             }
@@ -158,10 +174,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             match c.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     if let Some((value, outcome)) = take_frame::<T>(c) {
-                        if let Some(v) = value {
-                            self.done.push_back((c.job, Ok(v)));
-                        }
                         c.outcome = Some(outcome);
+                        if let Some(v) = value {
+                            let job = c.job;
+                            self.finish(job, Ok(v));
+                        }
                     }
                 }
                 Ok(Fill::WouldBlock) => return,
@@ -186,7 +203,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             (None, Err(e)) => Some(Error::io("could not reap a job", e)),
         };
         if let Some(e) = failure {
-            self.done.push_back((c.job, Err(e)));
+            self.finish(c.job, Err(e));
         }
     }
 }
@@ -225,26 +242,51 @@ fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
             Ok(v) => (Some(v), Ok(())),
             Err(e) => (None, Err(e)),
         },
-        (Kind::Panic, payload) => {
-            match wire::parse_panic(payload)
-                .map_err(bad)
-                .and_then(|(_, bytes)| {
-                    codec::decode::<(String, Option<String>)>(bytes).map_err(|e| bad(e.to_string()))
-                }) {
-                Ok((message, location)) => (
-                    None,
-                    Err(Error::Panicked {
-                        index: job,
-                        pid,
-                        message,
-                        location,
-                    }),
-                ),
-                Err(e) => (None, Err(e)),
-            }
-        }
+        (Kind::Panic, payload) => (None, Err(panic_error(payload, pid))),
         (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
     })
+}
+
+/// Writes a `Panic` frame (ended) for job `index`: `failed` 0 for a panic (its location is
+/// taken from the panic hook), 1 for a failure described by `message`.
+pub(crate) fn panic_frame(frame: &mut FrameBuf, index: usize, failed: u8, message: &str) -> bool {
+    frame.panic(PanicHead {
+        index: index as u64,
+        failed,
+    });
+    let location = if failed == 0 {
+        crate::worker::take_panic_location()
+    } else {
+        None
+    };
+    codec::encode_into(&(message, location), &mut frame.buf).is_ok() && frame.end().is_ok()
+}
+
+/// The error a `Panic` frame from process `pid` reports (or what is wrong with the frame).
+pub(crate) fn panic_error(payload: &[u8], pid: i32) -> Error {
+    let decoded = wire::parse_panic(payload).and_then(|(head, bytes)| {
+        codec::decode::<(String, Option<String>)>(bytes)
+            .map(|m| (head, m))
+            .map_err(|e| e.to_string())
+    });
+    match decoded {
+        Ok((head, (message, location))) if head.failed == 0 => Error::Panicked {
+            index: head.index as usize,
+            pid,
+            message,
+            location,
+        },
+        Ok((head, (message, _))) => Error::Failed {
+            index: head.index as usize,
+            pid,
+            message,
+        },
+        Err(message) => Error::Decode {
+            index: None,
+            pid,
+            message,
+        },
+    }
 }
 
 /// The child: run the job, send its value (or its panic), flush stdout, leave.
@@ -266,21 +308,11 @@ fn child_main<T: Transfer>(
                 elapsed_ns: 0,
                 last: 1,
             });
-            codec::encode_into(&v, &mut frame.buf).is_ok()
+            codec::encode_into(&v, &mut frame.buf).is_ok() && frame.end().is_ok()
         }
-        Err(p) => {
-            frame.panic(PanicHead {
-                index: index as u64,
-                failed: 0,
-            });
-            codec::encode_into(
-                &(panic_message(&*p), crate::worker::take_panic_location()),
-                &mut frame.buf,
-            )
-            .is_ok()
-        }
+        Err(p) => panic_frame(&mut frame, index, 0, &panic_message(&*p)),
     };
-    let ok = sent && frame.end().is_ok() && sys::write_all(res, &frame.buf).is_ok();
+    let ok = sent && sys::write_all(res, &frame.buf).is_ok();
     use std::io::Write;
     let _ = std::io::stdout().flush();
     sys::exit_now(if ok { 0 } else { 2 })
@@ -295,22 +327,26 @@ impl<T> Drop for Jobs<'_, T> {
     }
 }
 
-/// Where a job can be submitted: [`Queue`] and [`Map`]. The companion `spawn` functions that
-/// `#[parallel]` generates take any `Spawner`.
+/// Where a call of a `#[parallel]` function can be submitted: [`Queue`] and [`Map`] (which run
+/// `f(args)` in a forked child) and [`Pool`](crate::Pool) (which sends `name` and the encoded
+/// `args` to a reusable worker). The companion `spawn` that `#[parallel]` generates takes any
+/// `Spawner`.
 pub trait Spawner<'a, T: Transfer> {
-    /// Submits a job; returns its submission number. Never blocks.
-    fn spawn_job(&mut self, job: Box<dyn FnOnce() -> T + 'a>) -> usize;
+    /// Submits a call of the function registered as `name`, which is `f`, with `args` (its
+    /// arguments as a tuple); returns the job number. Never blocks.
+    fn spawn_call<A: Transfer + 'a>(&mut self, name: &'static str, args: A, f: fn(A) -> T)
+        -> usize;
 }
 
 impl<'a, T: Transfer + 'a> Spawner<'a, T> for Queue<'a, T> {
-    fn spawn_job(&mut self, job: Box<dyn FnOnce() -> T + 'a>) -> usize {
-        self.jobs.spawn(job)
+    fn spawn_call<A: Transfer + 'a>(&mut self, _: &'static str, args: A, f: fn(A) -> T) -> usize {
+        self.jobs.spawn(move || f(args))
     }
 }
 
 impl<'a, T: Transfer + 'a> Spawner<'a, T> for Map<'a, T> {
-    fn spawn_job(&mut self, job: Box<dyn FnOnce() -> T + 'a>) -> usize {
-        self.jobs.spawn(job)
+    fn spawn_call<A: Transfer + 'a>(&mut self, _: &'static str, args: A, f: fn(A) -> T) -> usize {
+        self.jobs.spawn(move || f(args))
     }
 }
 
@@ -351,6 +387,13 @@ impl<'a, T: Transfer> Queue<'a, T> {
     /// Jobs running right now (never more than the limit).
     pub fn running(&self) -> usize {
         self.jobs.running.len()
+    }
+
+    /// Shows a progress bar of finished jobs out of those submitted (see the `progress` option
+    /// of loops: stderr, only on a terminal unless `PAR_PROGRESS=1`).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.jobs.show_progress(on);
+        self
     }
 }
 
@@ -405,6 +448,13 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// Jobs running right now (never more than the limit).
     pub fn running(&self) -> usize {
         self.jobs.running.len()
+    }
+
+    /// Shows a progress bar of finished jobs out of those submitted (see [`Queue::progress`]).
+    /// For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.jobs.show_progress(on);
+        self
     }
 
     /// Waits for job `index` and returns its result (`None` if no such job was submitted, or

@@ -10,6 +10,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod background;
+mod channel;
 mod codec;
 mod error;
 mod forms;
@@ -17,6 +19,7 @@ mod jobs;
 mod macro_support;
 mod mode;
 mod par_loop;
+mod pool;
 mod progress;
 mod sched;
 mod shared;
@@ -28,11 +31,14 @@ mod trace;
 mod wire;
 mod worker;
 
+pub use background::{background, Background, BackgroundQueue};
+pub use channel::{start, Channel, Exchange};
 pub use codec::Transfer;
 pub use error::{Death, Error, Result};
 pub use jobs::{pmap, Map, Queue, Spawner};
 pub use mode::{default_workers, in_worker, sequential};
 pub use par_loop::{Loop, TryUnordered, Unordered};
+pub use pool::{registered, Ordered, Pool};
 pub use sched::Schedule;
 pub use shared::SharedVec;
 pub use source::{items, stream, IntoSource, Items, RangeIndex, RangeSource, Source, Stream};
@@ -42,7 +48,9 @@ pub use sys::Plain;
 /// Used by generated code, not public API.
 pub mod __private {
     pub use crate::macro_support::*;
+    pub use crate::pool::{trampoline, Registered};
     pub use crate::source::items;
+    pub use inventory;
     /// Test support, not public API.
     pub mod testing {
         pub use crate::worker::send_raw;

@@ -37,6 +37,19 @@ pub(crate) fn mark_worker() {
     IN_WORKER.store(true, Ordering::Relaxed);
 }
 
+static DETACHED: AtomicBool = AtomicBool::new(false);
+
+/// Marks a detached background process: not a worker (its loops fork), but its panics are
+/// reported to the collector, not printed.
+pub(crate) fn mark_detached() {
+    DETACHED.store(true, Ordering::Relaxed);
+}
+
+/// True where a panic is reported through a pipe or socket rather than printed.
+pub(crate) fn captures_panics() -> bool {
+    in_worker() || DETACHED.load(Ordering::Relaxed)
+}
+
 /// The number of worker processes a loop without a `workers` option gets here and now:
 /// `PAR_WORKERS`, else the number of cores; 1 when loops run inline (inside a worker, inside
 /// [`sequential`], on a non-Unix target).

@@ -82,6 +82,16 @@ impl Progress {
         }
     }
 
+    /// `n` more items to do (queues learn their total as jobs are submitted).
+    pub(crate) fn grow(&mut self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc_length(n);
+        }
+        if let Some(l) = &mut self.lines {
+            l.total = Some(l.total.unwrap_or(0) + n);
+        }
+    }
+
     /// `n` more items finished.
     pub(crate) fn advance(&mut self, n: u64) {
         if let Some(bar) = &self.bar {

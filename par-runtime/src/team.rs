@@ -500,9 +500,9 @@ impl<V: Transfer> Team<V> {
                     };
                     self.fail(e);
                 }
-                Kind::Chunk | Kind::Done => {
+                Kind::Chunk | Kind::Done | Kind::Message | Kind::Call => {
                     return Err(bad(format!(
-                        "a worker sent a {kind:?} frame, which only the parent sends"
+                        "a worker sent a {kind:?} frame, which loop workers never send"
                     )))
                 }
             }

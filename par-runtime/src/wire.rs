@@ -4,6 +4,9 @@
 //!
 //! Parent -> worker: `Chunk` (run these items), `Done` (no more work: flush and exit).
 //! Worker -> parent: `Results` (encoded values for consecutive items), `Panic` (an item failed).
+//!
+//! Channels (`channel.rs`) send `Message` frames both ways (one encoded value each); a pool
+//! (`pool.rs`) sends its workers `Call` frames (`[u64 job][u32 name length][name][arguments]`).
 
 use std::io;
 
@@ -15,6 +18,8 @@ pub(crate) enum Kind {
     Results = 2,
     Panic = 3,
     Done = 4,
+    Message = 5,
+    Call = 6,
 }
 
 impl Kind {
@@ -24,6 +29,8 @@ impl Kind {
             2 => Kind::Results,
             3 => Kind::Panic,
             4 => Kind::Done,
+            5 => Kind::Message,
+            6 => Kind::Call,
             _ => return None,
         })
     }
@@ -128,6 +135,17 @@ impl FrameBuf {
         self.buf.push(head.failed);
     }
 
+    /// A `Call` frame for a pool worker: run the registered function `name` on `args`.
+    pub(crate) fn call(&mut self, job: u64, name: &str, args: &[u8]) -> io::Result<()> {
+        self.begin(Kind::Call);
+        self.buf.extend_from_slice(&job.to_le_bytes());
+        self.buf
+            .extend_from_slice(&(name.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(args);
+        self.end()
+    }
+
     pub(crate) fn done(&mut self) {
         self.begin(Kind::Done);
     }
@@ -186,6 +204,20 @@ pub(crate) fn parse_panic(p: &[u8]) -> Result<(PanicHead, &[u8]), String> {
         },
         &p[PANIC_HEAD..],
     ))
+}
+
+/// A `Call` frame's fields: job number, function name, encoded arguments.
+pub(crate) fn parse_call(p: &[u8]) -> Result<(u64, &str, &[u8]), String> {
+    if p.len() < 12 {
+        return Err(short("call", 12, p.len()));
+    }
+    let job = u64_at(p, 0);
+    let len = u32::from_le_bytes([p[8], p[9], p[10], p[11]]) as usize;
+    let name = p
+        .get(12..12 + len)
+        .ok_or_else(|| short("call", 12 + len, p.len()))?;
+    let name = std::str::from_utf8(name).map_err(|e| format!("call frame: bad name: {e}"))?;
+    Ok((job, name, &p[12 + len..]))
 }
 
 /// Accumulates bytes from a non-blocking fd and cuts them into frames.
@@ -286,6 +318,15 @@ impl FrameReader {
         Ok(Some((kind, &self.buf[start..start + len])))
     }
 
+    /// True when [`FrameReader::next`] has something to say without more input: a complete
+    /// frame, or a declared length it will refuse.
+    pub(crate) fn ready(&self) -> bool {
+        match self.declared() {
+            Some(len) => len > self.max || self.filled - self.pos >= HEADER + len,
+            None => false,
+        }
+    }
+
     /// Bytes of an unfinished frame (non-zero at EOF means the writer died mid-frame).
     pub(crate) fn pending(&self) -> usize {
         self.filled - self.pos
@@ -368,6 +409,21 @@ mod tests {
         assert!(parse_results(&[0; 10]).unwrap_err().contains("too short"));
         assert!(parse_chunk(&[0; 3]).is_err());
         assert!(parse_panic(&[]).is_err());
+        assert!(parse_call(&[0; 11]).is_err());
+        let mut call = [0u8; 12];
+        call[8] = 200; // a name longer than the frame
+        assert!(parse_call(&call).unwrap_err().contains("too short"));
+    }
+
+    #[test]
+    fn call_frames_round_trip() {
+        let mut b = FrameBuf::default();
+        b.call(7, "m::f", &[1, 2, 3]).unwrap();
+        let mut r = FrameReader::new(1024);
+        feed(&mut r, &b.buf, 3);
+        let (kind, p) = r.next().unwrap().unwrap();
+        assert_eq!(kind, Kind::Call);
+        assert_eq!(parse_call(p).unwrap(), (7, "m::f", &[1u8, 2, 3][..]));
     }
 
     proptest::proptest! {
@@ -380,7 +436,8 @@ mod tests {
                     Kind::Chunk => parse_chunk(p).map(|_| ()),
                     Kind::Results => parse_results(p).map(|_| ()),
                     Kind::Panic => parse_panic(p).map(|_| ()),
-                    Kind::Done => Ok(()),
+                    Kind::Call => parse_call(p).map(|_| ()),
+                    Kind::Done | Kind::Message => Ok(()),
                 };
             }
         }

@@ -321,3 +321,35 @@ fn watch_in_thread(fd: RawFd) {
         exit_now(71);
     }
 }
+
+/// Starts a new session with this process as its leader: it leaves the terminal's process group
+/// (Ctrl-C in the terminal no longer reaches it) and has no controlling terminal.
+pub(crate) fn setsid() -> io::Result<()> {
+    // SAFETY: setsid has no memory-safety preconditions.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// A listening Unix socket (background jobs wait at one for their collector).
+pub(crate) type Listener = std::os::unix::net::UnixListener;
+/// A connected Unix socket.
+pub(crate) type Stream = std::os::unix::net::UnixStream;
+
+/// Binds and listens at `path`.
+pub(crate) fn listen(path: &std::path::Path) -> io::Result<Listener> {
+    Listener::bind(path)
+}
+
+/// Connects to the socket at `path`.
+pub(crate) fn connect(path: &std::path::Path) -> io::Result<Stream> {
+    Stream::connect(path)
+}
+
+/// Waits for the next connection.
+pub(crate) fn accept(l: &Listener) -> io::Result<Stream> {
+    l.accept().map(|(s, _)| s)
+}
+
+/// The fd of a listener, to keep it open across [`fork`].
+pub(crate) fn listener_fd(l: &Listener) -> RawFd {
+    l.as_raw_fd()
+}

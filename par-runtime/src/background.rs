@@ -1,0 +1,278 @@
+//! pprocess' `BackgroundCallable` and `BackgroundQueue`: a detached process computes a result
+//! and keeps it at a Unix socket path until a collector connects (this program later, or
+//! another program, or a later run of this one).
+//!
+//! What this module must never do: leave a zombie (the detached process is a grandchild,
+//! adopted by init), lose a result (the detached process waits until one collector has read
+//! all of it), or hang a collector on a job that died (its connection then ends early).
+
+use std::io::{Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::codec::{self, Transfer};
+use crate::error::{Error, Result};
+use crate::forms::panic_message;
+use crate::mode;
+use crate::sys::{self, Pid};
+use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
+
+/// What a background process sends: its pid, then the encoded result or the panic.
+type Outcome = (i32, std::result::Result<Vec<u8>, (String, Option<String>)>);
+
+/// A job running in a detached background process (pprocess' `BackgroundCallable`), whose
+/// result waits at a Unix socket path. Collect it with [`BackgroundQueue`].
+///
+/// The process is detached: it does not die with this program (that is the point), is not
+/// this program's child (no zombie, nothing to reap), and leaves the terminal's process group
+/// (Ctrl-C does not reach it). It removes its socket once a collector has read the result.
+/// A result nobody collects waits forever: kill the [`pid`](Background::pid) to give up.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("par-doc-{}.socket", std::process::id()));
+/// let job = par::background(&path, || (1..=10u64).product::<u64>()).unwrap();
+/// // ... later, or from another process:
+/// let mut queue = par::BackgroundQueue::<u64>::connect(job.path()).unwrap();
+/// assert_eq!(queue.recv().unwrap(), 3_628_800);
+/// ```
+#[derive(Debug)]
+pub struct Background {
+    pid: Pid,
+    path: PathBuf,
+}
+
+impl Background {
+    /// The detached process.
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Where its result waits.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn io_at(context: &'static str, path: &Path, e: std::io::Error) -> Error {
+    Error::io(
+        context,
+        std::io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+    )
+}
+
+/// Runs `job` in a detached background process whose result waits at the Unix socket `path`
+/// (see [`Background`]). Fails if another background job is waiting at `path`; a stale socket
+/// file (nobody listening) is replaced. `job` runs as a normal process, not as a par worker:
+/// its own parallel loops and queues fork workers.
+pub fn background<T: Transfer>(
+    path: impl AsRef<Path>,
+    job: impl FnOnce() -> T,
+) -> Result<Background> {
+    let path = path.as_ref().to_path_buf();
+    if path.exists() {
+        if sys::connect(&path).is_ok() {
+            return Err(io_at(
+                "a background job is already waiting at this path",
+                &path,
+                std::io::Error::from(std::io::ErrorKind::AddrInUse),
+            ));
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| io_at("could not remove a stale background socket", &path, e))?;
+    }
+    // Bound before the fork: a collector may connect as soon as this returns.
+    let listener =
+        sys::listen(&path).map_err(|e| io_at("could not listen at a socket", &path, e))?;
+    crate::worker::install_panic_hook();
+    let (pid_r, pid_w) =
+        sys::pipe().map_err(|e| Error::io("could not create a pipe for a background job", e))?;
+    let keep = [pid_w.raw(), sys::listener_fd(&listener)];
+    let socket = path.clone();
+    let middle = sys::fork(&keep, move || {
+        // The middle process: leave the session, fork the real one, tell its pid, exit; the
+        // real one is then adopted by init, which reaps it.
+        if sys::setsid().is_err() {
+            sys::exit_now(3);
+        }
+        let keep = [sys::listener_fd(&listener)];
+        let detached = sys::fork(&keep, move || {
+            mode::mark_detached();
+            sys::exit_now(serve(&listener, &socket, job))
+        });
+        let code = match detached {
+            Ok(pid) => i32::from(sys::write_all(pid_w.raw(), &pid.to_le_bytes()).is_err()),
+            Err(_) => 4,
+        };
+        sys::exit_now(code)
+    })
+    .map_err(|e| Error::io("could not fork a background job", e))?;
+    let status = sys::waitpid(middle);
+    let mut b = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match sys::read(pid_r.raw(), &mut b[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    if got < 4 {
+        let _ = std::fs::remove_file(&path);
+        return Err(Error::io(
+            "could not start a background job",
+            std::io::Error::other(format!("its launcher ended with {status:?}")),
+        ));
+    }
+    Ok(Background {
+        pid: i32::from_le_bytes(b),
+        path,
+    })
+}
+
+/// The detached process: compute, then hand the result to the first collector that reads it
+/// all, remove the socket, exit.
+fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() -> T) -> i32 {
+    let outcome = match catch_unwind(AssertUnwindSafe(job)) {
+        Ok(v) => {
+            let mut bytes = Vec::new();
+            match codec::encode_into(&v, &mut bytes) {
+                Ok(()) => Ok(bytes),
+                Err(e) => Err((format!("could not encode the result: {e}"), None)),
+            }
+        }
+        Err(p) => Err((panic_message(&*p), crate::worker::take_panic_location())),
+    };
+    let _ = std::io::stdout().flush();
+    let mut frame = FrameBuf::default();
+    frame.begin(Kind::Message);
+    let outcome: Outcome = (sys::getpid(), outcome);
+    if codec::encode_into(&outcome, &mut frame.buf).is_err() || frame.end().is_err() {
+        return 2;
+    }
+    loop {
+        let Ok(mut stream) = sys::accept(listener) else {
+            return 2;
+        };
+        // Delivered when the collector read everything and closed (it then sends nothing,
+        // so a read of 0 bytes after the write says so); otherwise wait for the next one.
+        if stream.write_all(&frame.buf).is_ok() && stream.flush().is_ok() {
+            let mut b = [0u8; 1];
+            if let Ok(0) = stream.read(&mut b) {
+                let _ = std::fs::remove_file(path);
+                return 0;
+            }
+        }
+    }
+}
+
+/// Collects the result of a [`background`] job waiting at a socket path (pprocess'
+/// `BackgroundQueue`): iterate it (one item) or call [`recv`](BackgroundQueue::recv).
+/// Connecting works from any process, also a later run of the program that started the job.
+#[derive(Debug)]
+pub struct BackgroundQueue<T> {
+    path: PathBuf,
+    stream: Option<sys::Stream>,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Transfer> BackgroundQueue<T> {
+    /// Connects to the job waiting at `path`. Fails if no job is waiting there.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let stream = sys::connect(&path)
+            .map_err(|e| io_at("no background job is waiting at this path", &path, e))?;
+        Ok(BackgroundQueue {
+            path,
+            stream: Some(stream),
+            _type: std::marker::PhantomData,
+        })
+    }
+
+    /// Gives up waiting after `timeout` (by default `recv` waits as long as the job runs).
+    pub fn timeout(self, timeout: Duration) -> Result<Self> {
+        if let Some(s) = &self.stream {
+            s.set_read_timeout(Some(timeout))
+                .map_err(|e| io_at("could not set a timeout", &self.path, e))?;
+        }
+        Ok(self)
+    }
+
+    /// Waits for the job's result. Its panic (message and location) is an
+    /// [`Error::Panicked`]; a job that died before sending is an `Io` error naming the path.
+    /// After the result was taken, `recv` says so with an `Io` error.
+    pub fn recv(&mut self) -> Result<T> {
+        let Some(mut stream) = self.stream.take() else {
+            return Err(io_at(
+                "the result was already collected",
+                &self.path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        };
+        let mut reader = FrameReader::new(wire::DEFAULT_MAX);
+        let path = &self.path;
+        let payload = loop {
+            if reader.ready() {
+                break match reader.next() {
+                    Ok(Some((Kind::Message, p))) => p,
+                    Ok(Some((kind, _))) => {
+                        return Err(decode_error(format!(
+                            "a {kind:?} frame from the background job"
+                        )));
+                    }
+                    Ok(None) => unreachable!("a ready reader has a frame"),
+                    Err(m) => return Err(decode_error(m)),
+                };
+            }
+            match reader.fill(|b| stream.read(b)) {
+                Ok(Fill::Read(_)) => {}
+                Ok(Fill::Eof) => {
+                    return Err(io_at(
+                        "the background job ended without sending its result",
+                        path,
+                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                    ))
+                }
+                Ok(Fill::WouldBlock) => {
+                    return Err(io_at(
+                        "timed out waiting for a background job",
+                        path,
+                        std::io::Error::from(std::io::ErrorKind::TimedOut),
+                    ))
+                }
+                Err(e) => return Err(io_at("could not read a background job's result", path, e)),
+            }
+        };
+        let (pid, outcome): Outcome = codec::decode(payload)?;
+        drop(stream); // tells the job it was delivered
+        match outcome {
+            Ok(bytes) => codec::decode(&bytes).map_err(|e| Error::Decode {
+                index: Some(0),
+                pid,
+                message: e.to_string(),
+            }),
+            Err((message, location)) => Err(Error::Panicked {
+                index: 0,
+                pid,
+                message,
+                location,
+            }),
+        }
+    }
+}
+
+fn decode_error(message: String) -> Error {
+    Error::Decode {
+        index: Some(0),
+        pid: 0,
+        message,
+    }
+}
+
+impl<T: Transfer> Iterator for BackgroundQueue<T> {
+    type Item = Result<T>;
+    /// The job's result, once; then `None`.
+    fn next(&mut self) -> Option<Result<T>> {
+        self.stream.as_ref()?;
+        Some(self.recv())
+    }
+}

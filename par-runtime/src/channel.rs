@@ -1,0 +1,571 @@
+//! pprocess' `start`, `Channel` and `Exchange` in Rust idiom: a started child talks with its
+//! parent over a typed duplex channel (two pipes, `Message` frames), and an [`Exchange`] waits
+//! on many channels at once.
+//!
+//! What this module must never do: lose the way a child ended (a panic, a signal and an exit
+//! status each reach the parent as an [`Error`]), leave a child unreaped, or start more than
+//! `limit` children from one exchange.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::codec::{self, Transfer};
+use crate::error::{Death, Error, Result};
+use crate::forms::panic_message;
+use crate::jobs::{panic_error, panic_frame};
+use crate::mode;
+use crate::sys::{self, Fd, Pid, Status, Watch};
+use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
+
+/// Pipes are grown to this size (where the OS allows), so that messages up to it never block
+/// the sender while the receiver is busy.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// One end of a typed duplex channel between a parent and a child it [`start`]ed: `send`
+/// values of type `S`, receive values of type `R`. The child's end is a `Channel<R, S>`.
+///
+/// Receiving blocks until a message arrives; [`Channel::recv`] returns `Ok(None)` once the
+/// other side is finished (the child returned, or the parent closed its end), and `Err` if
+/// the child panicked (message and location) or died (signal or exit status). Iterating a
+/// channel yields its messages until then.
+///
+/// Each message is one frame on a pipe, with no acknowledgement round trip (pprocess sends
+/// one per message). Pipes hold about 1 MiB: two processes that both send more than that
+/// before either receives wait for each other forever, as with any pair of pipes.
+///
+/// Dropping the parent's end of a child that still runs kills and reaps the child; call
+/// [`Channel::join`] to let it finish.
+///
+/// ```
+/// use par::Channel;
+/// // The child doubles what it receives until the parent closes its end.
+/// let mut ch: Channel<u32, u32> = par::start(|ch: &mut Channel<u32, u32>| {
+///     while let Ok(Some(x)) = ch.recv() {
+///         ch.send(&(x * 2)).unwrap();
+///     }
+/// })
+/// .unwrap();
+/// ch.send(&21).unwrap();
+/// assert_eq!(ch.recv().unwrap(), Some(42));
+/// ch.join().unwrap();
+/// ```
+pub struct Channel<S, R> {
+    /// The job number this channel reports in errors (its id in an [`Exchange`]; 0 otherwise).
+    index: usize,
+    /// The other process: the child on the parent's side, the parent on the child's.
+    peer: Pid,
+    /// True on the parent's side: the peer is our child, to reap.
+    owns_child: bool,
+    tx: Option<Fd>,
+    rx: Fd,
+    _death: Option<Fd>,
+    reader: FrameReader,
+    out: FrameBuf,
+    /// End of file seen on `rx` (or a read error, kept in `read_error`).
+    eof: bool,
+    read_error: Option<std::io::Error>,
+    /// The end was reported (the child reaped); every later `recv` is `Ok(None)`.
+    finished: bool,
+    _types: PhantomData<fn(S) -> R>,
+}
+
+impl<S, R> std::fmt::Debug for Channel<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("index", &self.index)
+            .field("peer", &self.peer)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts `f` in a forked child with a channel to it (pprocess' `start`): the parent keeps a
+/// `Channel<S, R>`, `f` gets the other end, a `Channel<R, S>`. The child ends when `f`
+/// returns; a panic in `f` reaches the parent as an [`Error::Panicked`] from `recv`.
+///
+/// A producer may send any number of messages (pprocess' `continuous`); the parent iterates
+/// them:
+///
+/// ```
+/// use par::Channel;
+/// let squares: Channel<(), u64> = par::start(|ch: &mut Channel<u64, ()>| {
+///     for i in 0..5u64 {
+///         ch.send(&(i * i)).unwrap();
+///     }
+/// })
+/// .unwrap();
+/// let got: Vec<u64> = squares.map(|m| m.unwrap()).collect();
+/// assert_eq!(got, [0, 1, 4, 9, 16]);
+/// ```
+///
+/// Channels always fork, even with `PAR_WORKERS=1` or inside [`sequential`](crate::sequential)
+/// (two ends that wait on each other cannot run inline); where there is no `fork`, `start`
+/// returns an `Io` error.
+pub fn start<S: Transfer, R: Transfer>(
+    f: impl FnOnce(&mut Channel<R, S>),
+) -> Result<Channel<S, R>> {
+    start_indexed(0, f)
+}
+
+pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
+    index: usize,
+    f: impl FnOnce(&mut Channel<R, S>),
+) -> Result<Channel<S, R>> {
+    crate::worker::install_panic_hook();
+    let pipe = || sys::pipe().map_err(|e| Error::io("could not create a channel's pipe", e));
+    let (down_r, down_w) = pipe()?;
+    let (up_r, up_w) = pipe()?;
+    let (death_r, death_w) = pipe()?;
+    sys::grow_pipe(&down_w, PIPE_BYTES);
+    sys::grow_pipe(&up_w, PIPE_BYTES);
+    let keep = [down_r.raw(), up_w.raw(), death_r.raw()];
+    let parent = sys::getpid();
+    let pid = sys::fork(&keep, move || {
+        mode::mark_worker();
+        sys::die_with_parent(death_r.raw());
+        let code = match sys::set_nonblocking(&down_r) {
+            Ok(()) => {
+                let mut ch = Channel::<R, S>::new(index, parent, false, up_w, down_r, None);
+                child_main(&mut ch, f)
+            }
+            Err(_) => 2,
+        };
+        sys::exit_now(code)
+    })
+    .map_err(|e| Error::io("could not fork a started child", e))?;
+    // The child's ends were moved into the closure, dropped (closed here) by `fork`.
+    sys::set_nonblocking(&up_r)
+        .map_err(|e| Error::io("could not make a channel's pipe non-blocking", e))?;
+    Ok(Channel::new(index, pid, true, down_w, up_r, Some(death_w)))
+}
+
+/// The child's life: run `f`, report its panic, flush stdout. The exit code: 0, or 2 when the
+/// panic could not be sent.
+fn child_main<S: Transfer, R: Transfer>(
+    ch: &mut Channel<S, R>,
+    f: impl FnOnce(&mut Channel<S, R>),
+) -> i32 {
+    let mut code = 0;
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&mut *ch))) {
+        let mut frame = FrameBuf::default();
+        let sent = panic_frame(&mut frame, ch.index, 0, &panic_message(&*p))
+            && ch
+                .tx
+                .as_ref()
+                .is_some_and(|tx| sys::write_all(tx.raw(), &frame.buf).is_ok());
+        if !sent {
+            code = 2;
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    code
+}
+
+impl<S: Transfer, R: Transfer> Channel<S, R> {
+    fn new(index: usize, peer: Pid, owns_child: bool, tx: Fd, rx: Fd, death: Option<Fd>) -> Self {
+        Channel {
+            index,
+            peer,
+            owns_child,
+            tx: Some(tx),
+            rx,
+            _death: death,
+            reader: FrameReader::new(wire::DEFAULT_MAX),
+            out: FrameBuf::default(),
+            eof: false,
+            read_error: None,
+            finished: false,
+            _types: PhantomData,
+        }
+    }
+
+    /// The other process' pid (the child's, on the parent's side).
+    pub fn pid(&self) -> u32 {
+        self.peer as u32
+    }
+
+    /// Sends one message. Fails with an `Io` error if the other side has closed its end or
+    /// is gone (its own failure, if any, is then what `recv` reports).
+    pub fn send(&mut self, msg: &S) -> Result<()> {
+        let Some(tx) = &self.tx else {
+            return Err(Error::io(
+                "could not send on a channel",
+                std::io::Error::other("this end was closed by `close`"),
+            ));
+        };
+        self.out.clear();
+        self.out.begin(Kind::Message);
+        codec::encode_into(msg, &mut self.out.buf)?;
+        self.out
+            .end()
+            .and_then(|()| sys::write_all(tx.raw(), &self.out.buf))
+            .map_err(|e| Error::io("could not send on a channel (the other side is gone?)", e))
+    }
+
+    /// Closes this end for sending: the other side's `recv` returns `Ok(None)` once it has
+    /// received everything sent before. Receiving still works.
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
+
+    /// True when [`Channel::recv`] would not block: a message is there, or the other side has
+    /// finished. Waits up to `timeout` for that (`None`: no limit; zero: just look).
+    pub fn ready(&mut self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.pump() {
+                return true;
+            }
+            let wait = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return false,
+                },
+            };
+            let mut w = [Watch::new(self.rx.raw(), true, false)];
+            if let Err(e) = sys::poll(&mut w, wait) {
+                self.read_error = Some(e);
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Reads what is available without blocking; true when `recv` would not block.
+    fn pump(&mut self) -> bool {
+        while !self.finished && !self.eof && !self.reader.ready() {
+            let fd = self.rx.raw();
+            match self.reader.fill(|b| sys::read(fd, b)) {
+                Ok(Fill::Read(_)) => {}
+                Ok(Fill::WouldBlock) => return false,
+                Ok(Fill::Eof) => self.eof = true,
+                Err(e) => {
+                    self.read_error = Some(e);
+                    self.eof = true;
+                }
+            }
+        }
+        true
+    }
+
+    /// Receives the next message, waiting for it. `Ok(None)`: the other side finished
+    /// normally (and everything it sent was received). `Err`: it panicked, died, or sent
+    /// something that does not decode as `R`; the channel is finished after that.
+    pub fn recv(&mut self) -> Result<Option<R>> {
+        self.ready(None);
+        self.take()
+    }
+
+    /// What [`Channel::recv`] returns once [`Channel::ready`] said true.
+    fn take(&mut self) -> Result<Option<R>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let (index, pid) = (self.index, self.peer);
+        let bad = |message: String| Error::Decode {
+            index: Some(index),
+            pid,
+            message,
+        };
+        match self.reader.next() {
+            Ok(Some((Kind::Message, payload))) => {
+                return codec::decode::<R>(payload)
+                    .map(Some)
+                    .map_err(|e| bad(e.to_string()));
+            }
+            Ok(Some((Kind::Panic, payload))) => {
+                let e = panic_error(payload, pid);
+                self.end();
+                return Err(e);
+            }
+            Ok(Some((kind, _))) => {
+                let e = bad(format!("a channel received a {kind:?} frame"));
+                self.end();
+                return Err(e);
+            }
+            Err(m) => {
+                self.end();
+                return Err(bad(m));
+            }
+            Ok(None) => {}
+        }
+        // Nothing buffered: the other side is finished. How?
+        let truncated = self.reader.pending();
+        let status = self.end();
+        if let Some(e) = self.read_error.take() {
+            return Err(Error::io("could not read a channel", e));
+        }
+        match status {
+            Some(Ok(Status::Signaled(sig))) => Err(Error::WorkerDied {
+                index: Some(index),
+                pid,
+                death: Death::Signal(sig),
+            }),
+            Some(Ok(Status::Exited(code))) if code != 0 => Err(Error::WorkerDied {
+                index: Some(index),
+                pid,
+                death: Death::Exit(code),
+            }),
+            Some(Err(e)) => Err(Error::io("could not reap a started child", e)),
+            _ if truncated > 0 => Err(bad(format!(
+                "the channel ended in the middle of a frame ({truncated} bytes)"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Marks the channel finished; on the parent's side reaps the child (killing it first if
+    /// it is still running, as after a failure it has nothing more to say).
+    fn end(&mut self) -> Option<std::io::Result<Status>> {
+        if self.finished {
+            return None;
+        }
+        self.finished = true;
+        self.tx = None;
+        if !self.owns_child {
+            return None;
+        }
+        if !self.eof {
+            sys::kill(self.peer);
+        }
+        Some(sys::waitpid(self.peer))
+    }
+
+    /// Closes this end and waits for the child to finish, discarding messages it still sends;
+    /// returns its failure, if it failed. (On the child's side: closes and returns.)
+    pub fn join(mut self) -> Result<()> {
+        self.close();
+        let mut failure = None;
+        loop {
+            match self.recv() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+            if self.finished {
+                break;
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+impl<S: Transfer, R: Transfer> Iterator for Channel<S, R> {
+    type Item = Result<R>;
+    fn next(&mut self) -> Option<Result<R>> {
+        self.recv().transpose()
+    }
+}
+
+impl<S, R> Drop for Channel<S, R> {
+    fn drop(&mut self) {
+        if self.owns_child && !self.finished {
+            self.tx = None;
+            sys::kill(self.peer);
+            let _ = sys::waitpid(self.peer);
+        }
+    }
+}
+
+type Starter<'a, S, R> = Box<dyn FnOnce(&mut Channel<R, S>) + 'a>;
+
+/// Waits on many channels at once (pprocess' `Exchange`): start children with
+/// [`Exchange::start`] (at most `limit` at a time; the others wait, FIFO, without blocking the
+/// caller) or add channels with [`Exchange::add`]; then ask which are [`ready`](Exchange::ready)
+/// and [`recv`](Exchange::recv) from those, or iterate `(id, message)` pairs as they arrive, or
+/// hand every message to a hook with [`Exchange::finish`].
+///
+/// A channel leaves the exchange when it is finished (its `recv` returned `Ok(None)` or its
+/// failure), and the next waiting start begins.
+///
+/// ```
+/// use par::{Channel, Exchange};
+/// let mut ex: Exchange<(), u32> = Exchange::new(2);
+/// for i in 0..4u32 {
+///     ex.start(move |ch: &mut Channel<u32, ()>| ch.send(&(i * 100)).unwrap());
+/// }
+/// let mut got = Vec::new();
+/// ex.finish(|_id, msg| got.push(msg.unwrap()));
+/// got.sort();
+/// assert_eq!(got, [0, 100, 200, 300]);
+/// ```
+pub struct Exchange<'a, S, R> {
+    limit: usize,
+    submitted: usize,
+    active: Vec<Channel<S, R>>,
+    pending: VecDeque<(usize, Starter<'a, S, R>)>,
+    /// Starts that failed (fork refused), reported as the first message of their id.
+    failed: VecDeque<(usize, Error)>,
+}
+
+impl<S, R> std::fmt::Debug for Exchange<'_, S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("limit", &self.limit)
+            .field("active", &self.active)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
+    /// An exchange running at most `limit` started children at once (at least 1).
+    pub fn new(limit: usize) -> Self {
+        Exchange {
+            limit: limit.max(1),
+            submitted: 0,
+            active: Vec::new(),
+            pending: VecDeque::new(),
+            failed: VecDeque::new(),
+        }
+    }
+
+    /// Starts `f` in a child with a channel to this exchange (now, or when fewer than `limit`
+    /// run); returns the channel's id. Never blocks.
+    pub fn start(&mut self, f: impl FnOnce(&mut Channel<R, S>) + 'a) -> usize {
+        let id = self.submitted;
+        self.submitted += 1;
+        self.pending.push_back((id, Box::new(f)));
+        self.start_pending();
+        id
+    }
+
+    /// Adds a channel started elsewhere; returns its id. It counts towards the limit.
+    pub fn add(&mut self, mut channel: Channel<S, R>) -> usize {
+        let id = self.submitted;
+        self.submitted += 1;
+        channel.index = id;
+        self.active.push(channel);
+        id
+    }
+
+    fn start_pending(&mut self) {
+        while self.active.len() < self.limit {
+            let Some((id, f)) = self.pending.pop_front() else {
+                return;
+            };
+            match start_indexed(id, f) {
+                Ok(ch) => self.active.push(ch),
+                Err(e) => self.failed.push_back((id, e)),
+            }
+        }
+    }
+
+    /// Channels still open plus starts still waiting: 0 when everything is finished.
+    pub fn active(&self) -> usize {
+        self.active.len() + self.pending.len() + self.failed.len()
+    }
+
+    /// Sends `msg` to channel `id`. An `Io` error if that channel is not (or no more) active.
+    pub fn send(&mut self, id: usize, msg: &S) -> Result<()> {
+        match self.active.iter_mut().find(|c| c.index == id) {
+            Some(ch) => ch.send(msg),
+            None => Err(Error::io(
+                "could not send on an exchange's channel",
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("channel {id} is not active (finished, waiting to start, or unknown)"),
+                ),
+            )),
+        }
+    }
+
+    /// The ids of the channels whose `recv` would not block, waiting up to `timeout` for at
+    /// least one (`None`: no limit). Empty when the time ran out, or nothing is active.
+    pub fn ready(&mut self, timeout: Option<Duration>) -> Vec<usize> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let mut ready: Vec<usize> = self.failed.iter().map(|(id, _)| *id).collect();
+            ready.extend(
+                self.active
+                    .iter_mut()
+                    .filter_map(|c| c.pump().then_some(c.index)),
+            );
+            if !ready.is_empty() || self.active.is_empty() {
+                return ready;
+            }
+            let wait = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return ready,
+                },
+            };
+            let mut watches: Vec<Watch> = self
+                .active
+                .iter()
+                .map(|c| Watch::new(c.rx.raw(), true, false))
+                .collect();
+            if let Err(e) = sys::poll(&mut watches, wait) {
+                // Nothing can be waited on any more: every channel reports it.
+                for c in &mut self.active {
+                    c.read_error = Some(std::io::Error::new(e.kind(), e.to_string()));
+                    c.eof = true;
+                }
+            }
+        }
+    }
+
+    /// Receives from channel `id` (waiting if it is not ready). `Ok(None)`: it finished (it
+    /// then leaves the exchange and a waiting start begins) or is unknown.
+    pub fn recv(&mut self, id: usize) -> Result<Option<R>> {
+        if let Some(at) = self.failed.iter().position(|(i, _)| *i == id) {
+            let (_, e) = self.failed.remove(at).expect("position is in range");
+            return Err(e);
+        }
+        let Some(at) = self.active.iter().position(|c| c.index == id) else {
+            return Ok(None);
+        };
+        let r = self.active[at].recv();
+        if self.active[at].finished {
+            self.active.swap_remove(at);
+            self.start_pending();
+        }
+        r
+    }
+
+    /// Delivers to `hook` every message that arrives within `timeout`, as `(id, message)`;
+    /// returns how many (pprocess' `store`).
+    pub fn store(
+        &mut self,
+        timeout: Option<Duration>,
+        mut hook: impl FnMut(usize, Result<R>),
+    ) -> usize {
+        let mut n = 0;
+        for id in self.ready(timeout) {
+            if let Some(m) = self.recv(id).transpose() {
+                hook(id, m);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Waits for every channel and every waiting start to finish, handing each message (or
+    /// failure) to `hook` as `(id, message)` as it arrives.
+    pub fn finish(&mut self, mut hook: impl FnMut(usize, Result<R>)) {
+        while self.active() > 0 {
+            self.store(None, &mut hook);
+        }
+    }
+}
+
+impl<S: Transfer, R: Transfer> Iterator for Exchange<'_, S, R> {
+    type Item = (usize, Result<R>);
+    /// The next message from any channel, as `(id, message)`; `None` once all are finished.
+    fn next(&mut self) -> Option<(usize, Result<R>)> {
+        while self.active() > 0 {
+            for id in self.ready(None) {
+                if let Some(m) = self.recv(id).transpose() {
+                    return Some((id, m));
+                }
+            }
+        }
+        None
+    }
+}

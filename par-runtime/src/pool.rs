@@ -1,0 +1,566 @@
+//! Reusable workers (pprocess' `MakeReusable` / `reuse=1`): a [`Pool`] forks at most `limit`
+//! workers, once, and sends each call of a `#[parallel]` function to an idle one as a `Call`
+//! frame naming the function; the worker finds it in the registry that `#[parallel]` fills at
+//! program start, runs it, sends the result back and waits for the next call.
+//!
+//! What this module must never do: fork more than `limit` workers at once, lose a call (a
+//! worker that dies mid-call fails that call with its signal; a new worker takes the next
+//! ones), or let a panic in one call end the worker (its state persists for the next calls).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+use crate::codec::{self, Transfer};
+use crate::error::{Death, Error, Result};
+use crate::forms::panic_message;
+use crate::jobs::{panic_error, panic_frame, Spawner};
+use crate::mode;
+use crate::progress::Progress;
+use crate::sys::{self, Fd, Pid, Status, Watch};
+use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
+
+/// What `#[parallel]` registers for each function: its stable name and a trampoline that
+/// decodes the arguments, calls the function and encodes its result. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Registered {
+    /// `module_path!()::name`.
+    pub name: &'static str,
+    /// Decodes the arguments tuple, calls the function, encodes the result.
+    pub call: fn(&[u8]) -> std::result::Result<Vec<u8>, String>,
+}
+
+inventory::collect!(Registered);
+
+/// The trampoline body `#[parallel]` generates: decode `A`, call `f`, encode its result.
+#[doc(hidden)]
+pub fn trampoline<A: Transfer, T: Transfer>(
+    bytes: &[u8],
+    f: impl FnOnce(A) -> T,
+) -> std::result::Result<Vec<u8>, String> {
+    let args: A =
+        codec::decode(bytes).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let mut out = Vec::new();
+    codec::encode_into(&f(args), &mut out)
+        .map_err(|e| format!("could not encode the result: {e}"))?;
+    Ok(out)
+}
+
+/// Every registered function by name (built once, in the parent before any pool forks).
+fn registry() -> &'static HashMap<&'static str, fn(&[u8]) -> std::result::Result<Vec<u8>, String>> {
+    static MAP: OnceLock<HashMap<&'static str, fn(&[u8]) -> std::result::Result<Vec<u8>, String>>> =
+        OnceLock::new();
+    MAP.get_or_init(|| {
+        inventory::iter::<Registered>
+            .into_iter()
+            .map(|r| (r.name, r.call))
+            .collect()
+    })
+}
+
+/// The names of every `#[parallel]` function linked into this program, sorted.
+pub fn registered() -> Vec<&'static str> {
+    let mut names: Vec<_> = registry().keys().copied().collect();
+    names.sort_unstable();
+    names
+}
+
+struct Worker {
+    pid: Pid,
+    tx: Fd,
+    rx: Fd,
+    _death: Fd,
+    reader: FrameReader,
+    /// The call it is running.
+    job: Option<usize>,
+}
+
+/// Reusable workers serving calls of `#[parallel]` functions (pprocess' `MakeReusable`): at
+/// most `limit` worker processes, forked when first needed and then kept, each running call
+/// after call. What a function keeps in statics or thread-locals in a worker persists from one
+/// call to the next, and nothing is forked per call.
+///
+/// Calls are submitted with the companion that `#[parallel]` generates
+/// (`f::spawn(&mut pool, args...)`); their arguments travel to the worker as bytes and the
+/// function is found by its registered name, so only `#[parallel]` functions can run here
+/// (closures need [`Queue`](crate::Queue) or [`Map`](crate::Map), which fork per job).
+///
+/// Results come in completion order by iterating (`(job, result)` pairs), or in submission
+/// order with [`Pool::ordered`] and [`Pool::get`]. A call that panics yields its
+/// [`Error::Panicked`] and the worker goes on; a worker that dies fails the call it was
+/// running with [`Error::WorkerDied`] and is replaced for the next calls.
+///
+/// ```
+/// #[par::parallel]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let mut pool = par::Pool::new(2);
+/// for x in 0..10 {
+///     square::spawn(&mut pool, x);
+/// }
+/// let squares: Vec<u64> = pool.ordered().map(|r| r.unwrap()).collect();
+/// assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
+/// ```
+pub struct Pool<T> {
+    limit: usize,
+    submitted: usize,
+    finished: usize,
+    forks: usize,
+    workers: Vec<Worker>,
+    pending: VecDeque<(usize, &'static str, Vec<u8>)>,
+    done: VecDeque<(usize, Result<T>)>,
+    /// Results taken out of `done` by `get` / `ordered`, by job number.
+    kept: BTreeMap<usize, Result<T>>,
+    next: usize,
+    inline: bool,
+    frame: FrameBuf,
+    progress: Progress,
+}
+
+impl<T> std::fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("limit", &self.limit)
+            .field("submitted", &self.submitted)
+            .field("forks", &self.forks)
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transfer> Pool<T> {
+    /// A pool of at most `limit` workers (at least 1). Nothing is forked until the first call.
+    /// With `PAR_WORKERS=1`, inside a worker or where there is no `fork`, calls run inline.
+    pub fn new(limit: usize) -> Self {
+        registry(); // built here, before any fork, so that workers inherit it
+        Pool {
+            limit: limit.max(1),
+            submitted: 0,
+            finished: 0,
+            forks: 0,
+            workers: Vec::new(),
+            pending: VecDeque::new(),
+            done: VecDeque::new(),
+            kept: BTreeMap::new(),
+            next: 0,
+            inline: mode::workers(Some(2)) == 1,
+            frame: FrameBuf::default(),
+            progress: Progress::off(),
+        }
+    }
+
+    /// Shows a progress bar of finished calls (see the `progress` option of loops).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = Progress::new(Some(self.submitted as u64), on);
+        self.progress.advance(self.finished as u64);
+        self
+    }
+
+    /// Worker processes forked so far (replacements of dead workers included).
+    pub fn forks(&self) -> usize {
+        self.forks
+    }
+
+    /// Worker processes alive now (never more than the limit).
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Submits a call of the registered function `name` with `args` (its arguments tuple);
+    /// returns the job number. Never blocks. Normally called through `f::spawn(&mut pool, ...)`.
+    pub fn call<A: Transfer>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
+        let job = self.submitted;
+        self.submitted += 1;
+        self.progress.grow(1);
+        if self.inline {
+            let pid = sys::getpid();
+            let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
+                Ok(Ok(v)) => codec::round_trip(v),
+                Ok(Err(e)) => Err(e),
+                Err(p) => Err(Error::Panicked {
+                    index: job,
+                    pid,
+                    message: panic_message(&*p),
+                    location: None,
+                }),
+            };
+            self.finish(job, r);
+            return job;
+        }
+        let mut bytes = Vec::new();
+        match codec::encode_into(&args, &mut bytes) {
+            Ok(()) => self.pending.push_back((job, name, bytes)),
+            Err(e) => self.finish(job, Err(e)),
+        }
+        self.dispatch();
+        job
+    }
+
+    fn finish(&mut self, job: usize, r: Result<T>) {
+        self.finished += 1;
+        self.progress.advance(1);
+        self.done.push_back((job, r));
+        if self.finished == self.submitted {
+            self.progress.finish();
+        }
+    }
+
+    /// Sends waiting calls to idle workers, forking workers up to the limit.
+    fn dispatch(&mut self) {
+        while let Some((job, name, args)) = self.pending.pop_front() {
+            let at = match self.workers.iter().position(|w| w.job.is_none()) {
+                Some(at) => at,
+                None if self.workers.len() < self.limit => match self.fork() {
+                    Ok(w) => {
+                        self.workers.push(w);
+                        self.workers.len() - 1
+                    }
+                    Err(e) => {
+                        self.finish(job, Err(e));
+                        continue;
+                    }
+                },
+                None => {
+                    self.pending.push_front((job, name, args));
+                    return;
+                }
+            };
+            self.frame.clear();
+            let sent = self
+                .frame
+                .call(job as u64, name, &args)
+                .and_then(|()| sys::write_all(self.workers[at].tx.raw(), &self.frame.buf));
+            match sent {
+                Ok(()) => self.workers[at].job = Some(job),
+                Err(_) => {
+                    // The worker is gone: this call fails with how it died; the next calls
+                    // get a new worker.
+                    let w = self.workers.swap_remove(at);
+                    sys::kill(w.pid);
+                    let e = died(Some(job), w.pid, sys::waitpid(w.pid));
+                    self.finish(job, Err(e.unwrap_or_else(|| lost(job, w.pid))));
+                }
+            }
+        }
+    }
+
+    fn fork(&mut self) -> Result<Worker> {
+        crate::worker::install_panic_hook();
+        let pipe = || sys::pipe().map_err(|e| Error::io("could not create a pool's pipe", e));
+        let (cmd_r, cmd_w) = pipe()?;
+        let (res_r, res_w) = pipe()?;
+        let (death_r, death_w) = pipe()?;
+        let keep = [cmd_r.raw(), res_w.raw(), death_r.raw()];
+        let pid = sys::fork(&keep, move || {
+            mode::mark_worker();
+            sys::die_with_parent(death_r.raw());
+            sys::exit_now(serve(cmd_r.raw(), res_w.raw()))
+        })
+        .map_err(|e| Error::io("could not fork a pool worker", e))?;
+        self.forks += 1;
+        sys::set_nonblocking(&res_r)
+            .map_err(|e| Error::io("could not make a pool's pipe non-blocking", e))?;
+        Ok(Worker {
+            pid,
+            tx: cmd_w,
+            rx: res_r,
+            _death: death_w,
+            reader: FrameReader::new(wire::DEFAULT_MAX),
+            job: None,
+        })
+    }
+
+    /// Waits until at least one more call has finished; false when none is outstanding.
+    fn wait_one(&mut self) -> bool {
+        self.dispatch();
+        let before = self.done.len();
+        while self.done.len() == before {
+            if self.workers.iter().all(|w| w.job.is_none()) {
+                return false;
+            }
+            let mut watches: Vec<Watch> = self
+                .workers
+                .iter()
+                .map(|w| Watch::new(w.rx.raw(), true, false))
+                .collect();
+            if let Err(e) = sys::poll(&mut watches, None) {
+                for w in std::mem::take(&mut self.workers) {
+                    sys::kill(w.pid);
+                    let _ = sys::waitpid(w.pid);
+                    if let Some(job) = w.job {
+                        let e = std::io::Error::new(e.kind(), e.to_string());
+                        self.finish(job, Err(Error::io("poll failed", e)));
+                    }
+                }
+                break;
+            }
+            let ready: Vec<sys::RawFd> = watches
+                .iter()
+                .filter(|w| w.readable)
+                .map(|w| w.fd)
+                .collect();
+            for fd in ready {
+                if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
+                    self.read(at);
+                }
+            }
+            self.dispatch();
+        }
+        true
+    }
+
+    /// Reads worker `at`'s results; at end of file reaps it and fails its call, if any.
+    fn read(&mut self, at: usize) {
+        loop {
+            let w = &mut self.workers[at];
+            let fd = w.rx.raw();
+            match w.reader.fill(|b| sys::read(fd, b)) {
+                Ok(Fill::Read(_)) => {
+                    let mut got = Vec::new();
+                    let mut corrupt = false;
+                    while let Some((job, r, fatal)) = take_result::<T>(w) {
+                        got.push((job, r));
+                        if fatal {
+                            // Frames can't be told apart any more: this worker is done.
+                            sys::kill(w.pid);
+                            corrupt = true;
+                            break;
+                        }
+                    }
+                    for (job, r) in got {
+                        if self.workers[at].job == Some(job) {
+                            self.workers[at].job = None;
+                        }
+                        self.finish(job, r);
+                    }
+                    if corrupt {
+                        break;
+                    }
+                }
+                Ok(Fill::WouldBlock) => return,
+                Ok(Fill::Eof) | Err(_) => break,
+            }
+        }
+        let w = self.workers.swap_remove(at);
+        let status = sys::waitpid(w.pid);
+        if let Some(job) = w.job {
+            let e = died(Some(job), w.pid, status).unwrap_or_else(|| lost(job, w.pid));
+            self.finish(job, Err(e));
+        }
+    }
+
+    /// Takes the next finished call's result, in completion order (`None`: all are taken).
+    fn next_done(&mut self) -> Option<(usize, Result<T>)> {
+        loop {
+            if let Some(r) = self.done.pop_front() {
+                return Some(r);
+            }
+            if !self.wait_one() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for call `job` and returns its result (`None` if no such call was submitted, or
+    /// it was already taken by iteration).
+    pub fn get(&mut self, job: usize) -> Option<&Result<T>> {
+        if job >= self.submitted || job < self.next {
+            return None;
+        }
+        while !self.kept.contains_key(&job) {
+            match self.next_done() {
+                Some((j, r)) => {
+                    self.kept.insert(j, r);
+                }
+                None => break,
+            }
+        }
+        self.kept.get(&job)
+    }
+
+    /// The results in submission order (waiting for each), from the first not yet taken.
+    pub fn ordered(&mut self) -> Ordered<'_, T> {
+        Ordered { pool: self }
+    }
+}
+
+/// The error for a worker that ended: `None` if it exited normally (it should not have).
+fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option<Error> {
+    match status {
+        Ok(Status::Signaled(sig)) => Some(Error::WorkerDied {
+            index: job,
+            pid,
+            death: Death::Signal(sig),
+        }),
+        Ok(Status::Exited(0)) => None,
+        Ok(Status::Exited(code)) => Some(Error::WorkerDied {
+            index: job,
+            pid,
+            death: Death::Exit(code),
+        }),
+        Err(e) => Some(Error::io("could not reap a pool worker", e)),
+    }
+}
+
+fn lost(job: usize, pid: Pid) -> Error {
+    Error::Decode {
+        index: Some(job),
+        pid,
+        message: "the worker exited without sending the call's result".into(),
+    }
+}
+
+/// One result frame from a pool worker, if a complete one is buffered; `true` when the stream
+/// is corrupt beyond it.
+fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, bool)> {
+    let pid = w.pid;
+    let current = w.job.unwrap_or(0);
+    let bad = |job: usize, message: String| Error::Decode {
+        index: Some(job),
+        pid,
+        message,
+    };
+    Some(match w.reader.next() {
+        Ok(None) => return None,
+        Ok(Some((Kind::Results, payload))) => match wire::parse_results(payload) {
+            Ok((head, bytes)) if head.first as usize == current => (
+                current,
+                codec::decode::<T>(bytes).map_err(|e| bad(current, e.to_string())),
+                false,
+            ),
+            Ok((head, _)) => (
+                current,
+                Err(bad(
+                    current,
+                    format!("a result for job {} arrived", head.first),
+                )),
+                true,
+            ),
+            Err(m) => (current, Err(bad(current, m)), true),
+        },
+        Ok(Some((Kind::Panic, payload))) => {
+            let e = panic_error(payload, pid);
+            let fatal = e.index() != Some(current);
+            (current, Err(e), fatal)
+        }
+        Ok(Some((kind, _))) => (
+            current,
+            Err(bad(current, format!("a pool worker sent a {kind:?} frame"))),
+            true,
+        ),
+        Err(m) => (current, Err(bad(current, m)), true),
+    })
+}
+
+/// A pool worker's life: serve calls until the parent closes the command pipe. Returns the
+/// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
+fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
+    use std::io::Write;
+    let mut reader = FrameReader::new(wire::DEFAULT_MAX);
+    let mut frame = FrameBuf::default();
+    loop {
+        let (job, name, args) = match reader.next() {
+            Ok(Some((Kind::Call, payload))) => match wire::parse_call(payload) {
+                Ok(call) => call,
+                Err(_) => return 1,
+            },
+            Ok(Some(_)) | Err(_) => return 1,
+            Ok(None) => match reader.fill(|b| sys::read(cmd, b)) {
+                Ok(Fill::Read(_)) => continue,
+                Ok(_) | Err(_) => return 0, // the pool is done with us
+            },
+        };
+        frame.clear();
+        let index = job as usize;
+        let outcome = match registry().get(name) {
+            Some(call) => {
+                catch_unwind(AssertUnwindSafe(|| call(args))).map_err(|p| panic_message(&*p))
+            }
+            None => Ok(Err(format!(
+                "no `#[parallel]` function named `{name}` is registered in this program"
+            ))),
+        };
+        let ok = match outcome {
+            Ok(Ok(bytes)) => {
+                frame.results(ResultsHead {
+                    first: job,
+                    items: 1,
+                    values: 1,
+                    elapsed_ns: 0,
+                    last: 1,
+                });
+                frame.buf.extend_from_slice(&bytes);
+                frame.end().is_ok()
+            }
+            Ok(Err(message)) => panic_frame(&mut frame, index, 1, &message),
+            Err(message) => panic_frame(&mut frame, index, 0, &message),
+        };
+        let _ = std::io::stdout().flush();
+        if !ok || sys::write_all(res, &frame.buf).is_err() {
+            return 2;
+        }
+    }
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        // Idle workers exit when their command pipe closes; busy ones are killed.
+        for w in self.workers.drain(..) {
+            if w.job.is_some() {
+                sys::kill(w.pid);
+            }
+            drop(w.tx);
+            let _ = sys::waitpid(w.pid);
+        }
+    }
+}
+
+impl<T: Transfer> Iterator for Pool<T> {
+    type Item = (usize, Result<T>);
+    /// The next finished call, in completion order, as `(job, result)`.
+    fn next(&mut self) -> Option<(usize, Result<T>)> {
+        if let Some(job) = self.kept.keys().next().copied() {
+            let r = self.kept.remove(&job)?;
+            return Some((job, r));
+        }
+        self.next_done()
+    }
+}
+
+/// The results of a [`Pool`] in submission order: see [`Pool::ordered`].
+#[derive(Debug)]
+pub struct Ordered<'p, T> {
+    pool: &'p mut Pool<T>,
+}
+
+impl<T: Transfer> Iterator for Ordered<'_, T> {
+    type Item = Result<T>;
+    fn next(&mut self) -> Option<Result<T>> {
+        let pool = &mut *self.pool;
+        if pool.next >= pool.submitted {
+            return None;
+        }
+        let job = pool.next;
+        if pool.get(job).is_none() {
+            // Cannot happen (every call ends in a result), but never hang or stop silently.
+            pool.next += 1;
+            return Some(Err(lost(job, 0)));
+        }
+        pool.next += 1;
+        pool.kept.remove(&job)
+    }
+}
+
+impl<T: Transfer> Spawner<'static, T> for Pool<T> {
+    fn spawn_call<A: Transfer + 'static>(
+        &mut self,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> T,
+    ) -> usize {
+        self.call(name, args, f)
+    }
+}
