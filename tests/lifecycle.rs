@@ -7,30 +7,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{children, no_children_left, open_fds, temp_dir, watchdog};
+use common::{children, no_children_left, open_fds, run_fixture, temp_dir, watchdog};
 use par::{Error, Loop, Schedule};
-
-fn run_fixture(mode: &str, dir: Option<&Path>) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
-    cmd.args([
-        "--exact",
-        "fixture",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("PAR_FIXTURE", mode)
-    .env_remove("PAR_WORKERS")
-    .env_remove("PAR_CHECK");
-    if let Some(dir) = dir {
-        cmd.env("PAR_DIR", dir);
-    }
-    cmd
-}
 
 /// The subprocess side of the tests below; does nothing in a normal test run.
 #[test]
@@ -104,6 +85,16 @@ fn fixture() {
             }
             assert_eq!(queue.count(), 3);
             println!();
+        }
+        "queue-progress" => {
+            let mut queue = par::Queue::new(2).progress(true);
+            for i in 0..5u32 {
+                queue.spawn(move || i);
+            }
+            assert_eq!(queue.count(), 5);
+            let squares = par::pmap(|x: u32| x * x, 0..3, 2).progress(true);
+            assert_eq!(squares.count(), 3);
+            println!("FIXTURE-DONE");
         }
         other => panic!("unknown fixture {other}"),
     }
@@ -392,6 +383,19 @@ fn par_progress_1_prints_plain_lines_when_not_a_terminal() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("par: 40/40 items (100%)"), "{stderr}");
+}
+
+#[test]
+fn queues_and_pmap_show_progress_of_their_jobs() {
+    let _guard = watchdog("queue-progress"); // spawns processes: not while another test counts fds
+    let out = run_fixture("queue-progress", None)
+        .env("PAR_PROGRESS", "1")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("par: 5/5 items (100%)"), "{stderr}");
+    assert!(stderr.contains("par: 3/3 items (100%)"), "{stderr}");
 }
 
 #[test]

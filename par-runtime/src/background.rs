@@ -26,7 +26,10 @@ type Outcome = (i32, std::result::Result<Vec<u8>, (String, Option<String>)>);
 ///
 /// The process is detached: it does not die with this program (that is the point), is not
 /// this program's child (no zombie, nothing to reap), and leaves the terminal's process group
-/// (Ctrl-C does not reach it). It removes its socket once a collector has read the result.
+/// (Ctrl-C does not reach it). Its stdin, stdout and stderr are `/dev/null`, as for any daemon:
+/// it must not keep the starter's pipes open (`program | tee log` would wait for it), so a job
+/// that reports progress writes it to a file. It removes its socket once a collector has read
+/// the result.
 /// A result nobody collects waits forever: kill the [`pid`](Background::pid) to give up.
 ///
 /// ```
@@ -92,7 +95,7 @@ pub fn background<T: Transfer>(
     let middle = sys::fork(&keep, move || {
         // The middle process: leave the session, fork the real one, tell its pid, exit; the
         // real one is then adopted by init, which reaps it.
-        if sys::setsid().is_err() {
+        if sys::setsid().is_err() || sys::detach_stdio().is_err() {
             sys::exit_now(3);
         }
         let keep = [sys::listener_fd(&listener)];
@@ -237,6 +240,13 @@ impl<T: Transfer> BackgroundQueue<T> {
                         "timed out waiting for a background job",
                         path,
                         std::io::Error::from(std::io::ErrorKind::TimedOut),
+                    ))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Err(io_at(
+                        "the background job ended without sending its result",
+                        path,
+                        e,
                     ))
                 }
                 Err(e) => return Err(io_at("could not read a background job's result", path, e)),

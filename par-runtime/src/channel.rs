@@ -193,7 +193,11 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         let Some(tx) = &self.tx else {
             return Err(Error::io(
                 "could not send on a channel",
-                std::io::Error::other("this end was closed by `close`"),
+                std::io::Error::other(if self.finished {
+                    "the other side has finished"
+                } else {
+                    "this end was closed by `close`"
+                }),
             ));
         };
         self.out.clear();

@@ -28,8 +28,12 @@ pub struct Registered {
     /// `module_path!()::name`.
     pub name: &'static str,
     /// Decodes the arguments tuple, calls the function, encodes the result.
-    pub call: fn(&[u8]) -> std::result::Result<Vec<u8>, String>,
+    pub call: Trampoline,
 }
+
+/// A registered function's entry point: encoded arguments in, encoded result (or why not) out.
+#[doc(hidden)]
+pub type Trampoline = fn(&[u8]) -> std::result::Result<Vec<u8>, String>;
 
 inventory::collect!(Registered);
 
@@ -48,9 +52,8 @@ pub fn trampoline<A: Transfer, T: Transfer>(
 }
 
 /// Every registered function by name (built once, in the parent before any pool forks).
-fn registry() -> &'static HashMap<&'static str, fn(&[u8]) -> std::result::Result<Vec<u8>, String>> {
-    static MAP: OnceLock<HashMap<&'static str, fn(&[u8]) -> std::result::Result<Vec<u8>, String>>> =
-        OnceLock::new();
+fn registry() -> &'static HashMap<&'static str, Trampoline> {
+    static MAP: OnceLock<HashMap<&'static str, Trampoline>> = OnceLock::new();
     MAP.get_or_init(|| {
         inventory::iter::<Registered>
             .into_iter()

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -82,4 +83,24 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a temp dir");
     dir
+}
+
+/// This test binary, re-run to execute only its ignored `fixture` test with
+/// `PAR_FIXTURE=mode` (and `PAR_DIR=dir`): a fresh process with its own environment.
+pub fn run_fixture(mode: &str, dir: Option<&Path>) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args([
+        "--exact",
+        "fixture",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("PAR_FIXTURE", mode)
+    .env_remove("PAR_WORKERS")
+    .env_remove("PAR_CHECK");
+    if let Some(dir) = dir {
+        cmd.env("PAR_DIR", dir);
+    }
+    cmd
 }

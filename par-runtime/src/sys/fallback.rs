@@ -115,6 +115,10 @@ pub(crate) fn setsid() -> io::Result<()> {
     Err(unsupported())
 }
 
+pub(crate) fn detach_stdio() -> io::Result<()> {
+    Err(unsupported())
+}
+
 /// No Unix sockets here: these types have no values.
 #[derive(Debug)]
 pub(crate) enum Listener {}

@@ -329,6 +329,19 @@ pub(crate) fn setsid() -> io::Result<()> {
     cvt(unsafe { libc::setsid() }).map(drop)
 }
 
+/// Points stdin, stdout and stderr at `/dev/null`, as a daemon does: a detached process must
+/// not hold its starter's pipes open (a `program | tee log` would wait for it to end).
+pub(crate) fn detach_stdio() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for target in 0..3 {
+        dup2(null.as_raw_fd(), target)?;
+    }
+    Ok(())
+}
+
 /// A listening Unix socket (background jobs wait at one for their collector).
 pub(crate) type Listener = std::os::unix::net::UnixListener;
 /// A connected Unix socket.
