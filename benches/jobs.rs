@@ -1,0 +1,209 @@
+//! Per-call overhead of par's jobs, side by side in one run: a reused `Pool` worker against a
+//! fork per call (`Queue`, `Map`), a direct call, rayon (`spawn` per call) and Python's
+//! `multiprocessing.Pool(2).apply_async` per call (when python3 exists).
+//!
+//! ```sh
+//! cargo bench --bench jobs              # best of 3
+//! cargo bench --bench jobs -- --quick   # best of 1
+//! ```
+//!
+//! Workloads: `calls` = 2,000 calls of `step(x) = x * 2 + 1` for x in 0..2000 (checksum: the
+//! sum, 4,000,000), limit 2; `grid` = pprocess' tutorial, 100 calls sleeping 10 ms, limit 10
+//! (checksum: 4,950). Pools are created inside the timed region (their forks are counted).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[par::parallel]
+fn step(x: u64) -> u64 {
+    x * 2 + 1
+}
+
+#[par::parallel]
+fn cell(k: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(10));
+    k
+}
+
+const CALLS: u64 = 2000;
+
+fn best_of<R>(reps: usize, mut f: impl FnMut() -> R) -> (f64, R) {
+    let mut best = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let r = f();
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        last = Some(r);
+    }
+    (best, last.expect("at least one repetition"))
+}
+
+fn report(name: &str, ms: f64, calls: u64, sum: u64, want: u64, base: f64) {
+    let ok = if sum == want { "ok" } else { "WRONG" };
+    println!(
+        "  {name:<34} {ms:>9.2} ms  {:>8.1} us/call  {:>7.2}x   checksum {sum} {ok}",
+        ms * 1e3 / calls as f64,
+        ms / base
+    );
+}
+
+/// `fill` submits the calls to a fresh spawner; `drain` sums its results.
+fn run_calls<Q>(
+    reps: usize,
+    new: impl Fn() -> Q,
+    submit: impl Fn(&mut Q, u64),
+    drain: impl Fn(Q) -> u64,
+    n: u64,
+) -> (f64, u64) {
+    best_of(reps, || {
+        let mut q = new();
+        for x in 0..n {
+            submit(&mut q, x);
+        }
+        drain(q)
+    })
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reps = if quick { 1 } else { 3 };
+    let want: u64 = (0..CALLS).map(|x| x * 2 + 1).sum();
+
+    println!(
+        "calls: {CALLS} calls of a trivial function, limit 2 (best of {reps}); ratios to par::Pool"
+    );
+    let (direct, sum) = best_of(reps, || {
+        (0..CALLS)
+            .map(|x| step(std::hint::black_box(x)))
+            .sum::<u64>()
+    });
+    report("direct call (sequential)", direct, CALLS, sum, want, direct);
+    let (pool, sum) = run_calls(
+        reps,
+        || par::Pool::new(2),
+        |q, x| {
+            step::spawn(q, x);
+        },
+        |q| q.map(|(_, r)| r.expect("call")).sum(),
+        CALLS,
+    );
+    let (queue, qsum) = run_calls(
+        reps,
+        || par::Queue::new(2),
+        |q, x| {
+            step::spawn(q, x);
+        },
+        |q| q.map(|(_, r)| r.expect("call")).sum(),
+        CALLS,
+    );
+    report("par::Pool(2), reused workers", pool, CALLS, sum, want, pool);
+    report(
+        "par::Queue(2), fork per call",
+        queue,
+        CALLS,
+        qsum,
+        want,
+        pool,
+    );
+    let (map, sum) = run_calls(
+        reps,
+        || par::Map::new(2),
+        |q, x| {
+            step::spawn(q, x);
+        },
+        |q| q.map(|r| r.expect("call")).sum(),
+        CALLS,
+    );
+    report("par::Map(2), fork per call", map, CALLS, sum, want, pool);
+    let threads = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("rayon pool");
+    let (ray, sum) = best_of(reps, || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        threads.scope(|s| {
+            for x in 0..CALLS {
+                let tx = tx.clone();
+                s.spawn(move |_| tx.send(step(x)).expect("send"));
+            }
+        });
+        drop(tx);
+        rx.iter().sum::<u64>()
+    });
+    report(
+        "rayon scope spawn per call (threads)",
+        ray,
+        CALLS,
+        sum,
+        want,
+        pool,
+    );
+    if let Some((ms, sum)) = python(reps) {
+        report("Python Pool(2).apply_async", ms, CALLS, sum, want, pool);
+    }
+    println!(
+        "  per-call overhead: Pool {:.1} us, fork per call {:.1} us ({:.1}x)",
+        (pool - direct) * 1e3 / CALLS as f64,
+        (queue - direct) * 1e3 / CALLS as f64,
+        (queue - direct) / (pool - direct)
+    );
+
+    println!("grid: pprocess' tutorial, 100 calls of 10 ms, limit 10; ratios to sequential");
+    let want: u64 = (0..100).sum();
+    let (seq, sum) = best_of(1, || (0..100).map(cell).sum::<u64>());
+    report("direct calls (sequential)", seq, 100, sum, want, seq);
+    let (pool, sum) = run_calls(
+        1,
+        || par::Pool::new(10),
+        |q, k| {
+            cell::spawn(q, k);
+        },
+        |q| q.map(|(_, r)| r.expect("call")).sum(),
+        100,
+    );
+    report("par::Pool(10)", pool, 100, sum, want, seq);
+    let (queue, sum) = run_calls(
+        1,
+        || par::Queue::new(10),
+        |q, k| {
+            cell::spawn(q, k);
+        },
+        |q| q.map(|(_, r)| r.expect("call")).sum(),
+        100,
+    );
+    report("par::Queue(10)", queue, 100, sum, want, seq);
+}
+
+/// Python's per-call equivalent: `apply_async` of a trivial function, pool started inside.
+fn python(reps: usize) -> Option<(f64, u64)> {
+    let script = format!(
+        r#"
+import multiprocessing as mp, time
+def step(x): return x * 2 + 1
+if __name__ == "__main__":
+    best = None
+    for _ in range({reps}):
+        t = time.perf_counter()
+        with mp.Pool(2) as p:
+            s = sum(r.get() for r in [p.apply_async(step, (x,)) for x in range({CALLS})])
+        ms = (time.perf_counter() - t) * 1e3
+        best = ms if best is None else min(best, ms)
+    print(best, s)
+"#
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "python comparison failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace();
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
