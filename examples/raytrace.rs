@@ -6,7 +6,7 @@
 //! cargo run --release --example raytrace                      # 1200x800, 64 occlusion rays
 //! cargo run --release --example raytrace -- --size 300x200    # PyGmy's size
 //! cargo run --release --example raytrace -- --workers 4 --rays 32 --out scene.png
-//! cargo run --release --example raytrace -- --via pmap      # or queue: the same image, other APIs
+//! cargo run --release --example raytrace -- --via pmap      # or queue, pool: the same image, other APIs
 //! ```
 //!
 //! Unlike PyGmy, whose forked children inherited one random state (so images differed run to
@@ -264,18 +264,25 @@ impl Scene {
     }
 }
 
+/// One row, as a reusable worker renders it: the scene is built once per worker process.
+#[par::parallel]
+fn render_row(rays: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+    static SCENE: std::sync::OnceLock<Scene> = std::sync::OnceLock::new();
+    SCENE.get_or_init(|| Scene::pygmy(rays)).row(y, w, h)
+}
+
 struct Args {
     w: u32,
     h: u32,
     workers: Option<usize>,
     rays: u32,
     out: String,
-    /// Which par API renders the rows: `loop` (par!), `pmap` or `queue`.
+    /// Which par API renders the rows: `loop` (par!), `pmap`, `queue` or `pool`.
     via: String,
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("raytrace: {msg}\nusage: raytrace [--size WxH] [--workers N] [--rays N] [--out FILE.png] [--via loop|pmap|queue]");
+    eprintln!("raytrace: {msg}\nusage: raytrace [--size WxH] [--workers N] [--rays N] [--out FILE.png] [--via loop|pmap|queue|pool]");
     std::process::exit(2)
 }
 
@@ -310,8 +317,8 @@ fn parse() -> Args {
             "--out" => a.out = value(),
             "--via" => {
                 a.via = value();
-                if !["loop", "pmap", "queue"].contains(&a.via.as_str()) {
-                    usage(&format!("--via {}: expected `loop`, `pmap` or `queue` (`pool` comes with par's reusable workers)", a.via));
+                if !["loop", "pmap", "queue", "pool"].contains(&a.via.as_str()) {
+                    usage(&format!("--via {}: expected `loop`, `pmap`, `queue` or `pool`", a.via));
                 }
             }
             "-h" | "--help" => usage("renders PyGmy's scene sequentially and in parallel"),
@@ -362,6 +369,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             rows.sort_by_key(|(job, _)| *job);
             rows.into_iter().map(|(_, row)| row).collect()
+        }
+        // pprocess' reusable workers: each pool worker builds the scene on its first row and
+        // keeps it (per-worker state persists between calls); only (rays, y, w, h) travel.
+        "pool" => {
+            let mut pool = par::Pool::new(workers);
+            for y in 0..h {
+                render_row::spawn(&mut pool, a.rays, y, w, h);
+            }
+            pool.ordered().collect::<Result<_, _>>()?
         }
         _ => par!(
             workers = workers,
