@@ -38,7 +38,7 @@ pub use error::{Death, Error, Result};
 pub use jobs::{pmap, Map, Queue, Spawner};
 pub use mode::{default_workers, in_worker, sequential};
 pub use par_loop::{Loop, TryUnordered, Unordered};
-pub use pool::{registered, Ordered, Pool};
+pub use pool::{registered, NotAPoolJob, Ordered, Pool};
 pub use sched::Schedule;
 pub use shared::SharedVec;
 pub use source::{items, stream, IntoSource, Items, RangeIndex, RangeSource, Source, Stream};

@@ -172,6 +172,14 @@ impl<T: Transfer> Pool<T> {
         self.workers.len()
     }
 
+    /// Not available: a pool runs only `#[parallel]` functions. This method exists so that
+    /// `pool.spawn(|| ...)` fails to compile with a message that says why and what to write
+    /// ([`NotAPoolJob`] has no implementations, so it can never be called).
+    #[doc(hidden)]
+    pub fn spawn<F: NotAPoolJob>(&mut self, _job: F) -> usize {
+        unreachable!("`NotAPoolJob` is sealed and implemented by no type")
+    }
+
     /// Submits a call of the registered function `name` with `args` (its arguments tuple);
     /// returns the job number. Never blocks. Normally called through `f::spawn(&mut pool, ...)`.
     pub fn call<A: Transfer>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
@@ -532,6 +540,18 @@ impl<T: Transfer> Iterator for Pool<T> {
         self.next_done()
     }
 }
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Implemented by no type: the bound of `Pool::spawn`, whose only purpose is this message.
+#[diagnostic::on_unimplemented(
+    message = "a `par::Pool` cannot run a closure: its workers were forked before the closure existed",
+    label = "a closure (or other value) given to a `Pool`",
+    note = "mark the function `#[par::parallel]` and submit calls with `f::spawn(&mut pool, args...)`; or use a `par::Queue` / `par::Map`, which fork a child per closure"
+)]
+pub trait NotAPoolJob: sealed::Sealed {}
 
 /// The results of a [`Pool`] in submission order: see [`Pool::ordered`].
 #[derive(Debug)]
