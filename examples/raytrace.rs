@@ -318,7 +318,10 @@ fn parse() -> Args {
             "--via" => {
                 a.via = value();
                 if !["loop", "pmap", "queue", "pool"].contains(&a.via.as_str()) {
-                    usage(&format!("--via {}: expected `loop`, `pmap`, `queue` or `pool`", a.via));
+                    usage(&format!(
+                        "--via {}: expected `loop`, `pmap`, `queue` or `pool`",
+                        a.via
+                    ));
                 }
             }
             "-h" | "--help" => usage("renders PyGmy's scene sequentially and in parallel"),
