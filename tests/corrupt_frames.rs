@@ -79,5 +79,5 @@ fn a_worker_may_not_send_chunks() {
         ],
         false,
     ));
-    assert!(msg.contains("only the parent sends"), "{msg}");
+    assert!(msg.contains("loop workers never send"), "{msg}");
 }
