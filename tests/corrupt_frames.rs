@@ -81,3 +81,46 @@ fn a_worker_may_not_send_chunks() {
     ));
     assert!(msg.contains("loop workers never send"), "{msg}");
 }
+
+/// A pool call that writes `bytes` into its worker's result pipe before returning.
+#[par::parallel]
+fn raw_then(bytes: Vec<u8>, value: u32) -> u32 {
+    send_raw(&bytes).expect("write to the result pipe");
+    value
+}
+
+#[test]
+fn a_pool_worker_sending_garbage_fails_its_call_and_is_replaced() {
+    let mut pool = par::Pool::new(1);
+    raw_then::spawn(&mut pool, vec![], 0);
+    // A frame of an unknown kind, then garbage: this worker's stream can't be trusted any more.
+    raw_then::spawn(&mut pool, vec![1, 0, 0, 0, 9, 0, 0xff, 0xff], 1);
+    raw_then::spawn(&mut pool, vec![], 2);
+    let results: Vec<_> = pool.ordered().collect();
+    assert_eq!(*results[0].as_ref().expect("clean call"), 0);
+    let e = results[1].as_ref().expect_err("garbage");
+    assert!(matches!(e, Error::Decode { index: Some(1), .. }), "{e:?}");
+    assert!(e.to_string().contains("unknown frame kind 9"), "{e}");
+    assert_eq!(*results[2].as_ref().expect("a new worker"), 2);
+    assert_eq!(pool.forks(), 2, "the worker that sent garbage was replaced");
+}
+
+#[test]
+fn a_started_child_sending_garbage_is_a_decode_error_not_a_crash() {
+    let mut ch: par::Channel<(), u32> = par::start(|ch: &mut par::Channel<u32, ()>| {
+        ch.send(&7).expect("send");
+        // A message frame declaring 4 GiB.
+        send_raw(&[0xff, 0xff, 0xff, 0xff, 5]).expect("write to the channel");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    })
+    .expect("start");
+    assert_eq!(ch.recv().expect("the first message"), Some(7));
+    let e = ch.recv().expect_err("garbage");
+    assert!(matches!(e, Error::Decode { index: Some(0), .. }), "{e:?}");
+    assert!(e.to_string().contains("more than the maximum"), "{e}");
+    assert_eq!(
+        ch.recv().expect("finished"),
+        None,
+        "the child was killed and reaped"
+    );
+}

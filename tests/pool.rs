@@ -224,3 +224,24 @@ fn pools_give_back_every_fd_and_process() {
     assert_eq!(open_fds(), before);
     no_children_left();
 }
+
+#[test]
+fn eight_threads_each_with_a_pool_never_hang_or_mix_results() {
+    let _guard = watchdog("pool-threads");
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut pool = Pool::new(2);
+                for k in 0..50 {
+                    slow_cell::spawn(&mut pool, t, k, 0);
+                }
+                let cells: Vec<u32> = pool.ordered().map(|r| r.expect("ok")).collect();
+                assert_eq!(cells, (0..50).map(|k| t * 10 + k).collect::<Vec<_>>());
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("no thread panicked");
+    }
+    no_children_left();
+}

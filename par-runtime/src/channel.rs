@@ -127,6 +127,7 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
         sys::die_with_parent(death_r.raw());
         let code = match sys::set_nonblocking(&down_r) {
             Ok(()) => {
+                crate::worker::set_result_fd(up_w.raw());
                 let mut ch = Channel::<R, S>::new(index, parent, false, up_w, down_r, None);
                 child_main(&mut ch, f)
             }

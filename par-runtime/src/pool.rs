@@ -470,6 +470,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, bool)> 
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
 fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
     use std::io::Write;
+    crate::worker::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
     let mut frame = FrameBuf::default();
     loop {

@@ -37,6 +37,12 @@ pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// Records where [`send_raw`] writes in this process: a worker's result pipe (loops, pools) or
+/// a started child's channel to its parent.
+pub(crate) fn set_result_fd(fd: RawFd) {
+    RESULT_FD.store(fd, Ordering::Relaxed);
+}
+
 thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
@@ -90,7 +96,7 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
     grain: usize,
 ) -> std::convert::Infallible {
     mode::mark_worker();
-    RESULT_FD.store(fds.res, Ordering::Relaxed);
+    set_result_fd(fds.res);
     if let Some(out) = fds.stdout {
         if sys::dup2(out, 1).is_err() {
             sys::exit_now(1);
