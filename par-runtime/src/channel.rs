@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use crate::codec::{self, Transfer};
 use crate::error::{Death, Error, Result};
 use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame};
+use crate::jobs::{panic_error, panic_frame, time_left, wait_readable};
 use crate::mode;
-use crate::sys::{self, Fd, Pid, Status, Watch};
+use crate::sys::{self, Fd, Pid, Status};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 
 /// Pipes are grown to this size (where the OS allows), so that messages up to it never block
@@ -224,15 +224,10 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             if self.pump() {
                 return true;
             }
-            let wait = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return false,
-                },
+            let Some(wait) = time_left(deadline) else {
+                return false;
             };
-            let mut w = [Watch::new(self.rx.raw(), true, false)];
-            if let Err(e) = sys::poll(&mut w, wait) {
+            if let Err(e) = wait_readable(std::iter::once(self.rx.raw()), wait) {
                 self.read_error = Some(e);
                 self.eof = true;
             }
@@ -494,19 +489,10 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
             if !ready.is_empty() || self.active.is_empty() {
                 return ready;
             }
-            let wait = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return ready,
-                },
+            let Some(wait) = time_left(deadline) else {
+                return ready;
             };
-            let mut watches: Vec<Watch> = self
-                .active
-                .iter()
-                .map(|c| Watch::new(c.rx.raw(), true, false))
-                .collect();
-            if let Err(e) = sys::poll(&mut watches, wait) {
+            if let Err(e) = wait_readable(self.active.iter().map(|c| c.rx.raw()), wait) {
                 // Nothing can be waited on any more: every channel reports it.
                 for c in &mut self.active {
                     c.read_error = Some(std::io::Error::new(e.kind(), e.to_string()));

@@ -15,8 +15,9 @@ use crate::error::{Death, Error, Result};
 use crate::forms::panic_message;
 use crate::mode;
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, Status, Watch};
+use crate::sys::{self, Fd, Pid, RawFd, Status, Watch};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
+use std::time::{Duration, Instant};
 
 type Job<'a, T> = Box<dyn FnOnce() -> T + 'a>;
 
@@ -136,26 +137,19 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         }
         let before = self.done.len();
         while self.done.len() == before && !self.running.is_empty() {
-            let mut watches: Vec<Watch> = self
-                .running
-                .iter()
-                .map(|c| Watch::new(c.res.raw(), true, false))
-                .collect();
-            if let Err(e) = sys::poll(&mut watches, None) {
-                // Nothing sensible to wait on any more: fail every running job.
-                for c in std::mem::take(&mut self.running) {
-                    sys::kill(c.pid);
-                    let _ = sys::waitpid(c.pid);
-                    let e = std::io::Error::new(e.kind(), e.to_string());
-                    self.finish(c.job, Err(Error::io("poll failed", e)));
+            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), None) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    // Nothing sensible to wait on any more: fail every running job.
+                    for c in std::mem::take(&mut self.running) {
+                        sys::kill(c.pid);
+                        let _ = sys::waitpid(c.pid);
+                        let e = std::io::Error::new(e.kind(), e.to_string());
+                        self.finish(c.job, Err(Error::io("poll failed", e)));
+                    }
+                    break;
                 }
-                break;
-            }
-            let ready: Vec<RawFdOf> = watches
-                .iter()
-                .filter(|w| w.readable)
-                .map(|w| w.fd)
-                .collect();
+            };
             for fd in ready {
                 if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
                     self.read(i);
@@ -208,7 +202,31 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     }
 }
 
-type RawFdOf = crate::sys::RawFd;
+/// Waits until one of `fds` is readable (or at end of file) or `timeout` passes; returns the
+/// readable ones.
+pub(crate) fn wait_readable(
+    fds: impl Iterator<Item = RawFd>,
+    timeout: Option<Duration>,
+) -> std::io::Result<Vec<RawFd>> {
+    let mut watches: Vec<Watch> = fds.map(|fd| Watch::new(fd, true, false)).collect();
+    sys::poll(&mut watches, timeout)?;
+    Ok(watches
+        .iter()
+        .filter(|w| w.readable)
+        .map(|w| w.fd)
+        .collect())
+}
+
+/// What is left until `deadline`: `Some(None)` without one, `None` once it has passed.
+pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
+    match deadline {
+        None => Some(None),
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Some(Some(left)),
+            _ => None,
+        },
+    }
+}
 
 fn with_job(e: Error, index: usize, pid: i32) -> Error {
     match e {

@@ -14,10 +14,10 @@ use std::sync::OnceLock;
 use crate::codec::{self, Transfer};
 use crate::error::{Death, Error, Result};
 use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame, Spawner};
+use crate::jobs::{panic_error, panic_frame, wait_readable, Spawner};
 use crate::mode;
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, Status, Watch};
+use crate::sys::{self, Fd, Pid, Status};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
 
 /// What `#[parallel]` registers for each function: its stable name and a trampoline that
@@ -292,27 +292,20 @@ impl<T: Transfer> Pool<T> {
             if self.workers.iter().all(|w| w.job.is_none()) {
                 return false;
             }
-            let mut watches: Vec<Watch> = self
-                .workers
-                .iter()
-                .map(|w| Watch::new(w.rx.raw(), true, false))
-                .collect();
-            if let Err(e) = sys::poll(&mut watches, None) {
-                for w in std::mem::take(&mut self.workers) {
-                    sys::kill(w.pid);
-                    let _ = sys::waitpid(w.pid);
-                    if let Some(job) = w.job {
-                        let e = std::io::Error::new(e.kind(), e.to_string());
-                        self.finish(job, Err(Error::io("poll failed", e)));
+            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), None) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    for w in std::mem::take(&mut self.workers) {
+                        sys::kill(w.pid);
+                        let _ = sys::waitpid(w.pid);
+                        if let Some(job) = w.job {
+                            let e = std::io::Error::new(e.kind(), e.to_string());
+                            self.finish(job, Err(Error::io("poll failed", e)));
+                        }
                     }
+                    break;
                 }
-                break;
-            }
-            let ready: Vec<sys::RawFd> = watches
-                .iter()
-                .filter(|w| w.readable)
-                .map(|w| w.fd)
-                .collect();
+            };
             for fd in ready {
                 if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
                     self.read(at);
