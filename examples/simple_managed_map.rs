@@ -13,19 +13,21 @@ mod pprocess;
 
 use pprocess::{calculate, N};
 
-fn main() -> Result<(), par::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = pprocess::options();
     let start = std::time::Instant::now();
     let mut results = par::Map::new(o.limit);
     for (i, j) in pprocess::sequence() {
         calculate::spawn(&mut results, o.delay_ms, i, j);
     }
-    // pprocess: `for result in results[i*N:i*N+N]`; a Map hands results out in order.
-    let mut cells = Vec::new();
-    for result in results.by_ref().take((N * N) as usize) {
-        cells.push(result?.2);
+    // pprocess: `for result in results[i*N:i*N+N]`, row by row, each slice waiting for its calls.
+    let mut grid = pprocess::Grid::new();
+    for i in 0..N as usize {
+        for result in results.get_range(i * N as usize..(i + 1) * N as usize) {
+            grid.set(*result.as_ref().map_err(|e| e.to_string())?);
+        }
     }
-    pprocess::print_rows(&cells);
+    grid.print();
     pprocess::time_taken(start);
     Ok(())
 }

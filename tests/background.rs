@@ -122,7 +122,7 @@ fn a_panic_reaches_the_collector_with_its_message() {
 }
 
 #[test]
-fn a_killed_job_and_a_missing_job_are_errors_naming_the_path() {
+fn a_killed_job_a_timeout_and_a_missing_job_are_errors_naming_the_path() {
     let _guard = watchdog("background-killed");
     let socket = temp_dir("background-killed").join("k.socket");
     let job = par::background(&socket, || {
@@ -137,6 +137,27 @@ fn a_killed_job_and_a_missing_job_are_errors_naming_the_path() {
     assert!(e.to_string().contains("k.socket"), "{e}");
     assert!(e.to_string().contains("ended without sending"), "{e}");
     wait_gone(job.pid());
+
+    let slow = par::background(&socket, || {
+        std::thread::sleep(Duration::from_secs(600));
+        2u8
+    })
+    .expect("start");
+    let t = Instant::now();
+    let e = BackgroundQueue::<u8>::connect(&socket)
+        .expect("connect")
+        .timeout(Duration::from_millis(100))
+        .expect("set the timeout")
+        .recv()
+        .expect_err("the job is still running");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(
+        e.to_string().contains("timed out") && e.to_string().contains("k.socket"),
+        "{e}"
+    );
+    // SAFETY: kill has no memory-safety preconditions; the pid is the job we just started.
+    unsafe { libc::kill(slow.pid() as i32, libc::SIGKILL) };
+    wait_gone(slow.pid());
 
     let missing = Path::new("/nonexistent-dir/par.socket");
     let e = BackgroundQueue::<u8>::connect(missing).expect_err("no job there");

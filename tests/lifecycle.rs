@@ -84,6 +84,11 @@ fn fixture() {
                 });
             }
             assert_eq!(queue.count(), 3);
+            let mut pool = par::Pool::new(1);
+            for i in 0..3 {
+                print_unflushed::spawn(&mut pool, i);
+            }
+            assert_eq!(pool.count(), 3);
             println!();
         }
         "queue-progress" => {
@@ -98,6 +103,14 @@ fn fixture() {
         }
         other => panic!("unknown fixture {other}"),
     }
+}
+
+/// Prints without a newline: the text is still in the pool worker's stdout buffer when the
+/// call returns, and must be flushed before the result is sent.
+#[par::parallel]
+fn print_unflushed(i: u32) -> u32 {
+    print!("POOL-CALL-{i}-OUTPUT ");
+    i
 }
 
 /// A type whose `Deserialize` rejects what its `Serialize` wrote: fine inline, broken across
@@ -399,7 +412,7 @@ fn queues_and_pmap_show_progress_of_their_jobs() {
 }
 
 #[test]
-fn a_jobs_buffered_stdout_is_not_lost() {
+fn buffered_stdout_of_a_job_or_a_pool_call_is_not_lost() {
     let _guard = watchdog("queue-stdout"); // spawns processes: not while another test counts fds
     let out = run_fixture("queue-stdout", None)
         .output()
@@ -409,6 +422,11 @@ fn a_jobs_buffered_stdout_is_not_lost() {
     for i in 0..3 {
         assert_eq!(
             stdout.matches(&format!("JOB-{i}-OUTPUT")).count(),
+            1,
+            "{stdout}"
+        );
+        assert_eq!(
+            stdout.matches(&format!("POOL-CALL-{i}-OUTPUT")).count(),
             1,
             "{stdout}"
         );

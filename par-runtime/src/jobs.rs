@@ -491,6 +491,25 @@ impl<'a, T: Transfer> Map<'a, T> {
         self.results.get(&index)
     }
 
+    /// Waits for every job in `range` and returns their results in order (pprocess'
+    /// `results[a:b]`). Jobs not submitted, or already taken by iteration, are left out.
+    ///
+    /// ```
+    /// let mut map = par::Map::new(2);
+    /// for i in 0..6u32 {
+    ///     map.spawn(move || i + 100);
+    /// }
+    /// let row: Vec<u32> = map.get_range(2..5).into_iter().map(|r| *r.as_ref().unwrap()).collect();
+    /// assert_eq!(row, [102, 103, 104]);
+    /// ```
+    pub fn get_range(&mut self, range: std::ops::Range<usize>) -> Vec<&Result<T>> {
+        let range = range.start.max(self.next)..range.end.min(self.jobs.submitted);
+        for index in range.clone() {
+            self.get(index);
+        }
+        self.results.range(range).map(|(_, r)| r).collect()
+    }
+
     fn collect_done(&mut self) {
         self.results.extend(self.jobs.done.drain(..));
     }
