@@ -237,15 +237,27 @@ fn an_exchange_talks_both_ways_with_its_children_and_takes_added_channels() {
     let a = ex.start(square);
     let b = ex.start(square);
     let c = ex.add(par::start(square).expect("start"));
+    let d =
+        ex.add(par::start(|_: &mut Channel<u32, u32>| panic!("added child fails")).expect("start"));
     for (id, x) in [(a, 3), (b, 4), (c, 5)] {
         ex.send(id, &x).expect("send");
     }
-    let mut got: Vec<(usize, u32)> = (0..3)
-        .map(|_| {
-            let (id, m) = ex.next().expect("a reply");
-            (id, m.expect("ok"))
-        })
-        .collect();
+    let mut got = Vec::new();
+    let mut failed = false;
+    while got.len() < 3 || !failed {
+        match ex.next().expect("a reply") {
+            (id, Ok(m)) => got.push((id, m)),
+            (id, Err(e)) => {
+                assert_eq!(id, d);
+                assert_eq!(
+                    e.index(),
+                    Some(d),
+                    "an added channel's failure carries its id: {e}"
+                );
+                failed = true;
+            }
+        }
+    }
     got.sort_unstable();
     assert_eq!(got, vec![(a, 9), (b, 16), (c, 25)]);
     assert!(ex.send(99, &1).is_err(), "no channel 99");

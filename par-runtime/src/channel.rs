@@ -277,7 +277,19 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
                     .map_err(|e| bad(e.to_string()));
             }
             Ok(Some((Kind::Panic, payload))) => {
-                let e = panic_error(payload, pid);
+                // The frame carries the index the child was started with; an added channel
+                // got its id later.
+                let e = match panic_error(payload, pid) {
+                    Error::Panicked {
+                        message, location, ..
+                    } => Error::Panicked {
+                        index,
+                        pid,
+                        message,
+                        location,
+                    },
+                    other => other,
+                };
                 self.end();
                 return Err(e);
             }
