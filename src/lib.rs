@@ -18,6 +18,22 @@
 //!   reported with the item index and the worker pid ([`Error`]).
 //! - **Sequential mode**: `PAR_WORKERS=1`, [`sequential`], nested loops in a worker and non-Unix
 //!   targets run the loop inline.
+//!
+//! # Jobs: the pprocess family
+//!
+//! Beside loops, par runs *jobs* the way Python's pprocess does, each with a `limit` on the
+//! processes running at once that is never overshot:
+//!
+//! - [`Queue`] (results in completion order), [`Map`] (in submission order) and [`pmap`]: one
+//!   forked child per job; a job is a closure or a call of a [`parallel`] function.
+//! - [`Pool`]: reusable workers, forked once, serving calls of [`parallel`] functions by their
+//!   registered name (about 8 µs per call, against about 255 µs for a fork per call).
+//! - [`start`] and [`Channel`]: a child with a typed duplex channel to its parent;
+//!   [`Exchange`]: wait on many such channels.
+//! - [`background`] and [`BackgroundQueue`]: a detached process whose result waits at a Unix
+//!   socket until some process, maybe a later run of the program, collects it.
+//!
+//! The `simple*` examples port pprocess' tutorial programs one by one.
 #![deny(missing_docs)]
 
 pub use par_runtime::*;
@@ -109,9 +125,11 @@ macro_rules! par {
 ///
 /// The function stays as it was; the attribute adds a companion of the same name (a struct
 /// beside the function, in the type namespace) with
-/// `spawn(&mut queue_or_map, args...)`, which runs a call in a forked worker of a [`Queue`] or
-/// [`Map`] and returns its job number, and `NAME`, the function's stable name. Arguments and
-/// result must be serializable ([`Transfer`]), because reusable workers receive them as bytes.
+/// `spawn(&mut queue, args...)`, which submits a call to a [`Queue`] or [`Map`] (a forked child
+/// per call) or a [`Pool`] (reusable workers) and returns its job number, and `NAME`, the
+/// function's stable name, under which it is registered at program start so that a pool worker
+/// finds it. Arguments and result must be serializable ([`Transfer`]), because reusable workers
+/// receive them as bytes.
 ///
 /// ```
 /// #[par::parallel]
