@@ -286,8 +286,9 @@ impl<T: Transfer> Pool<T> {
 
     /// Waits until at least one more call has finished; false when none is outstanding.
     fn wait_one(&mut self) -> bool {
-        self.dispatch();
+        // Counted before dispatching: a call that could not start (a fork refused) is done.
         let before = self.done.len();
+        self.dispatch();
         while self.done.len() == before {
             if self.workers.iter().all(|w| w.job.is_none()) {
                 return false;
