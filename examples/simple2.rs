@@ -1,23 +1,34 @@
-//! pprocess' `simple2.py`, sequential: `calculate` returns `(i, j, result)` and each result is
-//! stored at its place in a preallocated grid.
+//! pprocess' `simple2.py`: sequential, with a function that returns `(i, j, result)`; each
+//! result is stored at its cell of a preallocated array, `results[i*N+j]`, which is what lets
+//! the parallel versions store results in whatever order they complete (`simple_managed_queue`).
 //!
-//! `cargo run --release --example simple2 [-- --delay-ms 1000]`; compare with
-//! `simple_managed_map`, its parallel version.
+//! ```sh
+//! cargo run --release --example simple2 [-- --delay-ms 1000]
+//! ```
 
 #[path = "pprocess/mod.rs"]
 mod pprocess;
 
-use pprocess::N;
+use std::time::Instant;
+
+use pprocess::{calculate, N};
 
 fn main() {
-    let o = pprocess::options();
-    let start = std::time::Instant::now();
-    let mut grid = pprocess::Grid::new();
+    pprocess::Options::sequential();
+    let t = Instant::now();
+
+    // Initialise an array.
+    let mut results = vec![0; N * N];
+
+    // Perform the work.
     for i in 0..N {
         for j in 0..N {
-            grid.set(pprocess::calculate(o.delay_ms, i, j));
+            let (i2, j2, result) = calculate(i, j);
+            results[i2 * N + j2] = result;
         }
     }
-    grid.print();
-    pprocess::time_taken(start);
+
+    // Show the results.
+    pprocess::show(&results);
+    pprocess::time_taken(t);
 }

@@ -1,31 +1,52 @@
-//! pprocess' `simple_create_map.py`: `ch = results.create()`, then `if ch:` the code at the
-//! call site runs in the child and sends its result; a `Map` keeps submission order.
+//! pprocess' `simple_create_map.py`: `results = pprocess.Map(limit=limit)`; for every cell,
+//! `ch = results.create()` forks, and `if ch:` the code at the call site runs in the child:
+//! sleep, `ch.send(i * N + j)`, `pprocess.exit(ch)`. The results are read row by row by
+//! slicing the map, `results[i*N:i*N+N]`, in creation order.
 //!
-//! par: the code that runs in the child is a closure given to `Map::spawn`: it sees everything
-//! in scope (by fork), so nothing but its result needs to be serializable.
+//! par: the code that runs in the child is a closure given to `par::Map::spawn`; the child is
+//! forked from the call site, so the closure sees everything in scope and only its result has
+//! to be serializable; returning is `ch.send` and `pprocess.exit` in one. `get_range(a..b)` is
+//! the slice `results[a:b]`.
 //!
-//! `cargo run --release --example simple_create_map [-- --delay-ms 1000 --limit 10]`
+//! ```sh
+//! cargo run --release --example simple_create_map [-- --delay-ms 1000 --limit 10]
+//! ```
 
 #[path = "pprocess/mod.rs"]
 mod pprocess;
 
-use std::time::Duration;
+use std::error::Error;
+use std::time::Instant;
 
 use pprocess::N;
 
-fn main() -> Result<(), par::Error> {
-    let o = pprocess::options();
-    let start = std::time::Instant::now();
+fn main() -> Result<(), Box<dyn Error>> {
+    let o = pprocess::Options::parallel();
+    let t = Instant::now();
+
+    // Initialise the results using a map with a limit on the number of processes.
     let mut results = par::Map::new(o.limit);
-    for (i, j) in pprocess::sequence() {
-        // The body of pprocess' `if ch:` block.
-        results.spawn(move || {
-            std::thread::sleep(Duration::from_millis(o.delay_ms));
-            i * N + j
-        });
+
+    // Perform the work.
+    for i in 0..N {
+        for j in 0..N {
+            results.spawn(move || {
+                // Calculation work, in the child.
+                pprocess::delay();
+                i * N + j
+            });
+        }
     }
-    let cells: Vec<u32> = results.collect::<Result<_, _>>()?;
-    pprocess::print_rows(&cells);
-    pprocess::time_taken(start);
+
+    // Show the results.
+    for i in 0..N {
+        let mut row = Vec::with_capacity(N);
+        for result in results.get_range(i * N..i * N + N) {
+            // `get_range` lends its results, and a `par::Error` can't be cloned: take its message.
+            row.push(*result.as_ref().map_err(|e| e.to_string())?);
+        }
+        pprocess::print_row(row);
+    }
+    pprocess::time_taken(t);
     Ok(())
 }

@@ -1,33 +1,48 @@
-//! pprocess' `simple_managed_map.py`: a `Map(limit)` and a callable made parallel with
-//! `results.manage(pprocess.MakeParallel(calculate))`; results are read back by slicing the map
-//! row by row, in submission order.
+//! pprocess' `simple_managed_map.py`: `results = pprocess.Map(limit=limit)`,
+//! `calc = results.manage(pprocess.MakeParallel(calculate))`, `calc(i, j)` for every cell, then
+//! the results are read row by row by slicing the map, `results[i*N:i*N+N]`: in submission
+//! order, each slice waiting for its calls.
 //!
-//! par: `#[par::parallel] fn calculate` gives `calculate::spawn(&mut map, ...)`; a `par::Map`
-//! yields results in submission order (and `map.get(i)` waits for one). Each call runs in its
-//! own forked child.
+//! par: `#[par::parallel] fn calculate` (in `pprocess/mod.rs`) is the managed callable:
+//! `calculate::spawn(&mut results, i, j)` runs the call in a forked child (at most `limit` at
+//! once; `spawn` never blocks) and `par::Map::get_range(a..b)` is the slice `results[a:b]`.
 //!
-//! `cargo run --release --example simple_managed_map [-- --delay-ms 1000 --limit 10]`
+//! ```sh
+//! cargo run --release --example simple_managed_map [-- --delay-ms 1000 --limit 10]
+//! ```
 
 #[path = "pprocess/mod.rs"]
 mod pprocess;
 
+use std::error::Error;
+use std::time::Instant;
+
 use pprocess::{calculate, N};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let o = pprocess::options();
-    let start = std::time::Instant::now();
+fn main() -> Result<(), Box<dyn Error>> {
+    let o = pprocess::Options::parallel();
+    let t = Instant::now();
+
+    // Initialise the results using a map with a limit on the number of processes.
     let mut results = par::Map::new(o.limit);
-    for (i, j) in pprocess::sequence() {
-        calculate::spawn(&mut results, o.delay_ms, i, j);
-    }
-    // pprocess: `for result in results[i*N:i*N+N]`, row by row, each slice waiting for its calls.
-    let mut grid = pprocess::Grid::new();
-    for i in 0..N as usize {
-        for result in results.get_range(i * N as usize..(i + 1) * N as usize) {
-            grid.set(*result.as_ref().map_err(|e| e.to_string())?);
+
+    // Perform the work.
+    for i in 0..N {
+        for j in 0..N {
+            calculate::spawn(&mut results, i, j);
         }
     }
-    grid.print();
-    pprocess::time_taken(start);
+
+    // Show the results.
+    for i in 0..N {
+        let mut row = Vec::with_capacity(N);
+        for result in results.get_range(i * N..i * N + N) {
+            // `get_range` lends its results, and a `par::Error` can't be cloned: take its message.
+            let &(_, _, value) = result.as_ref().map_err(|e| e.to_string())?;
+            row.push(value);
+        }
+        pprocess::print_row(row);
+    }
+    pprocess::time_taken(t);
     Ok(())
 }

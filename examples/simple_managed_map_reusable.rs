@@ -1,30 +1,52 @@
-//! pprocess' `simple_managed_map_reusable.py`: `Map(limit, reuse=1)` and
-//! `results.manage(pprocess.MakeReusable(calculate))`: a few processes, each running many calls.
+//! pprocess' `simple_managed_map_reusable.py`: as `simple_managed_map`, but with
+//! `pprocess.Map(limit=limit, reuse=1)` and `results.manage(pprocess.MakeReusable(calculate))`:
+//! at most `limit` processes, each kept to run call after call instead of one fork per call.
 //!
-//! par: a `par::Pool` forks at most `limit` workers once and sends them the calls of the
-//! `#[parallel]` function (by its registered name, with its arguments as bytes);
-//! `pool.ordered()` yields results in submission order. It prints how many processes it forked.
+//! par: a `par::Pool` forks at most `limit` workers, when first needed, and sends them the calls
+//! of the `#[par::parallel]` function (its registered name and its arguments as bytes):
+//! `calculate::spawn(&mut results, i, j)` as for a `Map`. `results.ordered()` yields the
+//! results in submission order; taking `N` of them at a time reads the rows, pprocess'
+//! `results[i*N:i*N+N]`. On stderr it says how many workers served the 100 calls.
 //!
-//! `cargo run --release --example simple_managed_map_reusable [-- --delay-ms 1000 --limit 10]`
+//! ```sh
+//! cargo run --release --example simple_managed_map_reusable [-- --delay-ms 1000 --limit 10]
+//! ```
 
 #[path = "pprocess/mod.rs"]
 mod pprocess;
 
-use pprocess::calculate;
+use std::time::Instant;
+
+use pprocess::{calculate, N};
 
 fn main() -> Result<(), par::Error> {
-    let o = pprocess::options();
-    let start = std::time::Instant::now();
+    let o = pprocess::Options::parallel();
+    let t = Instant::now();
+
+    // Initialise the results using a pool of reusable processes.
     let mut results = par::Pool::new(o.limit);
-    for (i, j) in pprocess::sequence() {
-        calculate::spawn(&mut results, o.delay_ms, i, j);
+
+    // Perform the work.
+    for i in 0..N {
+        for j in 0..N {
+            calculate::spawn(&mut results, i, j);
+        }
     }
-    let mut grid = pprocess::Grid::new();
-    for result in results.ordered() {
-        grid.set(result?);
+
+    // Show the results.
+    for _ in 0..N {
+        let mut row = Vec::with_capacity(N);
+        for result in results.ordered().take(N) {
+            let (_, _, value) = result?;
+            row.push(value);
+        }
+        pprocess::print_row(row);
     }
-    grid.print();
-    eprintln!("(100 calls served by {} forked workers)", results.forks());
-    pprocess::time_taken(start);
+    eprintln!(
+        "({} calls served by {} worker processes)",
+        N * N,
+        results.forks()
+    );
+    pprocess::time_taken(t);
     Ok(())
 }

@@ -1,37 +1,64 @@
-//! pprocess' `simple_start.py`: `exchange.start(calculate, i, j)`, where `calculate(ch, i, j)`
-//! receives a channel and sends its result over it; an `Exchange` subclass stores them.
+//! pprocess' `simple_start.py`: message exchanges used directly. `calculate(ch, i, j)` takes a
+//! channel and sends `(i, j, result)` over it; `exchange.start(calculate, i, j)` starts it in a
+//! child for every cell; an `Exchange` subclass's `store_data(ch)` puts each message at
+//! `results[i*N+j]`, and `exchange.finish()` waits for them all.
 //!
-//! par: `Exchange::start` gives the child its `par::Channel`; the parent waits with
-//! `ready(timeout)` and `recv(id)`, the lower-level loop under `finish`.
+//! par: `par::Exchange::start(f)` forks a child running `f` with its end of a `par::Channel`
+//! (at most `limit` at once; `start` never blocks); the child sends with `ch.send(&value)`.
+//! `Exchange::finish(hook)` waits for every channel, handing each message (or failure) to
+//! `hook`, our `store_data`.
 //!
-//! `cargo run --release --example simple_start [-- --delay-ms 1000 --limit 10]`
+//! ```sh
+//! cargo run --release --example simple_start [-- --delay-ms 1000 --limit 10]
+//! ```
 
 #[path = "pprocess/mod.rs"]
 mod pprocess;
 
-use std::time::Duration;
+use std::time::Instant;
 
 use par::{Channel, Exchange};
+use pprocess::{Cell, N};
+
+/// "A supposedly time-consuming calculation on 'i' and 'j', using 'ch' to communicate with the
+/// parent process."
+fn calculate(ch: &mut Channel<Cell, ()>, i: usize, j: usize) {
+    ch.send(&pprocess::calculate(i, j))
+        .expect("could not send the result to the parent");
+}
 
 fn main() -> Result<(), par::Error> {
-    let o = pprocess::options();
-    let start = std::time::Instant::now();
-    let mut exchange: Exchange<(), (u32, u32, u32)> = Exchange::new(o.limit);
-    let delay = o.delay_ms;
-    for (i, j) in pprocess::sequence() {
-        exchange.start(move |ch: &mut Channel<(u32, u32, u32), ()>| {
-            pprocess::calculate_to(ch, delay, i, j)
-        });
-    }
-    let mut grid = pprocess::Grid::new();
-    while exchange.active() > 0 {
-        for id in exchange.ready(Some(Duration::from_secs(1))) {
-            if let Some(cell) = exchange.recv(id)? {
-                grid.set(cell);
-            }
+    let o = pprocess::Options::parallel();
+    let t = Instant::now();
+
+    // Initialise the communications exchange with a limit on the number of processes.
+    let mut exchange: Exchange<(), Cell> = Exchange::new(o.limit);
+
+    // Initialise an array.
+    let mut results = vec![0; N * N];
+
+    // Perform the work.
+    for i in 0..N {
+        for j in 0..N {
+            exchange.start(move |ch| calculate(ch, i, j));
         }
     }
-    grid.print();
-    pprocess::time_taken(start);
+
+    // Wait for the results, storing each as it arrives (the first failure, if any, is kept).
+    let mut failure = None;
+    let store_data = |_id, message: par::Result<Cell>| match message {
+        Ok((i, j, result)) => results[i * N + j] = result,
+        Err(e) => {
+            failure.get_or_insert(e);
+        }
+    };
+    exchange.finish(store_data);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    // Show the results.
+    pprocess::show(&results);
+    pprocess::time_taken(t);
     Ok(())
 }

@@ -1,30 +1,50 @@
-//! pprocess' `simple_start_queue.py`: `queue.start(calculate, i, j)` with a channel-taking
-//! `calculate(ch, i, j)`, then `for i, j, result in queue` as results arrive.
+//! pprocess' `simple_start_queue.py`: `queue = pprocess.Queue(limit=limit)`,
+//! `calc = pprocess.MakeParallel(calculate)`, `queue.start(calc, i, j)` for every cell (each
+//! call started in a child with a channel back, which `MakeParallel` sends the result over),
+//! then `for i, j, result in queue: results[i*N+j] = result` as results arrive.
 //!
-//! par: an `Exchange` is also an iterator of `(channel id, message)` in arrival order.
+//! par: a pprocess `Queue` is an exchange of channels: `par::Exchange::start(f)` forks a child
+//! running `f` with its end of a `par::Channel` (at most `limit` at once; `start` never
+//! blocks), `pprocess::make_parallel` is `MakeParallel`, and iterating the exchange yields
+//! `(channel id, message)` as messages arrive.
 //!
-//! `cargo run --release --example simple_start_queue [-- --delay-ms 1000 --limit 10]`
+//! ```sh
+//! cargo run --release --example simple_start_queue [-- --delay-ms 1000 --limit 10]
+//! ```
 
 #[path = "pprocess/mod.rs"]
 mod pprocess;
 
-use par::{Channel, Exchange};
+use std::time::Instant;
+
+use par::Exchange;
+use pprocess::{calculate, make_parallel, Cell, N};
 
 fn main() -> Result<(), par::Error> {
-    let o = pprocess::options();
-    let start = std::time::Instant::now();
-    let mut queue: Exchange<(), (u32, u32, u32)> = Exchange::new(o.limit);
-    let delay = o.delay_ms;
-    for (i, j) in pprocess::sequence() {
-        queue.start(move |ch: &mut Channel<(u32, u32, u32), ()>| {
-            pprocess::calculate_to(ch, delay, i, j)
-        });
+    let o = pprocess::Options::parallel();
+    let t = Instant::now();
+
+    // Initialise the communications queue with a limit on the number of processes.
+    let mut queue: Exchange<(), Cell> = Exchange::new(o.limit);
+
+    // Initialise an array.
+    let mut results = vec![0; N * N];
+
+    // Perform the work.
+    for i in 0..N {
+        for j in 0..N {
+            queue.start(make_parallel(move || calculate(i, j)));
+        }
     }
-    let mut grid = pprocess::Grid::new();
+
+    // Store the results as they arrive.
     for (_id, message) in queue {
-        grid.set(message?);
+        let (i, j, result) = message?;
+        results[i * N + j] = result;
     }
-    grid.print();
-    pprocess::time_taken(start);
+
+    // Show the results.
+    pprocess::show(&results);
+    pprocess::time_taken(t);
     Ok(())
 }

@@ -1,128 +1,204 @@
-//! What the ports of pprocess' tutorial programs share: the options, `calculate` with its
-//! per-cell delay, the 10x10 grid and the clock. Not an example itself: each `simple*.rs`
-//! includes it with `#[path = "pprocess/mod.rs"] mod pprocess;`.
+//! What the ports of pprocess' tutorial programs share: the grid size `N`, the per-cell
+//! `delay`, `calculate`, the command line, printing the grid and the time taken.
+//!
+//! Not an example itself: each `simple*.rs` includes it with
+//! `#[path = "pprocess/mod.rs"] mod pprocess;`.
+//!
+//! Command line (each program accepts the options that make sense for it):
+//!
+//! - `--delay-ms MS`: the delay of every cell, 10 ms by default (pprocess slept 1 s:
+//!   `--delay-ms 1000`).
+//! - `--limit N`: processes at once, 10 by default as in pprocess (not
+//!   `par::default_workers()`: the work is sleeping, not computing, so more processes than
+//!   cores still help, and the timings compare with pprocess').
+//! - `--socket PATH`, `--start`, `--reconnect`: the background programs (see them).
 #![allow(dead_code)] // each example uses part of it
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The grid is N x N; cell (i, j) holds i * N + j.
-pub const N: u32 = 10;
+pub const N: usize = 10;
 
-/// Command-line options of every port.
+/// What `calculate` returns: `(i, j, i * N + j)`.
+pub type Cell = (usize, usize, usize);
+
+/// pprocess' `limit`: processes at once, unless `--limit` says otherwise.
+pub const LIMIT: usize = 10;
+
+/// The per-cell delay in ms, pprocess' module-level `delay`: set once from the command line,
+/// before any process is forked, so every child inherits it.
+static DELAY_MS: AtomicU64 = AtomicU64::new(10);
+
+/// Sleeps for the per-cell delay (pprocess' `time.sleep(delay)`).
+pub fn delay() {
+    std::thread::sleep(Duration::from_millis(DELAY_MS.load(Ordering::Relaxed)));
+}
+
+/// "A supposedly time-consuming calculation on 'i' and 'j'": the delay, then `(i, j, i * N + j)`.
+///
+/// This is the `calculate` of `simple2.py` and of the queue and exchange programs; the map
+/// programs' `calculate` returned `i * N + j` alone, which is `.2` of this one's result.
+/// `#[par::parallel]` adds `calculate::spawn(&mut queue, i, j)`, pprocess'
+/// `queue.manage(MakeParallel(calculate))(i, j)`.
+#[par::parallel]
+pub fn calculate(i: usize, j: usize) -> (usize, usize, usize) {
+    delay();
+    (i, j, i * N + j)
+}
+
+/// pprocess' `MakeParallel(f)` for an exchange: a function that a started child runs, sending
+/// its result back over the child's channel. `exchange.start(make_parallel(move || f(i, j)))`
+/// is pprocess' `exchange.start(MakeParallel(f), i, j)`.
+pub fn make_parallel<T: par::Transfer>(
+    f: impl FnOnce() -> T,
+) -> impl FnOnce(&mut par::Channel<T, ()>) {
+    move |ch| {
+        ch.send(&f())
+            .expect("could not send the result to the parent");
+    }
+}
+
+/// Every cell as `(i, j)`, row by row: the map programs' `sequence`.
+pub fn sequence() -> Vec<(usize, usize)> {
+    let mut sequence = Vec::with_capacity(N * N);
+    for i in 0..N {
+        for j in 0..N {
+            sequence.push((i, j));
+        }
+    }
+    sequence
+}
+
+/// Prints one row: its numbers separated by spaces (pprocess' `print result,` per cell, then
+/// `print`).
+pub fn print_row(row: impl IntoIterator<Item = usize>) {
+    let row: Vec<String> = row.into_iter().map(|n| n.to_string()).collect();
+    println!("{}", row.join(" "));
+}
+
+/// Prints `results` (N * N cells, row by row) as N rows: pprocess'
+/// `for i in range(0, N): for result in results[i*N:i*N+N]: ...`.
+pub fn show(results: &[usize]) {
+    for row in results.chunks(N) {
+        print_row(row.iter().copied());
+    }
+}
+
+/// Prints the time since `t`, as every tutorial program does last.
+pub fn time_taken(t: Instant) {
+    println!("Time taken: {:.3}", t.elapsed().as_secs_f64());
+}
+
+/// The parsed command line.
 pub struct Options {
-    /// Per-cell delay in ms (`--delay-ms`, default 10; pprocess slept 1 s: `--delay-ms 1000`).
-    pub delay_ms: u64,
-    /// Processes at once (`--limit`, default 10 as in pprocess).
+    /// `--limit`: processes at once.
     pub limit: usize,
-    /// Where a background job's result waits (`--socket`).
+    /// `--socket`: where a background job's result waits.
     pub socket: PathBuf,
-    /// `--start`: only start the background job (simple_persistent_queue).
+    /// `--start`: only start the background job.
     pub start: bool,
-    /// `--reconnect`: only collect the background job's result (simple_persistent_queue).
+    /// `--reconnect`: only collect the background job's result.
     pub reconnect: bool,
 }
 
-fn usage(msg: &str) -> ! {
-    eprintln!("{msg}\nusage: [--delay-ms MS] [--limit N] [--socket PATH] [--start | --reconnect]");
+impl Options {
+    /// The options of a sequential program: `--delay-ms`.
+    pub fn sequential() -> Options {
+        parse(&["--delay-ms"], LIMIT)
+    }
+
+    /// The options of a parallel program: `--delay-ms`, `--limit` (default [`LIMIT`]).
+    pub fn parallel() -> Options {
+        parse(&["--delay-ms", "--limit"], LIMIT)
+    }
+
+    /// The options of a background program: `--delay-ms`, `--limit` (default `limit`),
+    /// `--socket` (default `par-PROGRAM.socket` in the temporary directory), `--start`,
+    /// `--reconnect`.
+    pub fn background(limit: usize) -> Options {
+        parse(
+            &[
+                "--delay-ms",
+                "--limit",
+                "--socket",
+                "--start",
+                "--reconnect",
+            ],
+            limit,
+        )
+    }
+}
+
+fn usage(accepted: &[&str]) -> String {
+    let flags: Vec<&str> = accepted
+        .iter()
+        .map(|&flag| match flag {
+            "--delay-ms" => "[--delay-ms MS]",
+            "--limit" => "[--limit N]",
+            "--socket" => "[--socket PATH]",
+            "--start" => "[--start | --reconnect]",
+            _ => "",
+        })
+        .filter(|f| !f.is_empty())
+        .collect();
+    format!("usage: {} {}", program(), flags.join(" "))
+}
+
+/// This program's name, from its path.
+fn program() -> String {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "simple".into())
+}
+
+fn fail(msg: &str, accepted: &[&str]) -> ! {
+    eprintln!("{msg}\n{}", usage(accepted));
     std::process::exit(2)
 }
 
-/// Parses the command line (exits with a usage message on a bad one).
-pub fn options() -> Options {
+/// Parses the command line, accepting the flags in `accepted`; sets the delay. Exits with the
+/// usage on a bad command line.
+fn parse(accepted: &[&str], limit: usize) -> Options {
     let mut o = Options {
-        delay_ms: 10,
-        limit: 10,
-        socket: std::env::temp_dir().join("par-task.socket"),
+        limit,
+        socket: std::env::temp_dir().join(format!("par-{}.socket", program())),
         start: false,
         reconnect: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |what: &str| {
+        if arg == "--help" || arg == "-h" {
+            println!("{}", usage(accepted));
+            std::process::exit(0);
+        }
+        if !accepted.contains(&arg.as_str()) {
+            fail(&format!("unknown argument {arg}"), accepted);
+        }
+        let mut value = || {
             args.next()
-                .unwrap_or_else(|| usage(&format!("{arg} needs {what}")))
+                .unwrap_or_else(|| fail(&format!("{arg} needs a value"), accepted))
         };
         match arg.as_str() {
-            "--delay-ms" => {
-                o.delay_ms = value("a number of milliseconds")
-                    .parse()
-                    .unwrap_or_else(|_| usage("--delay-ms: expected a number of milliseconds"))
-            }
-            "--limit" => {
-                o.limit = match value("a number of processes").parse() {
-                    Ok(n) if n > 0 => n,
-                    _ => usage("--limit: expected a number of processes above 0"),
-                }
-            }
-            "--socket" => o.socket = PathBuf::from(value("a path")),
+            "--delay-ms" => match value().parse() {
+                Ok(ms) => DELAY_MS.store(ms, Ordering::Relaxed),
+                Err(_) => fail("--delay-ms: expected a number of milliseconds", accepted),
+            },
+            "--limit" => match value().parse() {
+                Ok(n) if n > 0 => o.limit = n,
+                _ => fail("--limit: expected a number of processes above 0", accepted),
+            },
+            "--socket" => o.socket = PathBuf::from(value()),
             "--start" => o.start = true,
             "--reconnect" => o.reconnect = true,
-            other => usage(&format!("unknown argument {other}")),
+            _ => unreachable!("every accepted flag is handled"),
         }
     }
+    if o.start && o.reconnect {
+        fail("--start and --reconnect exclude each other", accepted);
+    }
     o
-}
-
-/// The work of one cell: wait, then compute i * N + j (pprocess' `calculate`).
-#[par::parallel]
-pub fn calculate(delay_ms: u64, i: u32, j: u32) -> (u32, u32, u32) {
-    std::thread::sleep(Duration::from_millis(delay_ms));
-    (i, j, i * N + j)
-}
-
-/// The same work for a started child: the result goes over its channel (pprocess'
-/// `calculate(ch, i, j)` of the `start` programs).
-pub fn calculate_to(ch: &mut par::Channel<(u32, u32, u32), ()>, delay_ms: u64, i: u32, j: u32) {
-    ch.send(&calculate(delay_ms, i, j))
-        .expect("the parent reads the channel");
-}
-
-/// An empty grid, filled in by `(i, j, value)` triples.
-pub struct Grid(Vec<u32>);
-
-impl Grid {
-    pub fn new() -> Self {
-        Grid(vec![0; (N * N) as usize])
-    }
-
-    pub fn set(&mut self, (i, j, value): (u32, u32, u32)) {
-        self.0[(i * N + j) as usize] = value;
-    }
-
-    pub fn print(&self) {
-        print_rows(&self.0);
-    }
-}
-
-/// Prints `cells` as N rows of N numbers.
-pub fn print_rows(cells: &[u32]) {
-    for row in cells.chunks(N as usize) {
-        let row: Vec<String> = row.iter().map(u32::to_string).collect();
-        println!("{}", row.join(" "));
-    }
-}
-
-/// Every cell, row by row, as pprocess' `sequence`.
-pub fn sequence() -> impl Iterator<Item = (u32, u32)> {
-    (0..N).flat_map(|i| (0..N).map(move |j| (i, j)))
-}
-
-/// Prints the time since `start`, as the tutorial programs do at the end.
-pub fn time_taken(start: Instant) {
-    println!("Time taken: {:.3}", start.elapsed().as_secs_f64());
-}
-
-/// The whole computation as one task, for the background programs: a `Queue` of `calculate`
-/// calls whose results fill the grid (pprocess' `task()`).
-pub fn task(delay_ms: u64, limit: usize) -> Result<Vec<u32>, String> {
-    let mut queue = par::Queue::new(limit);
-    for (i, j) in sequence() {
-        calculate::spawn(&mut queue, delay_ms, i, j);
-    }
-    let mut grid = Grid::new();
-    for (_job, result) in queue {
-        grid.set(result.map_err(|e| e.to_string())?);
-    }
-    Ok(grid.0)
 }
