@@ -37,27 +37,47 @@ impl Drop for Watchdog {
     }
 }
 
-/// Pids of this process' children, live or zombie (Linux `/proc`).
+/// Pids of this process' children, live or zombie (Linux `/proc`). Panics if `/proc` can't be
+/// read: a leak check that saw nothing because it could look nowhere must not pass.
 pub fn children() -> Vec<(i32, char)> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+    let proc = std::fs::read_dir("/proc")
+        .unwrap_or_else(|e| panic!("cannot list /proc to count this process' children: {e}"));
+    let mut seen_self = false;
+    for entry in proc {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot read an entry of /proc: {e}"));
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue; // not a process (`self`, `meminfo`, ...)
+        };
+        // A process may end between the listing and this read: that one is simply gone.
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
+        seen_self |= pid == me;
         // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
+        let rest = stat
+            .rfind(')')
+            .map(|i| &stat[i + 2..])
+            .unwrap_or_else(|| panic!("/proc/{pid}/stat has no `)`: {stat:?}"));
         let mut f = rest.split(' ');
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid: i32 = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let state = f
+            .next()
+            .and_then(|s| s.chars().next())
+            .unwrap_or_else(|| panic!("/proc/{pid}/stat has no state: {stat:?}"));
+        let ppid: i32 = f
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("/proc/{pid}/stat has no ppid: {stat:?}"));
         if ppid == me {
-            if let Ok(pid) = entry.file_name().to_string_lossy().parse() {
-                out.push((pid, state));
-            }
+            out.push((pid, state));
         }
     }
+    // This process is always listed: if it is not, /proc is not the procfs this reads.
+    assert!(
+        seen_self,
+        "/proc does not list this process ({me}): no children can be counted"
+    );
     out
 }
 
@@ -70,11 +90,12 @@ pub fn no_children_left() {
     );
 }
 
-/// Number of open fds of this process.
+/// Number of open fds of this process (Linux `/proc`); panics if it can't be read.
 pub fn open_fds() -> usize {
+    // Panics rather than returning 0: two zeros compare equal, and a leak would pass.
     std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+        .unwrap_or_else(|e| panic!("cannot list /proc/self/fd to count open fds: {e}"))
+        .count()
 }
 
 /// A fresh empty directory for one test.
@@ -103,4 +124,53 @@ pub fn run_fixture(mode: &str, dir: Option<&Path>) -> Command {
         cmd.env("PAR_DIR", dir);
     }
     cmd
+}
+
+/// The schedules every failure path is proven with: the progress slot and the in-flight chunks
+/// agree only for `dynamic(1)`; the others put several items in one chunk.
+pub const SCHEDULES: [(&str, par::Schedule); 5] = [
+    ("static", par::Schedule::Static),
+    ("dynamic(1)", par::Schedule::Dynamic(1)),
+    ("dynamic(50)", par::Schedule::Dynamic(50)),
+    ("guided", par::Schedule::Guided(1)),
+    ("auto", par::Schedule::Auto),
+];
+
+/// Waits for `cond` (an event, never a duration), polling; panics after 30 s, which even a very
+/// loaded machine meets, naming `what` it waited for.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited 30 s for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A check that can't run here: a failure when `CI` is set (CI must run every check), else a
+/// message written straight to the terminal's stderr, past libtest's capture, so the skip is
+/// seen even though the test reports `ok`.
+pub fn skip(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set, so this check may not be skipped: {reason}"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED (not a pass): {reason} ***\n"
+    );
+}
+
+/// False (after a visible [`skip`]) when `PAR_WORKERS=1` makes every loop, queue and pool run
+/// inline: a test of what happens in a worker process (a crash, a kill, a timeout) can't run
+/// then, since the crash would end this test binary.
+pub fn loops_fork() -> bool {
+    if std::env::var("PAR_WORKERS").is_ok_and(|v| v.trim() == "1") {
+        skip("PAR_WORKERS=1 runs every loop and job inline: this test needs worker processes");
+        return false;
+    }
+    true
 }
