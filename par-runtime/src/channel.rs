@@ -184,12 +184,33 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     }
 
     /// The other process' pid (the child's, on the parent's side).
+    ///
+    /// ```
+    /// use par::Channel;
+    /// let ch: Channel<(), ()> = par::start(|_: &mut Channel<(), ()>| {}).unwrap();
+    /// assert_ne!(ch.pid(), std::process::id()); // the child's pid, on the parent's side
+    /// ch.join().unwrap();
+    /// ```
     pub fn pid(&self) -> u32 {
         self.peer as u32
     }
 
     /// Sends one message. Fails with an `Io` error if the other side has closed its end or
     /// is gone (its own failure, if any, is then what `recv` reports).
+    ///
+    /// ```
+    /// use par::Channel;
+    /// // The child answers each string with its length.
+    /// let mut ch: Channel<String, usize> = par::start(|ch: &mut Channel<usize, String>| {
+    ///     while let Ok(Some(s)) = ch.recv() {
+    ///         ch.send(&s.len()).unwrap();
+    ///     }
+    /// })
+    /// .unwrap();
+    /// ch.send(&"four".to_string()).unwrap();
+    /// assert_eq!(ch.recv().unwrap(), Some(4));
+    /// ch.join().unwrap();
+    /// ```
     pub fn send(&mut self, msg: &S) -> Result<()> {
         let Some(tx) = &self.tx else {
             return Err(Error::io(
@@ -212,12 +233,45 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
 
     /// Closes this end for sending: the other side's `recv` returns `Ok(None)` once it has
     /// received everything sent before. Receiving still works.
+    ///
+    /// ```
+    /// use par::Channel;
+    /// // The child answers with running totals until the parent closes its end.
+    /// let mut ch: Channel<u64, u64> = par::start(|ch: &mut Channel<u64, u64>| {
+    ///     let mut total = 0;
+    ///     while let Ok(Some(x)) = ch.recv() {
+    ///         total += x;
+    ///         ch.send(&total).unwrap();
+    ///     }
+    ///     // `recv` returned `Ok(None)`: the parent closed its end, so the child returns.
+    /// })
+    /// .unwrap();
+    /// for x in 1..=4 {
+    ///     ch.send(&x).unwrap();
+    /// }
+    /// ch.close();
+    /// let totals: Vec<u64> = ch.map(|m| m.unwrap()).collect(); // receiving still works
+    /// assert_eq!(totals, [1, 3, 6, 10]);
+    /// ```
     pub fn close(&mut self) {
         self.tx = None;
     }
 
     /// True when [`Channel::recv`] would not block: a message is there, or the other side has
     /// finished. Waits up to `timeout` for that (`None`: no limit; zero: just look).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par::Channel;
+    /// let mut ch: Channel<(), String> = par::start(|ch: &mut Channel<String, ()>| {
+    ///     std::thread::sleep(Duration::from_millis(500));
+    ///     ch.send(&"late".to_string()).unwrap();
+    /// })
+    /// .unwrap();
+    /// assert!(!ch.ready(Some(Duration::ZERO))); // nothing yet: just look
+    /// assert!(ch.ready(None)); // wait for it
+    /// assert_eq!(ch.recv().unwrap().as_deref(), Some("late"));
+    /// ```
     pub fn ready(&mut self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -254,6 +308,20 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     /// Receives the next message, waiting for it. `Ok(None)`: the other side finished
     /// normally (and everything it sent was received). `Err`: it panicked, died, or sent
     /// something that does not decode as `R`; the channel is finished after that.
+    ///
+    /// ```
+    /// use par::{Channel, Error};
+    /// let mut ch: Channel<(), u32> = par::start(|ch: &mut Channel<u32, ()>| {
+    ///     ch.send(&1).unwrap();
+    ///     panic!("out of work");
+    /// })
+    /// .unwrap();
+    /// assert_eq!(ch.recv().unwrap(), Some(1));
+    /// let err = ch.recv().unwrap_err(); // the child's panic, with its message and location
+    /// assert!(matches!(err, Error::Panicked { .. }));
+    /// assert!(err.to_string().contains("out of work"));
+    /// assert_eq!(ch.recv().unwrap(), None); // finished
+    /// ```
     pub fn recv(&mut self) -> Result<Option<R>> {
         self.ready(None);
         self.take()
@@ -348,6 +416,15 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
 
     /// Closes this end and waits for the child to finish, discarding messages it still sends;
     /// returns its failure, if it failed. (On the child's side: closes and returns.)
+    ///
+    /// ```
+    /// use par::{Channel, Error};
+    /// let ok: Channel<(), ()> = par::start(|_: &mut Channel<(), ()>| {}).unwrap();
+    /// ok.join().unwrap();
+    ///
+    /// let failing: Channel<(), ()> = par::start(|_: &mut Channel<(), ()>| std::process::exit(3)).unwrap();
+    /// assert!(matches!(failing.join(), Err(Error::WorkerDied { .. })));
+    /// ```
     pub fn join(mut self) -> Result<()> {
         self.close();
         let mut failure = None;
@@ -427,6 +504,18 @@ impl<S, R> std::fmt::Debug for Exchange<'_, S, R> {
 
 impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     /// An exchange running at most `limit` started children at once (at least 1).
+    ///
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// // Three children, at most two at a time, each sending its id's square.
+    /// let mut ex: Exchange<(), u32> = Exchange::new(2);
+    /// for i in 0..3u32 {
+    ///     ex.start(move |ch: &mut Channel<u32, ()>| ch.send(&(i * i)).unwrap());
+    /// }
+    /// let mut got: Vec<(usize, u32)> = ex.map(|(id, msg)| (id, msg.unwrap())).collect();
+    /// got.sort();
+    /// assert_eq!(got, [(0, 0), (1, 1), (2, 4)]);
+    /// ```
     pub fn new(limit: usize) -> Self {
         Exchange {
             limit: limit.max(1),
@@ -439,6 +528,19 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
 
     /// Starts `f` in a child with a channel to this exchange (now, or when fewer than `limit`
     /// run); returns the channel's id. Never blocks.
+    ///
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<u32, u32> = Exchange::new(4);
+    /// // A child that adds 1 to whatever it receives, until its channel closes.
+    /// let id = ex.start(|ch: &mut Channel<u32, u32>| {
+    ///     while let Ok(Some(x)) = ch.recv() {
+    ///         ch.send(&(x + 1)).unwrap();
+    ///     }
+    /// });
+    /// ex.send(id, &41).unwrap();
+    /// assert_eq!(ex.recv(id).unwrap(), Some(42));
+    /// ```
     pub fn start(&mut self, f: impl FnOnce(&mut Channel<R, S>) + 'a) -> usize {
         let id = self.submitted;
         self.submitted += 1;
@@ -448,6 +550,15 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     }
 
     /// Adds a channel started elsewhere; returns its id. It counts towards the limit.
+    ///
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let ch: Channel<(), String> =
+    ///     par::start(|ch: &mut Channel<String, ()>| ch.send(&"hello".to_string()).unwrap()).unwrap();
+    /// let mut ex = Exchange::new(1);
+    /// let id = ex.add(ch);
+    /// assert_eq!(ex.recv(id).unwrap().as_deref(), Some("hello"));
+    /// ```
     pub fn add(&mut self, mut channel: Channel<S, R>) -> usize {
         let id = self.submitted;
         self.submitted += 1;
@@ -469,11 +580,23 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     }
 
     /// Channels still open plus starts still waiting: 0 when everything is finished.
+    ///
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<(), ()> = Exchange::new(1);
+    /// ex.start(|_: &mut Channel<(), ()>| {});
+    /// ex.start(|_: &mut Channel<(), ()>| {}); // waits for the first: limit 1
+    /// assert_eq!(ex.active(), 2);
+    /// ex.finish(|_, _| {});
+    /// assert_eq!(ex.active(), 0);
+    /// ```
     pub fn active(&self) -> usize {
         self.active.len() + self.pending.len() + self.failed.len()
     }
 
     /// Sends `msg` to channel `id`. An `Io` error if that channel is not (or no more) active.
+    ///
+    /// See [`Exchange::start`] for an example.
     pub fn send(&mut self, id: usize, msg: &S) -> Result<()> {
         match self.active.iter_mut().find(|c| c.index == id) {
             Some(ch) => ch.send(msg),
@@ -489,6 +612,20 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
 
     /// The ids of the channels whose `recv` would not block, waiting up to `timeout` for at
     /// least one (`None`: no limit). Empty when the time ran out, or nothing is active.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<(), u32> = Exchange::new(2);
+    /// let fast = ex.start(|ch: &mut Channel<u32, ()>| ch.send(&1).unwrap());
+    /// ex.start(|ch: &mut Channel<u32, ()>| {
+    ///     std::thread::sleep(Duration::from_millis(500));
+    ///     ch.send(&2).unwrap();
+    /// });
+    /// let ready = ex.ready(Some(Duration::from_secs(10)));
+    /// assert_eq!(ready, [fast]); // the slow child has not sent yet
+    /// assert_eq!(ex.recv(fast).unwrap(), Some(1));
+    /// ```
     pub fn ready(&mut self, timeout: Option<Duration>) -> Vec<usize> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -516,6 +653,8 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
 
     /// Receives from channel `id` (waiting if it is not ready). `Ok(None)`: it finished (it
     /// then leaves the exchange and a waiting start begins) or is unknown.
+    ///
+    /// See [`Exchange::ready`] for an example.
     pub fn recv(&mut self, id: usize) -> Result<Option<R>> {
         if let Some(at) = self.failed.iter().position(|(i, _)| *i == id) {
             let (_, e) = self.failed.remove(at).expect("position is in range");
@@ -534,6 +673,20 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
 
     /// Delivers to `hook` every message that arrives within `timeout`, as `(id, message)`;
     /// returns how many (pprocess' `store`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<(), u32> = Exchange::new(4);
+    /// for i in 0..4u32 {
+    ///     ex.start(move |ch: &mut Channel<u32, ()>| ch.send(&i).unwrap());
+    /// }
+    /// let mut sum = 0;
+    /// while ex.active() > 0 {
+    ///     ex.store(Some(Duration::from_millis(100)), |_id, msg| sum += msg.unwrap());
+    /// }
+    /// assert_eq!(sum, 6);
+    /// ```
     pub fn store(
         &mut self,
         timeout: Option<Duration>,
@@ -551,6 +704,19 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
 
     /// Waits for every channel and every waiting start to finish, handing each message (or
     /// failure) to `hook` as `(id, message)` as it arrives.
+    ///
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<(), String> = Exchange::new(2);
+    /// ex.start(|ch: &mut Channel<String, ()>| ch.send(&"fine".to_string()).unwrap());
+    /// ex.start(|_: &mut Channel<String, ()>| panic!("broken"));
+    /// let (mut messages, mut failures) = (0, 0);
+    /// ex.finish(|_id, msg| match msg {
+    ///     Ok(_) => messages += 1,
+    ///     Err(_) => failures += 1, // the panic, reported once for its id
+    /// });
+    /// assert_eq!((messages, failures), (1, 1));
+    /// ```
     pub fn finish(&mut self, mut hook: impl FnMut(usize, Result<R>)) {
         while self.active() > 0 {
             self.store(None, &mut hook);

@@ -391,6 +391,12 @@ pub struct Queue<'a, T: Transfer> {
 
 impl<'a, T: Transfer> Queue<'a, T> {
     /// A queue running at most `limit` jobs at once (at least 1).
+    ///
+    /// ```
+    /// // A queue of jobs that each return a `String`, at most 4 running at once.
+    /// let queue: par::Queue<String> = par::Queue::new(4);
+    /// assert_eq!(queue.running(), 0);
+    /// ```
     pub fn new(limit: usize) -> Self {
         Queue {
             jobs: Jobs::new(limit),
@@ -398,17 +404,64 @@ impl<'a, T: Transfer> Queue<'a, T> {
     }
 
     /// Submits a job; returns its submission number. Never blocks.
+    ///
+    /// The closure sees everything in scope, with no `Send` or `'static` bound, because the child is
+    /// a fork of this process:
+    ///
+    /// ```
+    /// let words = vec!["par", "forks", "processes"]; // borrowed by the jobs, never copied
+    /// let mut queue = par::Queue::new(2);
+    /// for i in 0..words.len() {
+    ///     let words = &words;
+    ///     queue.spawn(move || words[i].len());
+    /// }
+    /// let mut lens: Vec<usize> = queue.map(|(_job, len)| len.unwrap()).collect();
+    /// lens.sort();
+    /// assert_eq!(lens, [3, 5, 9]);
+    /// ```
+    ///
+    /// A job that panics yields `Err` with its submission number; the others go on:
+    ///
+    /// ```
+    /// let mut queue = par::Queue::new(2);
+    /// let bad = queue.spawn(|| -> u32 { panic!("no") });
+    /// queue.spawn(|| 7);
+    /// for (job, r) in queue {
+    ///     if job == bad {
+    ///         assert_eq!(r.unwrap_err().index(), Some(bad));
+    ///     } else {
+    ///         assert_eq!(r.unwrap(), 7);
+    ///     }
+    /// }
+    /// ```
     pub fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
         self.jobs.spawn(job)
     }
 
     /// Jobs running right now (never more than the limit).
+    ///
+    /// ```
+    /// let mut queue = par::Queue::new(2);
+    /// for _ in 0..5 {
+    ///     queue.spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+    /// }
+    /// assert!(queue.running() <= 2); // the limit is never overshot
+    /// assert_eq!(queue.count(), 5);
+    /// ```
     pub fn running(&self) -> usize {
         self.jobs.running.len()
     }
 
     /// Shows a progress bar of finished jobs out of those submitted (see the `progress` option
     /// of loops: stderr, only on a terminal unless `PAR_PROGRESS=1`).
+    ///
+    /// ```
+    /// let mut queue = par::Queue::new(2).progress(true);
+    /// for i in 0..4u32 {
+    ///     queue.spawn(move || i);
+    /// }
+    /// assert_eq!(queue.count(), 4);
+    /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.jobs.show_progress(on);
         self
@@ -450,6 +503,11 @@ pub struct Map<'a, T: Transfer> {
 
 impl<'a, T: Transfer> Map<'a, T> {
     /// A map running at most `limit` jobs at once (at least 1).
+    ///
+    /// ```
+    /// let map: par::Map<Vec<u8>> = par::Map::new(4);
+    /// assert_eq!(map.running(), 0);
+    /// ```
     pub fn new(limit: usize) -> Self {
         Map {
             jobs: Jobs::new(limit),
@@ -459,17 +517,43 @@ impl<'a, T: Transfer> Map<'a, T> {
     }
 
     /// Submits a job; returns its index. Never blocks.
+    ///
+    /// ```
+    /// let names = ["a", "bb", "ccc"];
+    /// let mut map = par::Map::new(2);
+    /// for name in &names {
+    ///     map.spawn(move || name.repeat(2));
+    /// }
+    /// let doubled: Vec<String> = map.map(|r| r.unwrap()).collect();
+    /// assert_eq!(doubled, ["aa", "bbbb", "cccccc"]);
+    /// ```
     pub fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
         self.jobs.spawn(job)
     }
 
     /// Jobs running right now (never more than the limit).
+    ///
+    /// ```
+    /// let mut map = par::Map::new(3);
+    /// for i in 0..5u8 {
+    ///     map.spawn(move || i);
+    /// }
+    /// assert!(map.running() <= 3);
+    /// ```
     pub fn running(&self) -> usize {
         self.jobs.running.len()
     }
 
     /// Shows a progress bar of finished jobs out of those submitted (see [`Queue::progress`]).
     /// For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.
+    ///
+    /// ```
+    /// let done: Vec<u32> = par::pmap(|x: u32| x + 1, 0..4, 2)
+    ///     .progress(true)
+    ///     .map(|r| r.unwrap())
+    ///     .collect();
+    /// assert_eq!(done, [1, 2, 3, 4]);
+    /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.jobs.show_progress(on);
         self
@@ -477,6 +561,15 @@ impl<'a, T: Transfer> Map<'a, T> {
 
     /// Waits for job `index` and returns its result (`None` if no such job was submitted, or
     /// it was already taken by iteration).
+    ///
+    /// ```
+    /// let mut map = par::Map::new(2);
+    /// for i in 0..4u32 {
+    ///     map.spawn(move || i * 3);
+    /// }
+    /// assert_eq!(map.get(2).unwrap().as_ref().unwrap(), &6); // waits for job 2 only
+    /// assert!(map.get(9).is_none()); // never submitted
+    /// ```
     pub fn get(&mut self, index: usize) -> Option<&Result<T>> {
         if index >= self.jobs.submitted || index < self.next {
             return None;

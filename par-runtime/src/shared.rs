@@ -40,6 +40,14 @@ pub struct SharedVec<T: Plain> {
 
 impl<T: Plain> SharedVec<T> {
     /// A shared vector of `len` zeroed values (`0`, `0.0`).
+    ///
+    /// An `Io` error if the system refuses the mapping.
+    ///
+    /// ```
+    /// let v = par::SharedVec::<f64>::new(1000).unwrap();
+    /// assert_eq!(v.len(), 1000);
+    /// assert!(v.to_vec().iter().all(|&x| x == 0.0));
+    /// ```
     pub fn new(len: usize) -> Result<Self> {
         let bytes = len.checked_mul(std::mem::size_of::<T>()).ok_or_else(|| {
             Error::io(
@@ -57,26 +65,58 @@ impl<T: Plain> SharedVec<T> {
     }
 
     /// The number of values.
+    ///
+    /// ```
+    /// assert_eq!(par::SharedVec::<u8>::new(3).unwrap().len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True if it holds no values.
+    ///
+    /// ```
+    /// assert!(par::SharedVec::<u8>::new(0).unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Sets value `index`. Panics if out of bounds.
+    ///
+    /// ```
+    /// // Each item writes its own element; the parent reads them after the loop.
+    /// let squares = par::SharedVec::<u64>::new(100).unwrap();
+    /// par::Loop::new().workers(2).for_each(0..100usize, |i| squares.set(i, (i * i) as u64));
+    /// assert_eq!(squares.get(9), 81);
+    /// ```
     pub fn set(&self, index: usize, value: T) {
         self.with_slice_mut(index..index + 1, |s| s[0] = value);
     }
 
     /// Value `index`. Panics if out of bounds.
+    ///
+    /// ```
+    /// let v = par::SharedVec::<i32>::new(4).unwrap();
+    /// v.set(2, -7);
+    /// assert_eq!(v.get(2), -7);
+    /// assert_eq!(v.get(3), 0);
+    /// ```
     pub fn get(&self, index: usize) -> T {
         self.with_slice_mut(index..index + 1, |s| s[0])
     }
 
     /// Copies `values` to positions `start..start + values.len()`. Panics if out of bounds.
+    ///
+    /// ```
+    /// // One row of 8 values per item.
+    /// let grid = par::SharedVec::<f32>::new(4 * 8).unwrap();
+    /// par::Loop::new().workers(2).for_each(0..4usize, |y| {
+    ///     let row: Vec<f32> = (0..8).map(|x| (y * 8 + x) as f32).collect();
+    ///     grid.write(y * 8, &row);
+    /// });
+    /// assert_eq!(grid.get(3 * 8 + 7), 31.0);
+    /// ```
     pub fn write(&self, start: usize, values: &[T]) {
         self.with_slice_mut(start..start + values.len(), |s| s.copy_from_slice(values));
     }
@@ -86,6 +126,16 @@ impl<T: Plain> SharedVec<T> {
     /// # Panics
     ///
     /// If the range is out of bounds, or if called again from inside `f` on the same vector.
+    ///
+    /// ```
+    /// let v = par::SharedVec::<u8>::new(6).unwrap();
+    /// let n = v.with_slice_mut(2..5, |s| {
+    ///     s.fill(9);
+    ///     s.len()
+    /// });
+    /// assert_eq!(n, 3);
+    /// assert_eq!(v.to_vec(), [0, 0, 9, 9, 9, 0]);
+    /// ```
     pub fn with_slice_mut<R>(&self, range: Range<usize>, f: impl FnOnce(&mut [T]) -> R) -> R {
         assert!(
             range.start <= range.end && range.end <= self.len,
@@ -100,12 +150,24 @@ impl<T: Plain> SharedVec<T> {
     }
 
     /// All values, read in place.
+    ///
+    /// ```
+    /// let mut v = par::SharedVec::<u32>::new(3).unwrap();
+    /// v.set(0, 5);
+    /// assert_eq!(v.as_slice(), &[5, 0, 0]);
+    /// ```
     pub fn as_slice(&mut self) -> &[T] {
         let len = self.len;
         self.region.get_mut().as_slice(len)
     }
 
     /// A copy of all values.
+    ///
+    /// ```
+    /// let v = par::SharedVec::<u16>::new(3).unwrap();
+    /// v.write(1, &[1, 2]);
+    /// assert_eq!(v.to_vec(), vec![0, 1, 2]);
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         self.with_slice_mut(0..self.len, |s| s.to_vec())
     }
