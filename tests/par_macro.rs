@@ -329,23 +329,41 @@ fn unordered_yields_every_result_once() {
             }
         )
         .collect();
-        assert_eq!(results.len(), 20);
+        let mut values: Vec<u64> = results
+            .into_iter()
+            .map(|r| r.expect("no item fails"))
+            .collect();
+        values.sort_unstable();
+        assert_eq!(values, (0..20).collect::<Vec<_>>(), "workers {w}");
     }
 }
 
 #[test]
 fn ranges_are_never_materialised_and_streams_are_pulled_lazily() {
     // Materialising either input would need far more memory than the machine has.
-    let first: Vec<u64> = par!(
+    let first: Vec<(u64, u64)> = par!(
         workers = 2,
         unordered,
         for i in 0..u64::MAX / 2 {
-            i
+            (i, i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
         }
     )
     .take(3)
     .collect();
-    assert_eq!(first.len(), 3);
+    // Which items finish first is up to the workers; that they are three distinct items from
+    // the range's start, each with its own value, is not.
+    assert_eq!(first.len(), 3, "{first:?}");
+    for &(i, v) in &first {
+        assert_eq!(v, i.wrapping_mul(0x9E37_79B9_7F4A_7C15), "{first:?}");
+        assert!(
+            i < 1 << 32,
+            "item {i} handed out before the range's start: {first:?}"
+        );
+    }
+    let mut items: Vec<u64> = first.iter().map(|&(i, _)| i).collect();
+    items.sort_unstable();
+    items.dedup();
+    assert_eq!(items.len(), 3, "an item delivered twice: {first:?}");
     let mut squares: Vec<u64> = par!(
         workers = 2,
         stream,
@@ -448,10 +466,13 @@ fn a_body_may_use_what_is_not_send_and_nested_loops_run_inline() {
             (std::process::id(), inner)
         }
     );
-    for (pid, inner) in nested {
-        assert!(
-            inner.iter().all(|&(p, _)| p == pid),
-            "the inner loop forked again"
+    assert_eq!(nested.len(), 4);
+    for (i, (pid, inner)) in (0u64..).zip(nested) {
+        // Same pid as the outer item's worker: the inner loop ran inline, it did not fork.
+        assert_eq!(
+            inner,
+            (0..3u64).map(|j| (pid, i * j)).collect::<Vec<_>>(),
+            "outer item {i}"
         );
     }
 }

@@ -28,13 +28,13 @@ fn smoke() {
     let st: Vec<u64> = par::Loop::new()
         .workers(2)
         .collect(par::stream((0..500u64).map(|x| x + 1)), |x| x * x);
-    assert_eq!(st.len(), 500);
+    assert_eq!(st, (1..=500u64).map(|x| x * x).collect::<Vec<_>>());
     let mut u: Vec<u32> = par::Loop::new()
         .workers(2)
         .unordered(0..50u32, |i| i * 3)
         .collect();
     u.sort();
-    assert_eq!(u.len(), 50);
+    assert_eq!(u, (0..50).map(|i| i * 3).collect::<Vec<_>>());
 }
 
 #[test]
