@@ -40,8 +40,39 @@ fn body(cx: &Ctxt, l: &ParLoop) {
         labels: Vec::new(),
         locals: locals.0,
         reductions,
+        question_mark: if l.clauses.try_.is_some() || ends_in_ok_or_err(&l.body) {
+            QuestionMark::Allowed
+        } else {
+            QuestionMark::Forbidden
+        },
     };
     walker.visit_block(&l.body);
+}
+
+/// Whether `?` is allowed in the body.
+#[derive(Clone, Copy, PartialEq)]
+enum QuestionMark {
+    /// `try`, or a body whose value is a `Result` it builds itself (`... Ok(v)`): `?` returns
+    /// from the body's own closure.
+    Allowed,
+    /// Anywhere else `?` has no `Result` to return into; rustc's own error would point at
+    /// par's generated closure.
+    Forbidden,
+}
+
+/// A body that ends in `Ok(..)` or `Err(..)` makes a `Result` of its own, and `?` returns
+/// into it: `par!(for s in xs { let n = s.parse::<u32>().map_err(|e| e.to_string())?; Ok(n) })`.
+fn ends_in_ok_or_err(body: &syn::Block) -> bool {
+    let Some(syn::Stmt::Expr(Expr::Call(call), None)) = body.stmts.last() else {
+        return false;
+    };
+    let Expr::Path(f) = &*call.func else {
+        return false;
+    };
+    f.path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "Ok" || s.ident == "Err")
 }
 
 /// Every name bound anywhere in the body (scope-insensitive: a name bound in the body is
@@ -62,6 +93,53 @@ struct Walker<'a> {
     labels: Vec<String>,
     locals: HashSet<String>,
     reductions: HashSet<String>,
+    question_mark: QuestionMark,
+}
+
+/// Methods that change a value through a shared reference (atomics, locks, cells) or need the
+/// variable itself to change (collections), with the number of arguments that identifies them:
+/// `SharedVec::set(i, v)` (two arguments, shared memory that does reach the parent) is not
+/// `Cell::set(v)`, and `RwLock::write()` is not `io::Write::write(buf)`.
+const INTERIOR: &[(&str, Option<usize>, Fix)] = &[
+    ("fetch_add", None, Fix::Sum),
+    ("fetch_sub", None, Fix::Sum),
+    ("fetch_max", None, Fix::Max),
+    ("fetch_min", None, Fix::Min),
+    ("fetch_and", None, Fix::Value),
+    ("fetch_nand", None, Fix::Value),
+    ("fetch_or", None, Fix::Value),
+    ("fetch_xor", None, Fix::Value),
+    ("fetch_update", None, Fix::Value),
+    ("compare_exchange", None, Fix::Value),
+    ("compare_exchange_weak", None, Fix::Value),
+    ("store", Some(2), Fix::Value),
+    ("swap", Some(2), Fix::Value),
+    ("lock", Some(0), Fix::Value),
+    ("try_lock", Some(0), Fix::Value),
+    ("write", Some(0), Fix::Value),
+    ("try_write", Some(0), Fix::Value),
+    ("borrow_mut", Some(0), Fix::Value),
+    ("try_borrow_mut", Some(0), Fix::Value),
+    ("set", Some(1), Fix::Value),
+    ("replace", Some(1), Fix::Value),
+    ("take", Some(0), Fix::Value),
+    ("push", Some(1), Fix::Collect),
+    ("push_str", Some(1), Fix::Collect),
+    ("push_back", Some(1), Fix::Collect),
+    ("push_front", Some(1), Fix::Collect),
+    ("insert", None, Fix::Collect),
+    ("extend", Some(1), Fix::Collect),
+    ("append", Some(1), Fix::Collect),
+];
+
+/// What to write instead of an interior mutation.
+#[derive(Clone, Copy)]
+enum Fix {
+    Sum,
+    Max,
+    Min,
+    Value,
+    Collect,
 }
 
 fn label_name(l: &Option<Lifetime>) -> Option<String> {
@@ -115,7 +193,59 @@ impl Walker<'_> {
     }
 }
 
+impl Walker<'_> {
+    /// A change through a captured atomic, lock, cell or collection is made in the worker's copy
+    /// of it: the parent never sees it, while `PAR_WORKERS=1` (inline) does, so the bug hides
+    /// in sequential runs. A variable bound inside the body is the worker's own and fine.
+    fn interior_mutation(&self, m: &syn::ExprMethodCall) {
+        let method = m.method.to_string();
+        let Some(&(_, _, fix)) = INTERIOR
+            .iter()
+            .find(|(name, args, _)| *name == method && args.is_none_or(|n| n == m.args.len()))
+        else {
+            return;
+        };
+        let Some(var) = Self::root(&m.receiver) else {
+            return;
+        };
+        let name = var.to_string();
+        if self.locals.contains(&name) || self.reductions.contains(&name) {
+            return;
+        }
+        let instead = match fix {
+            Fix::Sum => format!("declare a plain number in a reduction (`let mut {name} = 0; par!(reduce(+: {name}), for ... {{ {name} += 1; }})`)"),
+            Fix::Max => format!("declare a plain number in a reduction (`reduce(max: {name})`)"),
+            Fix::Min => format!("declare a plain number in a reduction (`reduce(min: {name})`)"),
+            Fix::Value => "return the value from the body and use the loop's result (`let values = par!(for ...)`), or use a reduction".to_string(),
+            Fix::Collect => "return the item from the body: the loop's value is the `Vec` of every item's value, in order (`let items = par!(for ...)`)".to_string(),
+        };
+        let args = if m.args.is_empty() { "" } else { ".." };
+        let (receiver, dot, ident) = (&m.receiver, &m.dot_token, &m.method);
+        self.cx.error_spanned_by(
+            quote::quote!(#receiver #dot #ident),
+            format!(
+                "`.{method}({args})` on `{name}`, a variable from outside of the `par!` loop body; each iteration runs in a separate worker process with its own copy of `{name}`, so the change is lost when the worker exits: {instead}"
+            ),
+        );
+    }
+}
+
 impl<'ast> Visit<'ast> for Walker<'_> {
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        self.interior_mutation(m);
+        visit::visit_expr_method_call(self, m);
+    }
+
+    fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
+        if self.question_mark == QuestionMark::Forbidden {
+            self.cx.error_spanned_by(
+                t.question_token,
+                "`?` inside of a `par!` loop body without `try`; the body's error must reach the parent as the loop's `par::Error`: write `par!(try, for ...)`, which returns `Result<_, par::Error>` naming the failing item",
+            );
+        }
+        visit::visit_expr_try(self, t);
+    }
+
     fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
         if !self.in_body(&b.label) {
             let target = if b.label.is_some() {

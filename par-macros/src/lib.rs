@@ -1,4 +1,5 @@
-//! Procedural macros of [par](https://docs.rs/par). Use them through the `par` crate:
+//! Procedural macros of [par](https://docs.rs/forkpar) (the `forkpar` package, whose library is
+//! `par`). Use them through it:
 //! `par::par!` (a `macro_rules!` that forwards to the hidden `par_impl!` here).
 //!
 //! Stages, one file each: `ast` parses the user's tokens into a small AST, `check` applies the
@@ -24,10 +25,12 @@ pub fn par_impl(input: TokenStream) -> TokenStream {
     match (cx.finish(), parsed) {
         (Ok(()), Some(par_loop)) => expand::expand(&par_loop).into(),
         (Err(e), _) => {
-            // One block, whatever the number of errors, so that `par!` stays an expression and
-            // rustc reports only our errors (the `!` of `unreachable!` fits any expected type).
+            // One block, whatever the number of errors, so that `par!` stays an expression. The
+            // last `compile_error!` is the block's value: an error expression fits any expected
+            // type, so rustc reports only our errors (a `!` after it, such as `unreachable!()`,
+            // would add an "unreachable statement" warning to every failed `par!`).
             let errors = e.to_compile_error();
-            quote::quote!({ #errors ::core::unreachable!() }).into()
+            quote::quote!({ #errors }).into()
         }
         (Ok(()), None) => unreachable!("a parse failure always records an error"),
     }
@@ -54,10 +57,11 @@ pub fn parallel(args: TokenStream, input: TokenStream) -> TokenStream {
     }
     match (cx.finish(), item) {
         (Ok(()), Some(f)) => parallel::expand(&krate, f).into(),
-        (Err(e), _) => {
+        (Err(e), item) => {
             // Keep the user's item so that the rest of their code still resolves it.
             let errors = e.to_compile_error();
-            quote::quote!(#original #errors).into()
+            let item = item.map_or(original, parallel::fallback);
+            quote::quote!(#item #errors).into()
         }
         (Ok(()), None) => unreachable!("a parse failure always records an error"),
     }

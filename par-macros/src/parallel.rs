@@ -5,6 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit::{self, Visit};
 use syn::visit_mut::{self, VisitMut};
 use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 
@@ -57,6 +58,30 @@ pub fn check(cx: &Ctxt, f: &ItemFn) {
             cx.error_spanned_by(ty, "`#[parallel]` with an `impl Trait` result; the result travels between processes: return a concrete serializable type");
         }
     }
+    LabelledPar { cx }.visit_block(&f.block);
+}
+
+/// A `#[par]` loop's iterations run in worker processes, so nothing can `break 'label` out of it
+/// or `continue 'label` it; a label that nothing may target is a mistake, and leaving such a loop
+/// sequential would hide it.
+struct LabelledPar<'a> {
+    cx: &'a Ctxt,
+}
+
+impl<'ast> Visit<'ast> for LabelledPar<'_> {
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        if let (Some(label), true) = (&f.label, f.attrs.iter().any(|a| a.path().is_ident("par"))) {
+            let name = &label.name;
+            self.cx.error_spanned_by(
+                label,
+                format!("`#[par]` on a labelled `for` loop; its iterations run in separate worker processes, so no `break {name}` or `continue {name}` can reach it: remove the label `{name}` (a plain `continue` skips an item)"),
+            );
+        }
+        visit::visit_expr_for_loop(self, f);
+    }
+
+    // As `Rewrite`: nested items have their own loops.
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
 fn check_type(cx: &Ctxt, ty: &Type) {
@@ -161,6 +186,25 @@ pub fn expand(krate: &TokenStream, mut f: ItemFn) -> TokenStream {
     }
 }
 
+/// The function as the user wrote it, minus what only `#[parallel]` understands: emitted beside
+/// the errors so that the rest of the program still resolves it, without a second error for a
+/// `#[par]` attribute that rustc does not know (and an unused label it would warn about).
+pub fn fallback(mut f: ItemFn) -> TokenStream {
+    struct Strip;
+    impl VisitMut for Strip {
+        fn visit_expr_for_loop_mut(&mut self, f: &mut syn::ExprForLoop) {
+            if let Some(at) = f.attrs.iter().position(|a| a.path().is_ident("par")) {
+                f.attrs.remove(at);
+                f.label = None;
+            }
+            visit_mut::visit_expr_for_loop_mut(self, f);
+        }
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    }
+    Strip.visit_block_mut(&mut f.block);
+    quote!(#f)
+}
+
 /// Rewrites `#[par] for ...` and `#[par(clauses)] for ...` as `par!(clauses, for ...)`.
 struct Rewrite<'a> {
     krate: &'a TokenStream,
@@ -182,10 +226,10 @@ impl VisitMut for Rewrite<'_> {
             _ => quote!(),
         };
         let (krate, pat, iter, body) = (self.krate, &f.pat, &f.expr, &f.body);
-        let label = &f.label;
-        if label.is_some() {
-            return; // a labelled loop is left alone: `par!` loops can't be targets of `break 'l`
-        }
+        debug_assert!(
+            f.label.is_none(),
+            "`check` rejects a labelled `#[par]` loop"
+        );
         // A block with a statement: a `for` loop is a unit expression and needs no `;`.
         *e = syn::parse_quote!({ #krate::par!(#clauses for #pat in #iter #body); });
     }
