@@ -47,6 +47,14 @@ pub struct Background {
 
 impl Background {
     /// The detached process.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("par-doc-pid-{}.socket", std::process::id()));
+    /// let job = par::background(&path, || 7u8).unwrap();
+    /// assert_ne!(job.pid(), std::process::id()); // not this process, and not its child either
+    /// let mut queue = par::BackgroundQueue::<u8>::connect(job.path()).unwrap();
+    /// assert_eq!(queue.recv().unwrap(), 7);
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pid as u32
     }
@@ -68,6 +76,15 @@ fn io_at(context: &'static str, path: &Path, e: std::io::Error) -> Error {
 /// (see [`Background`]). Fails if another background job is waiting at `path`; a stale socket
 /// file (nobody listening) is replaced. `job` runs as a normal process, not as a par worker:
 /// its own parallel loops and queues fork workers.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("par-doc-bg-{}.socket", std::process::id()));
+/// let job = par::background(&path, || "done".to_string()).unwrap();
+/// // A second job at the same path is refused while the first one waits there.
+/// assert!(par::background(&path, || "again".to_string()).is_err());
+/// let mut queue = par::BackgroundQueue::<String>::connect(job.path()).unwrap();
+/// assert_eq!(queue.recv().unwrap(), "done");
+/// ```
 pub fn background<T: Transfer>(
     path: impl AsRef<Path>,
     job: impl FnOnce() -> T,
@@ -180,6 +197,17 @@ pub struct BackgroundQueue<T> {
 
 impl<T: Transfer> BackgroundQueue<T> {
     /// Connects to the job waiting at `path`. Fails if no job is waiting there.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("par-doc-connect-{}.socket", std::process::id()));
+    /// // Nothing waits there yet: an `Io` error that names the path.
+    /// let err = par::BackgroundQueue::<u32>::connect(&path).unwrap_err();
+    /// assert!(err.to_string().contains("no background job is waiting"));
+    ///
+    /// par::background(&path, || 42u32).unwrap();
+    /// let got: Vec<u32> = par::BackgroundQueue::<u32>::connect(&path).unwrap().map(|r| r.unwrap()).collect();
+    /// assert_eq!(got, [42]);
+    /// ```
     pub fn connect(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let stream = sys::connect(&path)
@@ -192,6 +220,21 @@ impl<T: Transfer> BackgroundQueue<T> {
     }
 
     /// Gives up waiting after `timeout` (by default `recv` waits as long as the job runs).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let path = std::env::temp_dir().join(format!("par-doc-timeout-{}.socket", std::process::id()));
+    /// let job = par::background(&path, || {
+    ///     std::thread::sleep(Duration::from_secs(2));
+    ///     1u8
+    /// })
+    /// .unwrap();
+    /// let mut queue = par::BackgroundQueue::<u8>::connect(&path).unwrap().timeout(Duration::from_millis(50)).unwrap();
+    /// assert!(queue.recv().is_err()); // not done within 50 ms
+    /// // A later collector still gets the result.
+    /// let mut queue = par::BackgroundQueue::<u8>::connect(job.path()).unwrap();
+    /// assert_eq!(queue.recv().unwrap(), 1);
+    /// ```
     pub fn timeout(self, timeout: Duration) -> Result<Self> {
         if let Some(s) = &self.stream {
             s.set_read_timeout(Some(timeout))
@@ -203,6 +246,16 @@ impl<T: Transfer> BackgroundQueue<T> {
     /// Waits for the job's result. Its panic (message and location) is an
     /// [`Error::Panicked`]; a job that died before sending is an `Io` error naming the path.
     /// After the result was taken, `recv` says so with an `Io` error.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("par-doc-recv-{}.socket", std::process::id()));
+    /// par::background(&path, || -> u32 { panic!("bad input") }).unwrap();
+    /// let mut queue = par::BackgroundQueue::<u32>::connect(&path).unwrap();
+    /// let err = queue.recv().unwrap_err();
+    /// assert!(matches!(err, par::Error::Panicked { .. }));
+    /// assert!(err.to_string().contains("bad input"));
+    /// assert!(queue.recv().is_err()); // already collected
+    /// ```
     pub fn recv(&mut self) -> Result<T> {
         let Some(mut stream) = self.stream.take() else {
             return Err(io_at(

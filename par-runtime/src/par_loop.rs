@@ -53,6 +53,15 @@ pub struct Loop {
 
 impl Loop {
     /// A loop with default options: all cores, automatic schedule, no timeout, no progress bar.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = par::Loop::new()
+    ///     .workers(4)
+    ///     .schedule(par::Schedule::Dynamic(8))
+    ///     .timeout(Duration::from_secs(30));
+    /// assert_eq!(opts.collect(0..3u8, |i| i + 1), [1, 2, 3]);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -99,6 +108,16 @@ impl Loop {
     /// If any item fails: a panic in the body (re-raised with its message, location, item index
     /// and worker pid), a worker killed by a signal, or a timeout. Use [`Loop::try_collect`] to
     /// get an [`Error`] instead.
+    ///
+    /// ```
+    /// // Any `IntoIterator` whose items the parent can materialise: ranges ship nothing at all,
+    /// // other inputs are collected before the fork and reached by index.
+    /// let names = vec!["ada".to_string(), "grace".to_string()];
+    /// let lens: Vec<usize> = par::Loop::new().collect(&names, |s| s.len());
+    /// assert_eq!(lens, [3, 5]);
+    /// let evens: Vec<u64> = par::Loop::new().workers(2).collect(0..5u64, |i| i * 2);
+    /// assert_eq!(evens, [0, 2, 4, 6, 8]);
+    /// ```
     pub fn collect<S, T, F>(&self, src: S, body: F) -> Vec<T>
     where
         S: IntoSource,
@@ -134,6 +153,18 @@ impl Loop {
     /// # Panics
     ///
     /// As [`Loop::collect`].
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("par-doc-for-each-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// // Side effects that outlive the worker (files, stdout) are seen by the parent; changes to
+    /// // the worker's memory are not (see `par!`).
+    /// par::Loop::new().workers(2).for_each(0..3u32, |i| {
+    ///     std::fs::write(dir.join(format!("{i}.txt")), i.to_string()).unwrap();
+    /// });
+    /// assert_eq!(std::fs::read_to_string(dir.join("2.txt")).unwrap(), "2");
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn for_each<S, F>(&self, src: S, body: F)
     where
         S: IntoSource,

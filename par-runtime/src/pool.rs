@@ -63,6 +63,14 @@ fn registry() -> &'static HashMap<&'static str, Trampoline> {
 }
 
 /// The names of every `#[parallel]` function linked into this program, sorted.
+///
+/// ```
+/// #[par::parallel]
+/// fn double(x: u32) -> u32 {
+///     x * 2
+/// }
+/// assert!(par::registered().contains(&double::NAME));
+/// ```
 pub fn registered() -> Vec<&'static str> {
     let mut names: Vec<_> = registry().keys().copied().collect();
     names.sort_unstable();
@@ -137,6 +145,22 @@ impl<T> std::fmt::Debug for Pool<T> {
 impl<T: Transfer> Pool<T> {
     /// A pool of at most `limit` workers (at least 1). Nothing is forked until the first call.
     /// With `PAR_WORKERS=1`, inside a worker or where there is no `fork`, calls run inline.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn shout(s: String) -> String {
+    ///     s.to_uppercase()
+    /// }
+    /// // At most 2 worker processes, serving calls in turn.
+    /// let mut pool = par::Pool::new(2);
+    /// assert_eq!(pool.forks(), 0); // nothing forked yet
+    /// for s in ["a", "b", "c"] {
+    ///     shout::spawn(&mut pool, s.to_string());
+    /// }
+    /// let mut got: Vec<String> = pool.map(|(_job, r)| r.unwrap()).collect();
+    /// got.sort();
+    /// assert_eq!(got, ["A", "B", "C"]);
+    /// ```
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
         Pool {
@@ -156,6 +180,18 @@ impl<T: Transfer> Pool<T> {
     }
 
     /// Shows a progress bar of finished calls (see the `progress` option of loops).
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn work(i: u32) -> u32 {
+    ///     i + 1
+    /// }
+    /// let mut pool = par::Pool::new(2).progress(true);
+    /// for i in 0..10 {
+    ///     work::spawn(&mut pool, i);
+    /// }
+    /// assert_eq!(pool.count(), 10);
+    /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = Progress::new(Some(self.submitted as u64), on);
         self.progress.advance(self.finished as u64);
@@ -163,6 +199,20 @@ impl<T: Transfer> Pool<T> {
     }
 
     /// Worker processes forked so far (replacements of dead workers included).
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn id(x: u64) -> u64 {
+    ///     x
+    /// }
+    /// let mut pool = par::Pool::new(2);
+    /// for x in 0..100 {
+    ///     id::spawn(&mut pool, x);
+    /// }
+    /// assert_eq!(pool.by_ref().count(), 100);
+    /// assert!(pool.forks() <= 2); // 100 calls, at most 2 forks (with `PAR_WORKERS=1`: 0, inline)
+    /// assert!(pool.workers() <= 2);
+    /// ```
     pub fn forks(&self) -> usize {
         self.forks
     }
@@ -182,6 +232,17 @@ impl<T: Transfer> Pool<T> {
 
     /// Submits a call of the registered function `name` with `args` (its arguments tuple);
     /// returns the job number. Never blocks. Normally called through `f::spawn(&mut pool, ...)`.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn add(a: u32, b: u32) -> u32 {
+    ///     a + b
+    /// }
+    /// let mut pool = par::Pool::new(1);
+    /// // What `add::spawn(&mut pool, 2, 3)` writes: the name, the arguments as a tuple, the function.
+    /// let job = pool.call(add::NAME, (2u32, 3u32), |(a, b)| add(a, b));
+    /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &5);
+    /// ```
     pub fn call<A: Transfer>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
         let job = self.submitted;
         self.submitted += 1;
@@ -371,6 +432,17 @@ impl<T: Transfer> Pool<T> {
 
     /// Waits for call `job` and returns its result (`None` if no such call was submitted, or
     /// it was already taken by iteration).
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn cube(x: i64) -> i64 {
+    ///     x * x * x
+    /// }
+    /// let mut pool = par::Pool::new(2);
+    /// let jobs: Vec<usize> = (0..4).map(|x| cube::spawn(&mut pool, x)).collect();
+    /// assert_eq!(pool.get(jobs[3]).unwrap().as_ref().unwrap(), &27);
+    /// assert!(pool.get(99).is_none()); // never submitted
+    /// ```
     pub fn get(&mut self, job: usize) -> Option<&Result<T>> {
         if job >= self.submitted || job < self.next {
             return None;
@@ -387,6 +459,20 @@ impl<T: Transfer> Pool<T> {
     }
 
     /// The results in submission order (waiting for each), from the first not yet taken.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn slow_first(i: u64) -> u64 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(if i == 0 { 100 } else { 0 }));
+    ///     i
+    /// }
+    /// let mut pool = par::Pool::new(2);
+    /// for i in 0..4 {
+    ///     slow_first::spawn(&mut pool, i);
+    /// }
+    /// let in_order: Vec<u64> = pool.ordered().map(|r| r.unwrap()).collect();
+    /// assert_eq!(in_order, [0, 1, 2, 3]); // submission order, whatever finished first
+    /// ```
     pub fn ordered(&mut self) -> Ordered<'_, T> {
         Ordered { pool: self }
     }
