@@ -2,6 +2,47 @@
 //! results travel back, serialized over pipes. See [`par!`] for the loop syntax and [`Loop`] for
 //! the runtime API it expands to.
 //!
+//! The package is `forkpar` on crates.io (the name `par` is taken there); its library is
+//! `par`. Add it, and `serde`'s derive for your own result types:
+//!
+//! ```toml
+//! [dependencies]
+//! forkpar = "0.1"    # cargo add forkpar
+//! serde = { version = "1", features = ["derive"] }
+//! ```
+//!
+//! Wrap a sequential loop, and its iterations run in worker processes; its value is a `Vec` of
+//! the body's values in iteration order:
+//!
+//! ```
+//! use par::par;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Stats {
+//!     n: u64,
+//!     steps: u32,
+//! }
+//!
+//! fn collatz(mut n: u64) -> u32 {
+//!     let mut steps = 0;
+//!     while n != 1 {
+//!         n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+//!         steps += 1;
+//!     }
+//!     steps
+//! }
+//!
+//! // before: for n in 1..=1000u64 { stats.push(Stats { n, steps: collatz(n) }); }
+//! let stats: Vec<Stats> = par!(for n in 1..=1000u64 { Stats { n, steps: collatz(n) } });
+//! assert_eq!(stats[26], Stats { n: 27, steps: 111 });
+//!
+//! // A reduction, OpenMP style: the body stays as it was.
+//! let mut longest = 0u32;
+//! par!(reduce(max: longest), for n in 1..=1000u64 { longest = longest.max(collatz(n)); });
+//! assert_eq!(longest, 178);
+//! ```
+//!
 //! # The model in one page
 //!
 //! - **What reaches the workers by `fork`**: the body and everything it captures, and the
@@ -81,6 +122,17 @@ pub use par_runtime::*;
 /// assert!(worst < 1.0);
 /// ```
 ///
+/// **Combining order.** The items are cut into *grains* of consecutive items whose bounds
+/// depend only on the input's length (about 1024 grains; 64 items each for a `stream`), never
+/// on the worker count, the schedule or timing. Each grain folds its items left to right into
+/// a private copy starting from the operator's identity; the parent combines the grains'
+/// partials left to right in item order, then combines the result into the variable's value
+/// from before the loop: `x = x0 + ((g0 + g1) + g2 + ...)`, where `g0 = ((0 + i0) + i1) + ...`.
+/// That is why a float sum is bit-identical for 1, 2 or 64 workers (`PAR_WORKERS=1` included),
+/// and also why it may differ in the last bits from the original sequential loop, which folds
+/// `((x0 + i0) + i1) + ...`: float `+` and `*` are not associative, and the grouping differs.
+/// Integer, `min`, `max`, bitwise and boolean reductions give the sequential result.
+///
 /// Clauses go before the `for`, separated by commas:
 ///
 /// ```
@@ -109,11 +161,50 @@ pub use par_runtime::*;
 /// sized from measured item time); see [`Schedule`]. `crate = path` names the `par` crate when
 /// it is renamed.
 ///
+/// # What a worker cannot change
+///
+/// Each worker is a forked copy of the program: what the body changes in memory, it changes in
+/// its own copy, and the change is lost when the worker exits. Only the body's values and the
+/// reduction variables come back to the parent. An update through a captured `AtomicUsize`
+/// (`fetch_add`, `store`), `Mutex` (`lock()`), `RefCell` (`borrow_mut()`), `Cell` (`set`), a
+/// `static` or a `Vec` from outside the loop is lost when the loop forks, and made when the
+/// loop runs inline (`PAR_WORKERS=1`, [`sequential`]): a counter would read `0` in parallel and
+/// `1000` sequentially. `par!` rejects these on a variable from outside the body:
+///
+/// ```compile_fail
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use par::par;
+///
+/// let seen = AtomicUsize::new(0);
+/// par!(for _ in 0..1000 { seen.fetch_add(1, Ordering::Relaxed); });
+/// // error: `.fetch_add(..)` on `seen`, a variable from outside of the `par!` loop body; ...
+/// ```
+///
+/// Count with a reduction, and collect with the loop's value:
+///
+/// ```
+/// use par::par;
+///
+/// let mut seen = 0usize;
+/// par!(reduce(+: seen), for _ in 0..1000 { seen += 1; });
+/// assert_eq!(seen, 1000);
+///
+/// let odd: Vec<u32> = par!(for x in 0..10u32 { x * 2 + 1 });
+/// assert_eq!(odd.len(), 10);
+/// ```
+///
+/// What does reach the parent: files the body writes, its output on stdout and stderr, and
+/// values written into a [`SharedVec`] created before the loop.
+///
+/// # Compile-time errors
+///
 /// What the compiler rejects, each with an error on your tokens saying what to write instead:
 /// `break`, `return`, `.await`, `yield` and labelled `continue` to an outer loop in the body;
 /// assigning to (or `&mut` borrowing) a variable from outside the loop that is not a reduction
-/// variable; unknown, duplicated or misplaced clauses; `unordered` with `reduce`; a result type
-/// that is not serializable.
+/// variable; interior mutation through one (`.fetch_add(..)`, `.store(..)`, `.lock()`,
+/// `.borrow_mut()`, `.set(x)`, `.push(x)`, ...); `?` without the `try` clause; unknown,
+/// duplicated or misplaced clauses; `unordered` with `reduce`; a result type that is not
+/// serializable.
 #[macro_export]
 macro_rules! par {
     ($($tokens:tt)*) => {
