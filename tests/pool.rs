@@ -52,6 +52,9 @@ fn misbehave(how: String) -> u32 {
 #[test]
 fn a_pool_of_4_serves_1000_calls_with_at_most_4_forks_and_keeps_worker_state() {
     let _guard = watchdog("pool-reuse");
+    if !common::loops_fork() {
+        return;
+    }
     let mut pool = Pool::new(4);
     for i in 0..1000 {
         whoami::spawn(&mut pool, i);
@@ -104,6 +107,9 @@ fn ordered_results_and_get_follow_submission_order_under_random_delays() {
 #[test]
 fn each_failure_is_reported_with_its_job_and_the_pool_goes_on() {
     let _guard = watchdog("pool-failures");
+    if !common::loops_fork() {
+        return;
+    }
     let mut pool = Pool::new(1);
     let calls = ["ok", "panic", "ok", "abort", "ok", "exit", "ok"];
     for how in calls {
@@ -202,6 +208,9 @@ fn a_worker_killed_from_outside_fails_only_its_call() {
 #[test]
 fn an_unregistered_name_is_an_error_naming_it() {
     let _guard = watchdog("pool-unregistered");
+    if !common::loops_fork() {
+        return;
+    }
     let mut pool: Pool<u32> = Pool::new(1);
     pool.call("nowhere::missing", (7u32,), |(x,)| x);
     match pool.next() {
