@@ -8,12 +8,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
+use crate::learn;
 use crate::mode;
 use crate::par_loop::Loop;
 use crate::progress::Progress;
+use crate::sched::Schedule;
 use crate::source::{Plan, Source};
 use crate::team::{self, TeamIter};
 use crate::trace;
+use std::time::Instant;
 
 /// Why an item failed in the body.
 #[derive(Debug)]
@@ -53,8 +56,13 @@ impl Failure {
 
 /// Where a job's values go: encoded into frames in a worker, straight into a `Vec` inline.
 pub(crate) trait Emit<V> {
-    /// Item `index` starts (for failure reports and timeouts).
+    /// Item `index` starts (for failure reports and timeouts): published at once.
     fn start(&mut self, index: usize);
+    /// Item `index` starts, on a reduction's per-item path: as cheap as a store can be, and
+    /// published at the latest when the next call is made (see `sys::SlotWriter::set`).
+    fn item(&mut self, index: usize) {
+        self.start(index);
+    }
     /// A value covering `items` items.
     fn value(&mut self, value: V, items: usize) -> Result<()>;
 }
@@ -225,10 +233,12 @@ fn fold_grain<I, A, E: Display, F: Fn(&mut A, I) -> std::result::Result<(), E>, 
     emit: &mut Em,
 ) -> std::result::Result<A, JobError> {
     let mut at = *index;
+    emit.start(at);
     for item in items.take(n) {
-        // `index` is what a panic is reported at: a plain store, off the fold's critical path.
+        // `index` is what a panic is reported at, the slot what a death or a timeout is: both
+        // plain stores, kept in registers by a fold that calls nothing (see `Emit::item`).
         *index = at;
-        emit.start(at);
+        emit.item(at);
         fold(&mut acc, item).map_err(|e| failed(at, e))?;
         at += 1;
     }
@@ -236,11 +246,13 @@ fn fold_grain<I, A, E: Display, F: Fn(&mut A, I) -> std::result::Result<(), E>, 
     Ok(acc)
 }
 
-/// Runs a job to completion and returns its values in item order.
+/// Runs a job to completion and returns its values in item order: inline or on a team, as the
+/// options, the mode and (for `auto`) what was learnt about the loop at `site` say.
 pub(crate) fn run<S: Source, J: Job<S::Item>>(
     opts: &Loop,
     mut src: S,
     job: &J,
+    site: learn::Site,
 ) -> Result<Vec<J::Value>> {
     let len = match src.plan() {
         Plan::Indexed(n) => Some(n),
@@ -248,11 +260,34 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     };
     let workers = mode::workers(opts.workers);
     let _span = trace::loop_span(len, workers);
-    let started = std::time::Instant::now();
-    let result = if workers <= 1 || len == Some(0) {
-        run_inline(&mut src, job, len, opts.progress)
+    let started = Instant::now();
+    // Only an indexed `auto` loop without a timeout or an explicit `parallel` learns (learn.rs).
+    let learns = match len {
+        Some(n) if opts.schedule == Schedule::Auto && opts.timeout.is_none() => {
+            opts.parallel.is_none().then_some(n)
+        }
+        _ => None,
+    };
+    let inline = workers <= 1
+        || len == Some(0)
+        || opts.parallel == Some(false)
+        || learns.is_some_and(|n| learn::inline_pays(site, n, workers));
+    let result = if inline {
+        let r = run_inline(&mut src, job, len, opts.progress);
+        if let (Some(n), Ok(_)) = (learns, &r) {
+            learn::inline_run(site, n, started.elapsed());
+        }
+        r
     } else {
-        team::run(opts, workers, &mut src, job)
+        let r = team::run(opts, workers, &mut src, job);
+        match (learns, &r) {
+            (Some(n), Ok((_, m))) => {
+                learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())
+            }
+            (Some(_), Err(_)) => learn::forget(site),
+            _ => {}
+        }
+        r.map(|(values, _)| values)
     };
     match &result {
         Ok(values) => trace::finished(values.len(), started),
@@ -285,11 +320,16 @@ fn run_inline<S: Source, J: Job<S::Item>>(
     len: Option<usize>,
     progress: bool,
 ) -> Result<Vec<J::Value>> {
-    let mut emit = Inline::new();
-    emit.progress = Progress::new(len.map(|n| n as u64), progress);
+    let mut emit = Inline::with_progress(Progress::new(len.map(|n| n as u64), progress));
     let grain = job.grain(len);
-    let items = std::iter::from_fn(|| src.next_item());
-    match job.run(0, grain, items, &mut emit) {
+    let r = match len {
+        Some(n) => {
+            emit.values.reserve_exact(n.div_ceil(grain));
+            job.run(0, grain, (0..n).map(|i| src.take(i)), &mut emit)
+        }
+        None => job.run(0, grain, std::iter::from_fn(|| src.next_item()), &mut emit),
+    };
+    match r {
         Ok(()) => Ok(emit.values),
         Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid())),
         Err(JobError::Runtime(e)) => Err(e),
@@ -297,8 +337,14 @@ fn run_inline<S: Source, J: Job<S::Item>>(
 }
 
 /// The emitter of sequential mode: values into a `Vec`, through the codec if `PAR_CHECK=1`.
+/// The per-item path is a push and one test: progress and the codec check live apart.
 pub(crate) struct Inline<V> {
     pub(crate) values: Vec<V>,
+    extras: Option<Box<Extras>>,
+}
+
+/// What an inline run does besides collecting: show progress, check values (`PAR_CHECK=1`).
+struct Extras {
     progress: Progress,
     check: bool,
     index: usize,
@@ -306,34 +352,57 @@ pub(crate) struct Inline<V> {
 
 impl<V> Inline<V> {
     pub(crate) fn new() -> Self {
+        Self::with_progress(Progress::off())
+    }
+
+    pub(crate) fn with_progress(progress: Progress) -> Self {
+        let check = mode::check();
         Inline {
             values: Vec::new(),
-            progress: Progress::off(),
-            check: mode::check(),
-            index: 0,
+            extras: (check || progress.is_shown()).then(|| {
+                Box::new(Extras {
+                    progress,
+                    check,
+                    index: 0,
+                })
+            }),
         }
     }
 }
 
-impl<V: Transfer> Emit<V> for Inline<V> {
-    fn start(&mut self, index: usize) {
-        self.index = index;
+impl Extras {
+    /// `PAR_CHECK=1`: the value as it comes out of the codec.
+    #[cold]
+    fn value<V: Transfer>(&mut self, value: V, items: usize) -> Result<V> {
+        self.progress.advance(items as u64);
+        if !self.check {
+            return Ok(value);
+        }
+        codec::round_trip(value).map_err(|e| Error::Decode {
+            index: Some(self.index),
+            pid: crate::sys::getpid(),
+            message: format!(
+                "PAR_CHECK: the value of item {} does not survive serialization: {e}",
+                self.index
+            ),
+        })
     }
+}
+
+impl<V: Transfer> Emit<V> for Inline<V> {
+    #[inline]
+    fn start(&mut self, index: usize) {
+        if let Some(x) = &mut self.extras {
+            x.index = index;
+        }
+    }
+    #[inline]
     fn value(&mut self, value: V, items: usize) -> Result<()> {
-        let value = if self.check {
-            codec::round_trip(value).map_err(|e| Error::Decode {
-                index: Some(self.index),
-                pid: crate::sys::getpid(),
-                message: format!(
-                    "PAR_CHECK: the value of item {} does not survive serialization: {e}",
-                    self.index
-                ),
-            })?
-        } else {
-            value
+        let value = match &mut self.extras {
+            Some(x) => x.value(value, items)?,
+            None => value,
         };
         self.values.push(value);
-        self.progress.advance(items as u64);
         Ok(())
     }
 }

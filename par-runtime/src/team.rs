@@ -89,7 +89,22 @@ pub(crate) struct Team<V> {
     timeout: Option<Duration>,
     threads: usize,
     progress: Progress,
+    /// Nanoseconds the workers reported spending on finished chunks, and the time the team
+    /// took to start (see `Measured`).
+    busy_ns: u64,
+    start_time: Duration,
     _v: PhantomData<V>,
+}
+
+/// What a team run measured, for the `auto` schedule's choice between forking and running
+/// inline (learn.rs).
+pub(crate) struct Measured {
+    /// Workers forked.
+    pub(crate) workers: usize,
+    /// Time the workers spent running chunks, summed over workers.
+    pub(crate) busy: Duration,
+    /// Time to start the team (pipes and forks).
+    pub(crate) start: Duration,
 }
 
 /// Runs a job on `workers` workers and returns its values in item order.
@@ -98,12 +113,17 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     workers: usize,
     src: &mut S,
     job: &J,
-) -> Result<Vec<J::Value>> {
+) -> Result<(Vec<J::Value>, Measured)> {
     let mut team = Team::start(opts, workers, src, job, true)?;
     while !team.finished() {
         team.step(src)?;
     }
-    team.finish()
+    let measured = Measured {
+        workers: team.workers.len(),
+        busy: Duration::from_nanos(team.busy_ns),
+        start: team.start_time,
+    };
+    team.finish().map(|values| (values, measured))
 }
 
 impl<V: Transfer> Team<V> {
@@ -126,9 +146,10 @@ impl<V: Transfer> Team<V> {
             (None, Schedule::Static | Schedule::Guided(_)) => Schedule::Auto,
             (_, s) => s,
         };
+        let started = Instant::now();
         worker::install_panic_hook();
         let threads = sys::thread_count();
-        let slots = Shared::new(workers * 8)
+        let slots = Shared::new(workers * sys::SLOT_STRIDE)
             .map_err(|e| Error::io("could not map the workers' progress slots", e))?;
         let mut team = Team {
             workers: Vec::with_capacity(workers),
@@ -149,6 +170,8 @@ impl<V: Transfer> Team<V> {
             timeout: opts.timeout,
             threads,
             progress: Progress::new(len.map(|n| n as u64), opts.progress),
+            busy_ns: 0,
+            start_time: Duration::ZERO,
             _v: PhantomData,
         };
         let max = opts.max_frame.unwrap_or(wire::DEFAULT_MAX);
@@ -174,7 +197,7 @@ impl<V: Transfer> Team<V> {
                 death: death_r.raw(),
                 stdout: out.as_ref().map(|(_, w)| w.raw()),
             };
-            let slot = &team.slots.slots()[w];
+            let slot = team.slots.writer(w);
             let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
             let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
                 .map_err(|e| Error::io("could not fork a worker", e))?;
@@ -212,6 +235,7 @@ impl<V: Transfer> Team<V> {
                 since: Instant::now(),
             });
         }
+        team.start_time = started.elapsed();
         Ok(team)
     }
 
@@ -439,15 +463,10 @@ impl<V: Transfer> Team<V> {
             };
             match kind {
                 Kind::Results => {
-                    let (head, mut bytes) = wire::parse_results(payload).map_err(bad)?;
-                    let mut values = Vec::with_capacity(head.values.min(1 << 20) as usize);
-                    for _ in 0..head.values {
-                        let (v, rest) = codec::decode_prefix::<V>(bytes).map_err(|e| {
-                            bad(format!("results for items from {}: {e}", head.first))
-                        })?;
-                        values.push(v);
-                        bytes = rest;
-                    }
+                    let (head, bytes) = wire::parse_results(payload).map_err(bad)?;
+                    let mut values = Vec::new();
+                    let bytes = codec::decode_values::<V>(bytes, head.values as usize, &mut values)
+                        .map_err(|e| bad(format!("results for items from {}: {e}", head.first)))?;
                     if !bytes.is_empty() {
                         return Err(bad(format!(
                             "{} unexpected bytes after {} values",
@@ -456,6 +475,7 @@ impl<V: Transfer> Team<V> {
                         )));
                     }
                     if head.last == 1 {
+                        self.busy_ns = self.busy_ns.saturating_add(head.elapsed_ns);
                         if let Some((_, _, units)) = w.in_flight.pop_front() {
                             self.sched
                                 .observe(units, Duration::from_nanos(head.elapsed_ns));
@@ -536,7 +556,7 @@ impl<V: Transfer> Team<V> {
         if w.killed || w.failed {
             return;
         }
-        let slot = self.slots.slots()[i].load(Ordering::Relaxed);
+        let slot = self.slots.slot(i).load(Ordering::Relaxed);
         let index = slot
             .checked_sub(1)
             .map(|i| i as usize)
@@ -564,7 +584,7 @@ impl<V: Transfer> Team<V> {
             if w.reaped || w.killed {
                 continue;
             }
-            let seen = self.slots.slots()[i].load(Ordering::Relaxed);
+            let seen = self.slots.slot(i).load(Ordering::Relaxed);
             if seen != w.seen {
                 w.seen = seen;
                 w.since = now;

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::codec;
@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::forms::{Emit, Failure, Job, JobError};
 use crate::mode;
 use crate::source::{Plan, Source};
-use crate::sys::{self, RawFd};
+use crate::sys::{self, RawFd, SlotWriter};
 use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
 
 /// A results frame is sent once it holds this much, so one chunk's results never need one
@@ -90,7 +90,7 @@ pub(crate) struct Fds {
 /// (the parent is gone), 101 par's own code panicked.
 pub(crate) fn main<S: Source, J: Job<S::Item>>(
     fds: Fds,
-    slot: &AtomicU64,
+    slot: SlotWriter,
     src: &mut S,
     job: &J,
     grain: usize,
@@ -118,16 +118,19 @@ struct Exit(i32);
 
 fn serve<S: Source, J: Job<S::Item>>(
     fds: Fds,
-    slot: &AtomicU64,
+    slot: SlotWriter,
     src: &mut S,
     job: &J,
     grain: usize,
 ) -> std::result::Result<(), Exit> {
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
+    let mut frame = FrameBuf::default();
+    // One allocation for the worker's life: a results frame is sent once it passes `FLUSH`.
+    frame.buf.reserve(FLUSH + (64 << 10));
     let mut out = Sender {
         fds,
         slot,
-        frame: FrameBuf::default(),
+        frame,
         head: None,
         first: 0,
     };
@@ -165,7 +168,7 @@ fn serve<S: Source, J: Job<S::Item>>(
         } else {
             job.run(first, grain, items.into_iter(), &mut out)
         };
-        slot.store(0, Ordering::Relaxed);
+        out.slot.mark(0);
         match result {
             Ok(()) => out.flush(true, started).map_err(|_| Exit(2))?,
             Err(JobError::Body(failure)) => {
@@ -181,9 +184,9 @@ fn serve<S: Source, J: Job<S::Item>>(
 
 /// The worker's [`Emit`]: values are encoded into a results frame that is sent when full and at
 /// the end of the chunk.
-struct Sender<'a> {
+struct Sender {
     fds: Fds,
-    slot: &'a AtomicU64,
+    slot: SlotWriter,
     frame: FrameBuf,
     /// The results frame being filled: (first item, items, values).
     head: Option<ResultsHead>,
@@ -191,7 +194,7 @@ struct Sender<'a> {
     first: usize,
 }
 
-impl Sender<'_> {
+impl Sender {
     fn begin(&mut self) -> &mut ResultsHead {
         if self.head.is_none() {
             let head = ResultsHead {
@@ -265,14 +268,19 @@ impl Sender<'_> {
     }
 }
 
-impl<V: codec::Transfer> Emit<V> for Sender<'_> {
+impl<V: codec::Transfer> Emit<V> for Sender {
     fn start(&mut self, index: usize) {
-        self.slot.store(index as u64 + 1, Ordering::Relaxed);
+        self.slot.mark(index as u64 + 1);
+    }
+
+    #[inline(always)]
+    fn item(&mut self, index: usize) {
+        self.slot.set(index as u64 + 1);
     }
 
     fn value(&mut self, value: V, items: usize) -> Result<()> {
         self.begin();
-        codec::encode_into(&value, &mut self.frame.buf)?;
+        codec::encode_value(&value, &mut self.frame.buf)?;
         if let Some(h) = self.head.as_mut() {
             h.items += items as u64;
             h.values += 1;

@@ -55,6 +55,10 @@ pub(crate) enum Status {
 /// True where loops can fork workers.
 pub(crate) const CAN_FORK: bool = cfg!(all(unix, not(par_fallback_sys)));
 
+/// Bytes between two progress slots in a [`Shared`] region: two cache lines, so that neither
+/// a shared line nor the adjacent-line prefetcher couples two workers.
+pub(crate) const SLOT_STRIDE: usize = 128;
+
 /// A zero-filled region created before a fork, so that parent and workers see the same bytes
 /// (`MAP_SHARED` on Unix). Used for the per-worker progress slots and the shared-memory output
 /// mode.
@@ -74,13 +78,26 @@ impl Shared {
         })
     }
 
-    /// The region as `n` atomic u64 slots (`n * 8 <= len`).
-    pub(crate) fn slots(&self) -> &[AtomicU64] {
-        let n = self.len / 8;
-        // SAFETY: the region is page-aligned, zero-filled and valid for `len` bytes for as long
-        // as `self` lives; AtomicU64 allows shared mutation through `&`, and every access from
-        // any process goes through atomics.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<AtomicU64>(), n) }
+    /// Slot `i` of a region made of [`SLOT_STRIDE`]-byte slots: an atomic u64 alone on its
+    /// cache line (and the adjacent-line prefetch pair), so that one worker storing into its
+    /// slot on every item never takes the line from another worker's core (false sharing made
+    /// a 2-worker float sum 2-3x slower than with padded slots).
+    pub(crate) fn slot(&self, i: usize) -> &AtomicU64 {
+        let at = i.checked_mul(SLOT_STRIDE).expect("slot index overflows");
+        assert!(at + 8 <= self.len, "slot {i} out of bounds");
+        // SAFETY: in bounds (asserted); `at` is a multiple of 128 from a page-aligned base, so
+        // the pointer is aligned for AtomicU64; the region is zero-filled (a valid u64) and
+        // lives as long as `self`; AtomicU64 allows shared mutation through `&`, and every
+        // access from any process goes through atomics.
+        unsafe { &*self.ptr.add(at).cast::<AtomicU64>() }
+    }
+
+    /// The writing end of slot `i`, for the one worker that owns it (see [`SlotWriter`]).
+    pub(crate) fn writer(&self, i: usize) -> SlotWriter {
+        let slot = self.slot(i);
+        SlotWriter {
+            ptr: std::ptr::NonNull::from(slot).cast::<u64>(),
+        }
     }
 
     /// Size in bytes.
@@ -127,8 +144,65 @@ impl Drop for Shared {
     }
 }
 
+/// The bytes of a slice of plain values (for copying them into a frame in one piece).
+pub(crate) fn as_bytes<T: Plain>(values: &[T]) -> &[u8] {
+    // SAFETY: `Plain` types have no padding and no pointers, so every byte of the slice is
+    // initialised; u8 has alignment 1 and the length is the slice's size in bytes.
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    }
+}
+
+/// The bytes of a mutable slice of plain values (for filling it from a frame in one copy).
+pub(crate) fn as_bytes_mut<T: Plain>(values: &mut [T]) -> &mut [u8] {
+    let len = std::mem::size_of_val(values);
+    // SAFETY: as in `as_bytes`; and every bit pattern is a valid `Plain` value, so any bytes
+    // written through the view leave valid values.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), len) }
+}
+
 mod sealed {
     pub trait Sealed {}
+}
+
+/// A worker's end of its progress slot: the item it is running, read by the parent (with an
+/// atomic load, from its own mapping) to report a death or a timeout at the right item.
+///
+/// Two kinds of store, so that the per-item path costs nothing measurable:
+/// - [`SlotWriter::mark`] is a volatile store: it always reaches memory, in program order.
+///   Used where a chunk or a reduction grain starts and ends.
+/// - [`SlotWriter::set`] is a plain store, one `mov` to a line no other core writes (slots are
+///   [`SLOT_STRIDE`] apart). It is per item. The compiler may keep it in a register inside a
+///   loop that makes no call and touches no other memory (a pure arithmetic fold) and store
+///   only the last value at the loop's end: such a loop can neither crash nor block on
+///   anything but itself, and it vectorises as if the store were not there. Where the body
+///   calls anything (which may panic, crash or sleep), the store happens before the call, so
+///   the parent sees the exact item.
+///
+/// The writer is the only accessor of the slot in the worker process; the parent only loads.
+#[derive(Debug)]
+pub(crate) struct SlotWriter {
+    ptr: std::ptr::NonNull<u64>,
+}
+
+impl SlotWriter {
+    /// Publishes `value` now (a volatile store).
+    #[inline]
+    pub(crate) fn mark(&mut self, value: u64) {
+        // SAFETY: `ptr` points at an 8-aligned u64 inside a live shared mapping (see
+        // `Shared::slot`; the mapping outlives the worker, which never unmaps it), and in this
+        // process nothing else accesses it while `&mut self` is held.
+        unsafe { self.ptr.as_ptr().write_volatile(value) }
+    }
+
+    /// Records `value` with a plain store (see the type's docs for when it reaches memory).
+    #[inline(always)]
+    pub(crate) fn set(&mut self, value: u64) {
+        // SAFETY: as in `mark`. Another process reading the location concurrently is outside
+        // this process' memory model: this process is its only accessor, and an aligned 8-byte
+        // store is never torn on the targets par forks on.
+        unsafe { self.ptr.as_ptr().write(value) }
+    }
 }
 
 /// A plain value type for [`SharedVec`](crate::SharedVec): `Copy`, no padding, no pointers,
