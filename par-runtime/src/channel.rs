@@ -224,7 +224,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         };
         self.out.clear();
         self.out.begin(Kind::Message);
-        codec::encode_into(msg, &mut self.out.buf)?;
+        codec::encode_value(msg, &mut self.out.buf)?;
         self.out
             .end()
             .and_then(|()| sys::write_all(tx.raw(), &self.out.buf))
@@ -340,7 +340,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         };
         match self.reader.next() {
             Ok(Some((Kind::Message, payload))) => {
-                return codec::decode::<R>(payload)
+                return codec::decode_value::<R>(payload)
                     .map(Some)
                     .map_err(|e| bad(e.to_string()));
             }

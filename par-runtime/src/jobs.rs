@@ -255,7 +255,7 @@ fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
     Some(match frame {
         (Kind::Results, payload) => match wire::parse_results(payload)
             .map_err(bad)
-            .and_then(|(_, bytes)| codec::decode::<T>(bytes).map_err(|e| bad(e.to_string())))
+            .and_then(|(_, bytes)| codec::decode_value::<T>(bytes).map_err(|e| bad(e.to_string())))
         {
             Ok(v) => (Some(v), Ok(())),
             Err(e) => (None, Err(e)),
@@ -326,7 +326,7 @@ fn child_main<T: Transfer>(
                 elapsed_ns: 0,
                 last: 1,
             });
-            codec::encode_into(&v, &mut frame.buf).is_ok() && frame.end().is_ok()
+            codec::encode_value(&v, &mut frame.buf).is_ok() && frame.end().is_ok()
         }
         Err(p) => panic_frame(&mut frame, index, 0, &panic_message(&*p)),
     };

@@ -16,6 +16,7 @@ mod codec;
 mod error;
 mod forms;
 mod jobs;
+mod learn;
 mod macro_support;
 mod mode;
 mod par_loop;

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::fmt::Display;
+use std::panic::Location;
 use std::time::Duration;
 
 use crate::codec::Transfer;
@@ -49,6 +50,7 @@ pub struct Loop {
     pub(crate) timeout: Option<Duration>,
     pub(crate) progress: bool,
     pub(crate) max_frame: Option<usize>,
+    pub(crate) parallel: Option<bool>,
 }
 
 impl Loop {
@@ -92,6 +94,24 @@ impl Loop {
         self
     }
 
+    /// OpenMP's `if` clause: `parallel(false)` runs the loop inline, in the calling process;
+    /// `parallel(true)` always forks. Without it, the `auto` schedule decides by measurement:
+    /// a loop's first run forks, and a later run of the same loop (the same call site) runs
+    /// inline when the first showed that forking costs more than it saves, for example a
+    /// million items of a few nanoseconds each. An inline run keeps par's semantics but not
+    /// its isolation: a crash in an item would be a crash of the caller. Any explicit schedule,
+    /// a `timeout`, or `parallel(true)` keeps a loop forking.
+    ///
+    /// ```
+    /// let n = 3;
+    /// let v = par::Loop::new().parallel(n > 1000).collect(0..n, |i| i * 2);
+    /// assert_eq!(v, [0, 2, 4]);
+    /// ```
+    pub fn parallel(mut self, on: bool) -> Self {
+        self.parallel = Some(on);
+        self
+    }
+
     /// The largest frame a worker may send (default 1 GiB); a frame declaring more is
     /// [`Error::Decode`], never an allocation. Results are split into frames of a few MiB, so
     /// this bounds the encoded size of one result.
@@ -118,6 +138,7 @@ impl Loop {
     /// let evens: Vec<u64> = par::Loop::new().workers(2).collect(0..5u64, |i| i * 2);
     /// assert_eq!(evens, [0, 2, 4, 6, 8]);
     /// ```
+    #[track_caller]
     pub fn collect<S, T, F>(&self, src: S, body: F) -> Vec<T>
     where
         S: IntoSource,
@@ -138,6 +159,7 @@ impl Loop {
     /// assert_eq!(err.index(), Some(42));
     /// assert!(err.to_string().contains("bad item 42"));
     /// ```
+    #[track_caller]
     pub fn try_collect<S, T, E, F>(&self, src: S, body: F) -> Result<Vec<T>>
     where
         S: IntoSource,
@@ -145,7 +167,12 @@ impl Loop {
         E: Display,
         F: Fn(S::Item) -> std::result::Result<T, E>,
     {
-        forms::run(self, src.into_source(), &Collect::new(body))
+        forms::run(
+            self,
+            src.into_source(),
+            &Collect::new(body),
+            Location::caller(),
+        )
     }
 
     /// Runs `body` on every item for its side effects (files, stdout) in the workers.
@@ -165,6 +192,7 @@ impl Loop {
     /// assert_eq!(std::fs::read_to_string(dir.join("2.txt")).unwrap(), "2");
     /// std::fs::remove_dir_all(&dir).unwrap();
     /// ```
+    #[track_caller]
     pub fn for_each<S, F>(&self, src: S, body: F)
     where
         S: IntoSource,
@@ -177,13 +205,20 @@ impl Loop {
     }
 
     /// [`Loop::for_each`] for a fallible body; see [`Loop::try_collect`].
+    #[track_caller]
     pub fn try_for_each<S, E, F>(&self, src: S, body: F) -> Result<()>
     where
         S: IntoSource,
         E: Display,
         F: Fn(S::Item) -> std::result::Result<(), E>,
     {
-        forms::run(self, src.into_source(), &Collect::new(body)).map(drop)
+        forms::run(
+            self,
+            src.into_source(),
+            &Collect::new(body),
+            Location::caller(),
+        )
+        .map(drop)
     }
 
     /// A reduction: every *grain* of consecutive items starts from `identity()` and is folded
@@ -201,6 +236,7 @@ impl Loop {
     /// # Panics
     ///
     /// As [`Loop::collect`].
+    #[track_caller]
     pub fn reduce<S, A, I, Fo, C>(&self, src: S, identity: I, fold: Fo, combine: C) -> A
     where
         S: IntoSource,
@@ -221,6 +257,7 @@ impl Loop {
     }
 
     /// [`Loop::reduce`] for a fallible fold; see [`Loop::try_collect`].
+    #[track_caller]
     pub fn try_reduce<S, A, E, I, Fo, C>(
         &self,
         src: S,
@@ -237,7 +274,7 @@ impl Loop {
         C: Fn(A, A) -> A,
     {
         let job = Reduce::new(identity, fold);
-        let partials: Vec<A> = forms::run(self, src.into_source(), &job)?;
+        let partials: Vec<A> = forms::run(self, src.into_source(), &job, Location::caller())?;
         Ok(partials
             .into_iter()
             .reduce(combine)

@@ -46,7 +46,7 @@ pub fn trampoline<A: Transfer, T: Transfer>(
     let args: A =
         codec::decode(bytes).map_err(|e| format!("could not decode the arguments: {e}"))?;
     let mut out = Vec::new();
-    codec::encode_into(&f(args), &mut out)
+    codec::encode_value(&f(args), &mut out)
         .map_err(|e| format!("could not encode the result: {e}"))?;
     Ok(out)
 }
@@ -519,7 +519,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, bool)> 
         Ok(Some((Kind::Results, payload))) => match wire::parse_results(payload) {
             Ok((head, bytes)) if head.first as usize == current => (
                 current,
-                codec::decode::<T>(bytes).map_err(|e| bad(current, e.to_string())),
+                codec::decode_value::<T>(bytes).map_err(|e| bad(current, e.to_string())),
                 false,
             ),
             Ok((head, _)) => (

@@ -92,8 +92,22 @@ impl Progress {
         }
     }
 
-    /// `n` more items finished.
+    /// True when a bar or lines are shown.
+    pub(crate) fn is_shown(&self) -> bool {
+        self.bar.is_some() || self.lines.is_some()
+    }
+
+    /// `n` more items finished. Costs one branch when no progress is shown (it is called per
+    /// item by inline runs).
+    #[inline]
     pub(crate) fn advance(&mut self, n: u64) {
+        if self.bar.is_some() || self.lines.is_some() {
+            self.advance_shown(n);
+        }
+    }
+
+    #[cold]
+    fn advance_shown(&mut self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(n);
         }

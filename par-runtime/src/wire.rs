@@ -241,10 +241,25 @@ pub(crate) enum Fill {
     Eof,
 }
 
+thread_local! {
+    /// Buffers of dropped readers, reused by the next ones on this thread: a loop's results
+    /// land in memory that is already mapped, instead of faulting in fresh pages every loop.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Readers' buffers up to this size are kept for reuse, at most `SPARE_COUNT` of them.
+const SPARE_MAX: usize = 4 << 20;
+const SPARE_COUNT: usize = 8;
+
 impl FrameReader {
     pub(crate) fn new(max: usize) -> Self {
+        let buf = SPARE
+            .try_with(|s| s.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         FrameReader {
-            buf: Vec::new(),
+            buf,
             filled: 0,
             pos: 0,
             max,
@@ -267,7 +282,12 @@ impl FrameReader {
             Some(len) if len <= self.max => HEADER + len,
             _ => HEADER,
         };
-        let need = want.saturating_sub(have).max(256 << 10);
+        // The buffer grows with what has arrived, never by more than it holds (or 256 KiB): a
+        // header declaring a huge length gets memory only as its bytes come.
+        let need = want
+            .saturating_sub(have)
+            .min(have.max(self.buf.len()).max(256 << 10))
+            .max(256 << 10);
         if self.buf.len() - self.filled < need {
             if self.pos > 0 {
                 self.buf.copy_within(self.pos..self.filled, 0);
@@ -338,6 +358,20 @@ impl FrameReader {
             self.buf = Vec::new();
             self.pos = 0;
             self.filled = 0;
+        }
+    }
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() >= (64 << 10) && buf.len() <= SPARE_MAX {
+            let _ = SPARE.try_with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < SPARE_COUNT {
+                    s.push(buf);
+                }
+            });
         }
     }
 }
