@@ -222,12 +222,14 @@ fn a_map_and_pmap_never_run_more_than_their_limit() {
     }
     std::fs::write(dir.join("go"), b"").expect("let the jobs go");
     let mut got = Vec::new();
-    while let Some(r) = map.next() {
+    for r in map.by_ref() {
         assert!(live_children() <= 3, "{:?}", children());
         got.push(r.expect("no job fails"));
     }
     assert_eq!(got, (0..10).map(|i| i * 7).collect::<Vec<_>>());
     assert_eq!(started(&dir), 10);
+    // A child whose result was read may still wait to be reaped: the map does it when dropped.
+    drop(map);
     no_children_left();
 
     // pmap: 8 items, limit 2, the same way.
@@ -245,11 +247,12 @@ fn a_map_and_pmap_never_run_more_than_their_limit() {
     }
     std::fs::write(dir.join("go"), b"").expect("let the items go");
     let mut got = Vec::new();
-    while let Some(r) = squares.next() {
+    for r in squares.by_ref() {
         assert!(live_children() <= 2, "{:?}", children());
         got.push(r.expect("no item fails"));
     }
     assert_eq!(got, (0..8).map(|i| i * 7).collect::<Vec<_>>());
+    drop(squares);
     let _ = std::fs::remove_dir_all(&dir);
     no_children_left();
 }
@@ -271,7 +274,7 @@ fn map_get_range_waits_for_a_range_in_submission_order() {
         rs.into_iter()
             .map(|r| match r {
                 Ok(v) => Ok(*v),
-                Err(e) => Err(format!("{:?}:{}", e.index(), e.to_string())),
+                Err(e) => Err(format!("{:?}:{e}", e.index())),
             })
             .collect()
     };
