@@ -212,6 +212,53 @@ macro_rules! par {
     };
 }
 
+/// `println!` that keeps a progress bar whole: while a loop, [`Queue`], [`Map`] or [`Pool`] of
+/// this process draws its bar (the `progress` clause or option), the line is printed on stdout
+/// above the bar, which is redrawn below it; otherwise it is `std::println!`. A plain
+/// `println!` between the results of an `unordered` loop or a queue would be drawn over by the
+/// bar (`ETA 0s1000/4060 done`).
+///
+/// ```
+/// let mut queue = par::Queue::new(2).progress(true);
+/// for i in 0..4u64 {
+///     queue.spawn(move || i * i);
+/// }
+/// for (job, square) in queue {
+///     par::println!("job {job}: {}", square.unwrap());
+/// }
+/// par::println!(); // an empty line, as `println!()`
+/// ```
+///
+/// Inside a loop body or a job it is `println!`: a worker's output reaches the parent, which
+/// prints it above the bar.
+#[macro_export]
+macro_rules! println {
+    () => {
+        $crate::__private::print_out(::core::format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::__private::print_out(::core::format_args!($($arg)*))
+    };
+}
+
+/// [`println!`](crate::println!) on stderr: `eprintln!` that prints above a progress bar.
+///
+/// ```
+/// let found: Vec<u32> = par::par!(progress, unordered, for x in 0..100u32 { x * 3 })
+///     .inspect(|x| if x % 50 == 0 { par::eprintln!("found {x}") })
+///     .collect();
+/// assert_eq!(found.len(), 100);
+/// ```
+#[macro_export]
+macro_rules! eprintln {
+    () => {
+        $crate::__private::print_err(::core::format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::__private::print_err(::core::format_args!($($arg)*))
+    };
+}
+
 /// Marks a free function as a parallel callable (pprocess' `MakeParallel` + `manage`).
 ///
 /// The function stays as it was; the attribute adds a companion of the same name (a struct

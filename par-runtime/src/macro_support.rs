@@ -5,6 +5,9 @@ use std::fmt::Display;
 
 use crate::source::{items, IntoSource, Items};
 
+/// Behind `par::println!` and `par::eprintln!`.
+pub use crate::progress::{print_err, print_out};
+
 /// Marks an iterable that is an [`IntoSource`] (integer ranges, `Vec`, slices, arrays).
 pub struct SourceTag;
 /// Marks any other iterable: materialised with [`items`].
