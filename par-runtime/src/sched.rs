@@ -27,6 +27,11 @@ pub enum Schedule {
 /// way, a few syscalls: tens of microseconds here) is below 1%, short enough to balance load.
 const TARGET: Duration = Duration::from_millis(2);
 
+/// Work kept queued per worker (see `Sched::depth`).
+const QUEUED: Duration = Duration::from_micros(200);
+/// The deepest queue per worker.
+const MAX_DEPTH: usize = 64;
+
 /// Per-worker scheduling state for a known number of units (`total`) or a stream (`None`).
 #[derive(Debug)]
 pub(crate) struct Sched {
@@ -142,13 +147,18 @@ impl Sched {
         }
     }
 
-    /// How many chunks to keep queued per worker. Two hide the pipe latency when chunks are long;
-    /// chunks measured shorter than a pipe round trip or so (~100 us here) need a deeper queue,
-    /// which long chunks must not get: queued work can't move to an idle worker at the tail.
+    /// How many chunks to keep queued per worker: about `QUEUED` of work, at least two (which
+    /// hide the pipe latency when chunks are long) and at most `MAX_DEPTH`. Short chunks need a
+    /// deep queue so that a worker finds its next chunks already in its pipe and sends their
+    /// results in one write; long chunks must not get one: queued work can't move to an idle
+    /// worker at the tail, so the tail is at most about `QUEUED` long.
     pub(crate) fn depth(&self) -> usize {
         match self.ns_per_unit {
-            Some(ns) if ns * (self.last as f64) < 100_000.0 => 8,
-            _ => 2,
+            Some(ns) => {
+                let chunk_ns = (ns * self.last as f64).max(1.0);
+                ((QUEUED.as_nanos() as f64 / chunk_ns) as usize).clamp(2, MAX_DEPTH)
+            }
+            None => 2,
         }
     }
 

@@ -28,13 +28,26 @@ static RESULT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::n
 
 /// Test support: writes `bytes` as they are into this worker's result pipe, so tests can check
 /// how the parent handles corrupt, truncated and oversized frames. Not public API.
+///
+/// In a loop worker, whose results may wait to leave in a batch, the frames of the items
+/// before it leave first: the bytes stand in the stream where the item that sends them stands.
 pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
     match RESULT_FD.load(Ordering::Relaxed) {
         -1 => Err(std::io::Error::other(
             "send_raw called outside a par worker",
         )),
-        fd => sys::write_all(fd, bytes),
+        fd => {
+            let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
+            sys::write_all(fd, &unsent)?;
+            sys::write_all(fd, bytes)
+        }
     }
+}
+
+thread_local! {
+    /// A loop worker's complete result frames that wait for the next write (see
+    /// `Sender::flush`): kept here, not in the `Sender`, so that [`send_raw`] can send them.
+    static UNSENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Records where [`send_raw`] writes in this process: a worker's result pipe (loops, pools) or
@@ -147,13 +160,17 @@ fn serve<S: Source, J: Job<S::Item>>(
                     };
                     break (head.first as usize, head.count as usize, items);
                 }
-                Ok(Some((Kind::Done, _))) => return Ok(()),
+                Ok(Some((Kind::Done, _))) => return out.write_out().map_err(|_| Exit(2)),
                 Ok(Some(_)) | Err(_) => return Err(Exit(1)),
-                Ok(None) => match reader.fill(|b| sys::read(fds.cmd, b)) {
-                    Ok(wire::Fill::Read(_)) => {}
-                    // The parent is gone or gave up on us: nothing left to do.
-                    Ok(_) | Err(_) => return Ok(()),
-                },
+                Ok(None) => {
+                    // About to wait for the parent: what is buffered must be on its way first.
+                    out.write_out().map_err(|_| Exit(2))?;
+                    match reader.fill(|b| sys::read(fds.cmd, b)) {
+                        Ok(wire::Fill::Read(_)) => {}
+                        // The parent is gone or gave up on us: nothing left to do.
+                        Ok(_) | Err(_) => return Ok(()),
+                    }
+                }
             }
         };
         let started = Instant::now();
@@ -170,9 +187,13 @@ fn serve<S: Source, J: Job<S::Item>>(
         };
         out.slot.mark(0);
         match result {
-            Ok(()) => out.flush(true, started).map_err(|_| Exit(2))?,
+            // The results of consecutive chunks leave in one write while the next chunk is
+            // already here (one-item chunks: one syscall per batch, not per item).
+            Ok(()) => out
+                .flush(true, started, !reader.ready())
+                .map_err(|_| Exit(2))?,
             Err(JobError::Body(failure)) => {
-                out.flush(false, started).map_err(|_| Exit(2))?;
+                out.flush(false, started, true).map_err(|_| Exit(2))?;
                 out.failure(failure).map_err(|_| Exit(2))?;
                 // The loop has failed: the parent hands out no more work, so leave now.
                 return Ok(());
@@ -210,9 +231,10 @@ impl Sender {
         self.head.as_mut().unwrap_or_else(|| unreachable!())
     }
 
-    /// Sends the frame being filled (an empty one if `last` and nothing is pending, so the
-    /// parent learns the chunk is complete).
-    fn flush(&mut self, last: bool, started: Instant) -> Result<()> {
+    /// Ends the frame being filled (an empty one if `last` and nothing is pending, so the
+    /// parent learns the chunk is complete) and writes what is buffered if `write` says so or
+    /// it is large.
+    fn flush(&mut self, last: bool, started: Instant, write: bool) -> Result<()> {
         if self.head.is_none() && !last {
             return Ok(());
         }
@@ -224,9 +246,17 @@ impl Sender {
             0
         };
         self.frame.patch_results(head);
-        self.send()?;
+        self.frame
+            .end()
+            .map_err(|e| Error::io("a worker could not frame its results", e))?;
         self.first = (head.first + head.items) as usize;
         self.head = None;
+        if write || self.frame.buf.len() >= FLUSH {
+            self.write_out()?;
+        } else {
+            UNSENT.with(|u| u.borrow_mut().extend_from_slice(&self.frame.buf));
+            self.frame.clear();
+        }
         Ok(())
     }
 
@@ -255,15 +285,30 @@ impl Sender {
         };
         self.frame.panic(head);
         codec::encode_into(&(message, location), &mut self.frame.buf)?;
-        self.send()
-    }
-
-    fn send(&mut self) -> Result<()> {
         self.frame
             .end()
-            .map_err(|e| Error::io("a worker could not frame its results", e))?;
-        let r = sys::write_all(self.fds.res, &self.frame.buf);
+            .map_err(|e| Error::io("a worker could not frame its failure", e))?;
+        self.write_out()
+    }
+
+    /// Writes every complete frame buffered so far.
+    fn write_out(&mut self) -> Result<()> {
+        let mut unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
+        // One write for the batch: the frame joins the waiting ones (small, when any wait).
+        let r = if unsent.is_empty() {
+            sys::write_all(self.fds.res, &self.frame.buf)
+        } else {
+            unsent.extend_from_slice(&self.frame.buf);
+            sys::write_all(self.fds.res, &unsent)
+        };
         self.frame.clear();
+        UNSENT.with(|u| {
+            let mut u = u.borrow_mut();
+            if u.capacity() < unsent.capacity() {
+                *u = unsent;
+                u.clear();
+            }
+        });
         r.map_err(|e| Error::io("a worker could not send its results", e))
     }
 }
@@ -286,7 +331,7 @@ impl<V: codec::Transfer> Emit<V> for Sender {
             h.values += 1;
         }
         if self.frame.buf.len() >= FLUSH {
-            self.flush(false, Instant::now())?;
+            self.flush(false, Instant::now(), true)?;
         }
         Ok(())
     }
