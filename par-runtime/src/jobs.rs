@@ -160,6 +160,34 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         true
     }
 
+    /// Once every result has been taken: reaps the children still exiting (their results
+    /// arrived before their end of file), so that none is left a zombie until the drop. One
+    /// that has not exited within a second is killed and reaped.
+    fn settle(&mut self) {
+        let deadline = Some(Instant::now() + Duration::from_secs(1));
+        while !self.running.is_empty() {
+            let ready = match time_left(deadline) {
+                Some(left) => wait_readable(self.running.iter().map(|c| c.res.raw()), left),
+                None => Ok(Vec::new()),
+            };
+            match ready {
+                Ok(ready) if time_left(deadline).is_some() => {
+                    for fd in ready {
+                        if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
+                            self.read(i);
+                        }
+                    }
+                }
+                _ => {
+                    for c in std::mem::take(&mut self.running) {
+                        sys::kill(c.pid);
+                        let _ = sys::waitpid(c.pid);
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads child `i`'s pipe; at end of file reaps it and records its result or failure.
     fn read(&mut self, i: usize) {
         loop {
@@ -612,6 +640,7 @@ impl<T: Transfer> Iterator for Map<'_, T> {
     type Item = Result<T>;
     fn next(&mut self) -> Option<Result<T>> {
         if self.next >= self.jobs.submitted {
+            self.jobs.settle();
             return None;
         }
         loop {
