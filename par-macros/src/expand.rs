@@ -173,9 +173,13 @@ fn reduce(
             })
         })
         .collect();
-    let take = quote! {
-        #( #[allow(unused_mut)] let mut #vars = ::core::mem::replace(&mut __par_acc.#idx, #ids); )*
-    };
+    // The private copies are bound by a `match` arm, not a `let`, and spanned on the user's
+    // variable: when the body calls a method on an ambiguous `{float}` copy, rustc's "specify a
+    // type for this binding" then labels the user's `reduce(+: s)` instead of suggesting `: f32`
+    // inside par's own macro.
+    let copies = vars.iter().map(|v| quote_spanned!(v.span()=> mut #v));
+    let take = quote!( ( #( ::core::mem::replace(&mut __par_acc.#idx, #ids), )* ) );
+    let binds = quote!( #[allow(unused_mut)] ( #( #copies, )* ) );
     let put = quote!( #( __par_acc.#idx = #vars; )* );
     let run = quote!(for #pat in ::core::iter::once(__par_item) #body);
     let combine = quote!(|__par_a, __par_b| ( #( #merged, )* ));
@@ -185,10 +189,13 @@ fn reduce(
                 #src,
                 || ( #( #ids, )* ),
                 |__par_acc, __par_item| -> #result<(), ::std::string::String> {
-                    #take
-                    let __par_r: #result<(), #body_error> = (|| { #run; #result::Ok(()) })();
-                    #put
-                    __par_r.map_err(#body_error::into_message)
+                    match #take {
+                        #binds => {
+                            let __par_r: #result<(), #body_error> = (|| { #run; #result::Ok(()) })();
+                            #put
+                            __par_r.map_err(#body_error::into_message)
+                        }
+                    }
                 },
                 #combine,
             ) {
@@ -204,10 +211,11 @@ fn reduce(
             let __par_p = #opts.reduce(
                 #src,
                 || ( #( #ids, )* ),
-                |__par_acc, __par_item| {
-                    #take
-                    #run
-                    #put
+                |__par_acc, __par_item| match #take {
+                    #binds => {
+                        #run
+                        #put
+                    }
                 },
                 #combine,
             );
