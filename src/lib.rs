@@ -204,7 +204,13 @@ pub use par_runtime::*;
 /// variable; interior mutation through one (`.fetch_add(..)`, `.store(..)`, `.lock()`,
 /// `.borrow_mut()`, `.set(x)`, `.push(x)`, ...); `?` without the `try` clause; unknown,
 /// duplicated or misplaced clauses; `unordered` with `reduce`; a result type that is not
-/// serializable.
+/// serializable (one error, on the body's value; for a `Result` whose error type is not
+/// serializable, such as `io::Result<T>`, the error says how to convert it:
+/// `.map_err(|e| e.to_string())`).
+///
+/// A reduction variable that is an unsuffixed float (`let mut s = 0.0;`) needs its type
+/// (`0.0f64`) when the body calls a method on it, as in a sequential loop; rustc labels the
+/// variable in the `reduce` clause.
 #[macro_export]
 macro_rules! par {
     ($($tokens:tt)*) => {
@@ -305,7 +311,9 @@ macro_rules! eprintln {
 /// ```
 ///
 /// Rejected with an error on your tokens: `async fn`, generic functions, `self` receivers,
-/// reference and `impl Trait` arguments, `impl Trait` results, anything but a function.
+/// reference and `impl Trait` arguments, `impl Trait` results, more than 16 arguments, anything
+/// but a function; and, one error on each, every argument or result type that is not
+/// serializable.
 pub use par_macros::parallel;
 
 #[doc(hidden)]

@@ -29,6 +29,10 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(match __par_item { #pat => #body })
     };
+    let unit = skips || ends_in_statement(body);
+    // A value travels to the parent: checked here, on the user's tokens, rather than by the
+    // `Transfer` bound of `collect` (see `__private::Check`).
+    let run = if unit { run } else { checked(krate, body, run) };
     let closure = if is_try {
         quote!(|__par_item| -> #result<_, #string> {
             let __par_r: #result<_, #body_error> = (|| #result::Ok(#run))();
@@ -37,7 +41,6 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(|__par_item| #run)
     };
-    let unit = skips || ends_in_statement(body);
     let method = match (l.clauses.unordered.is_some(), unit, is_try) {
         (true, _, false) => quote!(unordered),
         (true, _, true) => quote!(try_unordered),
@@ -47,6 +50,21 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         (false, false, true) => quote!(try_collect),
     };
     quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure))
+}
+
+/// The body's value passed through `__private::Check`, which has it compile only if its type
+/// can travel, with one error spanned on the body's last expression otherwise.
+fn checked(krate: &TokenStream, body: &syn::Block, run: TokenStream) -> TokenStream {
+    let span = match body.stmts.last() {
+        Some(syn::Stmt::Expr(e, None)) => e.span(),
+        _ => body.span(),
+    };
+    quote_spanned!(span=> {
+        #[allow(unused_imports)]
+        use #krate::__private::{ErrorStays as _, Stays as _, Travels as _};
+        let __par_value = #run;
+        (&&&#krate::__private::Check::of(&__par_value)).__par_value(__par_value)
+    })
 }
 
 /// A body whose last statement ends with `;` (or that is empty) has no value: a for-each.

@@ -2,6 +2,9 @@
 #![allow(missing_docs)] // hidden support for generated code
 
 use std::fmt::Display;
+use std::marker::PhantomData;
+
+use crate::codec::Transfer;
 
 use crate::source::{items, IntoSource, Items};
 
@@ -43,6 +46,216 @@ impl SourceTag {
 impl IterTag {
     pub fn __par_source<T: IntoIterator>(self, iterable: T) -> Items<T::Item> {
         items(iterable)
+    }
+}
+
+/// The type-level check that what a `par!` body returns, or what a `#[parallel]` function takes
+/// and returns, can travel between processes: one error per type that can't, spanned on the
+/// user's tokens and saying what to do, where a bound on `Transfer` deep in the runtime gives
+/// two (`Serialize`, `Deserialize`) per place that needs it, and serde's "consider adding
+/// `#[derive(serde::Serialize)]` to your `std::io::Error` type" for a `Result`'s error type.
+///
+/// Autoref specialisation: generated code calls a method on `&&&Check<T>`; method lookup picks
+/// [`Travels`] (on `&&Check<T>`) if `T: Transfer`, else [`ErrorStays`] (on `&Check<T>`) if `T`
+/// is a `Result` whose `Ok` type travels, else [`Stays`] (on `Check<T>`). The last two carry a
+/// bound that fails, with the message of a `...CannotTravel` trait (they have no impls).
+pub struct Check<T>(PhantomData<fn() -> T>);
+
+impl<T> Check<T> {
+    pub fn new() -> Self {
+        Check(PhantomData)
+    }
+
+    /// The check of a value's type (the value itself is passed on by `__par_value`).
+    pub fn of(_: &T) -> Self {
+        Check(PhantomData)
+    }
+}
+
+impl<T> Default for Check<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The type travels: the checks pass, the value passes through.
+pub trait Travels<T> {
+    #[inline(always)]
+    fn __par_value(&self, value: T) -> T {
+        value
+    }
+    fn __par_result(&self) {}
+    fn __par_argument(&self) {}
+}
+impl<T: Transfer> Travels<T> for &&Check<T> {}
+
+/// A `Result` whose `Ok` type travels and whose error type does not. `__par_value` returns a
+/// type that can't be normalised: the loop's value becomes an error type, so rustc adds no
+/// errors of its own about the loop's `Transfer` bound.
+pub trait ErrorStays<V, E> {
+    fn __par_value(&self, _: Result<V, E>) -> <E as ErrorCannotTravel>::Never
+    where
+        E: ErrorCannotTravel,
+    {
+        unreachable!("the body's value failed to compile")
+    }
+    fn __par_result(&self)
+    where
+        E: ResultErrorCannotTravel,
+    {
+    }
+    fn __par_argument(&self)
+    where
+        Result<V, E>: ArgumentCannotTravel,
+    {
+    }
+}
+impl<V: Transfer, E> ErrorStays<V, E> for &Check<Result<V, E>> {}
+
+/// Any other type that does not travel.
+pub trait Stays<T> {
+    fn __par_value(&self, _: T) -> <T as ValueCannotTravel>::Never
+    where
+        T: ValueCannotTravel,
+    {
+        unreachable!("the body's value failed to compile")
+    }
+    fn __par_result(&self)
+    where
+        T: ValueCannotTravel,
+    {
+    }
+    fn __par_argument(&self)
+    where
+        T: ArgumentCannotTravel,
+    {
+    }
+}
+impl<T> Stays<T> for Check<T> {}
+
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel between processes: it does not implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "this value is computed in a worker process and travels to the parent as bytes",
+    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]` on your type, or return a type that has them (numbers, `String`, `Vec`, tuples, ...)"
+)]
+pub trait ValueCannotTravel {
+    type Never;
+}
+
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` cannot travel between processes: it does not implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "this `Result` is computed in a worker process and travels to the parent as bytes, its error too",
+    note = "convert the error where it is made to a type that travels, such as its message: `.map_err(|e| e.to_string())` gives a `Result<_, String>`",
+    note = "or, with `par!(try, ...)`, end the item with `?`: any `Display` error becomes a `par::Error` with its message"
+)]
+pub trait ErrorCannotTravel {
+    type Never;
+}
+
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` cannot travel between processes: it does not implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "the result of a `#[parallel]` function travels to the parent as bytes, its error too",
+    note = "return an error type that travels, such as the error's message: `Result<_, String>`, with `.map_err(|e| e.to_string())` where the error is made"
+)]
+pub trait ResultErrorCannotTravel {}
+
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel between processes: it does not implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "the arguments of a `#[parallel]` function travel to a reusable worker process as bytes",
+    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]` on your type, or take a type that has them (numbers, `String`, `Vec`, tuples, ...)"
+)]
+pub trait ArgumentCannotTravel {}
+
+/// A `#[parallel]` function's argument tuple `A` and result `R`, for its trampoline and its
+/// companion's `spawn`, called on `&&Call`. Autoref specialisation again: [`CallTravels`] (on
+/// `&Call`) does the work when both travel; otherwise [`CallStays`] compiles without the
+/// `Transfer` bounds, so that the only errors are the ones [`Check`] gives on each type that
+/// can't travel (the program does not compile then, and `CallStays` never runs).
+pub struct Call<A, R>(PhantomData<fn(A) -> R>);
+
+impl<A, R> Call<A, R> {
+    pub fn new() -> Self {
+        Call(PhantomData)
+    }
+}
+
+impl<A, R> Default for Call<A, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub trait CallTravels<A, R> {
+    fn __par_trampoline(&self, bytes: &[u8], f: fn(A) -> R) -> Result<Vec<u8>, String>;
+    fn __par_spawn<'a, Q: SpawnerOf<'a, R>>(
+        &self,
+        queue: &mut Q,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> R,
+    ) -> usize
+    where
+        A: 'a;
+}
+
+impl<A: Transfer, R: Transfer> CallTravels<A, R> for &Call<A, R> {
+    fn __par_trampoline(&self, bytes: &[u8], f: fn(A) -> R) -> Result<Vec<u8>, String> {
+        crate::pool::trampoline(bytes, f)
+    }
+
+    fn __par_spawn<'a, Q: SpawnerOf<'a, R>>(
+        &self,
+        queue: &mut Q,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> R,
+    ) -> usize
+    where
+        A: 'a,
+    {
+        queue.__par_spawn_call(name, args, f)
+    }
+}
+
+pub trait CallStays<A, R> {
+    fn __par_trampoline(&self, _: &[u8], _: fn(A) -> R) -> Result<Vec<u8>, String> {
+        unreachable!("a `#[parallel]` function whose types do not travel failed to compile")
+    }
+    fn __par_spawn<'a, Q: SpawnerOf<'a, R>>(
+        &self,
+        _: &mut Q,
+        _: &'static str,
+        _: A,
+        _: fn(A) -> R,
+    ) -> usize
+    where
+        A: 'a,
+    {
+        unreachable!("a `#[parallel]` function whose types do not travel failed to compile")
+    }
+}
+impl<A, R> CallStays<A, R> for Call<A, R> {}
+
+/// What a companion's `spawn` takes: a [`Spawner`](crate::Spawner) (`Queue`, `Map`, `Pool`)
+/// of results `R`. Unlike `Spawner`, naming it does not require `R: Transfer`, so a result
+/// type that can't travel is reported once, by [`Check`], not again by `spawn`'s signature.
+pub trait SpawnerOf<'a, R> {
+    fn __par_spawn_call<A: Transfer + 'a>(
+        &mut self,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> R,
+    ) -> usize;
+}
+
+impl<'a, R: Transfer, Q: crate::Spawner<'a, R>> SpawnerOf<'a, R> for Q {
+    fn __par_spawn_call<A: Transfer + 'a>(
+        &mut self,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> R,
+    ) -> usize {
+        self.spawn_call(name, args, f)
     }
 }
 
