@@ -133,6 +133,8 @@ impl Progress {
         }
         bar.enable_steady_tick(Duration::from_millis(250));
         if let Ok(mut drawn) = DRAWN.lock() {
+            // Bars of finished loops go here too, not only when something prints.
+            drawn.retain(|(_, weak)| weak.upgrade().is_some_and(|bar| !bar.is_finished()));
             drawn.push((std::process::id(), bar.downgrade()));
         }
         Progress {
