@@ -39,6 +39,12 @@ fn tell_pid_and_wait(pid_file: String) -> u32 {
     0
 }
 
+/// `misbehave` with a large argument, so that queued calls fill the worker's command pipe.
+#[par::parallel]
+fn misbehave_padded(how: String, _pad: String) -> u32 {
+    misbehave(how)
+}
+
 #[par::parallel]
 fn misbehave(how: String) -> u32 {
     match how.as_str() {
@@ -153,6 +159,49 @@ fn each_failure_is_reported_with_its_job_and_the_pool_goes_on() {
     }
     assert_eq!(pool.forks(), 3, "one worker, replaced twice");
     drop(pool);
+    no_children_left();
+}
+
+/// Calls travel several at a time to a worker whose calls are short: a worker that finishes
+/// calls and then dies while the parent is still sending must not take the finished calls'
+/// results with it (they are read from its pipe before its death is reported), and the calls
+/// queued behind the one that killed it run on a new worker.
+#[test]
+fn results_sent_before_a_worker_dies_are_kept_while_calls_are_pipelined() {
+    let _guard = watchdog("pool-pipelined-death");
+    if !common::loops_fork() {
+        return;
+    }
+    for round in 0..20 {
+        let mut pool = Pool::new(1);
+        let calls: Vec<&str> = ["ok", "panic", "ok", "abort"]
+            .into_iter()
+            .chain(std::iter::repeat_n("ok", 30))
+            .collect();
+        // 64 KiB per call: the parent is still blocked writing calls (the pipe holds 64 KiB)
+        // when the worker aborts.
+        for how in &calls {
+            misbehave_padded::spawn(&mut pool, how.to_string(), "x".repeat(64 << 10));
+        }
+        let results: Vec<_> = pool.ordered().collect();
+        let kinds: Vec<&str> = results
+            .iter()
+            .map(|r| match r {
+                Ok(_) => "ok",
+                Err(Error::Panicked { .. }) => "panic",
+                Err(Error::WorkerDied {
+                    death: Death::Signal(6),
+                    ..
+                }) => "abort",
+                Err(_) => "other",
+            })
+            .collect();
+        assert_eq!(kinds, calls, "round {round}: {results:?}");
+        assert!(
+            matches!(results[3], Err(Error::WorkerDied { index: Some(3), .. })),
+            "round {round}: {results:?}"
+        );
+    }
     no_children_left();
 }
 

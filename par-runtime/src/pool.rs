@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
 use crate::error::{Death, Error, Result};
@@ -83,9 +84,22 @@ struct Worker {
     rx: Fd,
     _death: Fd,
     reader: FrameReader,
-    /// The call it is running.
-    job: Option<usize>,
+    /// The calls sent to it, in the order it runs them: the first is running, the others wait
+    /// in its pipe (kept whole, so they can go to another worker if this one dies).
+    calls: VecDeque<Call>,
+    /// A write to it failed: it is exiting. It gets no more calls; its results are still read
+    /// up to its end of file, which retires it.
+    broken: bool,
 }
+
+/// A call: job number, function name, encoded arguments.
+type Call = (usize, &'static str, Vec<u8>);
+
+/// Calls queued per worker: as many as make about `QUEUED` of work (measured), at least one,
+/// at most `MAX_DEPTH`. A deeper queue hides the round trip of short calls; long calls get
+/// one each, so that none waits behind another while a worker is idle.
+const QUEUED: std::time::Duration = std::time::Duration::from_micros(200);
+const MAX_DEPTH: usize = 16;
 
 /// Reusable workers serving calls of `#[parallel]` functions (pprocess' `MakeReusable`): at
 /// most `limit` worker processes, forked when first needed and then kept, each running call
@@ -121,7 +135,9 @@ pub struct Pool<T> {
     finished: usize,
     forks: usize,
     workers: Vec<Worker>,
-    pending: VecDeque<(usize, &'static str, Vec<u8>)>,
+    pending: VecDeque<Call>,
+    /// Nanoseconds per call as the workers measured them (exponentially weighted).
+    call_ns: Option<f64>,
     done: VecDeque<(usize, Result<T>)>,
     /// Results taken out of `done` by `get` / `ordered`, by job number.
     kept: BTreeMap<usize, Result<T>>,
@@ -170,6 +186,7 @@ impl<T: Transfer> Pool<T> {
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
+            call_ns: None,
             done: VecDeque::new(),
             kept: BTreeMap::new(),
             next: 0,
@@ -280,42 +297,83 @@ impl<T: Transfer> Pool<T> {
         }
     }
 
-    /// Sends waiting calls to idle workers, forking workers up to the limit.
+    /// How many calls a worker may have queued (see `QUEUED`).
+    fn depth(&self) -> usize {
+        match self.call_ns {
+            Some(ns) => ((QUEUED.as_nanos() as f64 / ns.max(1.0)) as usize).clamp(1, MAX_DEPTH),
+            None => 1,
+        }
+    }
+
+    /// Sends waiting calls to idle workers, forking workers up to the limit, then queues more
+    /// on the least busy workers while calls are short (see `depth`).
     fn dispatch(&mut self) {
-        while let Some((job, name, args)) = self.pending.pop_front() {
-            let at = match self.workers.iter().position(|w| w.job.is_none()) {
-                Some(at) => at,
-                None if self.workers.len() < self.limit => match self.fork() {
+        let depth = self.depth();
+        // A broken worker with no call left has nothing more to say: reap it now.
+        while let Some(at) = self
+            .workers
+            .iter()
+            .position(|w| w.broken && w.calls.is_empty())
+        {
+            self.retire(at, None);
+        }
+        while let Some(call) = self.pending.pop_front() {
+            let least = (0..self.workers.len())
+                .filter(|&i| !self.workers[i].broken)
+                .min_by_key(|&i| self.workers[i].calls.len());
+            let at = match least {
+                Some(at) if self.workers[at].calls.is_empty() => at,
+                _ if self.workers.len() < self.limit => match self.fork() {
                     Ok(w) => {
                         self.workers.push(w);
                         self.workers.len() - 1
                     }
                     Err(e) => {
-                        self.finish(job, Err(e));
+                        self.finish(call.0, Err(e));
                         continue;
                     }
                 },
-                None => {
-                    self.pending.push_front((job, name, args));
+                Some(at) if self.workers[at].calls.len() < depth => at,
+                _ => {
+                    self.pending.push_front(call);
                     return;
                 }
             };
             self.frame.clear();
+            let (job, name, args) = &call;
             let sent = self
                 .frame
-                .call(job as u64, name, &args)
+                .call(*job as u64, name, args)
                 .and_then(|()| sys::write_all(self.workers[at].tx.raw(), &self.frame.buf));
-            match sent {
-                Ok(()) => self.workers[at].job = Some(job),
-                Err(_) => {
-                    // The worker is gone: this call fails with how it died; the next calls
-                    // get a new worker.
-                    let w = self.workers.swap_remove(at);
-                    sys::kill(w.pid);
-                    let e = died(Some(job), w.pid, sys::waitpid(w.pid));
-                    self.finish(job, Err(e.unwrap_or_else(|| lost(job, w.pid))));
+            if sent.is_ok() {
+                self.workers[at].calls.push_back(call);
+            } else {
+                // The worker is exiting, perhaps after finishing calls whose results are still
+                // in its pipe: they are read, and its end of file tells how it ended (`read`).
+                self.workers[at].broken = true;
+                self.pending.push_front(call);
+                if self.workers[at].calls.is_empty() {
+                    self.retire(at, None);
                 }
             }
+        }
+    }
+
+    /// Worker `at` is gone (or must go): kills and reaps it, fails the call it was running
+    /// (with `error`, or with how it died), and puts the calls queued behind it back first in
+    /// line for other workers.
+    fn retire(&mut self, at: usize, error: Option<Error>) {
+        let mut w = self.workers.swap_remove(at);
+        sys::kill(w.pid);
+        let status = sys::waitpid(w.pid);
+        if let Some((job, _, _)) = w.calls.pop_front() {
+            let e = error
+                .or_else(|| died(Some(job), w.pid, status))
+                .unwrap_or_else(|| lost(job, w.pid));
+            self.finish(job, Err(e));
+        }
+        while let Some(call) = w.calls.pop_back() {
+            self.pending.push_front(call);
         }
     }
 
@@ -341,7 +399,8 @@ impl<T: Transfer> Pool<T> {
             rx: res_r,
             _death: death_w,
             reader: FrameReader::new(wire::DEFAULT_MAX),
-            job: None,
+            calls: VecDeque::new(),
+            broken: false,
         })
     }
 
@@ -351,7 +410,7 @@ impl<T: Transfer> Pool<T> {
         let before = self.done.len();
         self.dispatch();
         while self.done.len() == before {
-            if self.workers.iter().all(|w| w.job.is_none()) {
+            if self.workers.iter().all(|w| w.calls.is_empty()) {
                 return false;
             }
             let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), None) {
@@ -360,7 +419,7 @@ impl<T: Transfer> Pool<T> {
                     for w in std::mem::take(&mut self.workers) {
                         sys::kill(w.pid);
                         let _ = sys::waitpid(w.pid);
-                        if let Some(job) = w.job {
+                        for (job, _, _) in w.calls {
                             let e = std::io::Error::new(e.kind(), e.to_string());
                             self.finish(job, Err(Error::io("poll failed", e)));
                         }
@@ -378,7 +437,8 @@ impl<T: Transfer> Pool<T> {
         true
     }
 
-    /// Reads worker `at`'s results; at end of file reaps it and fails its call, if any.
+    /// Reads worker `at`'s results; at end of file (or garbage) retires it: the call it was
+    /// running fails, the calls queued behind it go to other workers.
     fn read(&mut self, at: usize) {
         loop {
             let w = &mut self.workers[at];
@@ -386,36 +446,33 @@ impl<T: Transfer> Pool<T> {
             match w.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     let mut got = Vec::new();
-                    let mut corrupt = false;
-                    while let Some((job, r, fatal)) = take_result::<T>(w) {
-                        got.push((job, r));
+                    let mut corrupt = None;
+                    while let Some((job, r, elapsed, fatal)) = take_result::<T>(w) {
                         if fatal {
                             // Frames can't be told apart any more: this worker is done.
-                            sys::kill(w.pid);
-                            corrupt = true;
+                            corrupt = Some(r);
                             break;
                         }
-                    }
-                    for (job, r) in got {
-                        if self.workers[at].job == Some(job) {
-                            self.workers[at].job = None;
+                        if w.calls.front().is_some_and(|c| c.0 == job) {
+                            w.calls.pop_front();
                         }
+                        got.push((job, r, elapsed));
+                    }
+                    for (job, r, elapsed) in got {
+                        let ns = elapsed.as_nanos() as f64;
+                        self.call_ns = Some(self.call_ns.map_or(ns, |old| 0.7 * old + 0.3 * ns));
                         self.finish(job, r);
                     }
-                    if corrupt {
-                        break;
+                    if let Some(r) = corrupt {
+                        self.retire(at, r.err());
+                        return;
                     }
                 }
                 Ok(Fill::WouldBlock) => return,
                 Ok(Fill::Eof) | Err(_) => break,
             }
         }
-        let w = self.workers.swap_remove(at);
-        let status = sys::waitpid(w.pid);
-        if let Some(job) = w.job {
-            let e = died(Some(job), w.pid, status).unwrap_or_else(|| lost(job, w.pid));
-            self.finish(job, Err(e));
-        }
+        self.retire(at, None);
     }
 
     /// Takes the next finished call's result, in completion order (`None`: all are taken).
@@ -504,22 +561,24 @@ fn lost(job: usize, pid: Pid) -> Error {
     }
 }
 
-/// One result frame from a pool worker, if a complete one is buffered; `true` when the stream
-/// is corrupt beyond it.
-fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, bool)> {
+/// One result frame from a pool worker, if a complete one is buffered: the job, its result,
+/// the time the worker spent on it, and `true` when the stream is corrupt beyond it.
+fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool)> {
     let pid = w.pid;
-    let current = w.job.unwrap_or(0);
+    let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
         index: Some(job),
         pid,
         message,
     };
+    let zero = Duration::ZERO;
     Some(match w.reader.next() {
         Ok(None) => return None,
         Ok(Some((Kind::Results, payload))) => match wire::parse_results(payload) {
             Ok((head, bytes)) if head.first as usize == current => (
                 current,
                 codec::decode_value::<T>(bytes).map_err(|e| bad(current, e.to_string())),
+                Duration::from_nanos(head.elapsed_ns),
                 false,
             ),
             Ok((head, _)) => (
@@ -528,21 +587,23 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, bool)> 
                     current,
                     format!("a result for job {} arrived", head.first),
                 )),
+                zero,
                 true,
             ),
-            Err(m) => (current, Err(bad(current, m)), true),
+            Err(m) => (current, Err(bad(current, m)), zero, true),
         },
         Ok(Some((Kind::Panic, payload))) => {
             let e = panic_error(payload, pid);
             let fatal = e.index() != Some(current);
-            (current, Err(e), fatal)
+            (current, Err(e), zero, fatal)
         }
         Ok(Some((kind, _))) => (
             current,
             Err(bad(current, format!("a pool worker sent a {kind:?} frame"))),
+            zero,
             true,
         ),
-        Err(m) => (current, Err(bad(current, m)), true),
+        Err(m) => (current, Err(bad(current, m)), zero, true),
     })
 }
 
@@ -565,8 +626,8 @@ fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
                 Ok(_) | Err(_) => return 0, // the pool is done with us
             },
         };
-        frame.clear();
         let index = job as usize;
+        let started = Instant::now();
         let outcome = match registry().get(name) {
             Some(call) => {
                 catch_unwind(AssertUnwindSafe(|| call(args))).map_err(|p| panic_message(&*p))
@@ -581,7 +642,7 @@ fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
                     first: job,
                     items: 1,
                     values: 1,
-                    elapsed_ns: 0,
+                    elapsed_ns: started.elapsed().as_nanos() as u64,
                     last: 1,
                 });
                 frame.buf.extend_from_slice(&bytes);
@@ -591,9 +652,15 @@ fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
             Err(message) => panic_frame(&mut frame, index, 0, &message),
         };
         let _ = std::io::stdout().flush();
-        if !ok || sys::write_all(res, &frame.buf).is_err() {
+        if !ok {
             return 2;
         }
+        // Each result leaves at once, even with more calls waiting in the pipe: a later call
+        // that crashes this worker must not take finished calls' results with it.
+        if sys::write_all(res, &frame.buf).is_err() {
+            return 2;
+        }
+        frame.clear();
     }
 }
 
@@ -601,7 +668,7 @@ impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
         // Idle workers exit when their command pipe closes; busy ones are killed.
         for w in self.workers.drain(..) {
-            if w.job.is_some() {
+            if !w.calls.is_empty() {
                 sys::kill(w.pid);
             }
             drop(w.tx);
