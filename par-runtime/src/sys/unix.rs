@@ -163,8 +163,10 @@ pub(crate) fn getpid() -> Pid {
 
 /// Forks a worker process that runs `child` and never returns.
 ///
-/// Before forking, stdout is flushed (so a line printed before the loop is not printed again by
-/// every worker at its exit) and the fd registry is locked. In the child, every registered fd
+/// Before forking, stdout's and stderr's locks are taken and both are flushed (so a line
+/// printed before the loop is not printed again by every worker at its exit, and no other
+/// thread holds either lock at the fork: the child may print and flush), and the fd registry is
+/// locked. In the child, every registered fd
 /// not in `keep` is closed, `SIGINT`/`SIGTERM` are reset to their default action (so Ctrl-C
 /// stops workers even if the parent handles it), `SIGPIPE` is ignored, and then `child` runs.
 ///
@@ -172,19 +174,28 @@ pub(crate) fn getpid() -> Pid {
 ///
 /// Only the forking thread exists in the child. Anything that takes a lock another thread of
 /// the parent held at the fork stays blocked forever; see the crate docs on multi-threaded
-/// parents. The allocator (glibc) is fork-safe. `child` must end with [`exit_now`].
+/// parents. The locks the child may take: stdout's and stderr's (held by the forking thread
+/// at the fork), the fd registry's (likewise), the allocator's. The allocator (glibc) is fork-safe. `child` must end with [`exit_now`].
 #[allow(unreachable_code)] // `child` never returns: its type says so
 pub(crate) fn fork(
     keep: &[RawFd],
     child: impl FnOnce() -> std::convert::Infallible,
 ) -> io::Result<Pid> {
     use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    // stdout's and stderr's locks are held across the fork, so that no other thread of the
+    // parent holds them at that moment: the child, which flushes stdout before it exits, would
+    // wait for ever for a lock whose owner does not exist there. Both processes release them
+    // (the child is the same thread, so it owns its copy of each lock).
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let _ = out.flush();
+    let _ = err.flush();
     let reg = registry();
     // SAFETY: fork has no memory-safety preconditions in the parent; the child only runs
     // `child`, whose rules are documented above, and leaves by `_exit`.
-    let pid = cvt(unsafe { libc::fork() })?;
+    let pid = cvt(unsafe { libc::fork() });
+    drop((out, err));
+    let pid = pid?;
     if pid != 0 {
         return Ok(pid);
     }
