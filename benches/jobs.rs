@@ -5,7 +5,10 @@
 //! ```sh
 //! cargo bench --bench jobs              # best of 3
 //! cargo bench --bench jobs -- --quick   # best of 1
+//! cargo bench --bench jobs -- --gate    # best of 3, no grid: the CI gate (loose bounds)
 //! ```
+//!
+//! A wrong checksum, or a ratio above the gate's bound, makes the run exit with status 1.
 //!
 //! Workloads: `calls` = 2,000 calls of `step(x) = x * 2 + 1` for x in 0..2000 (checksum: the
 //! sum, 4,000,000), limit 2; `grid` = pprocess' tutorial, 100 calls sleeping 10 ms, limit 10
@@ -39,13 +42,55 @@ fn best_of<R>(reps: usize, mut f: impl FnMut() -> R) -> (f64, R) {
     (best, last.expect("at least one repetition"))
 }
 
+thread_local! {
+    /// Wrong checksums and broken gate bounds of this run.
+    static FAILURES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn fail(what: String) {
+    FAILURES.with(|f| f.borrow_mut().push(what));
+}
+
 fn report(name: &str, ms: f64, calls: u64, sum: u64, want: u64, base: f64) {
-    let ok = if sum == want { "ok" } else { "WRONG" };
+    let ok = if sum == want {
+        "ok"
+    } else {
+        fail(format!("{name}: checksum {sum}, expected {want}"));
+        "WRONG"
+    };
     println!(
         "  {name:<34} {ms:>9.2} ms  {:>8.1} us/call  {:>7.2}x   checksum {sum} {ok}",
         ms * 1e3 / calls as f64,
         ms / base
     );
+}
+
+/// Judges a same-run figure against the design budget (reported) and the gate (a miss fails).
+fn budget(what: &str, value: f64, design: f64, gate: f64) {
+    let met = if value <= design { "met" } else { "MISSED" };
+    let g = if value <= gate {
+        "ok"
+    } else {
+        fail(format!("{what} = {value:.2}, above the gate's {gate}"));
+        "FAIL"
+    };
+    println!("  budget: {what} = {value:.2} (design <= {design}: {met}; gate <= {gate}: {g})");
+}
+
+/// fork + _exit + waitpid of a small parent, in ms: the floor of a fork per job.
+fn fork_floor(reps: usize) -> f64 {
+    best_of(reps.max(50), || {
+        // SAFETY (benchmark): the child only calls `_exit`; the parent waits for that pid.
+        unsafe {
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
+    })
+    .0
 }
 
 /// `fill` submits the calls to a fresh spawner; `drain` sums its results.
@@ -67,7 +112,13 @@ fn run_calls<Q>(
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let gate = std::env::args().any(|a| a == "--gate");
     let reps = if quick { 1 } else { 3 };
+    let floor = fork_floor(reps);
+    println!(
+        "floor: fork + exit + waitpid, small parent: {:.1} us",
+        floor * 1e3
+    );
     let want: u64 = (0..CALLS).map(|x| x * 2 + 1).sum();
 
     println!(
@@ -142,12 +193,22 @@ fn main() {
     if let Some((ms, sum)) = python(reps) {
         report("Python Pool(2).apply_async", ms, CALLS, sum, want, pool);
     }
+    let pool_us = (pool - direct) * 1e3 / CALLS as f64;
+    let fork_us = (queue - direct) * 1e3 / CALLS as f64;
     println!(
-        "  per-call overhead: Pool {:.1} us, fork per call {:.1} us ({:.1}x)",
-        (pool - direct) * 1e3 / CALLS as f64,
-        (queue - direct) * 1e3 / CALLS as f64,
-        (queue - direct) / (pool - direct)
+        "  per-call overhead: Pool {pool_us:.1} us, fork per call {fork_us:.1} us ({:.1}x)",
+        fork_us / pool_us
     );
+    budget("Pool us per call", pool_us, 3.0, 12.0);
+    budget(
+        "Queue fork per call / fork floor",
+        fork_us / (floor * 1e3),
+        1.3,
+        5.0,
+    );
+    if gate {
+        return finish();
+    }
 
     println!("grid: pprocess' tutorial, 100 calls of 10 ms, limit 10; ratios to sequential");
     let want: u64 = (0..100).sum();
@@ -173,6 +234,20 @@ fn main() {
         100,
     );
     report("par::Queue(10)", queue, 100, sum, want, seq);
+    finish();
+}
+
+fn finish() {
+    let failures = FAILURES.with(|f| f.take());
+    if failures.is_empty() {
+        println!("all checksums right");
+        return;
+    }
+    println!("FAILED:");
+    for f in &failures {
+        println!("  {f}");
+    }
+    std::process::exit(1);
 }
 
 /// Python's per-call equivalent: `apply_async` of a trivial function, pool started inside.

@@ -1,11 +1,11 @@
-//! The Mandelbrot set (BENCHMARKS.md's W3): one row per item, written to a PNG.
+//! The Mandelbrot set (W3 of benches/README.md): one row per item, written to a PNG.
 //!
 //! ```sh
 //! cargo run --release --example mandelbrot -- [SIZE] [OUT.png]     # default 2048 mandelbrot.png
 //! ```
 //!
 //! Each row comes back from its worker as a `Vec<u16>` of iteration counts; the checksum (sum
-//! of all counts) is the one BENCHMARKS.md gives for 2048: 199372603.
+//! of all counts) is the one benches/README.md gives for 2048: 199372603.
 
 use std::time::Instant;
 

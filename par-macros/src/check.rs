@@ -1,4 +1,4 @@
-//! The rules of DESIGN.md 1.1 that the compiler can't express, one function each.
+//! The rules of `par!` (see its docs) that the compiler can't express, one function each.
 
 use std::collections::HashSet;
 

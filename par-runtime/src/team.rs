@@ -23,7 +23,8 @@ use crate::sys::{self, Fd, Pid, Shared, Status, Watch};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
 use crate::worker::{self, Fds};
 
-/// Result pipes are grown to this size (Linux); see DESIGN.md section 3.
+/// Result pipes are grown to this size (Linux): a 1 MiB pipe moved several times more bytes per
+/// second than the default 64 KiB one here (the pipe bandwidth floors of benches/compare.rs).
 const PIPE_SIZE: usize = 1 << 20;
 
 /// One worker process as the parent sees it.
