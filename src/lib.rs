@@ -218,27 +218,9 @@ macro_rules! par {
     };
 }
 
-/// `println!` that keeps a progress bar whole: while a loop, [`Queue`], [`Map`] or [`Pool`] of
-/// this process draws its bar (the `progress` clause or option), the line is printed on stdout
-/// above the bar, which is redrawn below it; otherwise it is `std::println!`. A plain
-/// `println!` between the results of an `unordered` loop or a queue would be drawn over by the
-/// bar (`ETA 0s1000/4060 done`).
-///
-/// ```
-/// let mut queue = par::Queue::new(2).progress(true);
-/// for i in 0..4u64 {
-///     queue.spawn(move || i * i);
-/// }
-/// for (job, square) in queue {
-///     par::println!("job {job}: {}", square.unwrap());
-/// }
-/// par::println!(); // an empty line, as `println!()`
-/// ```
-///
-/// Inside a loop body or a job it is `println!`: a worker's output reaches the parent, which
-/// prints it above the bar.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! println {
+macro_rules! __par_println {
     () => {
         $crate::__private::print_out(::core::format_args!(""))
     };
@@ -247,22 +229,69 @@ macro_rules! println {
     };
 }
 
-/// [`println!`](crate::println!) on stderr: `eprintln!` that prints above a progress bar.
-///
-/// ```
-/// let found: Vec<u32> = par::par!(progress, unordered, for x in 0..100u32 { x * 3 })
-///     .inspect(|x| if x % 50 == 0 { par::eprintln!("found {x}") })
-///     .collect();
-/// assert_eq!(found.len(), 100);
-/// ```
+#[doc(hidden)]
 #[macro_export]
-macro_rules! eprintln {
+macro_rules! __par_eprintln {
     () => {
         $crate::__private::print_err(::core::format_args!(""))
     };
     ($($arg:tt)*) => {
         $crate::__private::print_err(::core::format_args!($($arg)*))
     };
+}
+
+/// Printing while a progress bar is drawn: [`println!`](progress::println) and
+/// [`eprintln!`](progress::eprintln) print above the bar instead of over it.
+///
+/// They live in this module, not at the crate root, so that `use par::*;` does not make every
+/// `println!` of a program ambiguous with the standard one. Write `par::progress::println!`,
+/// or import it, and the file's `println!` calls print above the bar:
+///
+/// ```
+/// use par::progress::println;
+///
+/// let mut queue = par::Queue::new(2).progress(true);
+/// for i in 0..4u64 {
+///     queue.spawn(move || i * i);
+/// }
+/// for (job, square) in queue {
+///     println!("job {job}: {}", square.unwrap());
+/// }
+/// ```
+pub mod progress {
+    /// `println!` that keeps a progress bar whole: while a loop, [`Queue`](crate::Queue),
+    /// [`Map`](crate::Map) or [`Pool`](crate::Pool) of this process draws its bar (the
+    /// `progress` clause or option), the line is printed on stdout above the bar, which is
+    /// redrawn below it; otherwise it is `std::println!`. A plain `println!` between the
+    /// results of an `unordered` loop or a queue would be drawn over by the bar
+    /// (`ETA 0s1000/4060 done`).
+    ///
+    /// ```
+    /// let mut queue = par::Queue::new(2).progress(true);
+    /// for i in 0..4u64 {
+    ///     queue.spawn(move || i * i);
+    /// }
+    /// for (job, square) in queue {
+    ///     par::progress::println!("job {job}: {}", square.unwrap());
+    /// }
+    /// par::progress::println!(); // an empty line, as `println!()`
+    /// ```
+    ///
+    /// Inside a loop body or a job it is `println!`: a worker's output reaches the parent, which
+    /// prints it above the bar.
+    #[doc(inline)]
+    pub use crate::__par_println as println;
+
+    /// [`println!`] on stderr: `eprintln!` that prints above a progress bar.
+    ///
+    /// ```
+    /// let found: Vec<u32> = par::par!(progress, unordered, for x in 0..100u32 { x * 3 })
+    ///     .inspect(|x| if x % 50 == 0 { par::progress::eprintln!("found {x}") })
+    ///     .collect();
+    /// assert_eq!(found.len(), 100);
+    /// ```
+    #[doc(inline)]
+    pub use crate::__par_eprintln as eprintln;
 }
 
 /// Marks a free function as a parallel callable (pprocess' `MakeParallel` + `manage`).

@@ -1,5 +1,6 @@
-//! `par::println!` and `par::eprintln!`: the parent's own lines while a progress bar is drawn
-//! are printed above the bar, never over it; and the bar's rate has three significant digits.
+//! `par::progress::println!` and `eprintln!`: the parent's own lines while a progress bar is
+//! drawn are printed above the bar, never over it; and the bar's rate has three significant
+//! digits.
 //!
 //! The terminal cases re-run this test binary under `script` (a pseudo-terminal) with
 //! `PAR_FIXTURE=<mode>` selecting the `fixture` test (ignored otherwise).
@@ -21,6 +22,8 @@ fn fixture() {
     };
     match mode.as_str() {
         "queue" => {
+            // Imported, they replace the standard macros in this scope.
+            use par::progress::{eprintln, println};
             let mut queue = par::Queue::new(2).progress(true);
             for i in 0..12u32 {
                 queue.spawn(move || {
@@ -29,12 +32,12 @@ fn fixture() {
                 });
             }
             for (job, r) in queue {
-                par::println!("PARENT-LINE-{job}-{}", r.expect("job"));
+                println!("PARENT-LINE-{job}-{}", r.expect("job"));
                 if job % 4 == 0 {
-                    par::eprintln!("PARENT-ERR-{job}");
+                    eprintln!("PARENT-ERR-{job}");
                 }
             }
-            par::println!("FIXTURE-DONE");
+            println!("FIXTURE-DONE");
         }
         "unordered" => {
             let n = par::par!(
@@ -47,11 +50,11 @@ fn fixture() {
             )
             .inspect(|&i| {
                 if i % 500 == 0 {
-                    par::println!("PARENT-LINE-{i}-{i}");
+                    par::progress::println!("PARENT-LINE-{i}-{i}");
                 }
             })
             .count();
-            par::println!("FIXTURE-DONE {n}");
+            par::progress::println!("FIXTURE-DONE {n}");
         }
         other => panic!("unknown fixture {other}"),
     }
@@ -62,7 +65,7 @@ fn fixture() {
 fn on_a_terminal(mode: &str) -> Option<String> {
     if let Err(e) = Command::new("script").arg("--version").output() {
         common::skip(&format!(
-            "par::println! on a terminal was not tested: `script` (util-linux) can't run: {e}"
+            "par::progress::println! on a terminal was not tested: `script` (util-linux) can't run: {e}"
         ));
         return None;
     }
@@ -158,7 +161,7 @@ fn parent_lines_print_above_an_unordered_loops_bar() {
 }
 
 #[test]
-fn without_a_bar_par_println_is_println() {
+fn without_a_bar_it_is_println() {
     let _guard = watchdog("progress-print-plain"); // spawns processes
     let out = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--exact", "fixture", "--ignored", "--nocapture"])

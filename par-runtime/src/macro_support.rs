@@ -8,7 +8,7 @@ use crate::codec::Transfer;
 
 use crate::source::{items, IntoSource, Items};
 
-/// Behind `par::println!` and `par::eprintln!`.
+/// Behind `par::progress::println!` and `par::progress::eprintln!`.
 pub use crate::progress::{print_err, print_out};
 
 /// Marks an iterable that is an [`IntoSource`] (integer ranges, `Vec`, slices, arrays).

@@ -4,11 +4,11 @@
 //! results and worker output on stdout are not interleaved with it. Hidden when stderr is not a
 //! terminal; `PAR_PROGRESS=1` forces it, as plain lines (one every second), for logs and CI.
 //!
-//! It also owns [`print_out`] and [`print_err`], behind `par::println!` and `par::eprintln!`:
-//! the parent's own lines while a bar is drawn (between the results of an `unordered` loop, a
-//! `Queue`, a `Pool`) are printed above the bar instead of over it. What this module must never
-//! do: touch a bar from a forked worker (its copy of the bar's locks may be held by a thread that
-//! did not survive the fork; workers' lines reach the bar through the parent).
+//! It also owns [`print_out`] and [`print_err`], behind `par::progress::println!` and
+//! `eprintln!`: the parent's own lines while a bar is drawn (between the results of an
+//! `unordered` loop, a `Queue`, a `Pool`) are printed above the bar instead of over it. What this
+//! module must never do: touch a bar from a forked worker (its copy of the bar's locks may be held
+//! by a thread that did not survive the fork; workers' lines reach the bar through the parent).
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
