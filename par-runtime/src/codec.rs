@@ -118,9 +118,7 @@ macro_rules! number {
             fn get_all(bytes: &[u8], n: usize) -> Vec<Self> {
                 let bytes = &bytes[..n * Self::SIZE];
                 if cfg!(target_endian = "little") {
-                    let mut v = vec![<$t>::default(); n];
-                    crate::sys::as_bytes_mut(&mut v).copy_from_slice(bytes);
-                    v
+                    crate::sys::vec_from_bytes(bytes, n)
                 } else {
                     bytes.chunks_exact(Self::SIZE).map(Self::get).collect()
                 }

@@ -153,12 +153,23 @@ pub(crate) fn as_bytes<T: Plain>(values: &[T]) -> &[u8] {
     }
 }
 
-/// The bytes of a mutable slice of plain values (for filling it from a frame in one copy).
-pub(crate) fn as_bytes_mut<T: Plain>(values: &mut [T]) -> &mut [u8] {
-    let len = std::mem::size_of_val(values);
-    // SAFETY: as in `as_bytes`; and every bit pattern is a valid `Plain` value, so any bytes
-    // written through the view leave valid values.
-    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), len) }
+/// A `Vec` of `n` plain values made from the first `n * size_of::<T>()` bytes of `bytes` in
+/// one copy, without zero-filling the new buffer first (`bytes` holds the values' native
+/// representation; callers check endianness). Panics if `bytes` is too short.
+pub(crate) fn vec_from_bytes<T: Plain>(bytes: &[u8], n: usize) -> Vec<T> {
+    let size = n
+        .checked_mul(std::mem::size_of::<T>())
+        .expect("size overflows");
+    let bytes = &bytes[..size];
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    // SAFETY: the capacity holds `n` values, i.e. `size` bytes, and `bytes` has exactly `size`
+    // bytes in a different allocation; `T` is `Plain`, so any bytes are a valid `T` and the
+    // first `n` values are initialised once copied, which is when the length is set.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), size);
+        v.set_len(n);
+    }
+    v
 }
 
 mod sealed {
