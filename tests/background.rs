@@ -98,7 +98,8 @@ fn a_result_is_collected_by_a_second_process_after_the_first_has_exited() {
 #[test]
 fn a_panic_reaches_the_collector_with_its_message() {
     let _guard = watchdog("background-panic");
-    let socket = temp_dir("background-panic").join("p.socket");
+    let dir = temp_dir("background-panic");
+    let socket = dir.join("p.socket");
     let job =
         par::background(&socket, || -> u32 { panic!("background job gives up") }).expect("start");
     match BackgroundQueue::<u32>::connect(job.path())
@@ -124,7 +125,8 @@ fn a_panic_reaches_the_collector_with_its_message() {
 #[test]
 fn a_killed_job_a_timeout_and_a_missing_job_are_errors_naming_the_path() {
     let _guard = watchdog("background-killed");
-    let socket = temp_dir("background-killed").join("k.socket");
+    let dir = temp_dir("background-killed");
+    let socket = dir.join("k.socket");
     let job = par::background(&socket, || {
         std::thread::sleep(Duration::from_secs(600));
         1u8
@@ -167,7 +169,8 @@ fn a_killed_job_a_timeout_and_a_missing_job_are_errors_naming_the_path() {
 #[test]
 fn one_path_holds_one_waiting_job_and_a_stale_socket_is_replaced() {
     let _guard = watchdog("background-busy");
-    let socket = temp_dir("background-busy").join("b.socket");
+    let dir = temp_dir("background-busy");
+    let socket = dir.join("b.socket");
     let first = par::background(&socket, || 1u32).expect("start");
     let e = par::background(&socket, || 2u32).expect_err("the path is taken");
     assert!(e.to_string().contains("already waiting"), "{e}");

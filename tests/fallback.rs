@@ -136,6 +136,7 @@ fn start_and_background_need_a_process_and_say_so() {
         r.map(|_| ()).expect_err("no job without fork"),
     );
     assert!(!socket.exists(), "nothing listens there");
+    let _ = std::fs::remove_file(&socket);
     let r = par::BackgroundQueue::<u32>::connect(&socket);
     assert_unsupported("connect", r.map(|_| ()).expect_err("no job to collect"));
 

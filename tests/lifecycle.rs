@@ -226,9 +226,9 @@ fn output_printed_before_a_loop_appears_once_and_worker_output_is_kept() {
 fn sleeping_fixture(
     name: &str,
     own_group: bool,
-) -> (std::process::Child, Vec<i32>, std::path::PathBuf) {
+) -> (std::process::Child, Vec<i32>, common::TempDir) {
     let dir = temp_dir(name);
-    let mut cmd = run_fixture("sleep-forever", Some(&dir));
+    let mut cmd = run_fixture("sleep-forever", Some(dir.as_path()));
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     if own_group {
         use std::os::unix::process::CommandExt;
@@ -286,7 +286,7 @@ fn workers_die_when_the_parent_is_killed() {
     // They go at once (the kernel signals them when the parent's end of their death pipe
     // closes); 10 s is a bound that a very loaded machine still meets.
     assert_all_gone_within(&workers, Duration::from_secs(10));
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -301,7 +301,7 @@ fn ctrl_c_stops_the_parent_and_every_worker() {
     // They go at once (the kernel signals them when the parent's end of their death pipe
     // closes); 10 s is a bound that a very loaded machine still meets.
     assert_all_gone_within(&workers, Duration::from_secs(10));
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 /// Runs fixture `mode` with one environment variable set; it must print FIXTURE-OK.
