@@ -320,6 +320,10 @@ impl Loop {
     }
 }
 
+/// Re-raises a loop's failure in the caller. `#[track_caller]` (here and on the forms that
+/// call it) makes the panic's location the user's `par!` or `Loop` call, not this file; the
+/// message carries the worker's own report (item, pid, location of the original panic).
+#[track_caller]
 fn or_panic<T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
