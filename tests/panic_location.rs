@@ -48,13 +48,21 @@ fn a_failed_loop_panics_at_the_users_line_with_the_workers_location_in_the_messa
         assert_eq!(seen[0].0, caller(collect_line), "{seen:?}");
         assert!(
             seen[0].1.starts_with("item 7 panicked in worker ")
-                && seen[0].1.contains(&format!("at {}:", caller(collect_line + 2)))
+                && seen[0]
+                    .1
+                    .contains(&format!("at {}:", caller(collect_line + 2)))
                 && seen[0].1.ends_with(": boom 7"),
             "{seen:?}"
         );
         assert_eq!(seen[1].0, caller(reduce_line), "{seen:?}");
-        assert!(seen[1].1.starts_with("item 3 panicked in worker "), "{seen:?}");
+        assert!(
+            seen[1].1.starts_with("item 3 panicked in worker "),
+            "{seen:?}"
+        );
     } else {
-        assert!(seen.iter().any(|(at, _)| *at == caller(collect_line + 2)), "{seen:?}");
+        assert!(
+            seen.iter().any(|(at, _)| *at == caller(collect_line + 2)),
+            "{seen:?}"
+        );
     }
 }
