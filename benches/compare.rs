@@ -531,6 +531,61 @@ impl Bench {
             );
             drop(black_box(big));
         }
+        let huge = HugeRegion::new(1 << 30);
+        let (fork_huge, _, _) = time(5, fork_wait);
+        let (loop_huge, _, _) = time(5, || empty_loop(2));
+        println!(
+            "  1 GiB parent on transparent huge pages (madvise): fork + exit + waitpid {fork_huge:.3} ms, par empty loop (2 workers) {loop_huge:.3} ms ({} MiB of it huge)",
+            huge.huge_mib()
+        );
+        drop(huge);
+    }
+}
+
+/// An anonymous region backed by transparent huge pages where the kernel allows it (madvise
+/// mode), every page touched: what a user can do so that forking a large parent stays cheap.
+struct HugeRegion {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl HugeRegion {
+    fn new(len: usize) -> Self {
+        // SAFETY (benchmark): a fresh anonymous mapping, advised, then written through its
+        // own pointer within its length; unmapped in Drop.
+        unsafe {
+            let ptr = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert!(ptr != libc::MAP_FAILED, "mmap of the huge-page region");
+            libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
+            std::ptr::write_bytes(ptr.cast::<u8>(), 1, len);
+            HugeRegion { ptr, len }
+        }
+    }
+
+    /// MiB of this process backed by huge pages (AnonHugePages in /proc/self/smaps_rollup).
+    fn huge_mib(&self) -> u64 {
+        std::fs::read_to_string("/proc/self/smaps_rollup")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("AnonHugePages:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb / 1024)
+    }
+}
+
+impl Drop for HugeRegion {
+    fn drop(&mut self) {
+        // SAFETY (benchmark): exactly the mapping made in `new`.
+        unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
 

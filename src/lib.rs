@@ -49,12 +49,13 @@
 //!   input (materialised before the fork, except integer ranges, which are computed). No
 //!   `Send`, `Sync`, `'static` or serde bound applies to any of it.
 //! - **What travels back**: the body's values and reduction partials, encoded with serde
-//!   (bincode). They must implement [`Transfer`] (`Serialize + DeserializeOwned`). Large
+//!   (numbers and `Vec`s of numbers as their bytes). They must implement [`Transfer`] (`Serialize + DeserializeOwned`). Large
 //!   `Copy` outputs can skip the pipe: write them into a [`SharedVec`].
-//! - **What it costs** (a 2-core VM; `cargo bench --bench compare`, `benches/RESULTS.md`): about
-//!   0.7 ms to fork two workers, run an empty loop and reap them (2.4x two bare forks); about
-//!   1.4 µs per item when every item is its own chunk, ~15 ns per item with the automatic
-//!   schedule; 1 GiB of 1 MiB results in about 0.65 s through pipes.
+//! - **What it costs**: about a fork per worker to start a loop; CPU-bound loops within a few
+//!   percent of rayon; about half a microsecond per item when every item is its own chunk. The
+//!   automatic schedule runs a loop inline when an earlier run of it showed that forking cannot
+//!   pay ([`Loop::parallel`]). Figures, measured side by side with rayon, Python and OpenMP:
+//!   `cargo bench --bench compare`, and one run in the repository's `benches/RESULTS.md`.
 //! - **Failures**: a panic, a crash, an `exit` or a timeout in any item stops the loop and is
 //!   reported with the item index and the worker pid ([`Error`]).
 //! - **Sequential mode**: `PAR_WORKERS=1`, [`sequential`], nested loops in a worker and non-Unix
@@ -68,7 +69,8 @@
 //! - [`Queue`] (results in completion order), [`Map`] (in submission order) and [`pmap`]: one
 //!   forked child per job; a job is a closure or a call of a [`parallel`] function.
 //! - [`Pool`]: reusable workers, forked once, serving calls of [`parallel`] functions by their
-//!   registered name (about 8 µs per call, against about 255 µs for a fork per call).
+//!   registered name (a few microseconds per call, against a fork per call for `Queue`;
+//!   `cargo bench --bench jobs`).
 //! - [`start`] and [`Channel`]: a child with a typed duplex channel to its parent;
 //!   [`Exchange`]: wait on many such channels.
 //! - [`background`] and [`BackgroundQueue`]: a detached process whose result waits at a Unix
