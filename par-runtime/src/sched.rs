@@ -268,9 +268,13 @@ mod tests {
         assert_eq!(s.depth(), 2, "nothing measured yet");
         s.next(0);
         s.observe(1, Duration::from_micros(5));
-        assert_eq!(s.depth(), 8);
+        assert_eq!(s.depth(), 40, "about 200 us of 5 us chunks");
         s.observe(1, Duration::from_millis(50));
-        assert_eq!(s.depth(), 2);
+        assert_eq!(s.depth(), 2, "long chunks: two, so the tail stays short");
+        let mut tiny = Sched::new(Schedule::Dynamic(1), Some(1000), 2, 1);
+        tiny.next(0);
+        tiny.observe(1, Duration::from_nanos(100));
+        assert_eq!(tiny.depth(), MAX_DEPTH, "capped");
     }
 
     #[test]
