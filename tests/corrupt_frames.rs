@@ -181,7 +181,7 @@ fn assert_item_13(name: &str, r: Result<Vec<u32>, Error>) {
         Err(
             ref e @ Error::Decode {
                 index: Some(13),
-                pid,
+                pid: Some(pid),
                 ref message,
             },
         ) => {

@@ -156,8 +156,10 @@ impl serde::Serialize for Lossy {
 
 impl<'de> serde::Deserialize<'de> for Lossy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(Lossy(s.len() as u32))
+        // Two numbers where one was written: no encoding of any value decodes (a `String`
+        // would accept a short varint as the length of an empty string).
+        let (a, b) = <(u32, u32)>::deserialize(d)?;
+        Ok(Lossy(a + b))
     }
 }
 

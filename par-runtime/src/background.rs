@@ -306,16 +306,18 @@ impl<T: Transfer> BackgroundQueue<T> {
             }
         };
         let (pid, outcome): Outcome = codec::decode(payload)?;
+        // A pid of 0 would be garbage that decoded: no process has it.
+        let pid = if pid > 0 {
+            pid
+        } else {
+            return Err(decode_error(format!("a report from process {pid}")));
+        };
         // Closing the socket tells the job its result was delivered. (Without Unix sockets the
         // type has no values and no `Drop`, hence the allow.)
         #[allow(clippy::drop_non_drop)]
         drop(stream);
         match outcome {
-            Ok(bytes) => codec::decode(&bytes).map_err(|e| Error::Decode {
-                index: Some(0),
-                pid,
-                message: e.to_string(),
-            }),
+            Ok(bytes) => codec::decode(&bytes).map_err(|e| e.about(0, pid)),
             Err((message, location)) => Err(Error::Panicked {
                 index: 0,
                 pid,
@@ -329,7 +331,7 @@ impl<T: Transfer> BackgroundQueue<T> {
 fn decode_error(message: String) -> Error {
     Error::Decode {
         index: Some(0),
-        pid: 0,
+        pid: None,
         message,
     }
 }

@@ -224,7 +224,8 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         };
         self.out.clear();
         self.out.begin(Kind::Message);
-        codec::encode_value(msg, &mut self.out.buf)?;
+        codec::encode_value(msg, &mut self.out.buf)
+            .map_err(|e| e.about(self.index, sys::getpid()))?;
         self.out
             .end()
             .and_then(|()| sys::write_all(tx.raw(), &self.out.buf))
@@ -335,14 +336,14 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         let (index, pid) = (self.index, self.peer);
         let bad = |message: String| Error::Decode {
             index: Some(index),
-            pid,
+            pid: Some(pid),
             message,
         };
         match self.reader.next() {
             Ok(Some((Kind::Message, payload))) => {
                 return codec::decode_value::<R>(payload)
                     .map(Some)
-                    .map_err(|e| bad(e.to_string()));
+                    .map_err(|e| e.about(index, pid));
             }
             Ok(Some((Kind::Panic, payload))) => {
                 // The frame carries the index the child was started with; an added channel

@@ -1,9 +1,9 @@
 //! The serde codec for everything that travels between processes: results, reduction partials,
 //! streamed items, arguments of callables.
 //!
-//! bincode 2 with fixed-width integers: see `par-runtime/src/wire.md` for the measurement
-//! behind the choice. Plain values (numbers, and `Vec`s of numbers) skip serde altogether: they
-//! travel as their bytes, copied in bulk (see [`encode_value`]).
+//! postcard (varint integers): see `par-runtime/src/wire.md` for the measurement behind the
+//! choice. Plain values (numbers, and `Vec`s of numbers) skip serde altogether: they travel as
+//! their bytes, copied in bulk, in a format of their own (see [`encode_value`]).
 
 use std::any::Any;
 
@@ -24,25 +24,41 @@ pub trait Transfer: Serialize + DeserializeOwned + 'static {}
 
 impl<T: Serialize + DeserializeOwned + 'static> Transfer for T {}
 
-/// The largest encoded value: lengths inside a payload are checked against it before anything
-/// is allocated for them (a corrupt `String` length must not become a 2^63-byte allocation).
-pub(crate) const MAX_VALUE: usize = 1 << 30;
+/// Appends encodings to a `Vec` with one copy per slice of bytes (postcard's `ExtendFlavor`
+/// would do it byte by byte for a `Vec<u8>` that is not `serde_bytes`).
+struct Append<'a>(&'a mut Vec<u8>);
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-        .with_fixed_int_encoding()
-        .with_limit::<MAX_VALUE>()
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
-/// Appends the encoding of `value` to `out`.
+/// Appends the encoding of `value` to `out`. On failure `out` is as it was, and the error
+/// carries serde's message (see [`serde_message`]).
 pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    match bincode::serde::encode_into_std_write(value, out, config()) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Error::Decode {
-            index: None,
-            pid: std::process::id() as i32,
-            message: format!("could not encode a value: {e}"),
-        }),
+    let len = out.len();
+    match postcard::serialize_with_flavor(value, Append(out)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            out.truncate(len);
+            Err(Error::Encode {
+                index: None,
+                pid: None,
+                message: serde_message(value).unwrap_or_else(|| e.to_string()),
+            })
+        }
     }
 }
 
@@ -60,7 +76,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 fn decode_error(message: String) -> Error {
     Error::Decode {
         index: None,
-        pid: 0,
+        pid: None,
         message,
     }
 }
@@ -74,11 +90,196 @@ pub(crate) fn round_trip<T: Transfer>(value: T) -> Result<T> {
 }
 
 /// Decodes one value from the front of `bytes`, returning it and the rest.
+///
+/// Bounded: postcard reads from the slice, so a `String`'s or a byte buffer's length is checked
+/// against the bytes that are there, and serde pre-allocates a `Vec` for at most a cautious
+/// size hint (1 MiB), whatever length the payload declares.
 pub(crate) fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8])> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| decode_error(e.to_string()))?;
-    Ok((value, &bytes[used..]))
+    postcard::take_from_bytes(bytes).map_err(|e| decode_error(e.to_string()))
 }
+
+/// serde's message for why `value` cannot be serialized, found by serializing it again into
+/// [`Probe`]: postcard keeps only "Serde Serialization Error" of a `Serialize` impl's own
+/// error (`S::Error::custom(msg)`). `None` if the value serializes there (the failure was
+/// postcard's own, such as a sequence of unknown length).
+fn serde_message<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+    value.serialize(Probe).err().map(|ProbeError(m)| m)
+}
+
+/// A serializer that writes nothing and keeps the message of the first error: see
+/// [`serde_message`]. Only on the error path.
+struct Probe;
+
+#[derive(Debug)]
+struct ProbeError(String);
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+impl serde::ser::Error for ProbeError {
+    fn custom<M: std::fmt::Display>(message: M) -> Self {
+        ProbeError(message.to_string())
+    }
+}
+
+type Probed = std::result::Result<(), ProbeError>;
+
+macro_rules! probe_scalars {
+    ($($f:ident($t:ty)),*) => {$(
+        fn $f(self, _: $t) -> Probed {
+            Ok(())
+        }
+    )*};
+}
+
+impl serde::Serializer for Probe {
+    type Ok = ();
+    type Error = ProbeError;
+    type SerializeSeq = Probe;
+    type SerializeTuple = Probe;
+    type SerializeTupleStruct = Probe;
+    type SerializeTupleVariant = Probe;
+    type SerializeMap = Probe;
+    type SerializeStruct = Probe;
+    type SerializeStructVariant = Probe;
+
+    probe_scalars!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_i128(i128),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_u128(u128),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_str(&str),
+        serialize_bytes(&[u8]),
+        serialize_unit_struct(&'static str)
+    );
+    fn serialize_none(self) -> Probed {
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Probed {
+        v.serialize(Probe)
+    }
+    fn serialize_unit(self) -> Probed {
+        Ok(())
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Probed {
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Probed {
+        v.serialize(Probe)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        v: &T,
+    ) -> Probed {
+        v.serialize(Probe)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Probe, ProbeError> {
+        Ok(Probe)
+    }
+}
+
+macro_rules! probe_compound {
+    ($($tr:ident :: $f:ident),*) => {$(
+        impl serde::ser::$tr for Probe {
+            type Ok = ();
+            type Error = ProbeError;
+            fn $f<T: Serialize + ?Sized>(&mut self, v: &T) -> Probed {
+                v.serialize(Probe)
+            }
+            fn end(self) -> Probed {
+                Ok(())
+            }
+        }
+    )*};
+}
+probe_compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+impl serde::ser::SerializeMap for Probe {
+    type Ok = ();
+    type Error = ProbeError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Probed {
+        k.serialize(Probe)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Probed {
+        v.serialize(Probe)
+    }
+    fn end(self) -> Probed {
+        Ok(())
+    }
+}
+
+macro_rules! probe_struct {
+    ($($tr:ident),*) => {$(
+        impl serde::ser::$tr for Probe {
+            type Ok = ();
+            type Error = ProbeError;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Probed {
+                v.serialize(Probe)
+            }
+            fn end(self) -> Probed {
+                Ok(())
+            }
+        }
+    )*};
+}
+probe_struct!(SerializeStruct, SerializeStructVariant);
 
 /// A number that travels as its little-endian bytes.
 trait Number: crate::sys::Plain {
@@ -153,8 +354,9 @@ macro_rules! dispatch_plain {
 
 /// Appends the encoding of `value` to `out`. A number travels as its little-endian bytes and a
 /// `Vec` of numbers as its length (u64) then its elements' bytes, copied in one piece: no
-/// per-element serde call. That is also bincode's fixed-width encoding of those types, so
-/// [`decode`] reads either. Everything else goes through serde.
+/// per-element serde call. That is par's own format, not postcard's (which writes varints):
+/// what this function encodes is read by [`decode_values`] and [`decode_value`], never by
+/// [`decode`]. Everything else goes through serde.
 #[inline]
 pub(crate) fn encode_value<T: Transfer>(value: &T, out: &mut Vec<u8>) -> Result<()> {
     fn one<N: Number>(value: &dyn Any, out: &mut Vec<u8>) {
@@ -278,31 +480,48 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_huge_declared_length_does_not_allocate_it() {
-        // A Vec<u64> claiming 2^60 elements in a 16-byte buffer: an error, not an abort.
-        let mut buf = (1u64 << 60).to_le_bytes().to_vec();
-        buf.extend_from_slice(&[0; 8]);
-        assert!(decode::<Vec<u64>>(&buf).is_err());
-        let mut s = (u64::MAX - 1).to_le_bytes().to_vec();
-        s.extend_from_slice(b"abc");
-        assert!(decode::<String>(&s).is_err());
+    /// postcard's variable-length encoding of `n` (how it writes lengths).
+    fn varint(n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_into(&n, &mut out).unwrap();
+        out
     }
 
     #[test]
-    fn plain_values_travel_in_bulk_and_match_bincode() {
+    fn a_huge_declared_length_does_not_allocate_it() {
+        // A Vec<u64> claiming 2^60 elements in a few bytes: an error, not an abort.
+        let mut buf = varint(1 << 60);
+        buf.extend_from_slice(&[0; 8]);
+        assert!(matches!(
+            decode::<Vec<u64>>(&buf),
+            Err(Error::Decode { .. })
+        ));
+        let mut s = varint(u64::MAX - 1);
+        s.extend_from_slice(b"abc");
+        assert!(decode::<String>(&s).is_err());
+        let mut b = varint(1 << 40);
+        b.extend_from_slice(&[1, 2, 3]);
+        assert!(decode::<serde_bytes::ByteBuf>(&b).is_err());
+    }
+
+    #[test]
+    fn plain_values_travel_in_bulk_in_their_own_format() {
         let rows: Vec<Vec<u16>> = vec![vec![1, 2, 65535], vec![], vec![7; 1000]];
         let mut bulk = Vec::new();
         for r in &rows {
             encode_value(r, &mut bulk).unwrap();
         }
-        let mut serde = Vec::new();
+        // Each row: its length as a u64, then its elements, little-endian, fixed width.
+        let mut expected = Vec::new();
         for r in &rows {
-            encode_into(r, &mut serde).unwrap();
+            expected.extend_from_slice(&(r.len() as u64).to_le_bytes());
+            for x in r {
+                expected.extend_from_slice(&x.to_le_bytes());
+            }
         }
-        assert_eq!(
-            bulk, serde,
-            "the bulk format is bincode's fixed-width format"
+        assert!(
+            bulk == expected,
+            "the plain format is par's own fixed-width format"
         );
         let mut back = Vec::new();
         assert!(decode_values::<Vec<u16>>(&bulk, 3, &mut back)
@@ -314,12 +533,67 @@ mod tests {
         for x in [1.5f64, -0.0, f64::NAN] {
             encode_value(&x, &mut nums).unwrap();
         }
+        assert_eq!(nums.len(), 24);
         let mut got = Vec::new();
         decode_values::<f64>(&nums, 3, &mut got).unwrap();
         assert_eq!(got[0], 1.5);
         assert!(got[1] == 0.0 && got[1].is_sign_negative() && got[2].is_nan());
         assert_eq!(round_trip(vec![3u8; 5]).unwrap(), vec![3u8; 5]);
         assert_eq!(round_trip(-7i128).unwrap(), -7);
+        // Anything else goes through serde, and back the same way.
+        let mixed = vec![(1u8, String::from("x")), (2, String::new())];
+        assert_eq!(round_trip(mixed.clone()).unwrap(), mixed);
+    }
+
+    /// A value whose `Serialize` fails deep inside, as a custom impl or `serialize_with` can.
+    struct Refuses;
+
+    impl Serialize for Refuses {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            let mut st = s.serialize_struct("Refuses", 2)?;
+            st.serialize_field("ok", &1u8)?;
+            st.serialize_field("bad", &Inner)?;
+            st.end()
+        }
+    }
+
+    struct Inner;
+
+    impl Serialize for Inner {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom(
+                "inner refuses: no valid encoding",
+            ))
+        }
+    }
+
+    /// A sequence of unknown length, which postcard itself refuses.
+    struct Unsized;
+
+    impl Serialize for Unsized {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            s.serialize_seq(None)?.end()
+        }
+    }
+
+    #[test]
+    fn an_encode_error_keeps_serdes_message_and_leaves_the_buffer_as_it_was() {
+        let mut out = vec![9, 9];
+        match encode_into(&(5u32, Refuses), &mut out) {
+            Err(Error::Encode { message, .. }) => {
+                assert_eq!(message, "inner refuses: no valid encoding")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out, [9, 9]);
+        match encode_into(&Unsized, &mut out) {
+            Err(Error::Encode { message, .. }) => {
+                assert!(message.contains("length"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -331,5 +605,127 @@ mod tests {
         assert!(decode_values::<Vec<u32>>(&huge, 1, &mut Vec::new()).is_err());
         assert!(decode_values::<Vec<u8>>(&[1, 0, 0], 1, &mut Vec::new()).is_err());
         assert!(decode_value::<u32>(&[0; 5]).is_err(), "a trailing byte");
+    }
+}
+
+/// The measurement behind the choice of codec (the table in `wire.md`): encode (worker side)
+/// and decode (parent side) time of each candidate on the same values, side by side in one
+/// run, values encoded one by one as a worker does. Prints a table; asserts nothing about time.
+///
+/// `cargo test --release -p par-runtime --lib measure_codecs -- --ignored --nocapture`
+#[cfg(test)]
+mod measure {
+    use super::*;
+    use std::time::Instant;
+
+    const REPS: usize = 7;
+
+    /// Best-of-`REPS` (encode ms, decode ms, bytes) of encoding every value into one buffer and
+    /// decoding them back.
+    fn time<T: PartialEq + std::fmt::Debug>(
+        values: &[T],
+        enc: impl Fn(&T, &mut Vec<u8>),
+        dec: impl Fn(&[u8], usize) -> Vec<T>,
+    ) -> (f64, f64, usize) {
+        let (mut best_e, mut best_d, mut size) = (f64::MAX, f64::MAX, 0);
+        for _ in 0..REPS {
+            let mut buf = Vec::new();
+            let t = Instant::now();
+            for v in values {
+                enc(v, &mut buf);
+            }
+            best_e = best_e.min(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let back = std::hint::black_box(dec(&buf, values.len()));
+            best_d = best_d.min(t.elapsed().as_secs_f64() * 1e3);
+            assert!(back == values, "a candidate did not round-trip");
+            size = buf.len();
+        }
+        (best_e, best_d, size)
+    }
+
+    fn postcard_enc<T: Serialize>(v: &T, out: &mut Vec<u8>) {
+        encode_into(v, out).unwrap();
+    }
+    fn postcard_dec<T: DeserializeOwned>(mut bytes: &[u8], n: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (v, rest) = decode_prefix(bytes).unwrap();
+            out.push(v);
+            bytes = rest;
+        }
+        out
+    }
+    /// bitcode decodes whole buffers only, so each value travels behind its length (u32).
+    fn bitcode_enc<T: Serialize>(v: &T, out: &mut Vec<u8>) {
+        let bytes = bitcode::serialize(v).unwrap();
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    fn bitcode_dec<T: DeserializeOwned>(mut bytes: &[u8], n: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+            out.push(bitcode::deserialize(&bytes[4..4 + len]).unwrap());
+            bytes = &bytes[4 + len..];
+        }
+        out
+    }
+    fn plain_enc<T: Transfer>(v: &T, out: &mut Vec<u8>) {
+        encode_value(v, out).unwrap();
+    }
+    fn plain_dec<T: Transfer>(bytes: &[u8], n: usize) -> Vec<T> {
+        let mut out = Vec::new();
+        decode_values(bytes, n, &mut out).unwrap();
+        out
+    }
+
+    fn cell((e, d, size): (f64, f64, usize)) -> String {
+        format!("{e:.2} / {d:.2} ms ({:.1} MB)", size as f64 / 1e6)
+    }
+
+    fn row<T: Transfer + PartialEq + std::fmt::Debug>(name: &str, values: &[T], plain: bool) {
+        let fast = if plain {
+            cell(time(values, plain_enc, plain_dec))
+        } else {
+            "- (serde)".into()
+        };
+        let postcard = cell(time(values, postcard_enc, postcard_dec));
+        let bitcode = cell(time(values, bitcode_enc, bitcode_dec));
+        println!("| {name} | {fast} | {postcard} | {bitcode} |");
+    }
+
+    #[test]
+    #[ignore = "a measurement: run it in release with --nocapture"]
+    fn measure_codecs() {
+        println!(
+            "| payload | par's plain path enc / dec | postcard 1 enc / dec | bitcode 0.6 serde enc / dec |"
+        );
+        println!("|---|---|---|---|");
+        // W1: `i * 2` for a million items (benches/README.md).
+        let w1: Vec<u64> = (0..1_000_000u64).map(|i| i * 2).collect();
+        row("W1: 1e6 x u64", &w1, true);
+        // W3: 2048 rows of 2048 iteration counts (small numbers, some at the cap).
+        let w3: Vec<Vec<u16>> = (0..2048u32)
+            .map(|y| {
+                (0..2048u32)
+                    .map(|x| ((x * 7 + y * 13) % 1000) as u16)
+                    .collect()
+            })
+            .collect();
+        row("W3: 2048 rows of 2048 u16", &w3, true);
+        // W6: 1 MiB results, every byte equal to the item's number.
+        let buf = |i: usize| vec![i as u8; 1 << 20];
+        let w6: Vec<serde_bytes::ByteBuf> = (0..64)
+            .map(|i| serde_bytes::ByteBuf::from(buf(i)))
+            .collect();
+        row("W6: 64 x 1 MiB `ByteBuf`", &w6, false);
+        let w6: Vec<Vec<u8>> = (0..16).map(buf).collect();
+        row("W6: 16 x 1 MiB `Vec<u8>`", &w6, true);
+        // Not plain: a struct-like tuple per item goes through serde with every codec.
+        let mixed: Vec<(u32, f64, String)> = (0..200_000u32)
+            .map(|i| (i, f64::from(i) * 0.5, format!("item {i}")))
+            .collect();
+        row("200k x (u32, f64, String)", &mixed, false);
     }
 }

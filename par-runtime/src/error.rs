@@ -97,13 +97,36 @@ pub enum Error {
         /// lock that another thread held at the fork.
         parent_threads: usize,
     },
-    /// A frame from a worker could not be decoded (corrupt, truncated or oversized).
-    Decode {
-        /// The item the frame was about, if known.
+    /// A value could not be encoded: its `Serialize` returned an error (a custom impl or a
+    /// `serialize_with` function that fails, a sequence that does not say its length, ...).
+    /// The value never left the process that computed it; the other items go on. (A
+    /// `Serialize` that panics is the item's [`Error::Panicked`].)
+    Encode {
+        /// The item (or job) whose value it was, if known.
         index: Option<usize>,
-        /// The worker that sent it.
-        pid: i32,
-        /// What was wrong with it.
+        /// The process that tried to encode it, if known.
+        pid: Option<i32>,
+        /// serde's message.
+        message: String,
+    },
+    /// Bytes from a worker could not be decoded: a corrupt, truncated or oversized frame, or a
+    /// value that does not decode as the expected type.
+    Decode {
+        /// The item the bytes were about, if known.
+        index: Option<usize>,
+        /// The worker that sent them, if known.
+        pid: Option<i32>,
+        /// What was wrong with them.
+        message: String,
+    },
+    /// A result never arrived: its worker ended without sending it, or the workers covered
+    /// fewer items than the loop has.
+    Lost {
+        /// The item (or job) whose result is missing, if one is known.
+        index: Option<usize>,
+        /// The worker that should have sent it, if known.
+        pid: Option<i32>,
+        /// What is missing.
         message: String,
     },
     /// A system call failed (fork, pipe, poll, ...).
@@ -122,21 +145,37 @@ impl Error {
             Error::Panicked { index, .. }
             | Error::Failed { index, .. }
             | Error::TimedOut { index, .. } => Some(index),
-            Error::WorkerDied { index, .. } | Error::Decode { index, .. } => index,
+            Error::WorkerDied { index, .. }
+            | Error::Encode { index, .. }
+            | Error::Decode { index, .. }
+            | Error::Lost { index, .. } => index,
             Error::Io { .. } => None,
         }
     }
 
-    /// The pid of the worker process involved, if one was.
+    /// The pid of the worker process involved, if one was and it is known (never `Some(0)`).
     pub fn pid(&self) -> Option<i32> {
         match *self {
             Error::Panicked { pid, .. }
             | Error::Failed { pid, .. }
             | Error::TimedOut { pid, .. }
-            | Error::WorkerDied { pid, .. }
-            | Error::Decode { pid, .. } => Some(pid),
+            | Error::WorkerDied { pid, .. } => Some(pid),
+            Error::Encode { pid, .. } | Error::Decode { pid, .. } | Error::Lost { pid, .. } => pid,
             Error::Io { .. } => None,
         }
+    }
+
+    /// Fills in the item (or job) and the process of an error that the codec raised without
+    /// knowing them; the ones already known are kept.
+    pub(crate) fn about(mut self, item: usize, process: i32) -> Self {
+        if let Error::Encode { index, pid, .. }
+        | Error::Decode { index, pid, .. }
+        | Error::Lost { index, pid, .. } = &mut self
+        {
+            index.get_or_insert(item);
+            pid.get_or_insert(process);
+        }
+        self
     }
 
     pub(crate) fn io(context: &'static str, source: std::io::Error) -> Self {
@@ -181,15 +220,45 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::Encode {
+                index,
+                pid,
+                message,
+            } => {
+                match index {
+                    Some(i) => write!(f, "could not encode the value of item {i}")?,
+                    None => write!(f, "could not encode a value")?,
+                }
+                if let Some(pid) = pid {
+                    write!(f, " in process {pid}")?;
+                }
+                write!(f, ": {message}")
+            }
             Error::Decode {
                 index,
                 pid,
                 message,
-            } => write!(
-                f,
-                "could not decode a frame from worker {pid} about {}: {message}",
-                item(*index)
-            ),
+            } => {
+                match pid {
+                    Some(pid) => write!(f, "could not decode a frame from worker {pid}")?,
+                    None => write!(f, "could not decode a frame from a worker")?,
+                }
+                write!(f, " about {}: {message}", item(*index))
+            }
+            Error::Lost {
+                index,
+                pid,
+                message,
+            } => {
+                match index {
+                    Some(i) => write!(f, "the result of item {i} never arrived")?,
+                    None => write!(f, "results never arrived")?,
+                }
+                if let Some(pid) = pid {
+                    write!(f, " from worker {pid}")?;
+                }
+                write!(f, ": {message}")
+            }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

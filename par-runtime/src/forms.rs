@@ -378,13 +378,21 @@ impl Extras {
         if !self.check {
             return Ok(value);
         }
-        codec::round_trip(value).map_err(|e| Error::Decode {
-            index: Some(self.index),
-            pid: crate::sys::getpid(),
-            message: format!(
-                "PAR_CHECK: the value of item {} does not survive serialization: {e}",
-                self.index
-            ),
+        codec::round_trip(value).map_err(|e| match e {
+            Error::Encode { message, .. } => Error::Encode {
+                index: Some(self.index),
+                pid: Some(crate::sys::getpid()),
+                message,
+            },
+            Error::Decode { message, .. } => Error::Decode {
+                index: Some(self.index),
+                pid: Some(crate::sys::getpid()),
+                message: format!(
+                    "PAR_CHECK: the value of item {} does not survive serialization: {message}",
+                    self.index
+                ),
+            },
+            other => other,
         })
     }
 }

@@ -88,7 +88,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 // Sequential mode: run it here, with the same codec round trip as a child.
                 let pid = sys::getpid();
                 let r = match catch_unwind(AssertUnwindSafe(job)) {
-                    Ok(v) => codec::round_trip(v).map_err(|e| with_job(e, index, pid)),
+                    Ok(v) => codec::round_trip(v).map_err(|e| e.about(index, pid)),
                     Err(p) => Err(Error::Panicked {
                         index,
                         pid,
@@ -256,23 +256,12 @@ pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
     }
 }
 
-fn with_job(e: Error, index: usize, pid: i32) -> Error {
-    match e {
-        Error::Decode { message, .. } => Error::Decode {
-            index: Some(index),
-            pid,
-            message,
-        },
-        other => other,
-    }
-}
-
 /// Takes the one frame a child sends: its value, or its panic.
 fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
     let (job, pid) = (c.job, c.pid);
     let bad = |message: String| Error::Decode {
         index: Some(job),
-        pid,
+        pid: Some(pid),
         message,
     };
     let frame = match c.reader.next() {
@@ -283,7 +272,7 @@ fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
     Some(match frame {
         (Kind::Results, payload) => match wire::parse_results(payload)
             .map_err(bad)
-            .and_then(|(_, bytes)| codec::decode_value::<T>(bytes).map_err(|e| bad(e.to_string())))
+            .and_then(|(_, bytes)| codec::decode_value::<T>(bytes).map_err(|e| e.about(job, pid)))
         {
             Ok(v) => (Some(v), Ok(())),
             Err(e) => (None, Err(e)),
@@ -329,7 +318,7 @@ pub(crate) fn panic_error(payload: &[u8], pid: i32) -> Error {
         },
         Err(message) => Error::Decode {
             index: None,
-            pid,
+            pid: Some(pid),
             message,
         },
     }
@@ -653,10 +642,10 @@ impl<T: Transfer> Iterator for Map<'_, T> {
                 // Cannot happen (every job ends in `done`), but never hang or stop silently.
                 let index = self.next;
                 self.next += 1;
-                return Some(Err(Error::Decode {
+                return Some(Err(Error::Lost {
                     index: Some(index),
-                    pid: 0,
-                    message: "the job's result was lost".into(),
+                    pid: None,
+                    message: "no child holds the job any more".into(),
                 }));
             }
         }

@@ -267,8 +267,8 @@ impl<T: Transfer> Pool<T> {
         if self.inline {
             let pid = sys::getpid();
             let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
-                Ok(Ok(v)) => codec::round_trip(v),
-                Ok(Err(e)) => Err(e),
+                Ok(Ok(v)) => codec::round_trip(v).map_err(|e| e.about(job, pid)),
+                Ok(Err(e)) => Err(e.about(job, pid)),
                 Err(p) => Err(Error::Panicked {
                     index: job,
                     pid,
@@ -282,7 +282,7 @@ impl<T: Transfer> Pool<T> {
         let mut bytes = Vec::new();
         match codec::encode_into(&args, &mut bytes) {
             Ok(()) => self.pending.push_back((job, name, bytes)),
-            Err(e) => self.finish(job, Err(e)),
+            Err(e) => self.finish(job, Err(e.about(job, sys::getpid()))),
         }
         self.dispatch();
         job
@@ -369,7 +369,7 @@ impl<T: Transfer> Pool<T> {
         if let Some((job, _, _)) = w.calls.pop_front() {
             let e = error
                 .or_else(|| died(Some(job), w.pid, status))
-                .unwrap_or_else(|| lost(job, w.pid));
+                .unwrap_or_else(|| lost(job, Some(w.pid)));
             self.finish(job, Err(e));
         }
         while let Some(call) = w.calls.pop_back() {
@@ -553,8 +553,8 @@ fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option
     }
 }
 
-fn lost(job: usize, pid: Pid) -> Error {
-    Error::Decode {
+fn lost(job: usize, pid: Option<Pid>) -> Error {
+    Error::Lost {
         index: Some(job),
         pid,
         message: "the worker exited without sending the call's result".into(),
@@ -568,7 +568,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
     let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
         index: Some(job),
-        pid,
+        pid: Some(pid),
         message,
     };
     let zero = Duration::ZERO;
@@ -577,7 +577,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
         Ok(Some((Kind::Results, payload))) => match wire::parse_results(payload) {
             Ok((head, bytes)) if head.first as usize == current => (
                 current,
-                codec::decode_value::<T>(bytes).map_err(|e| bad(current, e.to_string())),
+                codec::decode_value::<T>(bytes).map_err(|e| e.about(current, pid)),
                 Duration::from_nanos(head.elapsed_ns),
                 false,
             ),
@@ -718,7 +718,7 @@ impl<T: Transfer> Iterator for Ordered<'_, T> {
         if pool.get(job).is_none() {
             // Cannot happen (every call ends in a result), but never hang or stop silently.
             pool.next += 1;
-            return Some(Err(lost(job, 0)));
+            return Some(Err(lost(job, None)));
         }
         pool.next += 1;
         pool.kept.remove(&job)

@@ -450,7 +450,7 @@ impl<V: Transfer> Team<V> {
             let at = w.in_flight.front().map(|c| c.0);
             let frame = w.reader.next().map_err(|message| Error::Decode {
                 index: at,
-                pid,
+                pid: Some(pid),
                 message,
             })?;
             let Some((kind, payload)) = frame else {
@@ -459,7 +459,7 @@ impl<V: Transfer> Team<V> {
             };
             let bad = |message: String| Error::Decode {
                 index: at,
-                pid,
+                pid: Some(pid),
                 message,
             };
             match kind {
@@ -616,9 +616,9 @@ impl<V: Transfer> Team<V> {
         };
         if let Some(n) = self.len {
             if self.covered != n {
-                return Err(Error::Decode {
+                return Err(Error::Lost {
                     index: None,
-                    pid: 0,
+                    pid: None,
                     message: format!("workers returned values for {} of {n} items", self.covered),
                 });
             }
