@@ -14,12 +14,24 @@ use std::time::Duration;
 use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
 use crate::forms::panic_message;
+use crate::jobs::run_child;
 use crate::mode;
 use crate::sys::{self, Pid};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 
-/// What a background process sends: its pid, then the encoded result or the panic.
-type Outcome = (i32, std::result::Result<Vec<u8>, (String, Option<String>)>);
+/// What a background process sends: its pid, then how the job ended.
+type Outcome = (i32, Ended);
+
+/// How a background job ended.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Ended {
+    /// Its encoded result.
+    Value(Vec<u8>),
+    /// It panicked (message, location), or the `Serialize` of its result did.
+    Panicked(String, Option<String>),
+    /// Its result's `Serialize` returned `Err` (serde's message).
+    Encode(String),
+}
 
 /// A job running in a detached background process (pprocess' `BackgroundCallable`), whose
 /// result waits at a Unix socket path. Collect it with [`BackgroundQueue`].
@@ -112,19 +124,22 @@ pub fn background<T: Transfer>(
     let middle = sys::fork(&keep, move || {
         // The middle process: leave the session, fork the real one, tell its pid, exit; the
         // real one is then adopted by init, which reaps it.
-        if sys::setsid().is_err() || sys::detach_stdio().is_err() {
-            sys::exit_now(3);
-        }
-        let keep = [sys::listener_fd(&listener)];
-        let detached = sys::fork(&keep, move || {
-            mode::mark_detached();
-            sys::exit_now(serve(&listener, &socket, job))
-        });
-        let code = match detached {
-            Ok(pid) => i32::from(sys::write_all(pid_w.raw(), &pid.to_le_bytes()).is_err()),
-            Err(_) => 4,
-        };
-        sys::exit_now(code)
+        run_child(|| {
+            if sys::setsid().is_err() || sys::detach_stdio().is_err() {
+                return 3;
+            }
+            let keep = [sys::listener_fd(&listener)];
+            let detached = sys::fork(&keep, move || {
+                run_child(|| {
+                    mode::mark_detached();
+                    serve(&listener, &socket, job)
+                })
+            });
+            match detached {
+                Ok(pid) => i32::from(sys::write_all(pid_w.raw(), &pid.to_le_bytes()).is_err()),
+                Err(_) => 4,
+            }
+        })
     })
     .map_err(|e| Error::io("could not fork a background job", e))?;
     let status = sys::waitpid(middle);
@@ -152,15 +167,21 @@ pub fn background<T: Transfer>(
 /// The detached process: compute, then hand the result to the first collector that reads it
 /// all, remove the socket, exit.
 fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() -> T) -> i32 {
+    let panicked = |p: Box<dyn std::any::Any + Send>| {
+        Ended::Panicked(panic_message(&*p), crate::worker::take_panic_location())
+    };
     let outcome = match catch_unwind(AssertUnwindSafe(job)) {
-        Ok(v) => {
+        // The result's `Serialize` (and `Drop`) are user code too.
+        Ok(v) => catch_unwind(AssertUnwindSafe(move || {
             let mut bytes = Vec::new();
             match codec::encode_into(&v, &mut bytes) {
-                Ok(()) => Ok(bytes),
-                Err(e) => Err((format!("could not encode the result: {e}"), None)),
+                Ok(()) => Ended::Value(bytes),
+                Err(Error::Encode { message, .. }) => Ended::Encode(message),
+                Err(e) => Ended::Encode(e.to_string()),
             }
-        }
-        Err(p) => Err((panic_message(&*p), crate::worker::take_panic_location())),
+        }))
+        .unwrap_or_else(panicked),
+        Err(p) => panicked(p),
     };
     let _ = std::io::stdout().flush();
     let mut frame = FrameBuf::default();
@@ -317,12 +338,17 @@ impl<T: Transfer> BackgroundQueue<T> {
         #[allow(clippy::drop_non_drop)]
         drop(stream);
         match outcome {
-            Ok(bytes) => codec::decode(&bytes).map_err(|e| e.about(0, pid)),
-            Err((message, location)) => Err(Error::Panicked {
+            Ended::Value(bytes) => codec::decode(&bytes).map_err(|e| e.about(0, pid)),
+            Ended::Panicked(message, location) => Err(Error::Panicked {
                 index: 0,
                 pid,
                 message,
                 location,
+            }),
+            Ended::Encode(message) => Err(Error::Encode {
+                index: Some(0),
+                pid: Some(pid),
+                message,
             }),
         }
     }

@@ -12,9 +12,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
-use crate::error::{Death, Error, Result};
+use crate::error::{Death, Error, Result, PANICKED};
 use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame, time_left, wait_readable};
+use crate::jobs::{panic_error, panic_frame, run_child, time_left, wait_readable};
 use crate::mode;
 use crate::sys::{self, Fd, Pid, Status};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
@@ -123,17 +123,18 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
     let keep = [down_r.raw(), up_w.raw(), death_r.raw()];
     let parent = sys::getpid();
     let pid = sys::fork(&keep, move || {
-        mode::mark_worker();
-        sys::die_with_parent(death_r.raw());
-        let code = match sys::set_nonblocking(&down_r) {
-            Ok(()) => {
-                crate::worker::set_result_fd(up_w.raw());
-                let mut ch = Channel::<R, S>::new(index, parent, false, up_w, down_r, None);
-                child_main(&mut ch, f)
+        run_child(|| {
+            mode::mark_worker();
+            sys::die_with_parent(death_r.raw());
+            match sys::set_nonblocking(&down_r) {
+                Ok(()) => {
+                    crate::worker::set_result_fd(up_w.raw());
+                    let mut ch = Channel::<R, S>::new(index, parent, false, up_w, down_r, None);
+                    child_main(&mut ch, f)
+                }
+                Err(_) => 2,
             }
-            Err(_) => 2,
-        };
-        sys::exit_now(code)
+        })
     })
     .map_err(|e| Error::io("could not fork a started child", e))?;
     // The child's ends were moved into the closure, dropped (closed here) by `fork`.
@@ -151,7 +152,7 @@ fn child_main<S: Transfer, R: Transfer>(
     let mut code = 0;
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&mut *ch))) {
         let mut frame = FrameBuf::default();
-        let sent = panic_frame(&mut frame, ch.index, 0, &panic_message(&*p))
+        let sent = panic_frame(&mut frame, ch.index, PANICKED, &panic_message(&*p))
             && ch
                 .tx
                 .as_ref()

@@ -48,6 +48,41 @@ fn item(index: Option<usize>) -> String {
     }
 }
 
+/// What a `Panic` frame reports (its `PanicHead::failed`): the body panicked ...
+pub(crate) const PANICKED: u8 = 0;
+/// ... the body returned `Err` ...
+pub(crate) const FAILED: u8 = 1;
+/// ... or the value could not be encoded (its `Serialize` returned `Err`).
+pub(crate) const ENCODE: u8 = 2;
+
+/// The error a decoded `Panic` frame's report stands for (see [`PANICKED`]).
+pub(crate) fn report_error(
+    failed: u8,
+    index: usize,
+    pid: i32,
+    message: String,
+    location: Option<String>,
+) -> Error {
+    match failed {
+        FAILED => Error::Failed {
+            index,
+            pid,
+            message,
+        },
+        ENCODE => Error::Encode {
+            index: Some(index),
+            pid: Some(pid),
+            message,
+        },
+        _ => Error::Panicked {
+            index,
+            pid,
+            message,
+            location,
+        },
+    }
+}
+
 /// Everything that can make a parallel loop or call fail.
 ///
 /// Each variant carries the item index (position in iteration order, or the job's submission

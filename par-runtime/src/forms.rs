@@ -30,6 +30,11 @@ pub(crate) enum Failure {
         index: usize,
         message: String,
     },
+    /// The value of the item could not be encoded (its `Serialize` returned `Err`).
+    Encode {
+        index: usize,
+        message: String,
+    },
 }
 
 impl Failure {
@@ -48,6 +53,11 @@ impl Failure {
             Failure::Failed { index, message } => Error::Failed {
                 index,
                 pid,
+                message,
+            },
+            Failure::Encode { index, message } => Error::Encode {
+                index: Some(index),
+                pid: Some(pid),
                 message,
             },
         }
@@ -80,12 +90,17 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs a chunk's loop `f` under one `catch_unwind` (one per item would keep accumulators in
 /// memory across an opaque call and double the cost of a tight fold). `f` records the item it
-/// is on in its `&mut usize`, so a panic is reported at that item.
+/// is on in its `&mut usize`, so a panic is reported at that item, and so is a value whose
+/// `Serialize` fails (a failure of the item, not of the runtime: the other workers go on as
+/// after a panic). Values are encoded inside, so a panicking `Serialize` is the item's panic.
 fn guarded(
     f: impl FnOnce(&mut usize) -> std::result::Result<(), JobError>,
 ) -> std::result::Result<(), JobError> {
     let mut at = 0;
     match catch_unwind(AssertUnwindSafe(|| f(&mut at))) {
+        Ok(Err(JobError::Runtime(Error::Encode { message, .. }))) => {
+            Err(JobError::Body(Failure::Encode { index: at, message }))
+        }
         Ok(r) => r,
         Err(payload) => Err(JobError::Body(Failure::Panicked {
             index: at,

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codec::{self, Transfer};
-use crate::error::{Death, Error, Result};
+use crate::error::{report_error, Death, Error, Result};
+use crate::error::{ENCODE, PANICKED};
 use crate::forms::panic_message;
 use crate::mode;
 use crate::progress::Progress;
@@ -87,8 +88,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             if !sys::CAN_FORK || mode::in_worker() || mode::workers(Some(2)) == 1 {
                 // Sequential mode: run it here, with the same codec round trip as a child.
                 let pid = sys::getpid();
-                let r = match catch_unwind(AssertUnwindSafe(job)) {
-                    Ok(v) => codec::round_trip(v).map_err(|e| e.about(index, pid)),
+                // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
+                let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(job()))) {
+                    Ok(r) => r.map_err(|e| e.about(index, pid)),
                     Err(p) => Err(Error::Panicked {
                         index,
                         pid,
@@ -282,14 +284,16 @@ fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
     })
 }
 
-/// Writes a `Panic` frame (ended) for job `index`: `failed` 0 for a panic (its location is
-/// taken from the panic hook), 1 for a failure described by `message`.
+/// Writes a `Panic` frame (ended) for job `index`, in place of whatever `frame` held:
+/// `failed` is [`PANICKED`] (the location is taken from the panic hook),
+/// [`FAILED`](crate::error::FAILED) or [`ENCODE`], with `message`.
 pub(crate) fn panic_frame(frame: &mut FrameBuf, index: usize, failed: u8, message: &str) -> bool {
+    frame.clear();
     frame.panic(PanicHead {
         index: index as u64,
         failed,
     });
-    let location = if failed == 0 {
+    let location = if failed == PANICKED {
         crate::worker::take_panic_location()
     } else {
         None
@@ -305,22 +309,56 @@ pub(crate) fn panic_error(payload: &[u8], pid: i32) -> Error {
             .map_err(|e| e.to_string())
     });
     match decoded {
-        Ok((head, (message, location))) if head.failed == 0 => Error::Panicked {
-            index: head.index as usize,
-            pid,
-            message,
-            location,
-        },
-        Ok((head, (message, _))) => Error::Failed {
-            index: head.index as usize,
-            pid,
-            message,
-        },
+        Ok((head, (message, location))) => {
+            report_error(head.failed, head.index as usize, pid, message, location)
+        }
         Err(message) => Error::Decode {
             index: None,
             pid: Some(pid),
             message,
         },
+    }
+}
+
+/// Runs par's own code in a child (`f` returns the exit code): whatever happens, the child
+/// leaves by `_exit`, never by unwinding into the code that forked it (it would run the
+/// parent's code in the child). A panic of par's own code exits with 101, which the parent
+/// reports as a death. User code runs under its own `catch_unwind` inside `f`.
+pub(crate) fn run_child(f: impl FnOnce() -> i32) -> std::convert::Infallible {
+    let code = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(code) => code,
+        Err(payload) => {
+            // Dropping the payload could panic again (a payload type's own `Drop`).
+            std::mem::forget(payload);
+            101
+        }
+    };
+    sys::exit_now(code)
+}
+
+/// Encodes `value` (the result of job `index`) into `frame` as a results frame; when its
+/// `Serialize` returns `Err` or panics, the frame reports that instead ([`ENCODE`] with
+/// serde's message, or the panic). False if not even that could be framed.
+pub(crate) fn encode_result<T: Transfer>(
+    frame: &mut FrameBuf,
+    index: usize,
+    elapsed_ns: u64,
+    value: &T,
+) -> bool {
+    frame.results(ResultsHead {
+        first: index as u64,
+        items: 1,
+        values: 1,
+        elapsed_ns,
+        last: 1,
+    });
+    match catch_unwind(AssertUnwindSafe(|| {
+        codec::encode_value(value, &mut frame.buf)
+    })) {
+        Ok(Ok(())) => frame.end().is_ok(),
+        Ok(Err(Error::Encode { message, .. })) => panic_frame(frame, index, ENCODE, &message),
+        Ok(Err(e)) => panic_frame(frame, index, ENCODE, &e.to_string()),
+        Err(p) => panic_frame(frame, index, PANICKED, &panic_message(&*p)),
     }
 }
 
@@ -331,26 +369,28 @@ fn child_main<T: Transfer>(
     index: usize,
     job: Job<'_, T>,
 ) -> std::convert::Infallible {
-    mode::mark_worker();
-    sys::die_with_parent(death);
-    let mut frame = FrameBuf::default();
-    let sent = match catch_unwind(AssertUnwindSafe(job)) {
-        Ok(v) => {
-            frame.results(ResultsHead {
-                first: index as u64,
-                items: 1,
-                values: 1,
-                elapsed_ns: 0,
-                last: 1,
-            });
-            codec::encode_value(&v, &mut frame.buf).is_ok() && frame.end().is_ok()
+    run_child(|| {
+        mode::mark_worker();
+        sys::die_with_parent(death);
+        let mut frame = FrameBuf::default();
+        let sent = match catch_unwind(AssertUnwindSafe(job)) {
+            Ok(v) => {
+                let sent = encode_result(&mut frame, index, 0, &v);
+                // The value's own `Drop` is user code too: its panic must not lose the result.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
+                sent
+            }
+            Err(p) => panic_frame(&mut frame, index, PANICKED, &panic_message(&*p)),
+        };
+        let ok = sent && sys::write_all(res, &frame.buf).is_ok();
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        if ok {
+            0
+        } else {
+            2
         }
-        Err(p) => panic_frame(&mut frame, index, 0, &panic_message(&*p)),
-    };
-    let ok = sent && sys::write_all(res, &frame.buf).is_ok();
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    sys::exit_now(if ok { 0 } else { 2 })
+    })
 }
 
 impl<T> Drop for Jobs<'_, T> {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
 use crate::error::{Death, Error, Result};
+use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame, wait_readable, Spawner};
+use crate::jobs::{panic_error, panic_frame, run_child, wait_readable, Spawner};
 use crate::mode;
 use crate::progress::Progress;
 use crate::sys::{self, Fd, Pid, Status};
@@ -47,9 +48,21 @@ pub fn trampoline<A: Transfer, T: Transfer>(
     let args: A =
         codec::decode(bytes).map_err(|e| format!("could not decode the arguments: {e}"))?;
     let mut out = Vec::new();
-    codec::encode_value(&f(args), &mut out)
-        .map_err(|e| format!("could not encode the result: {e}"))?;
-    Ok(out)
+    match codec::encode_value(&f(args), &mut out) {
+        Ok(()) => Ok(out),
+        Err(Error::Encode { message, .. }) => {
+            ENCODE_FAILED.with(|failed| failed.set(true));
+            Err(message)
+        }
+        Err(e) => Err(format!("could not encode the result: {e}")),
+    }
+}
+
+thread_local! {
+    /// Set by [`trampoline`] in a pool worker when the call's result could not be encoded, so
+    /// that the worker reports an [`Error::Encode`], not a failure of the function. (The
+    /// trampoline's signature is fixed by the code `#[parallel]` generates.)
+    static ENCODE_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Every registered function by name (built once, in the parent before any pool forks).
@@ -267,7 +280,17 @@ impl<T: Transfer> Pool<T> {
         if self.inline {
             let pid = sys::getpid();
             let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
-                Ok(Ok(v)) => codec::round_trip(v).map_err(|e| e.about(job, pid)),
+                // `round_trip` of the value runs its `Serialize`: user code, whose panic is
+                // the call's.
+                Ok(Ok(v)) => match catch_unwind(AssertUnwindSafe(|| codec::round_trip(v))) {
+                    Ok(r) => r.map_err(|e| e.about(job, pid)),
+                    Err(p) => Err(Error::Panicked {
+                        index: job,
+                        pid,
+                        message: panic_message(&*p),
+                        location: None,
+                    }),
+                },
                 Ok(Err(e)) => Err(e.about(job, pid)),
                 Err(p) => Err(Error::Panicked {
                     index: job,
@@ -385,9 +408,11 @@ impl<T: Transfer> Pool<T> {
         let (death_r, death_w) = pipe()?;
         let keep = [cmd_r.raw(), res_w.raw(), death_r.raw()];
         let pid = sys::fork(&keep, move || {
-            mode::mark_worker();
-            sys::die_with_parent(death_r.raw());
-            sys::exit_now(serve(cmd_r.raw(), res_w.raw()))
+            run_child(|| {
+                mode::mark_worker();
+                sys::die_with_parent(death_r.raw());
+                serve(cmd_r.raw(), res_w.raw())
+            })
         })
         .map_err(|e| Error::io("could not fork a pool worker", e))?;
         self.forks += 1;
@@ -628,6 +653,7 @@ fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
         };
         let index = job as usize;
         let started = Instant::now();
+        ENCODE_FAILED.with(|failed| failed.set(false));
         let outcome = match registry().get(name) {
             Some(call) => {
                 catch_unwind(AssertUnwindSafe(|| call(args))).map_err(|p| panic_message(&*p))
@@ -648,8 +674,11 @@ fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
                 frame.buf.extend_from_slice(&bytes);
                 frame.end().is_ok()
             }
-            Ok(Err(message)) => panic_frame(&mut frame, index, 1, &message),
-            Err(message) => panic_frame(&mut frame, index, 0, &message),
+            Ok(Err(message)) if ENCODE_FAILED.with(|failed| failed.get()) => {
+                panic_frame(&mut frame, index, ENCODE, &message)
+            }
+            Ok(Err(message)) => panic_frame(&mut frame, index, FAILED, &message),
+            Err(message) => panic_frame(&mut frame, index, PANICKED, &message),
         };
         let _ = std::io::stdout().flush();
         if !ok {

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
-use crate::error::{Death, Error, Result};
+use crate::error::{report_error, Death, Error, Result};
 use crate::forms::{Inline, Job, JobError};
 use crate::par_loop::Loop;
 use crate::progress::Progress;
@@ -505,21 +505,7 @@ impl<V: Transfer> Team<V> {
                         codec::decode(bytes).map_err(|e| bad(format!("panic report: {e}")))?;
                     let index = head.index as usize;
                     w.failed = true;
-                    let e = if head.failed == 1 {
-                        Error::Failed {
-                            index,
-                            pid,
-                            message,
-                        }
-                    } else {
-                        Error::Panicked {
-                            index,
-                            pid,
-                            message,
-                            location,
-                        }
-                    };
-                    self.fail(e);
+                    self.fail(report_error(head.failed, index, pid, message, location));
                 }
                 Kind::Chunk | Kind::Done | Kind::Message | Kind::Call => {
                     return Err(bad(format!(

@@ -282,6 +282,14 @@ impl Sender {
                 message,
                 None,
             ),
+            Failure::Encode { index, message } => (
+                PanicHead {
+                    index: index as u64,
+                    failed: crate::error::ENCODE,
+                },
+                message,
+                None,
+            ),
         };
         self.frame.panic(head);
         codec::encode_into(&(message, location), &mut self.frame.buf)?;
