@@ -234,7 +234,8 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     }
 
     /// Closes this end for sending: the other side's `recv` returns `Ok(None)` once it has
-    /// received everything sent before. Receiving still works.
+    /// received everything sent before. Receiving still works, and a child can still send
+    /// after its `recv` said the parent closed (an answer computed from everything it got).
     ///
     /// ```
     /// use par::Channel;
@@ -406,10 +407,12 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             return None;
         }
         self.finished = true;
-        self.tx = None;
         if !self.owns_child {
+            // The child's side: the parent closed its end (or is gone), but this end may
+            // still send (half-close, as `close` promises); a failed send says so.
             return None;
         }
+        self.tx = None;
         if !self.eof {
             sys::kill(self.peer);
         }
