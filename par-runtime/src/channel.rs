@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
-use crate::error::{Death, Error, Result, PANICKED};
+use crate::error::{child_vanished, Death, Error, Result, PANICKED};
 use crate::forms::panic_message;
 use crate::jobs::{panic_error, panic_frame, run_child, time_left, wait_readable};
 use crate::mode;
@@ -392,7 +392,11 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
                 pid,
                 death: Death::Exit(code),
             }),
-            Some(Err(e)) => Err(Error::io("could not reap a started child", e)),
+            // Gone already (`SIGCHLD` ignored): its end of file was its normal end, unless it
+            // stopped in the middle of a frame.
+            Some(Err(e)) if !child_vanished(&e) => {
+                Err(Error::io("could not reap a started child", e))
+            }
             _ if truncated > 0 => Err(bad(format!(
                 "the channel ended in the middle of a frame ({truncated} bytes)"
             ))),

@@ -10,6 +10,16 @@ pub enum Death {
     Signal(i32),
     /// Called `exit` with this status before finishing its work.
     Exit(i32),
+    /// Ended before finishing its work, how is unknown: the system reaped it before par could
+    /// (this process ignores `SIGCHLD`, so its children leave no exit status).
+    Unknown,
+}
+
+/// True when `waitpid` failed because the child is gone already (`ECHILD`): the system reaps
+/// the children of a process that ignores `SIGCHLD` (a daemon idiom, inherited across exec).
+/// A child whose work is complete has then simply ended; one with work outstanding died.
+pub(crate) fn child_vanished(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ECHILD)
 }
 
 impl fmt::Display for Death {
@@ -17,6 +27,10 @@ impl fmt::Display for Death {
         match *self {
             Death::Signal(sig) => write!(f, "was killed by signal {sig} ({})", signal_name(sig)),
             Death::Exit(code) => write!(f, "exited with status {code}"),
+            Death::Unknown => write!(
+                f,
+                "ended, its exit status unknown (the system reaped it: SIGCHLD is ignored)"
+            ),
         }
     }
 }

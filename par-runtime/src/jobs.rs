@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codec::{self, Transfer};
-use crate::error::{report_error, Death, Error, Result};
+use crate::error::{child_vanished, report_error, Death, Error, Result};
 use crate::error::{ENCODE, PANICKED};
 use crate::forms::panic_message;
 use crate::mode;
@@ -223,6 +223,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 index: Some(c.job),
                 pid: c.pid,
                 death: Death::Exit(code),
+            }),
+            (None, Err(e)) if child_vanished(&e) => Some(Error::WorkerDied {
+                index: Some(c.job),
+                pid: c.pid,
+                death: Death::Unknown,
             }),
             (None, Err(e)) => Some(Error::io("could not reap a job", e)),
         };

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
-use crate::error::{Death, Error, Result};
+use crate::error::{child_vanished, Death, Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::forms::panic_message;
 use crate::jobs::{panic_error, panic_frame, run_child, wait_readable, Spawner};
@@ -573,6 +573,12 @@ fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option
             index: job,
             pid,
             death: Death::Exit(code),
+        }),
+        // Gone already (`SIGCHLD` ignored): a death only if a call was outstanding.
+        Err(e) if child_vanished(&e) => job.map(|job| Error::WorkerDied {
+            index: Some(job),
+            pid,
+            death: Death::Unknown,
         }),
         Err(e) => Some(Error::io("could not reap a pool worker", e)),
     }

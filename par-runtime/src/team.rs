@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::codec::{self, Transfer};
-use crate::error::{report_error, Death, Error, Result};
+use crate::error::{child_vanished, report_error, Death, Error, Result};
 use crate::forms::{Inline, Job, JobError};
 use crate::par_loop::Loop;
 use crate::progress::Progress;
@@ -552,6 +552,12 @@ impl<V: Transfer> Team<V> {
             Ok(Status::Exited(0)) if w.in_flight.is_empty() && w.reader.pending() == 0 => return,
             Ok(Status::Exited(code)) => Death::Exit(code),
             Ok(Status::Signaled(sig)) => Death::Signal(sig),
+            // Gone already (`SIGCHLD` ignored): its end of file was its normal end if it had
+            // no work left, a death otherwise.
+            Err(e) if child_vanished(&e) && w.in_flight.is_empty() && w.reader.pending() == 0 => {
+                return
+            }
+            Err(e) if child_vanished(&e) => Death::Unknown,
             Err(e) => {
                 let e = Error::io("could not reap a worker", e);
                 self.fail(e);
