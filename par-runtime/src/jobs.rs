@@ -718,3 +718,25 @@ where
     }
     map
 }
+
+#[cfg(all(test, unix, not(par_fallback_sys)))]
+mod tests {
+    use super::*;
+
+    /// An unwind never leaves a forked child: `run_child` turns a panic of par's own code into
+    /// exit status 101, and so does `sys::fork` itself for a child that has no guard of its own.
+    #[test]
+    fn a_panic_in_par_s_own_child_code_exits_the_child() {
+        let guarded = sys::fork(&[], || {
+            run_child(|| panic!("par's own child code panicked"))
+        });
+        let bare = sys::fork(&[], || panic!("a child with no guard of its own panicked"));
+        for pid in [guarded, bare] {
+            let pid = pid.expect("fork");
+            assert!(
+                matches!(sys::waitpid(pid), Ok(Status::Exited(101))),
+                "child {pid}"
+            );
+        }
+    }
+}

@@ -210,7 +210,21 @@ pub(crate) fn fork(
         libc::signal(libc::SIGTERM, libc::SIG_DFL);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // `child` never returns; if it unwinds, the guard's drop leaves at once instead of letting
+    // the unwind run the parent's code in the child. (Each caller catches its own panics;
+    // this is the last line.)
+    let _leave = ExitOnUnwind;
     match child() {}
+}
+
+/// Dropped only by an unwind out of a forked child's code: exits the child with 101 (see
+/// [`fork`]).
+struct ExitOnUnwind;
+
+impl Drop for ExitOnUnwind {
+    fn drop(&mut self) {
+        exit_now(101)
+    }
 }
 
 /// Makes `target` (e.g. 1, stdout) refer to what `fd` refers to.
