@@ -69,7 +69,8 @@ pub(crate) struct ResultsHead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PanicHead {
     pub(crate) index: u64,
-    /// 0: the body panicked; 1: the body returned `Err`.
+    /// 0: the body panicked; 1: the body returned `Err`; 2: the value could not be encoded
+    /// (`error::PANICKED`, `FAILED`, `ENCODE`).
     pub(crate) failed: u8,
 }
 
