@@ -8,15 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
-use crate::learn;
 use crate::mode;
-use crate::par_loop::Loop;
 use crate::progress::Progress;
-use crate::sched::Schedule;
-use crate::source::{Plan, Source};
-use crate::team::{self, TeamIter};
-use crate::trace;
-use std::time::Instant;
+use crate::source::Source;
 
 /// Why an item failed in the body.
 #[derive(Debug)]
@@ -90,7 +84,7 @@ fn guarded(
         Err(payload) => Err(JobError::Body(Failure::Panicked {
             index: at,
             message: panic_message(&*payload),
-            location: crate::worker::take_panic_location(),
+            location: crate::panics::take_panic_location(),
         })),
     }
 }
@@ -246,75 +240,8 @@ fn fold_grain<I, A, E: Display, F: Fn(&mut A, I) -> std::result::Result<(), E>, 
     Ok(acc)
 }
 
-/// Runs a job to completion and returns its values in item order: inline or on a team, as the
-/// options, the mode and (for `auto`) what was learnt about the loop at `site` say.
-pub(crate) fn run<S: Source, J: Job<S::Item>>(
-    opts: &Loop,
-    mut src: S,
-    job: &J,
-    site: learn::Site,
-) -> Result<Vec<J::Value>> {
-    let len = match src.plan() {
-        Plan::Indexed(n) => Some(n),
-        Plan::Stream => None,
-    };
-    let workers = mode::workers(opts.workers);
-    let _span = trace::loop_span(len, workers);
-    let started = Instant::now();
-    // Only an indexed `auto` loop without a timeout or an explicit `parallel` learns (learn.rs).
-    let learns = match len {
-        Some(n) if opts.schedule == Schedule::Auto && opts.timeout.is_none() => {
-            opts.parallel.is_none().then_some(n)
-        }
-        _ => None,
-    };
-    let inline = workers <= 1
-        || len == Some(0)
-        || opts.parallel == Some(false)
-        || learns.is_some_and(|n| learn::inline_pays(site, n, workers));
-    let result = if inline {
-        let r = run_inline(&mut src, job, len, opts.progress);
-        if let (Some(n), Ok(_)) = (learns, &r) {
-            learn::inline_run(site, n, started.elapsed());
-        }
-        r
-    } else {
-        let r = team::run(opts, workers, &mut src, job);
-        match (learns, &r) {
-            (Some(n), Ok((_, m))) => {
-                learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())
-            }
-            (Some(_), Err(_)) => learn::forget(site),
-            _ => {}
-        }
-        r.map(|(values, _)| values)
-    };
-    match &result {
-        Ok(values) => trace::finished(values.len(), started),
-        Err(e) => trace::failed(e),
-    }
-    result
-}
-
-/// Starts a job whose values are wanted as they complete.
-pub(crate) fn start_unordered<'a, S, J>(opts: &Loop, src: S, job: J) -> TeamIter<'a, J::Value>
-where
-    S: Source + 'a,
-    J: Job<S::Item> + 'a,
-{
-    let workers = mode::workers(opts.workers);
-    let len = match src.plan() {
-        Plan::Indexed(n) => Some(n),
-        Plan::Stream => None,
-    };
-    if workers <= 1 || len == Some(0) {
-        return TeamIter::inline(src, job, len);
-    }
-    TeamIter::start(opts, workers, src, &job)
-}
-
 /// Sequential mode: the job runs here, item by item, with the same grains as in parallel.
-fn run_inline<S: Source, J: Job<S::Item>>(
+pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     src: &mut S,
     job: &J,
     len: Option<usize>,

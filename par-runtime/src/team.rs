@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{self, Transfer};
 use crate::error::{Death, Error, Result};
 use crate::forms::{Inline, Job, JobError};
-use crate::par_loop::Loop;
+use crate::options::Loop;
 use crate::progress::Progress;
 use crate::sched::{Sched, Schedule};
 use crate::source::{Plan, Source};
