@@ -53,7 +53,15 @@ struct Worker {
     /// Progress slot value last seen (item index + 1, 0 between items) and since when.
     seen: u64,
     since: Instant,
+    /// Bytes of an unfinished frame buffered from it, and since when that count has not
+    /// changed: a frame that stops half-way is a protocol error, not a wait for ever.
+    partial: Option<(usize, Instant)>,
 }
+
+/// How long a frame may stay unfinished without a new byte before the worker is reported
+/// (the loop's `timeout` instead, when it is shorter). A worker writes each frame whole, so a
+/// stall mid-frame means it wrote something that is not par's frame, or stopped writing.
+const PARTIAL_FRAME_STALL: Duration = Duration::from_secs(10);
 
 /// Where values go: kept in item order, or handed out as they arrive.
 enum Store<V> {
@@ -234,6 +242,7 @@ impl<V: Transfer> Team<V> {
                 reaped: false,
                 seen: 0,
                 since: Instant::now(),
+                partial: None,
             });
         }
         team.start_time = started.elapsed();
@@ -263,9 +272,14 @@ impl<V: Transfer> Team<V> {
                 watches.push(Watch::new(cmd.raw(), false, true));
             }
         }
-        let wait = self
-            .timeout
-            .map(|t| (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+        let partial = self.workers.iter().any(|w| w.partial.is_some());
+        let wait = match (self.timeout, partial) {
+            (Some(t), _) => {
+                Some((t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
+            }
+            (None, true) => Some(Duration::from_millis(100)),
+            (None, false) => None,
+        };
         sys::poll(&mut watches, wait).map_err(|e| Error::io("poll failed", e))?;
         for watch in watches.iter().filter(|w| w.readable) {
             if let Some(i) = self
@@ -285,6 +299,7 @@ impl<V: Transfer> Team<V> {
         }
         self.write_all();
         self.check_deadlines();
+        self.check_partial_frames();
         Ok(())
     }
 
@@ -433,6 +448,7 @@ impl<V: Transfer> Team<V> {
                         self.kill(i);
                         return;
                     }
+                    self.track_partial(i);
                 }
                 Ok(Fill::WouldBlock) => return,
                 Ok(Fill::Eof) | Err(_) => {
@@ -557,13 +573,24 @@ impl<V: Transfer> Team<V> {
         if w.killed || w.failed {
             return;
         }
-        let slot = self.slots.slot(i).load(Ordering::Relaxed);
-        let index = slot
-            .checked_sub(1)
-            .map(|i| i as usize)
-            .or_else(|| w.in_flight.front().map(|c| c.0));
+        let index = self.item_of(i);
+        let w = &self.workers[i];
+        let pending = w.reader.pending();
         let death = match status {
-            Ok(Status::Exited(0)) if w.in_flight.is_empty() && w.reader.pending() == 0 => return,
+            Ok(Status::Exited(0)) if w.in_flight.is_empty() && pending == 0 => return,
+            // It ended normally, but what it sent last is not a whole frame: a protocol error
+            // (its own stray bytes, or a frame cut short), not a clean end nor a death.
+            Ok(Status::Exited(0)) if pending > 0 => {
+                let pid = w.pid;
+                self.fail(Error::Decode {
+                    index,
+                    pid,
+                    message: format!(
+                        "the worker exited after sending {pending} bytes that are not a whole frame"
+                    ),
+                });
+                return;
+            }
             Ok(Status::Exited(code)) => Death::Exit(code),
             Ok(Status::Signaled(sig)) => Death::Signal(sig),
             Err(e) => {
@@ -574,6 +601,51 @@ impl<V: Transfer> Team<V> {
         };
         let pid = w.pid;
         self.fail(Error::WorkerDied { index, pid, death });
+    }
+
+    /// Notes worker `i`'s unfinished frame after a read (see `Worker::partial`).
+    fn track_partial(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let pending = w.reader.pending();
+        w.partial = match w.partial {
+            _ if pending == 0 => None,
+            Some((n, since)) if n == pending => Some((n, since)),
+            _ => Some((pending, Instant::now())),
+        };
+    }
+
+    /// Fails the loop for a worker whose unfinished frame has not grown for too long.
+    fn check_partial_frames(&mut self) {
+        let limit = self
+            .timeout
+            .map_or(PARTIAL_FRAME_STALL, |t| t.min(PARTIAL_FRAME_STALL));
+        for i in 0..self.workers.len() {
+            let w = &self.workers[i];
+            let Some((bytes, since)) = w.partial else {
+                continue;
+            };
+            if w.reaped || w.killed || since.elapsed() <= limit {
+                continue;
+            }
+            let e = Error::Decode {
+                index: self.item_of(i),
+                pid: w.pid,
+                message: format!(
+                    "the worker sent {bytes} bytes of a frame and nothing more for {limit:?}"
+                ),
+            };
+            self.workers[i].partial = None;
+            self.fail(e);
+            self.kill(i);
+        }
+    }
+
+    /// The item worker `i` is running, or else the first of its chunks in flight.
+    fn item_of(&self, i: usize) -> Option<usize> {
+        let slot = self.slots.slot(i).load(Ordering::Relaxed);
+        slot.checked_sub(1)
+            .map(|i| i as usize)
+            .or_else(|| self.workers[i].in_flight.front().map(|c| c.0))
     }
 
     /// Kills a worker whose current item has run past the timeout.
