@@ -106,6 +106,16 @@ pub enum Error {
         /// What was wrong with it.
         message: String,
     },
+    /// An item failed on every attempt the loop's `retries` allowed; `last` is how it failed
+    /// the last time (a death, a timeout, or with `retry_panics`, a panic).
+    Retried {
+        /// The item.
+        index: usize,
+        /// How many times it was run.
+        attempts: u32,
+        /// The last failure.
+        last: Box<Error>,
+    },
     /// A system call failed (fork, pipe, poll, ...).
     Io {
         /// What par was doing.
@@ -123,6 +133,7 @@ impl Error {
             | Error::Failed { index, .. }
             | Error::TimedOut { index, .. } => Some(index),
             Error::WorkerDied { index, .. } | Error::Decode { index, .. } => index,
+            Error::Retried { index, .. } => Some(index),
             Error::Io { .. } => None,
         }
     }
@@ -135,6 +146,7 @@ impl Error {
             | Error::TimedOut { pid, .. }
             | Error::WorkerDied { pid, .. }
             | Error::Decode { pid, .. } => Some(pid),
+            Error::Retried { ref last, .. } => last.pid(),
             Error::Io { .. } => None,
         }
     }
@@ -189,6 +201,14 @@ impl fmt::Display for Error {
                 f,
                 "could not decode a frame from worker {pid} about {}: {message}",
                 item(*index)
+            ),
+            Error::Retried {
+                index,
+                attempts,
+                last,
+            } => write!(
+                f,
+                "item {index} failed {attempts} times; the last time: {last}"
             ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }

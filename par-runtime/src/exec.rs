@@ -31,7 +31,10 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     let started = Instant::now();
     // Only an indexed `auto` loop without a timeout or an explicit `parallel` learns (learn.rs).
     let learns = match len {
-        Some(n) if opts.schedule == Schedule::Auto && opts.timeout.is_none() => {
+        // A loop with retries expects crashes: it never gives up its isolation.
+        Some(n)
+            if opts.schedule == Schedule::Auto && opts.timeout.is_none() && opts.retries == 0 =>
+        {
             opts.parallel.is_none().then_some(n)
         }
         _ => None,

@@ -46,6 +46,8 @@ pub struct Loop {
     pub(crate) progress: bool,
     pub(crate) max_frame: Option<usize>,
     pub(crate) parallel: Option<bool>,
+    pub(crate) retries: u32,
+    pub(crate) retry_panics: bool,
 }
 
 impl Loop {
@@ -104,6 +106,44 @@ impl Loop {
     /// ```
     pub fn parallel(mut self, on: bool) -> Self {
         self.parallel = Some(on);
+        self
+    }
+
+    /// Runs an item again, on a fresh worker, when its worker died (a crash, a signal,
+    /// `exit`) or it timed out, up to `n` more times; the loop succeeds if a retry does. Items
+    /// whose results were already received never run again; items of the dead worker's chunks
+    /// whose results had not left it yet run again (with `retries(0)`, the default, no item
+    /// ever runs twice). A panic or an `Err` from the body is the item's answer and is not
+    /// retried, unless [`Loop::retry_panics`] says so for panics. When every attempt fails,
+    /// the loop fails with [`Error::Retried`](crate::Error::Retried) ("item 17 failed 3 times;
+    /// the last time: ..."). Each retry is a `tracing` event with the `tracing` feature.
+    ///
+    /// Retries apply to `collect`, `for_each` and `reduce` over ranges, vectors and slices;
+    /// `unordered` loops and streams do not retry.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// // The first worker to run item 3 dies; the retry, on a new worker, succeeds.
+    /// let marker = std::env::temp_dir().join(format!("par-doc-retry-{}", std::process::id()));
+    /// let v = par::Loop::new().workers(2).retries(2).collect(0..8u32, |i| {
+    ///     if i == 3 && par::in_worker() && std::fs::create_dir(&marker).is_ok() {
+    ///         std::process::abort();
+    ///     }
+    ///     i * 10
+    /// });
+    /// let _ = std::fs::remove_dir(&marker);
+    /// assert_eq!(v, [0, 10, 20, 30, 40, 50, 60, 70]);
+    /// # let _ = AtomicBool::new(false).load(Ordering::Relaxed);
+    /// ```
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// With [`Loop::retries`], panics are retried too (flaky bodies: a network call, a race in
+    /// a C library). A body's `Err` is never retried: it is the item's answer.
+    pub fn retry_panics(mut self, on: bool) -> Self {
+        self.retry_panics = on;
         self
     }
 

@@ -41,8 +41,8 @@ struct Worker {
     out: FrameBuf,
     /// Bytes of `out` already written.
     written: usize,
-    /// Chunks sent and not finished: (first item, items, units).
-    in_flight: VecDeque<(usize, usize, usize)>,
+    /// Chunks sent and not finished: (first item, items, units, items whose values arrived).
+    in_flight: VecDeque<(usize, usize, usize, usize)>,
     reader: FrameReader,
     done_sent: bool,
     /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
@@ -102,6 +102,14 @@ pub(crate) struct Team<V> {
     /// took to start (see `Measured`).
     busy_ns: u64,
     start_time: Duration,
+    /// `retries`: attempts left per item, failed attempts so far, unit ranges to run again
+    /// (before anything new), and worker slots to fork a replacement into once reaped.
+    retries: u32,
+    retry_panics: bool,
+    attempts: std::collections::HashMap<usize, u32>,
+    redo: VecDeque<std::ops::Range<usize>>,
+    replace: Vec<usize>,
+    max_frame: usize,
     _v: PhantomData<V>,
 }
 
@@ -126,6 +134,7 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     let mut team = Team::start(opts, workers, src, job, true)?;
     while !team.finished() {
         team.step(src)?;
+        team.replace_workers(src, job);
     }
     let measured = Measured {
         workers: team.workers.len(),
@@ -181,76 +190,114 @@ impl<V: Transfer> Team<V> {
             progress: Progress::new(len.map(|n| n as u64), opts.progress),
             busy_ns: 0,
             start_time: Duration::ZERO,
+            // Only indexed sources retry (a stream's shipped items are not kept).
+            retries: if len.is_some() { opts.retries } else { 0 },
+            retry_panics: opts.retry_panics,
+            attempts: std::collections::HashMap::new(),
+            redo: VecDeque::new(),
+            replace: Vec::new(),
+            max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
             _v: PhantomData,
         };
-        let max = opts.max_frame.unwrap_or(wire::DEFAULT_MAX);
         for w in 0..workers {
-            let (cmd_r, cmd_w) =
-                sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
-            let (res_r, res_w) =
-                sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
-            let (death_r, death_w) =
-                sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
-            sys::grow_pipe(&res_r, PIPE_SIZE);
-            let out =
-                if team.progress.is_drawn() {
-                    Some(sys::pipe().map_err(|e| {
-                        Error::io("could not create a pipe for a worker's stdout", e)
-                    })?)
-                } else {
-                    None
-                };
-            let fds = Fds {
-                cmd: cmd_r.raw(),
-                res: res_w.raw(),
-                death: death_r.raw(),
-                stdout: out.as_ref().map(|(_, w)| w.raw()),
-            };
-            let slot = team.slots.writer(w);
-            let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
-            let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
-                .map_err(|e| Error::io("could not fork a worker", e))?;
-            drop((cmd_r, res_w, death_r));
-            let stdout = match out {
-                Some((r, w)) => {
-                    drop(w);
-                    sys::set_nonblocking(&r)
-                        .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
-                    Some(r)
-                }
-                None => None,
-            };
-            for fd in [&cmd_w, &res_r] {
-                sys::set_nonblocking(fd)
-                    .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
-            }
-            crate::trace::worker_started(w, pid);
-            team.workers.push(Worker {
-                pid,
-                death: Some(death_w),
-                stdout,
-                line: Vec::new(),
-                cmd: Some(cmd_w),
-                res: Some(res_r),
-                out: FrameBuf::default(),
-                written: 0,
-                in_flight: VecDeque::new(),
-                reader: FrameReader::new(max),
-                done_sent: false,
-                failed: false,
-                killed: false,
-                reaped: false,
-                seen: 0,
-                since: Instant::now(),
-                partial: None,
-            });
+            let worker = team.spawn(w, src, job)?;
+            team.workers.push(worker);
         }
         team.start_time = started.elapsed();
         Ok(team)
     }
 
+    /// Forks the worker for slot `w` (its progress slot and its place in `workers`).
+    fn spawn<S: Source, J: Job<S::Item, Value = V>>(
+        &mut self,
+        w: usize,
+        src: &mut S,
+        job: &J,
+    ) -> Result<Worker> {
+        let grain = self.grain;
+        let (cmd_r, cmd_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
+        let (res_r, res_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
+        let (death_r, death_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
+        sys::grow_pipe(&res_r, PIPE_SIZE);
+        let out = if self.progress.is_drawn() {
+            Some(
+                sys::pipe()
+                    .map_err(|e| Error::io("could not create a pipe for a worker's stdout", e))?,
+            )
+        } else {
+            None
+        };
+        let fds = Fds {
+            cmd: cmd_r.raw(),
+            res: res_w.raw(),
+            death: death_r.raw(),
+            stdout: out.as_ref().map(|(_, w)| w.raw()),
+        };
+        let slot = self.slots.writer(w);
+        let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
+        let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
+            .map_err(|e| Error::io("could not fork a worker", e))?;
+        drop((cmd_r, res_w, death_r));
+        let stdout = match out {
+            Some((r, w)) => {
+                drop(w);
+                sys::set_nonblocking(&r)
+                    .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
+                Some(r)
+            }
+            None => None,
+        };
+        for fd in [&cmd_w, &res_r] {
+            sys::set_nonblocking(fd)
+                .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
+        }
+        crate::trace::worker_started(w, pid);
+        Ok(Worker {
+            pid,
+            death: Some(death_w),
+            stdout,
+            line: Vec::new(),
+            cmd: Some(cmd_w),
+            res: Some(res_r),
+            out: FrameBuf::default(),
+            written: 0,
+            in_flight: VecDeque::new(),
+            reader: FrameReader::new(self.max_frame),
+            done_sent: false,
+            failed: false,
+            killed: false,
+            reaped: false,
+            seen: 0,
+            since: Instant::now(),
+            partial: None,
+        })
+    }
+
+    /// Forks a replacement for every worker retired by a retry, once it is reaped.
+    fn replace_workers<S: Source, J: Job<S::Item, Value = V>>(&mut self, src: &mut S, job: &J) {
+        let ready: Vec<usize> = self
+            .replace
+            .iter()
+            .copied()
+            .filter(|&i| self.workers[i].reaped)
+            .collect();
+        self.replace.retain(|i| !ready.contains(i));
+        for i in ready {
+            if self.stopping {
+                continue;
+            }
+            match self.spawn(i, src, job) {
+                Ok(w) => self.workers[i] = w,
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
     fn finished(&self) -> bool {
-        self.workers.iter().all(|w| w.reaped)
+        self.workers.iter().all(|w| w.reaped) && (self.replace.is_empty() || self.stopping)
     }
 
     /// One round: hand out work, wait for any pipe, read, write, check deadlines.
@@ -313,7 +360,9 @@ impl<V: Transfer> Team<V> {
                 }
                 // `Done` goes out as soon as there is no more work, even behind a full queue: a
                 // worker that already knows it is done exits without another round trip.
-                let no_more = self.stopping || self.stream_ended || self.sched.exhausted(i);
+                let no_more = self.stopping
+                    || self.stream_ended
+                    || (self.sched.exhausted(i) && self.redo.is_empty());
                 if !no_more && w.in_flight.len() >= self.sched.depth() {
                     break;
                 }
@@ -324,7 +373,7 @@ impl<V: Transfer> Team<V> {
                 };
                 let w = &mut self.workers[i];
                 match chunk {
-                    Some(c) => w.in_flight.push_back(c),
+                    Some((first, items, units)) => w.in_flight.push_back((first, items, units, 0)),
                     None => {
                         w.out.done();
                         w.done_sent = true;
@@ -347,7 +396,8 @@ impl<V: Transfer> Team<V> {
         if self.stream_ended {
             return Ok(None);
         }
-        let Some(units) = self.sched.next(i) else {
+        // Work of a retired worker goes first, in its order (see `retry_or_fail`).
+        let Some(units) = self.redo.pop_front().or_else(|| self.sched.next(i)) else {
             return Ok(None);
         };
         let w = &mut self.workers[i];
@@ -491,9 +541,12 @@ impl<V: Transfer> Team<V> {
                             head.values
                         )));
                     }
+                    if let Some(front) = w.in_flight.front_mut() {
+                        front.3 += head.items as usize;
+                    }
                     if head.last == 1 {
                         self.busy_ns = self.busy_ns.saturating_add(head.elapsed_ns);
-                        if let Some((_, _, units)) = w.in_flight.pop_front() {
+                        if let Some((_, _, units, _)) = w.in_flight.pop_front() {
                             self.sched
                                 .observe(units, Duration::from_nanos(head.elapsed_ns));
                         }
@@ -521,6 +574,7 @@ impl<V: Transfer> Team<V> {
                         codec::decode(bytes).map_err(|e| bad(format!("panic report: {e}")))?;
                     let index = head.index as usize;
                     w.failed = true;
+                    let panicked = head.failed == 0;
                     let e = if head.failed == 1 {
                         Error::Failed {
                             index,
@@ -535,7 +589,12 @@ impl<V: Transfer> Team<V> {
                             location,
                         }
                     };
-                    self.fail(e);
+                    if panicked && self.retry_panics {
+                        // The worker leaves after its report: its unfinished work is redone.
+                        self.retry_or_fail(i, Some(index), e);
+                    } else {
+                        self.fail(e);
+                    }
                 }
                 Kind::Chunk | Kind::Done | Kind::Message | Kind::Call => {
                     return Err(bad(format!(
@@ -544,6 +603,37 @@ impl<V: Transfer> Team<V> {
                 }
             }
         }
+    }
+
+    /// Worker `i` failed item `index` with `e` (it died, timed out, or with `retry_panics`
+    /// panicked). If the item has attempts left, the worker's unfinished chunks go back in line,
+    /// first, from the first item whose value did not arrive, and a new worker will take its
+    /// slot once it is reaped; otherwise the loop fails.
+    fn retry_or_fail(&mut self, i: usize, index: Option<usize>, e: Error) {
+        let Some(index) = index.filter(|_| self.retries > 0 && !self.stopping) else {
+            return self.fail(e);
+        };
+        let attempts = self.attempts.entry(index).or_insert(0);
+        *attempts += 1;
+        let attempts = *attempts;
+        if attempts > self.retries {
+            return self.fail(Error::Retried {
+                index,
+                attempts,
+                last: Box::new(e),
+            });
+        }
+        crate::trace::retry(index, attempts, &e);
+        let chunks: Vec<_> = self.workers[i].in_flight.drain(..).collect();
+        for (first, items, units, arrived) in chunks.into_iter().rev() {
+            if arrived < items {
+                // Chunks start on a unit boundary and values arrive whole units at a time.
+                let unit = first / self.grain;
+                self.redo
+                    .push_front(unit + arrived / self.grain..unit + units);
+            }
+        }
+        self.replace.push(i);
     }
 
     /// Records a failure: no new work is handed out from now on.
@@ -574,13 +664,15 @@ impl<V: Transfer> Team<V> {
             return;
         }
         let index = self.item_of(i);
+        let running = self.slots.slot(i).load(Ordering::Relaxed) != 0;
         let w = &self.workers[i];
         let pending = w.reader.pending();
         let death = match status {
             Ok(Status::Exited(0)) if w.in_flight.is_empty() && pending == 0 => return,
-            // It ended normally, but what it sent last is not a whole frame: a protocol error
-            // (its own stray bytes, or a frame cut short), not a clean end nor a death.
-            Ok(Status::Exited(0)) if pending > 0 => {
+            // It ended normally, between items, but what it sent last is not a whole frame: a
+            // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
+            // `exit(0)` in the middle of an item is that item's death, reported below.)
+            Ok(Status::Exited(0)) if pending > 0 && !running => {
                 let pid = w.pid;
                 self.fail(Error::Decode {
                     index,
@@ -600,7 +692,7 @@ impl<V: Transfer> Team<V> {
             }
         };
         let pid = w.pid;
-        self.fail(Error::WorkerDied { index, pid, death });
+        self.retry_or_fail(i, index, Error::WorkerDied { index, pid, death });
     }
 
     /// Notes worker `i`'s unfinished frame after a read (see `Worker::partial`).
@@ -665,12 +757,13 @@ impl<V: Transfer> Team<V> {
                 let (index, pid) = (seen as usize - 1, w.pid);
                 self.kill(i);
                 let threads = self.threads;
-                self.fail(Error::TimedOut {
+                let e = Error::TimedOut {
                     index,
                     pid,
                     timeout,
                     parent_threads: threads,
-                });
+                };
+                self.retry_or_fail(i, Some(index), e);
             }
         }
     }
@@ -749,11 +842,15 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
         job: &J,
     ) -> Self {
         let inner = match Team::start(opts, workers, &mut src, job, false) {
-            Ok(team) => Inner::Team {
-                team: Box::new(team),
-                src: Box::new(src),
-                done: false,
-            },
+            Ok(mut team) => {
+                // Results already handed out can't be taken back: unordered loops don't retry.
+                team.retries = 0;
+                Inner::Team {
+                    team: Box::new(team),
+                    src: Box::new(src),
+                    done: false,
+                }
+            }
             Err(e) => Inner::Failed(Some(e)),
         };
         TeamIter { inner }
