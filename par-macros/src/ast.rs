@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `unordered`, `try`, `stream`, `reduce`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -26,6 +26,10 @@ pub struct Clauses {
     pub schedule: Option<Schedule>,
     pub timeout: Option<Expr>,
     pub progress: Option<Span>,
+    /// `if = cond`: OpenMP's `if` clause (`Loop::parallel`).
+    pub if_: Option<Expr>,
+    pub retries: Option<Expr>,
+    pub retry_panics: Option<Span>,
     pub unordered: Option<Span>,
     pub try_: Option<Span>,
     pub stream: Option<Span>,
@@ -149,6 +153,11 @@ fn parse_clause(
         let t: Token![try] = input.parse()?;
         return set(&mut c.try_, t.span, t.span, "try");
     }
+    if input.peek(Token![if]) {
+        let t: Token![if] = input.parse()?;
+        input.parse::<Token![=]>()?;
+        return set(&mut c.if_, input.parse()?, t.span, "if");
+    }
     if input.peek(Token![crate]) {
         let t: Token![crate] = input.parse()?;
         input.parse::<Token![=]>()?;
@@ -174,6 +183,11 @@ fn parse_clause(
             set(&mut c.schedule, s, span, "schedule")
         }
         "progress" => set(&mut c.progress, span, span, "progress"),
+        "retries" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.retries, input.parse()?, span, "retries")
+        }
+        "retry_panics" => set(&mut c.retry_panics, span, span, "retry_panics"),
         "unordered" => set(&mut c.unordered, span, span, "unordered"),
         "stream" => set(&mut c.stream, span, span, "stream"),
         "reduce" => {

@@ -105,6 +105,15 @@ fn options(l: &ParLoop) -> TokenStream {
     if c.progress.is_some() {
         opts = quote!(#opts.progress(true));
     }
+    if let Some(cond) = &c.if_ {
+        opts = quote!(#opts.parallel(#cond));
+    }
+    if let Some(n) = &c.retries {
+        opts = quote!(#opts.retries(#n));
+    }
+    if c.retry_panics.is_some() {
+        opts = quote!(#opts.retry_panics(true));
+    }
     opts
 }
 

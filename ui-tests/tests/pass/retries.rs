@@ -1,0 +1,10 @@
+use par::par;
+
+fn main() {
+    let n = 10u32;
+    let v: Vec<u32> = par!(retries = 2, retry_panics, if = n > 5, for i in 0..n { i * 2 });
+    assert_eq!(v, (0..n).map(|i| i * 2).collect::<Vec<_>>());
+    let mut total = 0u64;
+    par!(reduce(+: total), retries = 1, for i in 0..100u64 { total += i; });
+    assert_eq!(total, 4950);
+}
