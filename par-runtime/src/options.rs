@@ -48,6 +48,7 @@ pub struct Loop {
     pub(crate) parallel: Option<bool>,
     pub(crate) retries: u32,
     pub(crate) retry_panics: bool,
+    pub(crate) stall_after: Option<Duration>,
 }
 
 impl Loop {
@@ -144,6 +145,17 @@ impl Loop {
     /// a C library). A body's `Err` is never retried: it is the item's answer.
     pub fn retry_panics(mut self, on: bool) -> Self {
         self.retry_panics = on;
+        self
+    }
+
+    /// How long an item may run without its worker using any CPU before par says so on
+    /// stderr (default: 10 s): the worker is then almost surely blocked on a lock or a thread
+    /// pool that it inherited from the parent (rayon's global pool, a tokio runtime, a mutex
+    /// another thread held at the fork) or on I/O. The warning names the worker, the item, the
+    /// parent's thread count at the fork and what to do; the loop goes on (add a
+    /// [`timeout`](Loop::timeout) to end it). A hang is never silent.
+    pub fn stall_after(mut self, d: Duration) -> Self {
+        self.stall_after = Some(d);
         self
     }
 

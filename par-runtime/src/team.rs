@@ -56,7 +56,24 @@ struct Worker {
     /// Bytes of an unfinished frame buffered from it, and since when that count has not
     /// changed: a frame that stops half-way is a protocol error, not a wait for ever.
     partial: Option<(usize, Instant)>,
+    /// Stall watch: the item and the worker's CPU time at the last look, how long the item has
+    /// run since without any CPU used, and whether that was reported.
+    stall: Stall,
 }
+
+#[derive(Default)]
+struct Stall {
+    item: u64,
+    cpu: Option<Duration>,
+    idle: Duration,
+    warned: bool,
+}
+
+/// How often workers' CPU time is looked at.
+const STALL_LOOK: Duration = Duration::from_secs(1);
+
+/// The default of `Loop::stall_after`.
+const STALL_AFTER: Duration = Duration::from_secs(10);
 
 /// How long a frame may stay unfinished without a new byte before the worker is reported
 /// (the loop's `timeout` instead, when it is shorter). A worker writes each frame whole, so a
@@ -110,6 +127,9 @@ pub(crate) struct Team<V> {
     redo: VecDeque<std::ops::Range<usize>>,
     replace: Vec<usize>,
     max_frame: usize,
+    stall_after: Duration,
+    /// When the workers' CPU time was last looked at (about once a second).
+    stall_looked: Instant,
     _v: PhantomData<V>,
 }
 
@@ -197,6 +217,8 @@ impl<V: Transfer> Team<V> {
             redo: VecDeque::new(),
             replace: Vec::new(),
             max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
+            stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
+            stall_looked: Instant::now(),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -273,6 +295,7 @@ impl<V: Transfer> Team<V> {
             seen: 0,
             since: Instant::now(),
             partial: None,
+            stall: Stall::default(),
         })
     }
 
@@ -325,7 +348,8 @@ impl<V: Transfer> Team<V> {
                 Some((t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
             }
             (None, true) => Some(Duration::from_millis(100)),
-            (None, false) => None,
+            // Wakes up now and then to look for workers that stall (`check_stalls`).
+            (None, false) => Some(STALL_LOOK.min(self.stall_after)),
         };
         sys::poll(&mut watches, wait).map_err(|e| Error::io("poll failed", e))?;
         for watch in watches.iter().filter(|w| w.readable) {
@@ -347,6 +371,7 @@ impl<V: Transfer> Team<V> {
         self.write_all();
         self.check_deadlines();
         self.check_partial_frames();
+        self.check_stalls();
         Ok(())
     }
 
@@ -693,6 +718,57 @@ impl<V: Transfer> Team<V> {
         };
         let pid = w.pid;
         self.retry_or_fail(i, index, Error::WorkerDied { index, pid, death });
+    }
+
+    /// Says on stderr, once per worker and item, that a worker has run its item for
+    /// `stall_after` without using any CPU, with the likely cause and what to do.
+    fn check_stalls(&mut self) {
+        let since = self.stall_looked.elapsed();
+        if since < STALL_LOOK.min(self.stall_after) {
+            return;
+        }
+        self.stall_looked = Instant::now();
+        for i in 0..self.workers.len() {
+            let item = self.slots.slot(i).load(Ordering::Relaxed);
+            let w = &mut self.workers[i];
+            if w.reaped || w.killed {
+                continue;
+            }
+            let cpu = sys::cpu_time(w.pid);
+            let st = &mut w.stall;
+            if item == 0 || item != st.item || cpu.is_none() || cpu != st.cpu {
+                *st = Stall {
+                    item,
+                    cpu,
+                    ..Stall::default()
+                };
+                continue;
+            }
+            st.idle += since;
+            if st.idle < self.stall_after || st.warned {
+                continue;
+            }
+            st.warned = true;
+            let cause = if self.threads > 1 {
+                format!(
+                    "the parent had {} threads when it forked, and a lock or a thread pool that one of them held then never works in a worker (rayon's global pool, a tokio runtime, a mutex held at the fork), unless it waits for I/O: build the pool inside the body, or start the loop before the threads",
+                    self.threads
+                )
+            } else {
+                "the parent had one thread when it forked, so it is waiting on something outside (I/O, a pipe, another process)".to_string()
+            };
+            let hint = if self.timeout.is_some() {
+                ""
+            } else {
+                " (a `timeout` would end it with an error)"
+            };
+            eprintln!(
+                "par: worker {} has run item {} for {:?} without using any CPU; it is probably blocked: {cause}{hint}",
+                w.pid,
+                item - 1,
+                st.idle
+            );
+        }
     }
 
     /// Notes worker `i`'s unfinished frame after a read (see `Worker::partial`).
