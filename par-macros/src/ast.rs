@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `unordered`, `try`, `stream`, `reduce`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -30,6 +30,8 @@ pub struct Clauses {
     pub if_: Option<Expr>,
     pub retries: Option<Expr>,
     pub retry_panics: Option<Span>,
+    /// `cancel = handle`: a `par::Cancel` that stops the loop.
+    pub cancel: Option<Expr>,
     pub unordered: Option<Span>,
     pub try_: Option<Span>,
     pub stream: Option<Span>,
@@ -188,6 +190,10 @@ fn parse_clause(
             set(&mut c.retries, input.parse()?, span, "retries")
         }
         "retry_panics" => set(&mut c.retry_panics, span, span, "retry_panics"),
+        "cancel" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.cancel, input.parse()?, span, "cancel")
+        }
         "unordered" => set(&mut c.unordered, span, span, "unordered"),
         "stream" => set(&mut c.stream, span, span, "stream"),
         "reduce" => {

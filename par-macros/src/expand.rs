@@ -114,6 +114,9 @@ fn options(l: &ParLoop) -> TokenStream {
     if c.retry_panics.is_some() {
         opts = quote!(#opts.retry_panics(true));
     }
+    if let Some(handle) = &c.cancel {
+        opts = quote!(#opts.cancel(&#handle));
+    }
     opts
 }
 

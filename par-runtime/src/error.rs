@@ -116,6 +116,9 @@ pub enum Error {
         /// The last failure.
         last: Box<Error>,
     },
+    /// The loop was stopped by its [`Cancel`](crate::Cancel) handle: no new item was started
+    /// after that, every worker was killed and reaped.
+    Cancelled,
     /// A system call failed (fork, pipe, poll, ...).
     Io {
         /// What par was doing.
@@ -134,7 +137,7 @@ impl Error {
             | Error::TimedOut { index, .. } => Some(index),
             Error::WorkerDied { index, .. } | Error::Decode { index, .. } => index,
             Error::Retried { index, .. } => Some(index),
-            Error::Io { .. } => None,
+            Error::Cancelled | Error::Io { .. } => None,
         }
     }
 
@@ -147,7 +150,7 @@ impl Error {
             | Error::WorkerDied { pid, .. }
             | Error::Decode { pid, .. } => Some(pid),
             Error::Retried { ref last, .. } => last.pid(),
-            Error::Io { .. } => None,
+            Error::Cancelled | Error::Io { .. } => None,
         }
     }
 
@@ -210,6 +213,7 @@ impl fmt::Display for Error {
                 f,
                 "item {index} failed {attempts} times; the last time: {last}"
             ),
+            Error::Cancelled => write!(f, "the loop was cancelled"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

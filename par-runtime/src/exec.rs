@@ -26,6 +26,9 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
         Plan::Indexed(n) => Some(n),
         Plan::Stream => None,
     };
+    if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        return Err(crate::error::Error::Cancelled);
+    }
     let workers = mode::workers(opts.workers);
     let _span = trace::loop_span(len, workers);
     let started = Instant::now();
@@ -44,7 +47,7 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
         || opts.parallel == Some(false)
         || learns.is_some_and(|n| learn::inline_pays(site, n, workers));
     let result = if inline {
-        let r = run_inline(&mut src, job, len, opts.progress);
+        let r = run_inline(&mut src, job, len, opts.progress, opts.cancel.clone());
         if let (Some(n), Ok(_)) = (learns, &r) {
             learn::inline_run(site, n, started.elapsed());
         }

@@ -246,8 +246,9 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     job: &J,
     len: Option<usize>,
     progress: bool,
+    cancel: Option<crate::options::Cancel>,
 ) -> Result<Vec<J::Value>> {
-    let mut emit = Inline::with_progress(Progress::new(len.map(|n| n as u64), progress));
+    let mut emit = Inline::with_extras(Progress::new(len.map(|n| n as u64), progress), cancel);
     let grain = job.grain(len);
     let r = match len {
         Some(n) => {
@@ -270,11 +271,13 @@ pub(crate) struct Inline<V> {
     extras: Option<Box<Extras>>,
 }
 
-/// What an inline run does besides collecting: show progress, check values (`PAR_CHECK=1`).
+/// What an inline run does besides collecting: show progress, check values (`PAR_CHECK=1`),
+/// stop when cancelled.
 struct Extras {
     progress: Progress,
     check: bool,
     index: usize,
+    cancel: Option<crate::options::Cancel>,
 }
 
 impl<V> Inline<V> {
@@ -283,14 +286,19 @@ impl<V> Inline<V> {
     }
 
     pub(crate) fn with_progress(progress: Progress) -> Self {
+        Self::with_extras(progress, None)
+    }
+
+    pub(crate) fn with_extras(progress: Progress, cancel: Option<crate::options::Cancel>) -> Self {
         let check = mode::check();
         Inline {
             values: Vec::new(),
-            extras: (check || progress.is_shown()).then(|| {
+            extras: (check || progress.is_shown() || cancel.is_some()).then(|| {
                 Box::new(Extras {
                     progress,
                     check,
                     index: 0,
+                    cancel,
                 })
             }),
         }
@@ -301,6 +309,9 @@ impl Extras {
     /// `PAR_CHECK=1`: the value as it comes out of the codec.
     #[cold]
     fn value<V: Transfer>(&mut self, value: V, items: usize) -> Result<V> {
+        if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(Error::Cancelled);
+        }
         self.progress.advance(items as u64);
         if !self.check {
             return Ok(value);

@@ -49,7 +49,7 @@ pub use codec::Transfer;
 pub use error::{Death, Error, Result};
 pub use jobs::{pmap, Map, Queue, Spawner};
 pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
-pub use options::Loop;
+pub use options::{Cancel, Loop};
 pub use par_loop::{TryUnordered, Unordered};
 pub use pool::{registered, NotAPoolJob, Ordered, Pool};
 pub use sched::Schedule;

@@ -49,6 +49,49 @@ pub struct Loop {
     pub(crate) retries: u32,
     pub(crate) retry_panics: bool,
     pub(crate) stall_after: Option<Duration>,
+    pub(crate) cancel: Option<Cancel>,
+}
+
+/// A handle that stops a running loop from elsewhere: another thread, a Ctrl-C handler (its
+/// [`cancel`](Cancel::cancel) is one atomic store, safe in a signal handler). Clone it, give a
+/// clone to the loop with [`Loop::cancel`], call `cancel()` on any clone: the loop starts no
+/// new item, kills its workers, reaps them, and returns [`Error::Cancelled`](crate::Error)
+/// (`try_` forms; the others panic with it). A loop started with a cancelled handle does not
+/// start at all. Python's `Future.cancel` can't stop a call that runs; this can.
+///
+/// ```
+/// use std::time::Duration;
+/// let stop = par::Cancel::new();
+/// let remote = stop.clone();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(300));
+///     remote.cancel();
+/// });
+/// let r = par::Loop::new().workers(2).cancel(&stop).try_collect(0..1_000u32, |i| {
+///     std::thread::sleep(Duration::from_millis(50)); // 25 s in all
+///     Ok::<u32, String>(i)
+/// });
+/// assert!(matches!(r, Err(par::Error::Cancelled)));
+/// assert!(stop.is_cancelled());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A handle not cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops every loop this handle was given to (running or started later).
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True once [`Cancel::cancel`] was called on any clone.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Loop {
@@ -156,6 +199,12 @@ impl Loop {
     /// [`timeout`](Loop::timeout) to end it). A hang is never silent.
     pub fn stall_after(mut self, d: Duration) -> Self {
         self.stall_after = Some(d);
+        self
+    }
+
+    /// Stops the loop when `handle` is cancelled (see [`Cancel`]).
+    pub fn cancel(mut self, handle: &Cancel) -> Self {
+        self.cancel = Some(handle.clone());
         self
     }
 

@@ -69,6 +69,9 @@ struct Stall {
     warned: bool,
 }
 
+/// How often a loop's `Cancel` handle is looked at.
+const CANCEL_LOOK: Duration = Duration::from_millis(20);
+
 /// How often workers' CPU time is looked at.
 const STALL_LOOK: Duration = Duration::from_secs(1);
 
@@ -130,6 +133,7 @@ pub(crate) struct Team<V> {
     stall_after: Duration,
     /// When the workers' CPU time was last looked at (about once a second).
     stall_looked: Instant,
+    cancel: Option<crate::options::Cancel>,
     _v: PhantomData<V>,
 }
 
@@ -219,6 +223,7 @@ impl<V: Transfer> Team<V> {
             max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
             stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
             stall_looked: Instant::now(),
+            cancel: opts.cancel.clone(),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -344,6 +349,8 @@ impl<V: Transfer> Team<V> {
         }
         let partial = self.workers.iter().any(|w| w.partial.is_some());
         let wait = match (self.timeout, partial) {
+            // A cancel handle is looked at every 20 ms.
+            _ if self.cancel.is_some() => Some(CANCEL_LOOK),
             (Some(t), _) => {
                 Some((t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
             }
@@ -372,6 +379,7 @@ impl<V: Transfer> Team<V> {
         self.check_deadlines();
         self.check_partial_frames();
         self.check_stalls();
+        self.check_cancel();
         Ok(())
     }
 
@@ -720,6 +728,18 @@ impl<V: Transfer> Team<V> {
         self.retry_or_fail(i, index, Error::WorkerDied { index, pid, death });
     }
 
+    /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed
+    /// (their reaping follows through the poll loop), `Error::Cancelled`.
+    fn check_cancel(&mut self) {
+        if self.stopping || !self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return;
+        }
+        self.fail(Error::Cancelled);
+        for i in 0..self.workers.len() {
+            self.kill(i);
+        }
+    }
+
     /// Says on stderr, once per worker and item, that a worker has run its item for
     /// `stall_after` without using any CPU, with the likely cause and what to do.
     fn check_stalls(&mut self) {
@@ -874,6 +894,14 @@ impl<V: Transfer> Team<V> {
     fn take_error(&mut self) -> Option<Error> {
         if self.errors.is_empty() {
             return None;
+        }
+        // Cancelled first: what happened after the cancel is its consequence.
+        if let Some(at) = self
+            .errors
+            .iter()
+            .position(|e| matches!(e, Error::Cancelled))
+        {
+            return Some(self.errors.swap_remove(at));
         }
         let at =
             (0..self.errors.len()).min_by_key(|&k| self.errors[k].index().unwrap_or(usize::MAX))?;

@@ -7,4 +7,7 @@ fn main() {
     let mut total = 0u64;
     par!(reduce(+: total), retries = 1, for i in 0..100u64 { total += i; });
     assert_eq!(total, 4950);
+    let stop = par::Cancel::new();
+    let r: Result<Vec<u32>, par::Error> = par!(try, cancel = stop, for i in 0..4u32 { i });
+    assert_eq!(r.unwrap(), [0, 1, 2, 3]);
 }
