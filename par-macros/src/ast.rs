@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `find`, `unordered`, `try`, `stream`, `reduce`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -32,6 +32,9 @@ pub struct Clauses {
     pub retry_panics: Option<Span>,
     /// `cancel = handle`: a `par::Cancel` that stops the loop.
     pub cancel: Option<Expr>,
+    /// `find`: the body is a predicate; the loop's value is `Option<usize>`, the index of an
+    /// item for which it held, and the first hit stops the search.
+    pub find: Option<Span>,
     pub unordered: Option<Span>,
     pub try_: Option<Span>,
     pub stream: Option<Span>,
@@ -190,6 +193,7 @@ fn parse_clause(
             set(&mut c.retries, input.parse()?, span, "retries")
         }
         "retry_panics" => set(&mut c.retry_panics, span, span, "retry_panics"),
+        "find" => set(&mut c.find, span, span, "find"),
         "cancel" => {
             input.parse::<Token![=]>()?;
             set(&mut c.cancel, input.parse()?, span, "cancel")

@@ -24,6 +24,14 @@ fn retries_for_collected_results(cx: &Ctxt, l: &ParLoop) {
             "`retry_panics` without `retries`; say how many times an item may run again: `retries = 2, retry_panics`",
         ));
     }
+    if let Some(span) = c.find {
+        if c.unordered.is_some() || c.reduce.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`find` cannot be combined with `unordered` or `reduce`; `find` stops at the first item whose body is `true`: remove the other clause",
+            ));
+        }
+    }
     if let (Some(span), Some(_)) = (c.unordered, &c.retries) {
         cx.syn_error(syn::Error::new(
             span,

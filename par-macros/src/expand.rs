@@ -41,6 +41,22 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(|__par_item| #run)
     };
+    if l.clauses.find.is_some() {
+        let method = if is_try {
+            quote!(try_position_any)
+        } else {
+            quote!(position_any)
+        };
+        let pred = if is_try {
+            quote!(|__par_item| -> #result<bool, #string> {
+                let __par_r: #result<bool, #body_error> = (|| #result::Ok(match __par_item { #pat => #body }))();
+                __par_r.map_err(#body_error::into_message)
+            })
+        } else {
+            quote!(|__par_item| -> bool { match __par_item { #pat => #body } })
+        };
+        return quote_spanned!(l.iter.span()=> #opts.#method(#src, #pred));
+    }
     let method = match (l.clauses.unordered.is_some(), unit, is_try) {
         (true, _, false) => quote!(unordered),
         (true, _, true) => quote!(try_unordered),

@@ -18,9 +18,21 @@ use crate::trace;
 /// options, the mode and (for `auto`) what was learnt about the loop at `site` say.
 pub(crate) fn run<S: Source, J: Job<S::Item>>(
     opts: &Loop,
+    src: S,
+    job: &J,
+    site: learn::Site,
+) -> Result<Vec<J::Value>> {
+    run_until(opts, src, job, site, None)
+}
+
+/// [`run`], ended early by the first value for which `stop_on` is true (a short circuit:
+/// `position_any`). Such loops never learn to run inline.
+pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
+    opts: &Loop,
     mut src: S,
     job: &J,
     site: learn::Site,
+    stop_on: Option<fn(&J::Value) -> bool>,
 ) -> Result<Vec<J::Value>> {
     let len = match src.plan() {
         Plan::Indexed(n) => Some(n),
@@ -36,7 +48,10 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     let learns = match len {
         // A loop with retries expects crashes: it never gives up its isolation.
         Some(n)
-            if opts.schedule == Schedule::Auto && opts.timeout.is_none() && opts.retries == 0 =>
+            if opts.schedule == Schedule::Auto
+                && opts.timeout.is_none()
+                && opts.retries == 0
+                && stop_on.is_none() =>
         {
             opts.parallel.is_none().then_some(n)
         }
@@ -53,7 +68,7 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
         }
         r
     } else {
-        let r = team::run(opts, workers, &mut src, job);
+        let r = team::run(opts, workers, &mut src, job, stop_on);
         match (learns, &r) {
             (Some(n), Ok((_, m))) => {
                 learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())

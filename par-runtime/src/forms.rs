@@ -158,6 +158,44 @@ impl<I, T: Transfer, E: Display, F: Fn(I) -> std::result::Result<T, E>> Job<I> f
     }
 }
 
+/// `position_any`: per chunk, the index of its first item for which the predicate holds
+/// (ending the chunk there), or `None` for the whole chunk.
+pub(crate) struct Find<F> {
+    pred: F,
+}
+
+impl<F> Find<F> {
+    pub(crate) fn new(pred: F) -> Self {
+        Find { pred }
+    }
+}
+
+impl<I, E: Display, F: Fn(I) -> std::result::Result<bool, E>> Job<I> for Find<F> {
+    type Value = Option<u64>;
+    fn run<It: Iterator<Item = I>, Em: Emit<Option<u64>>>(
+        &self,
+        first: usize,
+        _: usize,
+        items: It,
+        emit: &mut Em,
+    ) -> std::result::Result<(), JobError> {
+        guarded(|at| {
+            let mut seen = 0;
+            for (index, item) in (first..).zip(items) {
+                *at = index;
+                emit.start(index);
+                seen += 1;
+                if (self.pred)(item).map_err(|e| failed(index, e))? {
+                    emit.value(Some(index as u64), seen)?;
+                    return Ok(());
+                }
+            }
+            emit.value(None, seen)?;
+            Ok(())
+        })
+    }
+}
+
 /// `reduce`: one partial per grain of consecutive items.
 pub(crate) struct Reduce<I, F> {
     pub(crate) identity: I,

@@ -8,7 +8,7 @@ use std::panic::Location;
 use crate::codec::Transfer;
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::forms::{Collect, Reduce};
+use crate::forms::{Collect, Find, Reduce};
 use crate::options::Loop;
 use crate::source::IntoSource;
 use crate::team::TeamIter;
@@ -173,6 +173,62 @@ impl Loop {
             .into_iter()
             .reduce(combine)
             .unwrap_or_else(|| (job.identity)()))
+    }
+
+    /// Looks for an item for which `pred` is true and returns its index, stopping the search
+    /// as soon as one is found: workers still running are killed, no new item starts (rayon's
+    /// `position_any`). Which match is returned, when several items match, depends on timing;
+    /// `None` when no item matches (every item was looked at).
+    ///
+    /// ```
+    /// let hit = par::Loop::new().workers(2).position_any(0..1_000_000u64, |i| i * i == 49);
+    /// assert_eq!(hit, Some(7));
+    /// assert_eq!(par::Loop::new().workers(2).position_any(0..100u32, |_| false), None);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Loop::collect`].
+    #[track_caller]
+    pub fn position_any<S, F>(&self, src: S, pred: F) -> Option<usize>
+    where
+        S: IntoSource,
+        F: Fn(S::Item) -> bool,
+    {
+        or_panic(self.try_position_any(src, |item| Ok::<bool, Infallible>(pred(item))))
+    }
+
+    /// [`Loop::position_any`] for a fallible predicate; see [`Loop::try_collect`].
+    #[track_caller]
+    pub fn try_position_any<S, E, F>(&self, src: S, pred: F) -> Result<Option<usize>>
+    where
+        S: IntoSource,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<bool, E>,
+    {
+        let found = exec::run_until(
+            self,
+            src.into_source(),
+            &Find::new(pred),
+            Location::caller(),
+            Some(Option::is_some),
+        )?;
+        Ok(found.into_iter().flatten().next().map(|i| i as usize))
+    }
+
+    /// True when `pred` holds for some item; stops at the first found (see
+    /// [`Loop::position_any`]).
+    ///
+    /// ```
+    /// assert!(par::Loop::new().workers(2).any(0..10_000u32, |i| i == 9_999));
+    /// ```
+    #[track_caller]
+    pub fn any<S, F>(&self, src: S, pred: F) -> bool
+    where
+        S: IntoSource,
+        F: Fn(S::Item) -> bool,
+    {
+        self.position_any(src, pred).is_some()
     }
 
     /// Runs `body` on every item and yields the values **as they complete** (pprocess' `Queue`).

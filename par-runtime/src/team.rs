@@ -134,6 +134,10 @@ pub(crate) struct Team<V> {
     /// When the workers' CPU time was last looked at (about once a second).
     stall_looked: Instant,
     cancel: Option<crate::options::Cancel>,
+    /// A short-circuiting loop (`position_any`): a value for which this is true ends the loop
+    /// at once (the other workers are killed), and `finished_early` says it did.
+    stop_on: Option<fn(&V) -> bool>,
+    finished_early: bool,
     _v: PhantomData<V>,
 }
 
@@ -148,14 +152,18 @@ pub(crate) struct Measured {
     pub(crate) start: Duration,
 }
 
-/// Runs a job on `workers` workers and returns its values in item order.
+/// Runs a job on `workers` workers and returns its values in item order. With `stop_on`, the
+/// first value received for which it is true ends the loop (the values received so far are
+/// returned: a short circuit, not every item's value).
 pub(crate) fn run<S: Source, J: Job<S::Item>>(
     opts: &Loop,
     workers: usize,
     src: &mut S,
     job: &J,
+    stop_on: Option<fn(&J::Value) -> bool>,
 ) -> Result<(Vec<J::Value>, Measured)> {
     let mut team = Team::start(opts, workers, src, job, true)?;
+    team.stop_on = stop_on;
     while !team.finished() {
         team.step(src)?;
         team.replace_workers(src, job);
@@ -224,6 +232,8 @@ impl<V: Transfer> Team<V> {
             stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
             stall_looked: Instant::now(),
             cancel: opts.cancel.clone(),
+            stop_on: None,
+            finished_early: false,
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -532,6 +542,13 @@ impl<V: Transfer> Team<V> {
                         return;
                     }
                     self.track_partial(i);
+                    if self.finished_early {
+                        // The answer is in: the work still running is of no use.
+                        for k in 0..self.workers.len() {
+                            self.kill(k);
+                        }
+                        return;
+                    }
                 }
                 Ok(Fill::WouldBlock) => return,
                 Ok(Fill::Eof) | Err(_) => {
@@ -591,6 +608,12 @@ impl<V: Transfer> Team<V> {
                         // next chunk's first frame: only frames with values are keyed.
                         Store::Ordered(_) if values.is_empty() => {}
                         Store::Ordered(map) => {
+                            if let Some(stop) = self.stop_on {
+                                if !self.finished_early && values.iter().any(stop) {
+                                    self.finished_early = true;
+                                    self.stopping = true;
+                                }
+                            }
                             if map.insert(head.first as usize, values).is_some() {
                                 return Err(bad(format!(
                                     "two frames hold values for item {}",
@@ -875,7 +898,7 @@ impl<V: Transfer> Team<V> {
         else {
             return Ok(Vec::new());
         };
-        if let Some(n) = self.len {
+        if let Some(n) = self.len.filter(|_| !self.finished_early) {
             if self.covered != n {
                 return Err(Error::Decode {
                     index: None,

@@ -10,4 +10,8 @@ fn main() {
     let stop = par::Cancel::new();
     let r: Result<Vec<u32>, par::Error> = par!(try, cancel = stop, for i in 0..4u32 { i });
     assert_eq!(r.unwrap(), [0, 1, 2, 3]);
+    let hit: Option<usize> = par!(find, for w in ["a", "bb", "ccc"] { w.len() == 2 });
+    assert_eq!(hit, Some(1));
+    let none: Result<Option<usize>, par::Error> = par!(try, find, for x in 0..5u32 { x > 9 });
+    assert_eq!(none.unwrap(), None);
 }
