@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `find`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -35,6 +35,8 @@ pub struct Clauses {
     /// `find`: the body is a predicate; the loop's value is `Option<usize>`, the index of an
     /// item for which it held, and the first hit stops the search.
     pub find: Option<Span>,
+    /// `keep_going`: one `Result` per item; a failure fails only its item.
+    pub keep_going: Option<Span>,
     pub unordered: Option<Span>,
     pub try_: Option<Span>,
     pub stream: Option<Span>,
@@ -194,6 +196,7 @@ fn parse_clause(
         }
         "retry_panics" => set(&mut c.retry_panics, span, span, "retry_panics"),
         "find" => set(&mut c.find, span, span, "find"),
+        "keep_going" => set(&mut c.keep_going, span, span, "keep_going"),
         "cancel" => {
             input.parse::<Token![=]>()?;
             set(&mut c.cancel, input.parse()?, span, "cancel")

@@ -24,6 +24,14 @@ fn retries_for_collected_results(cx: &Ctxt, l: &ParLoop) {
             "`retry_panics` without `retries`; say how many times an item may run again: `retries = 2, retry_panics`",
         ));
     }
+    if let Some(span) = c.keep_going {
+        if c.unordered.is_some() || c.reduce.is_some() || c.find.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`keep_going` cannot be combined with `unordered`, `reduce` or `find`; it collects one `Result` per item in order: remove the other clause",
+            ));
+        }
+    }
     if let Some(span) = c.find {
         if c.unordered.is_some() || c.reduce.is_some() {
             cx.syn_error(syn::Error::new(

@@ -57,6 +57,17 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         };
         return quote_spanned!(l.iter.span()=> #opts.#method(#src, #pred));
     }
+    if l.clauses.keep_going.is_some() {
+        let (method, closure) = if is_try {
+            (quote!(try_collect_each), closure)
+        } else {
+            (
+                quote!(collect_each),
+                quote!(|__par_item| #result::<_, ::core::convert::Infallible>::Ok(#run)),
+            )
+        };
+        return quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure));
+    }
     let method = match (l.clauses.unordered.is_some(), unit, is_try) {
         (true, _, false) => quote!(unordered),
         (true, _, true) => quote!(try_unordered),

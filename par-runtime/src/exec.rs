@@ -68,7 +68,7 @@ pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
         }
         r
     } else {
-        let r = team::run(opts, workers, &mut src, job, stop_on);
+        let r = team::run(opts, workers, &mut src, job, stop_on, false);
         match (learns, &r) {
             (Some(n), Ok((_, m))) => {
                 learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())
@@ -100,4 +100,60 @@ where
         return TeamIter::inline(src, job, len);
     }
     TeamIter::start(opts, workers, src, &job)
+}
+
+/// Keep going: runs a one-value-per-item job to the end whatever fails, and returns one
+/// `Result` per item in order: a panic, an `Err`, a crash, a kill or a timeout fails only its
+/// item. Inline (sequential mode) each item runs on its own, so a panic or an `Err` stays its
+/// item's too (a crash there is the caller's).
+pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
+    opts: &Loop,
+    mut src: S,
+    job: &J,
+) -> Result<Vec<Result<J::Value>>> {
+    if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        return Err(crate::error::Error::Cancelled);
+    }
+    let len = match src.plan() {
+        Plan::Indexed(n) => n,
+        Plan::Stream => {
+            // Streams ship items that are not kept: they run to their first failure.
+            let values = run(opts, src, job, std::panic::Location::caller())?;
+            return Ok(values.into_iter().map(Ok).collect());
+        }
+    };
+    let workers = mode::workers(opts.workers);
+    let _span = trace::loop_span(Some(len), workers);
+    if workers <= 1 || len == 0 || opts.parallel == Some(false) {
+        let mut out = Vec::with_capacity(len);
+        for i in 0..len {
+            let item = src.take(i);
+            let r = crate::forms::run_one(job, i, item, opts.cancel.clone());
+            if matches!(r, Err(crate::error::Error::Cancelled)) {
+                return Err(crate::error::Error::Cancelled);
+            }
+            out.push(r);
+        }
+        return Ok(out);
+    }
+    let (values, measured) = team::run(opts, workers, &mut src, job, None, true)?;
+    let mut failed = measured.failed;
+    let mut values = values.into_iter();
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        match failed.remove(&i) {
+            Some(e) => out.push(Err(e)),
+            None => match values.next() {
+                Some(v) => out.push(Ok(v)),
+                None => {
+                    return Err(crate::error::Error::Decode {
+                        index: Some(i),
+                        pid: 0,
+                        message: "the workers returned no value for this item".into(),
+                    })
+                }
+            },
+        }
+    }
+    Ok(out)
 }

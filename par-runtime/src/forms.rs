@@ -302,6 +302,26 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     }
 }
 
+/// Runs item `index` alone, inline: its value, or how it failed (a keep-going loop in
+/// sequential mode).
+pub(crate) fn run_one<I, J: Job<I>>(
+    job: &J,
+    index: usize,
+    item: I,
+    cancel: Option<crate::options::Cancel>,
+) -> Result<J::Value> {
+    let mut emit = Inline::with_extras(Progress::off(), cancel);
+    match job.run(index, 1, std::iter::once(item), &mut emit) {
+        Ok(()) => emit.values.pop().ok_or_else(|| Error::Decode {
+            index: Some(index),
+            pid: crate::sys::getpid(),
+            message: "the item gave no value".into(),
+        }),
+        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid())),
+        Err(JobError::Runtime(e)) => Err(e),
+    }
+}
+
 /// The emitter of sequential mode: values into a `Vec`, through the codec if `PAR_CHECK=1`.
 /// The per-item path is a push and one test: progress and the codec check live apart.
 pub(crate) struct Inline<V> {

@@ -175,6 +175,51 @@ impl Loop {
             .unwrap_or_else(|| (job.identity)()))
     }
 
+    /// Keep going: runs `body` on every item whatever fails, and returns one `Result` per item,
+    /// in order. A panic, an `Err` from the body, a crash, a kill or a timeout fails only its
+    /// item: the failed worker is replaced and the rest of its work goes to the others, so no
+    /// other item is lost or runs twice (a keep-going worker sends each value as soon as it is
+    /// made). With [`Loop::retries`], deaths and timeouts (and with `retry_panics`, panics) are
+    /// retried first; an item that failed every attempt holds [`Error::Retried`]. Failures
+    /// of the loop itself (a fork refused, a corrupt frame, a cancel) are the outer `Err`.
+    /// (joblib#367 asks for this since 2016; `concurrent.futures` loses the pool instead.)
+    ///
+    /// Reductions have no keep-going form (a grain's partial can't be split around a failed
+    /// item); streams run to their first failure; in sequential mode a crash is the caller's.
+    ///
+    /// ```
+    /// let out = par::Loop::new().workers(2).try_collect_each(0..6u32, |i| {
+    ///     if i == 2 { panic!("two is bad") }
+    ///     if i == 4 { return Err(format!("four is worse")) }
+    ///     Ok(i * 10)
+    /// }).unwrap();
+    /// assert_eq!(out[0].as_ref().ok(), Some(&0));
+    /// assert!(matches!(out[2], Err(par::Error::Panicked { index: 2, .. })));
+    /// assert!(matches!(out[4], Err(par::Error::Failed { index: 4, .. })));
+    /// assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 4);
+    /// ```
+    pub fn try_collect_each<S, T, E, F>(&self, src: S, body: F) -> Result<Vec<Result<T>>>
+    where
+        S: IntoSource,
+        T: Transfer,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<T, E>,
+    {
+        exec::run_each(self, src.into_source(), &Collect::new(body))
+    }
+
+    /// [`Loop::try_collect_each`] that panics only on a failure of the loop itself.
+    #[track_caller]
+    pub fn collect_each<S, T, E, F>(&self, src: S, body: F) -> Vec<Result<T>>
+    where
+        S: IntoSource,
+        T: Transfer,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<T, E>,
+    {
+        or_panic(self.try_collect_each(src, body))
+    }
+
     /// Looks for an item for which `pred` is true and returns its index, stopping the search
     /// as soon as one is found: workers still running are killed, no new item starts (rayon's
     /// `position_any`). Which match is returned, when several items match, depends on timing;

@@ -138,6 +138,10 @@ pub(crate) struct Team<V> {
     /// at once (the other workers are killed), and `finished_early` says it did.
     stop_on: Option<fn(&V) -> bool>,
     finished_early: bool,
+    /// Keep going: an item that fails (panic, `Err`, death, timeout) gets its error in its
+    /// place, its worker is replaced and the rest of its work goes to others.
+    keep_going: bool,
+    item_errors: BTreeMap<usize, Error>,
     _v: PhantomData<V>,
 }
 
@@ -150,6 +154,8 @@ pub(crate) struct Measured {
     pub(crate) busy: Duration,
     /// Time to start the team (pipes and forks).
     pub(crate) start: Duration,
+    /// Keep-going loops: the items that failed, with their errors.
+    pub(crate) failed: BTreeMap<usize, Error>,
 }
 
 /// Runs a job on `workers` workers and returns its values in item order. With `stop_on`, the
@@ -161,8 +167,9 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     src: &mut S,
     job: &J,
     stop_on: Option<fn(&J::Value) -> bool>,
+    keep_going: bool,
 ) -> Result<(Vec<J::Value>, Measured)> {
-    let mut team = Team::start(opts, workers, src, job, true)?;
+    let mut team = Team::start_with(opts, workers, src, job, true, keep_going)?;
     team.stop_on = stop_on;
     while !team.finished() {
         team.step(src)?;
@@ -172,6 +179,7 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
         workers: team.workers.len(),
         busy: Duration::from_nanos(team.busy_ns),
         start: team.start_time,
+        failed: std::mem::take(&mut team.item_errors),
     };
     team.finish().map(|values| (values, measured))
 }
@@ -183,6 +191,17 @@ impl<V: Transfer> Team<V> {
         src: &mut S,
         job: &J,
         ordered: bool,
+    ) -> Result<Self> {
+        Self::start_with(opts, workers, src, job, ordered, false)
+    }
+
+    fn start_with<S: Source, J: Job<S::Item, Value = V>>(
+        opts: &Loop,
+        workers: usize,
+        src: &mut S,
+        job: &J,
+        ordered: bool,
+        keep_going: bool,
     ) -> Result<Self> {
         let len = match src.plan() {
             Plan::Indexed(n) => Some(n),
@@ -234,6 +253,9 @@ impl<V: Transfer> Team<V> {
             cancel: opts.cancel.clone(),
             stop_on: None,
             finished_early: false,
+            // Keep going is item by item: indexed sources whose units are items.
+            keep_going: keep_going && len.is_some() && grain == 1,
+            item_errors: BTreeMap::new(),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -272,6 +294,7 @@ impl<V: Transfer> Team<V> {
             res: res_w.raw(),
             death: death_r.raw(),
             stdout: out.as_ref().map(|(_, w)| w.raw()),
+            each_item: self.keep_going,
         };
         let slot = self.slots.writer(w);
         let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
@@ -645,7 +668,7 @@ impl<V: Transfer> Team<V> {
                             location,
                         }
                     };
-                    if panicked && self.retry_panics {
+                    if self.keep_going || (panicked && self.retry_panics) {
                         // The worker leaves after its report: its unfinished work is redone.
                         self.retry_or_fail(i, Some(index), e);
                     } else {
@@ -666,21 +689,35 @@ impl<V: Transfer> Team<V> {
     /// first, from the first item whose value did not arrive, and a new worker will take its
     /// slot once it is reaped; otherwise the loop fails.
     fn retry_or_fail(&mut self, i: usize, index: Option<usize>, e: Error) {
-        let Some(index) = index.filter(|_| self.retries > 0 && !self.stopping) else {
+        let recovers = self.retries > 0 || self.keep_going;
+        let Some(index) = index.filter(|_| recovers && !self.stopping) else {
             return self.fail(e);
         };
         let attempts = self.attempts.entry(index).or_insert(0);
         *attempts += 1;
         let attempts = *attempts;
-        if attempts > self.retries {
-            return self.fail(Error::Retried {
-                index,
-                attempts,
-                last: Box::new(e),
-            });
+        // A body's `Err` is its answer, and so is a panic unless `retry_panics`: never run
+        // again (only kept going past).
+        let answer = matches!(e, Error::Failed { .. })
+            || (matches!(e, Error::Panicked { .. }) && !self.retry_panics);
+        if attempts > self.retries || answer {
+            let e = if attempts > 1 {
+                Error::Retried {
+                    index,
+                    attempts,
+                    last: Box::new(e),
+                }
+            } else {
+                e
+            };
+            return if self.keep_going {
+                self.skip(i, index, e)
+            } else {
+                self.fail(e)
+            };
         }
         crate::trace::retry(index, attempts, &e);
-        let chunks: Vec<_> = self.workers[i].in_flight.drain(..).collect();
+        let chunks = self.retire(i);
         for (first, items, units, arrived) in chunks.into_iter().rev() {
             if arrived < items {
                 // Chunks start on a unit boundary and values arrive whole units at a time.
@@ -689,7 +726,42 @@ impl<V: Transfer> Team<V> {
                     .push_front(unit + arrived / self.grain..unit + units);
             }
         }
+    }
+
+    /// Keep going: item `index` of worker `i` failed for good with `e`. Its error takes its
+    /// place; the rest of the worker's chunks (every value before the item has arrived: a
+    /// keep-going worker sends each at once) go to other workers, and a new worker takes its
+    /// slot once it is reaped.
+    fn skip(&mut self, i: usize, index: usize, e: Error) {
+        self.item_errors.insert(index, e);
+        self.covered += 1;
+        self.progress.advance(1);
+        let chunks = self.retire(i);
+        for (first, items, _, arrived) in chunks.into_iter().rev() {
+            let (start, end) = (first + arrived, first + items);
+            if (start..end).contains(&index) {
+                if index + 1 < end {
+                    self.redo.push_front(index + 1..end);
+                }
+                if start < index {
+                    self.redo.push_front(start..index);
+                }
+            } else if start < end {
+                self.redo.push_front(start..end);
+            }
+        }
+    }
+
+    /// Worker `i` is done for (it died, was killed, or leaves after a failure report): it gets
+    /// no more work, even before it is reaped (what is queued for it is dropped), a new worker
+    /// will take its slot, and its chunks in flight are returned for someone else to finish.
+    fn retire(&mut self, i: usize) -> Vec<(usize, usize, usize, usize)> {
+        let w = &mut self.workers[i];
+        w.done_sent = true;
+        w.out.clear();
+        w.written = 0;
         self.replace.push(i);
+        w.in_flight.drain(..).collect()
     }
 
     /// Records a failure: no new work is handed out from now on.

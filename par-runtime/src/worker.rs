@@ -67,6 +67,9 @@ pub(crate) struct Fds {
     /// While a progress bar is drawn, the worker's stdout goes to this pipe and the parent
     /// prints its lines above the bar, so the two never mix on one line.
     pub(crate) stdout: Option<RawFd>,
+    /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
+    /// finished item's value with it, so no item has to run twice.
+    pub(crate) each_item: bool,
 }
 
 /// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
@@ -300,7 +303,7 @@ impl<V: codec::Transfer> Emit<V> for Sender {
             h.items += items as u64;
             h.values += 1;
         }
-        if self.frame.buf.len() >= FLUSH {
+        if self.fds.each_item || self.frame.buf.len() >= FLUSH {
             self.flush(false, Instant::now(), true)?;
         }
         Ok(())
