@@ -166,13 +166,13 @@ fn faults(a: &Args, dir: &std::path::Path) {
         "\n== Faults: reported right / injected (right variant and Death, right index, pid of the \
          process that ran the item; then the next run of the same API right)"
     );
-    print!("{:<28}", "API");
+    print!("{:<30}", "API");
     for f in FAULTS {
         print!("{:>10}", f.name());
     }
     println!();
     for api in APIS {
-        print!("{:<28}", api.name());
+        print!("{:<30}", api.name());
         for f in FAULTS {
             match tally.cells.get(&(f, api)) {
                 Some((n, ok)) => print!("{:>10}", format!("{ok}/{n}")),
@@ -181,7 +181,7 @@ fn faults(a: &Args, dir: &std::path::Path) {
         }
         println!();
     }
-    print!("{:<28}", "all APIs");
+    print!("{:<30}", "all APIs");
     for f in FAULTS {
         let (n, ok) = tally
             .cells
@@ -203,7 +203,7 @@ fn faults(a: &Args, dir: &std::path::Path) {
          returning false is not a failure"
     );
     if !tally.wrong.is_empty() {
-        println!("first wrong reports:");
+        println!("the first wrong report of each API and fault that had one:");
         for w in &tally.wrong {
             println!("  {w}");
         }
@@ -392,7 +392,7 @@ fn limits() {
             ""
         };
         println!(
-            "RLIMIT_{}{who}: right {}, clean Error::Io {}, anything else (panic, other error, wrong value, child left) {}; exit {}; every API right after the limit was restored: {}/9",
+            "RLIMIT_{}{who}: right {}, clean Error::Io {}, anything else (panic, other error, wrong value, child left) {}; {}; every API right after the limit was restored: {}/9",
             which.to_uppercase(),
             count("RIGHT "),
             count("IO "),

@@ -562,10 +562,11 @@ fn jobs_outcome(
     }
 }
 
-/// Correct reports and injections per (fault, API), and the first few wrong ones.
+/// Correct reports and injections per (fault, API), and the first wrong one of each.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub cells: BTreeMap<(Fault, Api), (u64, u64)>,
+    /// The first wrong report of each (fault, API) that had one, in the order they came.
     pub wrong: Vec<String>,
 }
 
@@ -576,7 +577,7 @@ impl Tally {
         match outcome {
             Ok(()) => cell.1 += 1,
             Err(m) => {
-                if self.wrong.len() < 20 {
+                if cell.0 - cell.1 == 1 {
                     self.wrong.push(m);
                 }
             }
