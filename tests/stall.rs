@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -45,16 +44,7 @@ fn a_worker_blocked_on_a_lock_inherited_from_the_parent_is_reported() {
     if !common::loops_fork() {
         return;
     }
-    let out = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "--exact",
-            "fixture",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PAR_FIXTURE", "1")
-        .env_remove("PAR_WORKERS")
+    let out = common::run_fixture("1", None)
         .output()
         .expect("run the fixture");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,22 +3,15 @@
 //! own `workers = n` clause is not capped. Each case runs this binary again (its ignored
 //! `fixture` test) with the variable set, since the environment is the whole process'.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::process::Command;
 
 /// Runs the fixture with `PAR_WORKERS=value`: (distinct worker pids of a 400-item loop with
 /// one item per chunk, pids with `workers = 40` explicitly, stderr).
 fn run(value: &str) -> (usize, usize, String) {
-    let out = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "--exact",
-            "fixture",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = common::run_fixture("1", None)
         .env("PAR_WORKERS", value)
-        .env("PAR_FIXTURE", "1")
         .output()
         .expect("run the fixture");
     let stdout = String::from_utf8_lossy(&out.stdout);
