@@ -157,6 +157,16 @@ pub use par_runtime::*;
 /// // `stream`: pull a lazy (even endless) iterator as workers need items; items must be serde.
 /// let firsts = par!(stream, unordered, for n in (1u64..).map(|n| n * n) { n + 1 }).take(5).count();
 /// assert_eq!(firsts, 5);
+///
+/// // `if = cond` (OpenMP's `if`): false runs inline, true always forks.
+/// let small = 3;
+/// let v = par!(if = small > 100, for x in 0..small { x });
+/// assert_eq!(v, [0, 1, 2]);
+///
+/// // `retries = n`: an item whose worker died or timed out runs again on a fresh worker
+/// // (`retry_panics` adds panics); `Error::Retried` when every attempt failed.
+/// let v = par!(retries = 2, for x in 0..4u32 { x + 1 });
+/// assert_eq!(v, [1, 2, 3, 4]);
 /// ```
 ///
 /// Schedules are `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)` and `auto` (the default,

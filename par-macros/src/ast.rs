@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -26,6 +26,17 @@ pub struct Clauses {
     pub schedule: Option<Schedule>,
     pub timeout: Option<Expr>,
     pub progress: Option<Span>,
+    /// `if = cond`: OpenMP's `if` clause (`Loop::parallel`).
+    pub if_: Option<Expr>,
+    pub retries: Option<Expr>,
+    pub retry_panics: Option<Span>,
+    /// `cancel = handle`: a `par::Cancel` that stops the loop.
+    pub cancel: Option<Expr>,
+    /// `find`: the body is a predicate; the loop's value is `Option<usize>`, the index of an
+    /// item for which it held, and the first hit stops the search.
+    pub find: Option<Span>,
+    /// `keep_going`: one `Result` per item; a failure fails only its item.
+    pub keep_going: Option<Span>,
     pub unordered: Option<Span>,
     pub try_: Option<Span>,
     pub stream: Option<Span>,
@@ -149,6 +160,11 @@ fn parse_clause(
         let t: Token![try] = input.parse()?;
         return set(&mut c.try_, t.span, t.span, "try");
     }
+    if input.peek(Token![if]) {
+        let t: Token![if] = input.parse()?;
+        input.parse::<Token![=]>()?;
+        return set(&mut c.if_, input.parse()?, t.span, "if");
+    }
     if input.peek(Token![crate]) {
         let t: Token![crate] = input.parse()?;
         input.parse::<Token![=]>()?;
@@ -174,6 +190,17 @@ fn parse_clause(
             set(&mut c.schedule, s, span, "schedule")
         }
         "progress" => set(&mut c.progress, span, span, "progress"),
+        "retries" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.retries, input.parse()?, span, "retries")
+        }
+        "retry_panics" => set(&mut c.retry_panics, span, span, "retry_panics"),
+        "find" => set(&mut c.find, span, span, "find"),
+        "keep_going" => set(&mut c.keep_going, span, span, "keep_going"),
+        "cancel" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.cancel, input.parse()?, span, "cancel")
+        }
         "unordered" => set(&mut c.unordered, span, span, "unordered"),
         "stream" => set(&mut c.stream, span, span, "stream"),
         "reduce" => {

@@ -10,7 +10,42 @@ use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, l: &ParLoop) {
     unordered_with_reduce(cx, l);
+    retries_for_collected_results(cx, l);
     body(cx, l);
+}
+
+/// `retry_panics` widens `retries`; alone it would do nothing. And an `unordered` loop hands
+/// out results as they come, so it cannot run an item again: its retries would be ignored.
+fn retries_for_collected_results(cx: &Ctxt, l: &ParLoop) {
+    let c = &l.clauses;
+    if let (Some(span), None) = (c.retry_panics, &c.retries) {
+        cx.syn_error(syn::Error::new(
+            span,
+            "`retry_panics` without `retries`; say how many times an item may run again: `retries = 2, retry_panics`",
+        ));
+    }
+    if let Some(span) = c.keep_going {
+        if c.unordered.is_some() || c.reduce.is_some() || c.find.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`keep_going` cannot be combined with `unordered`, `reduce` or `find`; it collects one `Result` per item in order: remove the other clause",
+            ));
+        }
+    }
+    if let Some(span) = c.find {
+        if c.unordered.is_some() || c.reduce.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`find` cannot be combined with `unordered` or `reduce`; `find` stops at the first item whose body is `true`: remove the other clause",
+            ));
+        }
+    }
+    if let (Some(span), Some(_)) = (c.unordered, &c.retries) {
+        cx.syn_error(syn::Error::new(
+            span,
+            "`unordered` cannot be combined with `retries`; results already handed out cannot be taken back when an item runs again: collect the results instead (remove `unordered`)",
+        ));
+    }
 }
 
 /// `unordered` yields values as they complete; a reduction has no values to yield.

@@ -41,6 +41,33 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(|__par_item| #run)
     };
+    if l.clauses.find.is_some() {
+        let method = if is_try {
+            quote!(try_position_any)
+        } else {
+            quote!(position_any)
+        };
+        let pred = if is_try {
+            quote!(|__par_item| -> #result<bool, #string> {
+                let __par_r: #result<bool, #body_error> = (|| #result::Ok(match __par_item { #pat => #body }))();
+                __par_r.map_err(#body_error::into_message)
+            })
+        } else {
+            quote!(|__par_item| -> bool { match __par_item { #pat => #body } })
+        };
+        return quote_spanned!(l.iter.span()=> #opts.#method(#src, #pred));
+    }
+    if l.clauses.keep_going.is_some() {
+        let (method, closure) = if is_try {
+            (quote!(try_collect_each), closure)
+        } else {
+            (
+                quote!(collect_each),
+                quote!(|__par_item| #result::<_, ::core::convert::Infallible>::Ok(#run)),
+            )
+        };
+        return quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure));
+    }
     let method = match (l.clauses.unordered.is_some(), unit, is_try) {
         (true, _, false) => quote!(unordered),
         (true, _, true) => quote!(try_unordered),
@@ -104,6 +131,18 @@ fn options(l: &ParLoop) -> TokenStream {
     }
     if c.progress.is_some() {
         opts = quote!(#opts.progress(true));
+    }
+    if let Some(cond) = &c.if_ {
+        opts = quote!(#opts.parallel(#cond));
+    }
+    if let Some(n) = &c.retries {
+        opts = quote!(#opts.retries(#n));
+    }
+    if c.retry_panics.is_some() {
+        opts = quote!(#opts.retry_panics(true));
+    }
+    if let Some(handle) = &c.cancel {
+        opts = quote!(#opts.cancel(&#handle));
     }
     opts
 }

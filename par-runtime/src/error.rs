@@ -178,6 +178,19 @@ pub enum Error {
         /// What is missing.
         message: String,
     },
+    /// An item failed on every attempt the loop's `retries` allowed; `last` is how it failed
+    /// the last time (a death, a timeout, or with `retry_panics`, a panic).
+    Retried {
+        /// The item.
+        index: usize,
+        /// How many times it was run.
+        attempts: u32,
+        /// The last failure.
+        last: Box<Error>,
+    },
+    /// The loop was stopped by its [`Cancel`](crate::Cancel) handle: no new item was started
+    /// after that, every worker was killed and reaped.
+    Cancelled,
     /// A system call failed (fork, pipe, poll, ...).
     Io {
         /// What par was doing.
@@ -198,7 +211,8 @@ impl Error {
             | Error::Encode { index, .. }
             | Error::Decode { index, .. }
             | Error::Lost { index, .. } => index,
-            Error::Io { .. } => None,
+            Error::Retried { index, .. } => Some(index),
+            Error::Cancelled | Error::Io { .. } => None,
         }
     }
 
@@ -210,7 +224,8 @@ impl Error {
             | Error::TimedOut { pid, .. }
             | Error::WorkerDied { pid, .. } => Some(pid),
             Error::Encode { pid, .. } | Error::Decode { pid, .. } | Error::Lost { pid, .. } => pid,
-            Error::Io { .. } => None,
+            Error::Retried { ref last, .. } => last.pid(),
+            Error::Cancelled | Error::Io { .. } => None,
         }
     }
 
@@ -308,6 +323,15 @@ impl fmt::Display for Error {
                 }
                 write!(f, ": {message}")
             }
+            Error::Retried {
+                index,
+                attempts,
+                last,
+            } => write!(
+                f,
+                "item {index} failed {attempts} times; the last time: {last}"
+            ),
+            Error::Cancelled => write!(f, "the loop was cancelled"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

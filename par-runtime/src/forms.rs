@@ -8,15 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
-use crate::learn;
 use crate::mode;
-use crate::par_loop::Loop;
 use crate::progress::Progress;
-use crate::sched::Schedule;
-use crate::source::{Plan, Source};
-use crate::team::{self, TeamIter};
-use crate::trace;
-use std::time::Instant;
+use crate::source::Source;
 
 /// Why an item failed in the body.
 #[derive(Debug)]
@@ -105,7 +99,7 @@ fn guarded(
         Err(payload) => Err(JobError::Body(Failure::Panicked {
             index: at,
             message: panic_message(&*payload),
-            location: crate::worker::take_panic_location(),
+            location: crate::panics::take_panic_location(),
         })),
     }
 }
@@ -174,6 +168,44 @@ impl<I, T: Transfer, E: Display, F: Fn(I) -> std::result::Result<T, E>> Job<I> f
                 let v = (self.body)(item).map_err(|e| failed(index, e))?;
                 emit.value(v, 1)?;
             }
+            Ok(())
+        })
+    }
+}
+
+/// `position_any`: per chunk, the index of its first item for which the predicate holds
+/// (ending the chunk there), or `None` for the whole chunk.
+pub(crate) struct Find<F> {
+    pred: F,
+}
+
+impl<F> Find<F> {
+    pub(crate) fn new(pred: F) -> Self {
+        Find { pred }
+    }
+}
+
+impl<I, E: Display, F: Fn(I) -> std::result::Result<bool, E>> Job<I> for Find<F> {
+    type Value = Option<u64>;
+    fn run<It: Iterator<Item = I>, Em: Emit<Option<u64>>>(
+        &self,
+        first: usize,
+        _: usize,
+        items: It,
+        emit: &mut Em,
+    ) -> std::result::Result<(), JobError> {
+        guarded(|at| {
+            let mut seen = 0;
+            for (index, item) in (first..).zip(items) {
+                *at = index;
+                emit.start(index);
+                seen += 1;
+                if (self.pred)(item).map_err(|e| failed(index, e))? {
+                    emit.value(Some(index as u64), seen)?;
+                    return Ok(());
+                }
+            }
+            emit.value(None, seen)?;
             Ok(())
         })
     }
@@ -261,81 +293,15 @@ fn fold_grain<I, A, E: Display, F: Fn(&mut A, I) -> std::result::Result<(), E>, 
     Ok(acc)
 }
 
-/// Runs a job to completion and returns its values in item order: inline or on a team, as the
-/// options, the mode and (for `auto`) what was learnt about the loop at `site` say.
-pub(crate) fn run<S: Source, J: Job<S::Item>>(
-    opts: &Loop,
-    mut src: S,
-    job: &J,
-    site: learn::Site,
-) -> Result<Vec<J::Value>> {
-    let len = match src.plan() {
-        Plan::Indexed(n) => Some(n),
-        Plan::Stream => None,
-    };
-    let workers = mode::workers(opts.workers);
-    let _span = trace::loop_span(len, workers);
-    let started = Instant::now();
-    // Only an indexed `auto` loop without a timeout or an explicit `parallel` learns (learn.rs).
-    let learns = match len {
-        Some(n) if opts.schedule == Schedule::Auto && opts.timeout.is_none() => {
-            opts.parallel.is_none().then_some(n)
-        }
-        _ => None,
-    };
-    let inline = workers <= 1
-        || len == Some(0)
-        || opts.parallel == Some(false)
-        || learns.is_some_and(|n| learn::inline_pays(site, n, workers));
-    let result = if inline {
-        let r = run_inline(&mut src, job, len, opts.progress);
-        if let (Some(n), Ok(_)) = (learns, &r) {
-            learn::inline_run(site, n, started.elapsed());
-        }
-        r
-    } else {
-        let r = team::run(opts, workers, &mut src, job);
-        match (learns, &r) {
-            (Some(n), Ok((_, m))) => {
-                learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())
-            }
-            (Some(_), Err(_)) => learn::forget(site),
-            _ => {}
-        }
-        r.map(|(values, _)| values)
-    };
-    match &result {
-        Ok(values) => trace::finished(values.len(), started),
-        Err(e) => trace::failed(e),
-    }
-    result
-}
-
-/// Starts a job whose values are wanted as they complete.
-pub(crate) fn start_unordered<'a, S, J>(opts: &Loop, src: S, job: J) -> TeamIter<'a, J::Value>
-where
-    S: Source + 'a,
-    J: Job<S::Item> + 'a,
-{
-    let workers = mode::workers(opts.workers);
-    let len = match src.plan() {
-        Plan::Indexed(n) => Some(n),
-        Plan::Stream => None,
-    };
-    if workers <= 1 || len == Some(0) {
-        return TeamIter::inline(src, job, len);
-    }
-    TeamIter::start(opts, workers, src, &job)
-}
-
 /// Sequential mode: the job runs here, item by item, with the same grains as in parallel.
-fn run_inline<S: Source, J: Job<S::Item>>(
+pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     src: &mut S,
     job: &J,
     len: Option<usize>,
     progress: bool,
+    cancel: Option<crate::options::Cancel>,
 ) -> Result<Vec<J::Value>> {
-    let mut emit = Inline::with_progress(Progress::new(len.map(|n| n as u64), progress));
+    let mut emit = Inline::with_extras(Progress::new(len.map(|n| n as u64), progress), cancel);
     let grain = job.grain(len);
     let r = match len {
         Some(n) => {
@@ -351,6 +317,26 @@ fn run_inline<S: Source, J: Job<S::Item>>(
     }
 }
 
+/// Runs item `index` alone, inline: its value, or how it failed (a keep-going loop in
+/// sequential mode).
+pub(crate) fn run_one<I, J: Job<I>>(
+    job: &J,
+    index: usize,
+    item: I,
+    cancel: Option<crate::options::Cancel>,
+) -> Result<J::Value> {
+    let mut emit = Inline::with_extras(Progress::off(), cancel);
+    match job.run(index, 1, std::iter::once(item), &mut emit) {
+        Ok(()) => emit.values.pop().ok_or_else(|| Error::Lost {
+            index: Some(index),
+            pid: Some(crate::sys::getpid()),
+            message: "the item gave no value".into(),
+        }),
+        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid())),
+        Err(JobError::Runtime(e)) => Err(e),
+    }
+}
+
 /// The emitter of sequential mode: values into a `Vec`, through the codec if `PAR_CHECK=1`.
 /// The per-item path is a push and one test: progress and the codec check live apart.
 pub(crate) struct Inline<V> {
@@ -358,11 +344,13 @@ pub(crate) struct Inline<V> {
     extras: Option<Box<Extras>>,
 }
 
-/// What an inline run does besides collecting: show progress, check values (`PAR_CHECK=1`).
+/// What an inline run does besides collecting: show progress, check values (`PAR_CHECK=1`),
+/// stop when cancelled.
 struct Extras {
     progress: Progress,
     check: bool,
     index: usize,
+    cancel: Option<crate::options::Cancel>,
 }
 
 impl<V> Inline<V> {
@@ -371,14 +359,19 @@ impl<V> Inline<V> {
     }
 
     pub(crate) fn with_progress(progress: Progress) -> Self {
+        Self::with_extras(progress, None)
+    }
+
+    pub(crate) fn with_extras(progress: Progress, cancel: Option<crate::options::Cancel>) -> Self {
         let check = mode::check();
         Inline {
             values: Vec::new(),
-            extras: (check || progress.is_shown()).then(|| {
+            extras: (check || progress.is_shown() || cancel.is_some()).then(|| {
                 Box::new(Extras {
                     progress,
                     check,
                     index: 0,
+                    cancel,
                 })
             }),
         }
@@ -389,6 +382,9 @@ impl Extras {
     /// `PAR_CHECK=1`: the value as it comes out of the codec.
     #[cold]
     fn value<V: Transfer>(&mut self, value: V, items: usize) -> Result<V> {
+        if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(Error::Cancelled);
+        }
         self.progress.advance(items as u64);
         if !self.check {
             return Ok(value);

@@ -3,10 +3,18 @@
 //!
 //! Users depend on the facade crate `par`, which re-exports everything public here.
 //!
-//! Module map (dependencies point one way, down the list):
-//! `par_loop` (public builder) -> `forms` (collect/for-each/reduce jobs) -> `team` (the
-//! parent's poll loop) and `worker` (the child's loop) -> `wire` (frames), `sched` (chunking),
-//! `codec` (serde) -> `sys` (every syscall and every `unsafe` block).
+//! Module map (dependencies point one way, down the list; `shared/tools/modcycles.py` checks
+//! that there is no cycle):
+//! - the public faces: `par_loop` (the forms on [`Loop`]), `jobs` ([`Queue`], [`Map`], [`pmap`]),
+//!   `pool` ([`Pool`] and the registry of `#[parallel]` functions), `channel` ([`start`],
+//!   [`Channel`], [`Exchange`]), `background`;
+//! - `exec` (a loop inline or on a team, and what `learn` says about it) -> `team` (the parent's
+//!   poll loop over its workers) -> `worker` (the child's loop) -> `forms` (what a worker does
+//!   with a chunk: collect, reduce; the inline emitter);
+//! - below them: `options` ([`Loop`]'s options), `sched` (chunking), `source` (items),
+//!   `progress`, `learn`, `panics` (where a child's panic happened), `mode`, `trace`;
+//! - `wire` (frames) and `codec` (serde, and plain values as bytes) -> `error` -> `sys` (every
+//!   syscall and every `unsafe` block).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -14,11 +22,14 @@ mod background;
 mod channel;
 mod codec;
 mod error;
+mod exec;
 mod forms;
 mod jobs;
 mod learn;
 mod macro_support;
 mod mode;
+mod options;
+mod panics;
 mod par_loop;
 mod pool;
 mod progress;
@@ -37,8 +48,9 @@ pub use channel::{start, Channel, Exchange};
 pub use codec::Transfer;
 pub use error::{Death, Error, Result};
 pub use jobs::{pmap, Map, Queue, Spawner};
-pub use mode::{default_workers, in_worker, sequential};
-pub use par_loop::{Loop, TryUnordered, Unordered};
+pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
+pub use options::{Cancel, Loop};
+pub use par_loop::{TryUnordered, Unordered};
 pub use pool::{registered, NotAPoolJob, Ordered, Pool};
 pub use sched::Schedule;
 pub use shared::SharedVec;

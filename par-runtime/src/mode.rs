@@ -67,28 +67,62 @@ pub(crate) fn workers(requested: Option<usize>) -> usize {
     if !crate::sys::CAN_FORK || in_worker() || SEQUENTIAL.with(|s| s.get() > 0) {
         return 1;
     }
-    let env = env_usize("PAR_WORKERS");
+    let env = env_workers();
     if env == Some(1) {
         return 1;
     }
-    requested
-        .or(env)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+    requested.or(env).unwrap_or_else(cores).max(1)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `PAR_WORKERS` takes at most this many workers per core (more only oversubscribe the
+/// machine and fork a process per item of a small loop); a loop's own `workers = n` clause is
+/// not capped.
+pub const MAX_WORKERS_PER_CORE: usize = 4;
+
+/// `PAR_WORKERS`, checked: a value that is not a positive number is ignored with a one-line
+/// warning on stderr (the default, one worker per core, applies); a value above
+/// [`MAX_WORKERS_PER_CORE`] times the cores is capped there, with a warning. Each warning is
+/// printed once per value.
+fn env_workers() -> Option<usize> {
+    let raw = std::env::var("PAR_WORKERS").ok()?;
+    let cap = MAX_WORKERS_PER_CORE * cores();
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (1..=cap).contains(&n) => Some(n),
+        Ok(n) if n > cap => {
+            warn_once(&raw, &format!(
+                "par: PAR_WORKERS={n} is more than {MAX_WORKERS_PER_CORE} workers per core; using {cap} (a loop's `workers = n` clause is not capped)"
+            ));
+            Some(cap)
+        }
+        _ => {
+            warn_once(&raw, &format!(
+                "par: PAR_WORKERS={raw:?} is not a positive number of workers; using the default, one per core ({})",
+                cores()
+            ));
+            None
+        }
+    }
+}
+
+/// Prints `message` on stderr unless it was printed for this `PAR_WORKERS` value already.
+fn warn_once(value: &str, message: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.iter().any(|v| v == value) {
+        warned.push(value.to_string());
+        eprintln!("{message}");
+    }
 }
 
 /// `PAR_CHECK=1`: sequential mode round-trips results through the codec.
 pub(crate) fn check() -> bool {
     std::env::var_os("PAR_CHECK").is_some_and(|v| v == "1")
-}
-
-fn env_usize(name: &str) -> Option<usize> {
-    std::env::var(name)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&n| n > 0)
 }
 
 #[cfg(test)]

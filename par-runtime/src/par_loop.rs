@@ -1,125 +1,19 @@
-//! The loop builder: the public face of the runtime, and what `par!` expands to.
+//! The loop forms on [`Loop`] (collect, for-each, reduce, unordered and their `try_` twins):
+//! the public face of the runtime, and what `par!` expands to. The options live in `options`.
 
 use std::convert::Infallible;
 use std::fmt::Display;
 use std::panic::Location;
-use std::time::Duration;
 
 use crate::codec::Transfer;
 use crate::error::{Error, Result};
-use crate::forms::{self, Collect, Reduce};
-use crate::sched::Schedule;
+use crate::exec;
+use crate::forms::{Collect, Find, Reduce};
+use crate::options::Loop;
 use crate::source::IntoSource;
 use crate::team::TeamIter;
 
-/// A parallel loop: options, then one of the forms ([`collect`](Loop::collect),
-/// [`for_each`](Loop::for_each), [`reduce`](Loop::reduce), [`unordered`](Loop::unordered)), each
-/// with a fallible `try_` twin that returns [`Error`] instead of panicking.
-///
-/// The body closure and everything it captures reach the workers by `fork`: they need not be
-/// `Send`, `Sync`, `'static` or serializable. Only what the body returns (and reduction
-/// partials) travels back, so only that must implement [`Transfer`] (serde).
-///
-/// ```
-/// let squares = par::Loop::new().workers(2).collect(0..10u64, |i| i * i);
-/// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
-/// ```
-///
-/// # Workers and sequential mode
-///
-/// The worker count defaults to the number of available cores; `PAR_WORKERS=N` in the
-/// environment overrides that default and [`Loop::workers`] overrides both. The loop runs
-/// inline, in the calling process, when the count is 1 (`PAR_WORKERS=1` forces this for every
-/// loop), inside a worker (nested loops never fork again), inside [`sequential`](crate::sequential),
-/// or on a non-Unix target. With `PAR_CHECK=1`, sequential mode still round-trips every
-/// result through the codec, so a type that does not survive serialization fails without forking.
-///
-/// # Forking from a multi-threaded program
-///
-/// `fork` copies only the calling thread. A worker of a multi-threaded parent (a test under
-/// `cargo test`, a program with a thread pool) works as long as its body does not take a lock
-/// that another thread of the parent held at the moment of the fork: such a lock stays locked
-/// forever in the child. par itself takes no such lock in the child and the allocator is
-/// fork-safe, but a `Mutex` of your own, `stdout` locked by another thread, or a C library's
-/// internal lock may deadlock the worker. A [`timeout`](Loop::timeout) turns such a hang into
-/// [`Error::TimedOut`], whose message says the parent was multi-threaded.
-#[derive(Debug, Clone, Default)]
-pub struct Loop {
-    pub(crate) workers: Option<usize>,
-    pub(crate) schedule: Schedule,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) progress: bool,
-    pub(crate) max_frame: Option<usize>,
-    pub(crate) parallel: Option<bool>,
-}
-
 impl Loop {
-    /// A loop with default options: all cores, automatic schedule, no timeout, no progress bar.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let opts = par::Loop::new()
-    ///     .workers(4)
-    ///     .schedule(par::Schedule::Dynamic(8))
-    ///     .timeout(Duration::from_secs(30));
-    /// assert_eq!(opts.collect(0..3u8, |i| i + 1), [1, 2, 3]);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Runs the loop on `n` worker processes (at least 1; 1 runs it inline).
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = Some(n.max(1));
-        self
-    }
-
-    /// How items are divided into chunks and handed to workers; see [`Schedule`].
-    pub fn schedule(mut self, schedule: Schedule) -> Self {
-        self.schedule = schedule;
-        self
-    }
-
-    /// Kills a worker whose current item has run longer than `timeout` and fails the loop with
-    /// [`Error::TimedOut`] naming that item.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Shows a progress bar on stderr (items done/total, rate, ETA) when stderr is a terminal,
-    /// or always when `PAR_PROGRESS=1`.
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
-
-    /// OpenMP's `if` clause: `parallel(false)` runs the loop inline, in the calling process;
-    /// `parallel(true)` always forks. Without it, the `auto` schedule decides by measurement:
-    /// a loop's first run forks, and a later run of the same loop (the same call site) runs
-    /// inline when the first showed that forking costs more than it saves, for example a
-    /// million items of a few nanoseconds each. An inline run keeps par's semantics but not
-    /// its isolation: a crash in an item would be a crash of the caller. Any explicit schedule,
-    /// a `timeout`, or `parallel(true)` keeps a loop forking.
-    ///
-    /// ```
-    /// let n = 3;
-    /// let v = par::Loop::new().parallel(n > 1000).collect(0..n, |i| i * 2);
-    /// assert_eq!(v, [0, 2, 4]);
-    /// ```
-    pub fn parallel(mut self, on: bool) -> Self {
-        self.parallel = Some(on);
-        self
-    }
-
-    /// The largest frame a worker may send (default 1 GiB); a frame declaring more is
-    /// [`Error::Decode`], never an allocation. Results are split into frames of a few MiB, so
-    /// this bounds the encoded size of one result.
-    pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = Some(bytes);
-        self
-    }
-
     /// Runs `body` on every item and collects the values in iteration order, like
     /// `src.into_iter().map(body).collect()`.
     ///
@@ -167,7 +61,7 @@ impl Loop {
         E: Display,
         F: Fn(S::Item) -> std::result::Result<T, E>,
     {
-        forms::run(
+        exec::run(
             self,
             src.into_source(),
             &Collect::new(body),
@@ -212,7 +106,7 @@ impl Loop {
         E: Display,
         F: Fn(S::Item) -> std::result::Result<(), E>,
     {
-        forms::run(
+        exec::run(
             self,
             src.into_source(),
             &Collect::new(body),
@@ -274,11 +168,112 @@ impl Loop {
         C: Fn(A, A) -> A,
     {
         let job = Reduce::new(identity, fold);
-        let partials: Vec<A> = forms::run(self, src.into_source(), &job, Location::caller())?;
+        let partials: Vec<A> = exec::run(self, src.into_source(), &job, Location::caller())?;
         Ok(partials
             .into_iter()
             .reduce(combine)
             .unwrap_or_else(|| (job.identity)()))
+    }
+
+    /// Keep going: runs `body` on every item whatever fails, and returns one `Result` per item,
+    /// in order. A panic, an `Err` from the body, a crash, a kill or a timeout fails only its
+    /// item: the failed worker is replaced and the rest of its work goes to the others, so no
+    /// other item is lost or runs twice (a keep-going worker sends each value as soon as it is
+    /// made). With [`Loop::retries`], deaths and timeouts (and with `retry_panics`, panics) are
+    /// retried first; an item that failed every attempt holds [`Error::Retried`]. Failures
+    /// of the loop itself (a fork refused, a corrupt frame, a cancel) are the outer `Err`.
+    /// (joblib#367 asks for this since 2016; `concurrent.futures` loses the pool instead.)
+    ///
+    /// Reductions have no keep-going form (a grain's partial can't be split around a failed
+    /// item); streams run to their first failure; in sequential mode a crash is the caller's.
+    ///
+    /// ```
+    /// let out = par::Loop::new().workers(2).try_collect_each(0..6u32, |i| {
+    ///     if i == 2 { panic!("two is bad") }
+    ///     if i == 4 { return Err(format!("four is worse")) }
+    ///     Ok(i * 10)
+    /// }).unwrap();
+    /// assert_eq!(out[0].as_ref().ok(), Some(&0));
+    /// assert!(matches!(out[2], Err(par::Error::Panicked { index: 2, .. })));
+    /// assert!(matches!(out[4], Err(par::Error::Failed { index: 4, .. })));
+    /// assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 4);
+    /// ```
+    pub fn try_collect_each<S, T, E, F>(&self, src: S, body: F) -> Result<Vec<Result<T>>>
+    where
+        S: IntoSource,
+        T: Transfer,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<T, E>,
+    {
+        exec::run_each(self, src.into_source(), &Collect::new(body))
+    }
+
+    /// [`Loop::try_collect_each`] that panics only on a failure of the loop itself.
+    #[track_caller]
+    pub fn collect_each<S, T, E, F>(&self, src: S, body: F) -> Vec<Result<T>>
+    where
+        S: IntoSource,
+        T: Transfer,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<T, E>,
+    {
+        or_panic(self.try_collect_each(src, body))
+    }
+
+    /// Looks for an item for which `pred` is true and returns its index, stopping the search
+    /// as soon as one is found: workers still running are killed, no new item starts (rayon's
+    /// `position_any`). Which match is returned, when several items match, depends on timing;
+    /// `None` when no item matches (every item was looked at).
+    ///
+    /// ```
+    /// let hit = par::Loop::new().workers(2).position_any(0..1_000_000u64, |i| i * i == 49);
+    /// assert_eq!(hit, Some(7));
+    /// assert_eq!(par::Loop::new().workers(2).position_any(0..100u32, |_| false), None);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Loop::collect`].
+    #[track_caller]
+    pub fn position_any<S, F>(&self, src: S, pred: F) -> Option<usize>
+    where
+        S: IntoSource,
+        F: Fn(S::Item) -> bool,
+    {
+        or_panic(self.try_position_any(src, |item| Ok::<bool, Infallible>(pred(item))))
+    }
+
+    /// [`Loop::position_any`] for a fallible predicate; see [`Loop::try_collect`].
+    #[track_caller]
+    pub fn try_position_any<S, E, F>(&self, src: S, pred: F) -> Result<Option<usize>>
+    where
+        S: IntoSource,
+        E: Display,
+        F: Fn(S::Item) -> std::result::Result<bool, E>,
+    {
+        let found = exec::run_until(
+            self,
+            src.into_source(),
+            &Find::new(pred),
+            Location::caller(),
+            Some(Option::is_some),
+        )?;
+        Ok(found.into_iter().flatten().next().map(|i| i as usize))
+    }
+
+    /// True when `pred` holds for some item; stops at the first found (see
+    /// [`Loop::position_any`]).
+    ///
+    /// ```
+    /// assert!(par::Loop::new().workers(2).any(0..10_000u32, |i| i == 9_999));
+    /// ```
+    #[track_caller]
+    pub fn any<S, F>(&self, src: S, pred: F) -> bool
+    where
+        S: IntoSource,
+        F: Fn(S::Item) -> bool,
+    {
+        self.position_any(src, pred).is_some()
     }
 
     /// Runs `body` on every item and yields the values **as they complete** (pprocess' `Queue`).
@@ -315,7 +310,7 @@ impl Loop {
         F: Fn(S::Item) -> std::result::Result<T, E> + 'a,
     {
         TryUnordered {
-            inner: forms::start_unordered(self, src.into_source(), Collect::new(body)),
+            inner: exec::start_unordered(self, src.into_source(), Collect::new(body)),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{self, Transfer};
 use crate::error::{child_vanished, report_error, Death, Error, Result};
 use crate::forms::{Inline, Job, JobError};
-use crate::par_loop::Loop;
+use crate::options::Loop;
 use crate::progress::Progress;
 use crate::sched::{Sched, Schedule};
 use crate::source::{Plan, Source};
@@ -41,8 +41,8 @@ struct Worker {
     out: FrameBuf,
     /// Bytes of `out` already written.
     written: usize,
-    /// Chunks sent and not finished: (first item, items, units).
-    in_flight: VecDeque<(usize, usize, usize)>,
+    /// Chunks sent and not finished: (first item, items, units, items whose values arrived).
+    in_flight: VecDeque<(usize, usize, usize, usize)>,
     reader: FrameReader,
     done_sent: bool,
     /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
@@ -53,7 +53,35 @@ struct Worker {
     /// Progress slot value last seen (item index + 1, 0 between items) and since when.
     seen: u64,
     since: Instant,
+    /// Bytes of an unfinished frame buffered from it, and since when that count has not
+    /// changed: a frame that stops half-way is a protocol error, not a wait for ever.
+    partial: Option<(usize, Instant)>,
+    /// Stall watch: the item and the worker's CPU time at the last look, how long the item has
+    /// run since without any CPU used, and whether that was reported.
+    stall: Stall,
 }
+
+#[derive(Default)]
+struct Stall {
+    item: u64,
+    cpu: Option<Duration>,
+    idle: Duration,
+    warned: bool,
+}
+
+/// How often a loop's `Cancel` handle is looked at.
+const CANCEL_LOOK: Duration = Duration::from_millis(20);
+
+/// How often workers' CPU time is looked at.
+const STALL_LOOK: Duration = Duration::from_secs(1);
+
+/// The default of `Loop::stall_after`.
+const STALL_AFTER: Duration = Duration::from_secs(10);
+
+/// How long a frame may stay unfinished without a new byte before the worker is reported
+/// (the loop's `timeout` instead, when it is shorter). A worker writes each frame whole, so a
+/// stall mid-frame means it wrote something that is not par's frame, or stopped writing.
+const PARTIAL_FRAME_STALL: Duration = Duration::from_secs(10);
 
 /// Where values go: kept in item order, or handed out as they arrive.
 enum Store<V> {
@@ -94,6 +122,26 @@ pub(crate) struct Team<V> {
     /// took to start (see `Measured`).
     busy_ns: u64,
     start_time: Duration,
+    /// `retries`: attempts left per item, failed attempts so far, unit ranges to run again
+    /// (before anything new), and worker slots to fork a replacement into once reaped.
+    retries: u32,
+    retry_panics: bool,
+    attempts: std::collections::HashMap<usize, u32>,
+    redo: VecDeque<std::ops::Range<usize>>,
+    replace: Vec<usize>,
+    max_frame: usize,
+    stall_after: Duration,
+    /// When the workers' CPU time was last looked at (about once a second).
+    stall_looked: Instant,
+    cancel: Option<crate::options::Cancel>,
+    /// A short-circuiting loop (`position_any`): a value for which this is true ends the loop
+    /// at once (the other workers are killed), and `finished_early` says it did.
+    stop_on: Option<fn(&V) -> bool>,
+    finished_early: bool,
+    /// Keep going: an item that fails (panic, `Err`, death, timeout) gets its error in its
+    /// place, its worker is replaced and the rest of its work goes to others.
+    keep_going: bool,
+    item_errors: BTreeMap<usize, Error>,
     _v: PhantomData<V>,
 }
 
@@ -106,23 +154,32 @@ pub(crate) struct Measured {
     pub(crate) busy: Duration,
     /// Time to start the team (pipes and forks).
     pub(crate) start: Duration,
+    /// Keep-going loops: the items that failed, with their errors.
+    pub(crate) failed: BTreeMap<usize, Error>,
 }
 
-/// Runs a job on `workers` workers and returns its values in item order.
+/// Runs a job on `workers` workers and returns its values in item order. With `stop_on`, the
+/// first value received for which it is true ends the loop (the values received so far are
+/// returned: a short circuit, not every item's value).
 pub(crate) fn run<S: Source, J: Job<S::Item>>(
     opts: &Loop,
     workers: usize,
     src: &mut S,
     job: &J,
+    stop_on: Option<fn(&J::Value) -> bool>,
+    keep_going: bool,
 ) -> Result<(Vec<J::Value>, Measured)> {
-    let mut team = Team::start(opts, workers, src, job, true)?;
+    let mut team = Team::start_with(opts, workers, src, job, true, keep_going)?;
+    team.stop_on = stop_on;
     while !team.finished() {
         team.step(src)?;
+        team.replace_workers(src, job);
     }
     let measured = Measured {
         workers: team.workers.len(),
         busy: Duration::from_nanos(team.busy_ns),
         start: team.start_time,
+        failed: std::mem::take(&mut team.item_errors),
     };
     team.finish().map(|values| (values, measured))
 }
@@ -134,6 +191,17 @@ impl<V: Transfer> Team<V> {
         src: &mut S,
         job: &J,
         ordered: bool,
+    ) -> Result<Self> {
+        Self::start_with(opts, workers, src, job, ordered, false)
+    }
+
+    fn start_with<S: Source, J: Job<S::Item, Value = V>>(
+        opts: &Loop,
+        workers: usize,
+        src: &mut S,
+        job: &J,
+        ordered: bool,
+        keep_going: bool,
     ) -> Result<Self> {
         let len = match src.plan() {
             Plan::Indexed(n) => Some(n),
@@ -173,75 +241,124 @@ impl<V: Transfer> Team<V> {
             progress: Progress::new(len.map(|n| n as u64), opts.progress),
             busy_ns: 0,
             start_time: Duration::ZERO,
+            // Only indexed sources retry (a stream's shipped items are not kept).
+            retries: if len.is_some() { opts.retries } else { 0 },
+            retry_panics: opts.retry_panics,
+            attempts: std::collections::HashMap::new(),
+            redo: VecDeque::new(),
+            replace: Vec::new(),
+            max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
+            stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
+            stall_looked: Instant::now(),
+            cancel: opts.cancel.clone(),
+            stop_on: None,
+            finished_early: false,
+            // Keep going is item by item: indexed sources whose units are items.
+            keep_going: keep_going && len.is_some() && grain == 1,
+            item_errors: BTreeMap::new(),
             _v: PhantomData,
         };
-        let max = opts.max_frame.unwrap_or(wire::DEFAULT_MAX);
         for w in 0..workers {
-            let (cmd_r, cmd_w) =
-                sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
-            let (res_r, res_w) =
-                sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
-            let (death_r, death_w) =
-                sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
-            sys::grow_pipe(&res_r, PIPE_SIZE);
-            let out =
-                if team.progress.is_drawn() {
-                    Some(sys::pipe().map_err(|e| {
-                        Error::io("could not create a pipe for a worker's stdout", e)
-                    })?)
-                } else {
-                    None
-                };
-            let fds = Fds {
-                cmd: cmd_r.raw(),
-                res: res_w.raw(),
-                death: death_r.raw(),
-                stdout: out.as_ref().map(|(_, w)| w.raw()),
-            };
-            let slot = team.slots.writer(w);
-            let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
-            let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
-                .map_err(|e| Error::io("could not fork a worker", e))?;
-            drop((cmd_r, res_w, death_r));
-            let stdout = match out {
-                Some((r, w)) => {
-                    drop(w);
-                    sys::set_nonblocking(&r)
-                        .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
-                    Some(r)
-                }
-                None => None,
-            };
-            for fd in [&cmd_w, &res_r] {
-                sys::set_nonblocking(fd)
-                    .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
-            }
-            crate::trace::worker_started(w, pid);
-            team.workers.push(Worker {
-                pid,
-                death: Some(death_w),
-                stdout,
-                line: Vec::new(),
-                cmd: Some(cmd_w),
-                res: Some(res_r),
-                out: FrameBuf::default(),
-                written: 0,
-                in_flight: VecDeque::new(),
-                reader: FrameReader::new(max),
-                done_sent: false,
-                failed: false,
-                killed: false,
-                reaped: false,
-                seen: 0,
-                since: Instant::now(),
-            });
+            let worker = team.spawn(w, src, job)?;
+            team.workers.push(worker);
         }
         team.start_time = started.elapsed();
         Ok(team)
     }
 
+    /// Forks the worker for slot `w` (its progress slot and its place in `workers`).
+    fn spawn<S: Source, J: Job<S::Item, Value = V>>(
+        &mut self,
+        w: usize,
+        src: &mut S,
+        job: &J,
+    ) -> Result<Worker> {
+        let grain = self.grain;
+        let (cmd_r, cmd_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
+        let (res_r, res_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
+        let (death_r, death_w) =
+            sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
+        sys::grow_pipe(&res_r, PIPE_SIZE);
+        let out = if self.progress.is_drawn() {
+            Some(
+                sys::pipe()
+                    .map_err(|e| Error::io("could not create a pipe for a worker's stdout", e))?,
+            )
+        } else {
+            None
+        };
+        let fds = Fds {
+            cmd: cmd_r.raw(),
+            res: res_w.raw(),
+            death: death_r.raw(),
+            stdout: out.as_ref().map(|(_, w)| w.raw()),
+            each_item: self.keep_going,
+        };
+        let slot = self.slots.writer(w);
+        let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
+        let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
+            .map_err(|e| Error::io("could not fork a worker", e))?;
+        drop((cmd_r, res_w, death_r));
+        let stdout = match out {
+            Some((r, w)) => {
+                drop(w);
+                sys::set_nonblocking(&r)
+                    .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
+                Some(r)
+            }
+            None => None,
+        };
+        for fd in [&cmd_w, &res_r] {
+            sys::set_nonblocking(fd)
+                .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
+        }
+        crate::trace::worker_started(w, pid);
+        Ok(Worker {
+            pid,
+            death: Some(death_w),
+            stdout,
+            line: Vec::new(),
+            cmd: Some(cmd_w),
+            res: Some(res_r),
+            out: FrameBuf::default(),
+            written: 0,
+            in_flight: VecDeque::new(),
+            reader: FrameReader::new(self.max_frame),
+            done_sent: false,
+            failed: false,
+            killed: false,
+            reaped: false,
+            seen: 0,
+            since: Instant::now(),
+            partial: None,
+            stall: Stall::default(),
+        })
+    }
+
+    /// Forks a replacement for every worker retired by a retry, once it is reaped.
+    fn replace_workers<S: Source, J: Job<S::Item, Value = V>>(&mut self, src: &mut S, job: &J) {
+        let ready: Vec<usize> = self
+            .replace
+            .iter()
+            .copied()
+            .filter(|&i| self.workers[i].reaped)
+            .collect();
+        self.replace.retain(|i| !ready.contains(i));
+        for i in ready {
+            if self.stopping {
+                continue;
+            }
+            match self.spawn(i, src, job) {
+                Ok(w) => self.workers[i] = w,
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
     fn finished(&self) -> bool {
-        self.workers.iter().all(|w| w.reaped)
+        self.workers.iter().all(|w| w.reaped) && (self.replace.is_empty() || self.stopping)
     }
 
     /// One round: hand out work, wait for any pipe, read, write, check deadlines.
@@ -263,9 +380,17 @@ impl<V: Transfer> Team<V> {
                 watches.push(Watch::new(cmd.raw(), false, true));
             }
         }
-        let wait = self
-            .timeout
-            .map(|t| (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+        let partial = self.workers.iter().any(|w| w.partial.is_some());
+        let wait = match (self.timeout, partial) {
+            // A cancel handle is looked at every 20 ms.
+            _ if self.cancel.is_some() => Some(CANCEL_LOOK),
+            (Some(t), _) => {
+                Some((t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
+            }
+            (None, true) => Some(Duration::from_millis(100)),
+            // Wakes up now and then to look for workers that stall (`check_stalls`).
+            (None, false) => Some(STALL_LOOK.min(self.stall_after)),
+        };
         sys::poll(&mut watches, wait).map_err(|e| Error::io("poll failed", e))?;
         for watch in watches.iter().filter(|w| w.readable) {
             if let Some(i) = self
@@ -285,6 +410,9 @@ impl<V: Transfer> Team<V> {
         }
         self.write_all();
         self.check_deadlines();
+        self.check_partial_frames();
+        self.check_stalls();
+        self.check_cancel();
         Ok(())
     }
 
@@ -298,7 +426,9 @@ impl<V: Transfer> Team<V> {
                 }
                 // `Done` goes out as soon as there is no more work, even behind a full queue: a
                 // worker that already knows it is done exits without another round trip.
-                let no_more = self.stopping || self.stream_ended || self.sched.exhausted(i);
+                let no_more = self.stopping
+                    || self.stream_ended
+                    || (self.sched.exhausted(i) && self.redo.is_empty());
                 if !no_more && w.in_flight.len() >= self.sched.depth() {
                     break;
                 }
@@ -309,7 +439,7 @@ impl<V: Transfer> Team<V> {
                 };
                 let w = &mut self.workers[i];
                 match chunk {
-                    Some(c) => w.in_flight.push_back(c),
+                    Some((first, items, units)) => w.in_flight.push_back((first, items, units, 0)),
                     None => {
                         w.out.done();
                         w.done_sent = true;
@@ -332,7 +462,8 @@ impl<V: Transfer> Team<V> {
         if self.stream_ended {
             return Ok(None);
         }
-        let Some(units) = self.sched.next(i) else {
+        // Work of a retired worker goes first, in its order (see `retry_or_fail`).
+        let Some(units) = self.redo.pop_front().or_else(|| self.sched.next(i)) else {
             return Ok(None);
         };
         let w = &mut self.workers[i];
@@ -433,6 +564,14 @@ impl<V: Transfer> Team<V> {
                         self.kill(i);
                         return;
                     }
+                    self.track_partial(i);
+                    if self.finished_early {
+                        // The answer is in: the work still running is of no use.
+                        for k in 0..self.workers.len() {
+                            self.kill(k);
+                        }
+                        return;
+                    }
                 }
                 Ok(Fill::WouldBlock) => return,
                 Ok(Fill::Eof) | Err(_) => {
@@ -475,9 +614,12 @@ impl<V: Transfer> Team<V> {
                             head.values
                         )));
                     }
+                    if let Some(front) = w.in_flight.front_mut() {
+                        front.3 += head.items as usize;
+                    }
                     if head.last == 1 {
                         self.busy_ns = self.busy_ns.saturating_add(head.elapsed_ns);
-                        if let Some((_, _, units)) = w.in_flight.pop_front() {
+                        if let Some((_, _, units, _)) = w.in_flight.pop_front() {
                             self.sched
                                 .observe(units, Duration::from_nanos(head.elapsed_ns));
                         }
@@ -489,6 +631,12 @@ impl<V: Transfer> Team<V> {
                         // next chunk's first frame: only frames with values are keyed.
                         Store::Ordered(_) if values.is_empty() => {}
                         Store::Ordered(map) => {
+                            if let Some(stop) = self.stop_on {
+                                if !self.finished_early && values.iter().any(stop) {
+                                    self.finished_early = true;
+                                    self.stopping = true;
+                                }
+                            }
                             if map.insert(head.first as usize, values).is_some() {
                                 return Err(bad(format!(
                                     "two frames hold values for item {}",
@@ -505,7 +653,14 @@ impl<V: Transfer> Team<V> {
                         codec::decode(bytes).map_err(|e| bad(format!("panic report: {e}")))?;
                     let index = head.index as usize;
                     w.failed = true;
-                    self.fail(report_error(head.failed, index, pid, message, location));
+                    let panicked = head.failed == 0;
+                    let e = report_error(head.failed, index, pid, message, location);
+                    if self.keep_going || (panicked && self.retry_panics) {
+                        // The worker leaves after its report: its unfinished work is redone.
+                        self.retry_or_fail(i, Some(index), e);
+                    } else {
+                        self.fail(e);
+                    }
                 }
                 Kind::Chunk | Kind::Done | Kind::Message | Kind::Call => {
                     return Err(bad(format!(
@@ -514,6 +669,86 @@ impl<V: Transfer> Team<V> {
                 }
             }
         }
+    }
+
+    /// Worker `i` failed item `index` with `e` (it died, timed out, or with `retry_panics`
+    /// panicked). If the item has attempts left, the worker's unfinished chunks go back in line,
+    /// first, from the first item whose value did not arrive, and a new worker will take its
+    /// slot once it is reaped; otherwise the loop fails.
+    fn retry_or_fail(&mut self, i: usize, index: Option<usize>, e: Error) {
+        let recovers = self.retries > 0 || self.keep_going;
+        let Some(index) = index.filter(|_| recovers && !self.stopping) else {
+            return self.fail(e);
+        };
+        let attempts = self.attempts.entry(index).or_insert(0);
+        *attempts += 1;
+        let attempts = *attempts;
+        // A body's `Err` is its answer, and so is a panic unless `retry_panics`: never run
+        // again (only kept going past).
+        let answer = matches!(e, Error::Failed { .. })
+            || (matches!(e, Error::Panicked { .. }) && !self.retry_panics);
+        if attempts > self.retries || answer {
+            let e = if attempts > 1 {
+                Error::Retried {
+                    index,
+                    attempts,
+                    last: Box::new(e),
+                }
+            } else {
+                e
+            };
+            return if self.keep_going {
+                self.skip(i, index, e)
+            } else {
+                self.fail(e)
+            };
+        }
+        crate::trace::retry(index, attempts, &e);
+        let chunks = self.retire(i);
+        for (first, items, units, arrived) in chunks.into_iter().rev() {
+            if arrived < items {
+                // Chunks start on a unit boundary and values arrive whole units at a time.
+                let unit = first / self.grain;
+                self.redo
+                    .push_front(unit + arrived / self.grain..unit + units);
+            }
+        }
+    }
+
+    /// Keep going: item `index` of worker `i` failed for good with `e`. Its error takes its
+    /// place; the rest of the worker's chunks (every value before the item has arrived: a
+    /// keep-going worker sends each at once) go to other workers, and a new worker takes its
+    /// slot once it is reaped.
+    fn skip(&mut self, i: usize, index: usize, e: Error) {
+        self.item_errors.insert(index, e);
+        self.covered += 1;
+        self.progress.advance(1);
+        let chunks = self.retire(i);
+        for (first, items, _, arrived) in chunks.into_iter().rev() {
+            let (start, end) = (first + arrived, first + items);
+            if (start..end).contains(&index) {
+                if index + 1 < end {
+                    self.redo.push_front(index + 1..end);
+                }
+                if start < index {
+                    self.redo.push_front(start..index);
+                }
+            } else if start < end {
+                self.redo.push_front(start..end);
+            }
+        }
+    }
+
+    /// Worker `i` is done for (it died, was killed, or leaves after a failure report): it gets
+    /// no more work, even before it is reaped (what is queued for it is dropped), a new worker
+    /// will take its slot, and its chunks in flight are returned for someone else to finish.
+    fn retire(&mut self, i: usize) -> Vec<(usize, usize, usize, usize)> {
+        let w = &mut self.workers[i];
+        w.done_sent = true;
+        w.out.clear();
+        w.written = 0;
+        self.replace.push(i);
+        w.in_flight.drain(..).collect()
     }
 
     /// Records a failure: no new work is handed out from now on.
@@ -543,13 +778,26 @@ impl<V: Transfer> Team<V> {
         if w.killed || w.failed {
             return;
         }
-        let slot = self.slots.slot(i).load(Ordering::Relaxed);
-        let index = slot
-            .checked_sub(1)
-            .map(|i| i as usize)
-            .or_else(|| w.in_flight.front().map(|c| c.0));
+        let index = self.item_of(i);
+        let running = self.slots.slot(i).load(Ordering::Relaxed) != 0;
+        let w = &self.workers[i];
+        let pending = w.reader.pending();
         let death = match status {
-            Ok(Status::Exited(0)) if w.in_flight.is_empty() && w.reader.pending() == 0 => return,
+            Ok(Status::Exited(0)) if w.in_flight.is_empty() && pending == 0 => return,
+            // It ended normally, between items, but what it sent last is not a whole frame: a
+            // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
+            // `exit(0)` in the middle of an item is that item's death, reported below.)
+            Ok(Status::Exited(0)) if pending > 0 && !running => {
+                let pid = w.pid;
+                self.fail(Error::Decode {
+                    index,
+                    pid: Some(pid),
+                    message: format!(
+                        "the worker exited after sending {pending} bytes that are not a whole frame"
+                    ),
+                });
+                return;
+            }
             Ok(Status::Exited(code)) => Death::Exit(code),
             Ok(Status::Signaled(sig)) => Death::Signal(sig),
             // Gone already (`SIGCHLD` ignored): its end of file was its normal end if it had
@@ -565,7 +813,115 @@ impl<V: Transfer> Team<V> {
             }
         };
         let pid = w.pid;
-        self.fail(Error::WorkerDied { index, pid, death });
+        self.retry_or_fail(i, index, Error::WorkerDied { index, pid, death });
+    }
+
+    /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed
+    /// (their reaping follows through the poll loop), `Error::Cancelled`.
+    fn check_cancel(&mut self) {
+        if self.stopping || !self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return;
+        }
+        self.fail(Error::Cancelled);
+        for i in 0..self.workers.len() {
+            self.kill(i);
+        }
+    }
+
+    /// Says on stderr, once per worker and item, that a worker has run its item for
+    /// `stall_after` without using any CPU, with the likely cause and what to do.
+    fn check_stalls(&mut self) {
+        let since = self.stall_looked.elapsed();
+        if since < STALL_LOOK.min(self.stall_after) {
+            return;
+        }
+        self.stall_looked = Instant::now();
+        for i in 0..self.workers.len() {
+            let item = self.slots.slot(i).load(Ordering::Relaxed);
+            let w = &mut self.workers[i];
+            if w.reaped || w.killed {
+                continue;
+            }
+            let cpu = sys::cpu_time(w.pid);
+            let st = &mut w.stall;
+            if item == 0 || item != st.item || cpu.is_none() || cpu != st.cpu {
+                *st = Stall {
+                    item,
+                    cpu,
+                    ..Stall::default()
+                };
+                continue;
+            }
+            st.idle += since;
+            if st.idle < self.stall_after || st.warned {
+                continue;
+            }
+            st.warned = true;
+            let cause = if self.threads > 1 {
+                format!(
+                    "the parent had {} threads when it forked, and a lock or a thread pool that one of them held then never works in a worker (rayon's global pool, a tokio runtime, a mutex held at the fork), unless it waits for I/O: build the pool inside the body, or start the loop before the threads",
+                    self.threads
+                )
+            } else {
+                "the parent had one thread when it forked, so it is waiting on something outside (I/O, a pipe, another process)".to_string()
+            };
+            let hint = if self.timeout.is_some() {
+                ""
+            } else {
+                " (a `timeout` would end it with an error)"
+            };
+            eprintln!(
+                "par: worker {} has run item {} for {:?} without using any CPU; it is probably blocked: {cause}{hint}",
+                w.pid,
+                item - 1,
+                st.idle
+            );
+        }
+    }
+
+    /// Notes worker `i`'s unfinished frame after a read (see `Worker::partial`).
+    fn track_partial(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let pending = w.reader.pending();
+        w.partial = match w.partial {
+            _ if pending == 0 => None,
+            Some((n, since)) if n == pending => Some((n, since)),
+            _ => Some((pending, Instant::now())),
+        };
+    }
+
+    /// Fails the loop for a worker whose unfinished frame has not grown for too long.
+    fn check_partial_frames(&mut self) {
+        let limit = self
+            .timeout
+            .map_or(PARTIAL_FRAME_STALL, |t| t.min(PARTIAL_FRAME_STALL));
+        for i in 0..self.workers.len() {
+            let w = &self.workers[i];
+            let Some((bytes, since)) = w.partial else {
+                continue;
+            };
+            if w.reaped || w.killed || since.elapsed() <= limit {
+                continue;
+            }
+            let e = Error::Decode {
+                index: self.item_of(i),
+                pid: Some(w.pid),
+                message: format!(
+                    "the worker sent {bytes} bytes of a frame and nothing more for {limit:?}"
+                ),
+            };
+            self.workers[i].partial = None;
+            self.fail(e);
+            self.kill(i);
+        }
+    }
+
+    /// The item worker `i` is running, or else the first of its chunks in flight.
+    fn item_of(&self, i: usize) -> Option<usize> {
+        let slot = self.slots.slot(i).load(Ordering::Relaxed);
+        slot.checked_sub(1)
+            .map(|i| i as usize)
+            .or_else(|| self.workers[i].in_flight.front().map(|c| c.0))
     }
 
     /// Kills a worker whose current item has run past the timeout.
@@ -585,12 +941,13 @@ impl<V: Transfer> Team<V> {
                 let (index, pid) = (seen as usize - 1, w.pid);
                 self.kill(i);
                 let threads = self.threads;
-                self.fail(Error::TimedOut {
+                let e = Error::TimedOut {
                     index,
                     pid,
                     timeout,
                     parent_threads: threads,
-                });
+                };
+                self.retry_or_fail(i, Some(index), e);
             }
         }
     }
@@ -606,7 +963,7 @@ impl<V: Transfer> Team<V> {
         else {
             return Ok(Vec::new());
         };
-        if let Some(n) = self.len {
+        if let Some(n) = self.len.filter(|_| !self.finished_early) {
             if self.covered != n {
                 return Err(Error::Lost {
                     index: None,
@@ -625,6 +982,14 @@ impl<V: Transfer> Team<V> {
     fn take_error(&mut self) -> Option<Error> {
         if self.errors.is_empty() {
             return None;
+        }
+        // Cancelled first: what happened after the cancel is its consequence.
+        if let Some(at) = self
+            .errors
+            .iter()
+            .position(|e| matches!(e, Error::Cancelled))
+        {
+            return Some(self.errors.swap_remove(at));
         }
         let at =
             (0..self.errors.len()).min_by_key(|&k| self.errors[k].index().unwrap_or(usize::MAX))?;
@@ -669,11 +1034,15 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
         job: &J,
     ) -> Self {
         let inner = match Team::start(opts, workers, &mut src, job, false) {
-            Ok(team) => Inner::Team {
-                team: Box::new(team),
-                src: Box::new(src),
-                done: false,
-            },
+            Ok(mut team) => {
+                // Results already handed out can't be taken back: unordered loops don't retry.
+                team.retries = 0;
+                Inner::Team {
+                    team: Box::new(team),
+                    src: Box::new(src),
+                    done: false,
+                }
+            }
             Err(e) => Inner::Failed(Some(e)),
         };
         TeamIter { inner }

@@ -34,6 +34,14 @@ pub(crate) fn worker_started(worker: usize, pid: i32) {
     let _ = (worker, pid);
 }
 
+/// An item is run again (attempt `attempt` failed with `error`).
+pub(crate) fn retry(index: usize, attempt: u32, error: &crate::error::Error) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(index, attempt, error = %error, "item failed; retrying on a new worker");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (index, attempt, error);
+}
+
 pub(crate) fn worker_exited(pid: i32, status: &dyn std::fmt::Debug) {
     #[cfg(feature = "tracing")]
     tracing::debug!(pid, status = ?status, "worker exited");

@@ -381,6 +381,8 @@ impl Drop for FrameReader {
 mod tests {
     use super::*;
 
+    use crate::sys::alloc_probe::largest_allocation;
+
     fn feed(r: &mut FrameReader, mut bytes: &[u8], step: usize) {
         while !bytes.is_empty() {
             let n = step.min(bytes.len());
@@ -462,6 +464,41 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A header declaring any length up to u32::MAX, followed by a few bytes of any kind,
+        /// fed in any split: the reader allocates for what arrived (at most twice it, or its
+        /// 256 KiB minimum), never for what was declared, and says what is wrong.
+        #[test]
+        fn declared_lengths_never_become_allocations(
+            len in proptest::num::u32::ANY,
+            kind in proptest::num::u8::ANY,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            step in 1usize..64,
+        ) {
+            let mut bytes = len.to_le_bytes().to_vec();
+            bytes.push(kind);
+            bytes.extend_from_slice(&body);
+            let (largest, checked) = largest_allocation(|| {
+                let mut r = FrameReader::new(DEFAULT_MAX);
+                feed(&mut r, &bytes, step);
+                match r.next() {
+                    Ok(Some((k, p))) => {
+                        proptest::prop_assert_eq!(k as u8, kind);
+                        proptest::prop_assert_eq!(p.len(), len as usize);
+                    }
+                    Ok(None) => proptest::prop_assert!(
+                        (len as usize) > body.len() && (len as usize) <= DEFAULT_MAX
+                    ),
+                    Err(e) => proptest::prop_assert!(
+                        e.contains("more than the maximum") || e.contains("unknown frame kind"),
+                        "{}", e
+                    ),
+                }
+                Ok(())
+            });
+            checked?;
+            proptest::prop_assert!(largest <= 1 << 20, "allocated {} bytes", largest);
+        }
+
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200), step in 1usize..17) {
             let mut r = FrameReader::new(64);

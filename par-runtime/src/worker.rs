@@ -56,37 +56,7 @@ pub(crate) fn set_result_fd(fd: RawFd) {
     RESULT_FD.store(fd, Ordering::Relaxed);
 }
 
-thread_local! {
-    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// The location recorded by the worker's panic hook for the last panic, if any.
-pub(crate) fn take_panic_location() -> Option<String> {
-    PANIC_LOCATION.with(|l| l.borrow_mut().take())
-}
-
-/// Installs (once, in the parent, before the first fork) a panic hook that in a worker records
-/// the panic's location for the failure report instead of printing, and elsewhere defers to the
-/// hook that was there before.
-///
-/// Why in the parent: `set_hook` takes a global lock. In a worker forked while another thread of
-/// the parent was panicking (holding that lock), calling it would block forever.
-pub(crate) fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if mode::captures_panics() {
-                let loc = info
-                    .location()
-                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-                PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
-            } else {
-                previous(info);
-            }
-        }));
-    });
-}
+pub(crate) use crate::panics::{install_panic_hook, take_panic_location};
 
 /// The fds a worker is given.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +67,9 @@ pub(crate) struct Fds {
     /// While a progress bar is drawn, the worker's stdout goes to this pipe and the parent
     /// prints its lines above the bar, so the two never mix on one line.
     pub(crate) stdout: Option<RawFd>,
+    /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
+    /// finished item's value with it, so no item has to run twice.
+    pub(crate) each_item: bool,
 }
 
 /// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
@@ -338,7 +311,7 @@ impl<V: codec::Transfer> Emit<V> for Sender {
             h.items += items as u64;
             h.values += 1;
         }
-        if self.frame.buf.len() >= FLUSH {
+        if self.fds.each_item || self.frame.buf.len() >= FLUSH {
             self.flush(false, Instant::now(), true)?;
         }
         Ok(())

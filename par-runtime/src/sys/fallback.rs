@@ -89,6 +89,11 @@ pub(crate) fn thread_count() -> usize {
 
 pub(crate) fn die_with_parent(_: RawFd) {}
 
+/// No child processes here: nothing to measure.
+pub(crate) fn cpu_time(_: Pid) -> Option<std::time::Duration> {
+    None
+}
+
 const PAGE: usize = 4096;
 
 /// Zeroed, page-aligned heap memory standing in for a shared mapping (nothing is forked here).

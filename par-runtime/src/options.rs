@@ -1,0 +1,218 @@
+//! A loop's options: the [`Loop`] builder as the runtime reads it (worker count, schedule,
+//! timeout, progress, frame limit, the `if` clause). The forms that run a loop
+//! ([`Loop::collect`] and the others) are implemented in `par_loop`, above the team and the
+//! workers, which read these options from here.
+
+use std::time::Duration;
+
+use crate::sched::Schedule;
+
+/// A parallel loop: options, then one of the forms ([`collect`](Loop::collect),
+/// [`for_each`](Loop::for_each), [`reduce`](Loop::reduce), [`unordered`](Loop::unordered)), each
+/// with a fallible `try_` twin that returns [`Error`](crate::Error) instead of panicking.
+///
+/// The body closure and everything it captures reach the workers by `fork`: they need not be
+/// `Send`, `Sync`, `'static` or serializable. Only what the body returns (and reduction
+/// partials) travels back, so only that must implement [`Transfer`](crate::Transfer) (serde).
+///
+/// ```
+/// let squares = par::Loop::new().workers(2).collect(0..10u64, |i| i * i);
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+/// ```
+///
+/// # Workers and sequential mode
+///
+/// The worker count defaults to the number of available cores; `PAR_WORKERS=N` in the
+/// environment overrides that default and [`Loop::workers`] overrides both. The loop runs
+/// inline, in the calling process, when the count is 1 (`PAR_WORKERS=1` forces this for every
+/// loop), inside a worker (nested loops never fork again), inside [`sequential`](crate::sequential),
+/// or on a non-Unix target. With `PAR_CHECK=1`, sequential mode still round-trips every
+/// result through the codec, so a type that does not survive serialization fails without forking.
+///
+/// # Forking from a multi-threaded program
+///
+/// `fork` copies only the calling thread. A worker of a multi-threaded parent (a test under
+/// `cargo test`, a program with a thread pool) works as long as its body does not take a lock
+/// that another thread of the parent held at the moment of the fork: such a lock stays locked
+/// forever in the child. par itself takes no such lock in the child and the allocator is
+/// fork-safe, but a `Mutex` of your own, `stdout` locked by another thread, or a C library's
+/// internal lock may deadlock the worker. A [`timeout`](Loop::timeout) turns such a hang into
+/// [`Error::TimedOut`](crate::Error::TimedOut), whose message says the parent was multi-threaded.
+#[derive(Debug, Clone, Default)]
+pub struct Loop {
+    pub(crate) workers: Option<usize>,
+    pub(crate) schedule: Schedule,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) progress: bool,
+    pub(crate) max_frame: Option<usize>,
+    pub(crate) parallel: Option<bool>,
+    pub(crate) retries: u32,
+    pub(crate) retry_panics: bool,
+    pub(crate) stall_after: Option<Duration>,
+    pub(crate) cancel: Option<Cancel>,
+}
+
+/// A handle that stops a running loop from elsewhere: another thread, a Ctrl-C handler (its
+/// [`cancel`](Cancel::cancel) is one atomic store, safe in a signal handler). Clone it, give a
+/// clone to the loop with [`Loop::cancel`], call `cancel()` on any clone: the loop starts no
+/// new item, kills its workers, reaps them, and returns [`Error::Cancelled`](crate::Error)
+/// (`try_` forms; the others panic with it). A loop started with a cancelled handle does not
+/// start at all. Python's `Future.cancel` can't stop a call that runs; this can.
+///
+/// ```
+/// use std::time::Duration;
+/// let stop = par::Cancel::new();
+/// let remote = stop.clone();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(300));
+///     remote.cancel();
+/// });
+/// let r = par::Loop::new().workers(2).cancel(&stop).try_collect(0..1_000u32, |i| {
+///     std::thread::sleep(Duration::from_millis(50)); // 25 s in all
+///     Ok::<u32, String>(i)
+/// });
+/// assert!(matches!(r, Err(par::Error::Cancelled)));
+/// assert!(stop.is_cancelled());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A handle not cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops every loop this handle was given to (running or started later).
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True once [`Cancel::cancel`] was called on any clone.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Loop {
+    /// A loop with default options: all cores, automatic schedule, no timeout, no progress bar.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = par::Loop::new()
+    ///     .workers(4)
+    ///     .schedule(par::Schedule::Dynamic(8))
+    ///     .timeout(Duration::from_secs(30));
+    /// assert_eq!(opts.collect(0..3u8, |i| i + 1), [1, 2, 3]);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs the loop on `n` worker processes (at least 1; 1 runs it inline).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// How items are divided into chunks and handed to workers; see [`Schedule`].
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Kills a worker whose current item has run longer than `timeout` and fails the loop with
+    /// [`Error::TimedOut`](crate::Error::TimedOut) naming that item.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Shows a progress bar on stderr (items done/total, rate, ETA) when stderr is a terminal,
+    /// or always when `PAR_PROGRESS=1`.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// OpenMP's `if` clause: `parallel(false)` runs the loop inline, in the calling process;
+    /// `parallel(true)` always forks. Without it, the `auto` schedule decides by measurement:
+    /// a loop's first run forks, and a later run of the same loop (the same call site) runs
+    /// inline when the first showed that forking costs more than it saves, for example a
+    /// million items of a few nanoseconds each. An inline run keeps par's semantics but not
+    /// its isolation: a crash in an item would be a crash of the caller. Any explicit schedule,
+    /// a `timeout`, or `parallel(true)` keeps a loop forking.
+    ///
+    /// ```
+    /// let n = 3;
+    /// let v = par::Loop::new().parallel(n > 1000).collect(0..n, |i| i * 2);
+    /// assert_eq!(v, [0, 2, 4]);
+    /// ```
+    pub fn parallel(mut self, on: bool) -> Self {
+        self.parallel = Some(on);
+        self
+    }
+
+    /// Runs an item again, on a fresh worker, when its worker died (a crash, a signal,
+    /// `exit`) or it timed out, up to `n` more times; the loop succeeds if a retry does. Items
+    /// whose results were already received never run again; items of the dead worker's chunks
+    /// whose results had not left it yet run again (with `retries(0)`, the default, no item
+    /// ever runs twice). A panic or an `Err` from the body is the item's answer and is not
+    /// retried, unless [`Loop::retry_panics`] says so for panics. When every attempt fails,
+    /// the loop fails with [`Error::Retried`](crate::Error::Retried) ("item 17 failed 3 times;
+    /// the last time: ..."). Each retry is a `tracing` event with the `tracing` feature.
+    ///
+    /// Retries apply to `collect`, `for_each` and `reduce` over ranges, vectors and slices;
+    /// `unordered` loops and streams do not retry.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// // The first worker to run item 3 dies; the retry, on a new worker, succeeds.
+    /// let marker = std::env::temp_dir().join(format!("par-doc-retry-{}", std::process::id()));
+    /// let v = par::Loop::new().workers(2).retries(2).collect(0..8u32, |i| {
+    ///     if i == 3 && par::in_worker() && std::fs::create_dir(&marker).is_ok() {
+    ///         std::process::abort();
+    ///     }
+    ///     i * 10
+    /// });
+    /// let _ = std::fs::remove_dir(&marker);
+    /// assert_eq!(v, [0, 10, 20, 30, 40, 50, 60, 70]);
+    /// # let _ = AtomicBool::new(false).load(Ordering::Relaxed);
+    /// ```
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// With [`Loop::retries`], panics are retried too (flaky bodies: a network call, a race in
+    /// a C library). A body's `Err` is never retried: it is the item's answer.
+    pub fn retry_panics(mut self, on: bool) -> Self {
+        self.retry_panics = on;
+        self
+    }
+
+    /// How long an item may run without its worker using any CPU before par says so on
+    /// stderr (default: 10 s): the worker is then almost surely blocked on a lock or a thread
+    /// pool that it inherited from the parent (rayon's global pool, a tokio runtime, a mutex
+    /// another thread held at the fork) or on I/O. The warning names the worker, the item, the
+    /// parent's thread count at the fork and what to do; the loop goes on (add a
+    /// [`timeout`](Loop::timeout) to end it). A hang is never silent.
+    pub fn stall_after(mut self, d: Duration) -> Self {
+        self.stall_after = Some(d);
+        self
+    }
+
+    /// Stops the loop when `handle` is cancelled (see [`Cancel`]).
+    pub fn cancel(mut self, handle: &Cancel) -> Self {
+        self.cancel = Some(handle.clone());
+        self
+    }
+
+    /// The largest frame a worker may send (default 1 GiB); a frame declaring more is
+    /// [`Error::Decode`](crate::Error::Decode), never an allocation. Results are split into frames of a few MiB, so
+    /// this bounds the encoded size of one result.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = Some(bytes);
+        self
+    }
+}

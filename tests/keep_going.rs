@@ -1,0 +1,137 @@
+//! Keep going: a panic, an `Err`, a SIGKILL, an abort and a timeout in one run each fail only
+//! their item; every other item's value is there, in its place, and ran exactly once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{no_children_left, watchdog};
+use par::{Death, Error, Loop, Schedule, SharedVec};
+
+#[test]
+fn every_failure_stays_in_its_place_and_no_other_item_is_lost_or_run_twice() {
+    let _guard = watchdog("keep-going");
+    if !common::loops_fork() {
+        return;
+    }
+    for (name, schedule) in [
+        ("static", Schedule::Static),
+        ("dynamic(1)", Schedule::Dynamic(1)),
+        ("dynamic(20)", Schedule::Dynamic(20)),
+        ("auto", Schedule::Auto),
+    ] {
+        let n = 200usize;
+        let runs = SharedVec::<u32>::new(n).expect("shared counters");
+        let out = Loop::new()
+            .workers(2)
+            .schedule(schedule)
+            .timeout(Duration::from_millis(500))
+            .collect_each(0..n, |i| {
+                runs.set(i, runs.get(i) + 1);
+                match i {
+                    17 => panic!("item {i} panics"),
+                    40 => return Err(format!("item {i} says no")),
+                    // SAFETY (test): kill(2) of this process has no memory preconditions.
+                    77 => unsafe {
+                        libc::kill(libc::getpid(), libc::SIGKILL);
+                    },
+                    120 => std::process::abort(),
+                    150 => std::thread::sleep(Duration::from_secs(60)),
+                    _ => {}
+                }
+                Ok(i * 2)
+            });
+        assert_eq!(out.len(), n, "{name}");
+        for (i, r) in out.iter().enumerate() {
+            match (i, r) {
+                (
+                    17,
+                    Err(Error::Panicked {
+                        index: 17, message, ..
+                    }),
+                ) => {
+                    assert_eq!(message, "item 17 panics", "{name}")
+                }
+                (
+                    40,
+                    Err(Error::Failed {
+                        index: 40, message, ..
+                    }),
+                ) => {
+                    assert_eq!(message, "item 40 says no", "{name}")
+                }
+                (
+                    77,
+                    Err(Error::WorkerDied {
+                        index: Some(77),
+                        death: Death::Signal(9),
+                        ..
+                    }),
+                ) => {}
+                (
+                    120,
+                    Err(Error::WorkerDied {
+                        index: Some(120),
+                        death: Death::Signal(6),
+                        ..
+                    }),
+                ) => {}
+                (150, Err(Error::TimedOut { index: 150, .. })) => {}
+                (i, Ok(v)) if ![17, 40, 77, 120, 150].contains(&i) => assert_eq!(*v, i * 2),
+                (i, other) => panic!("{name}: item {i}: {other:?}"),
+            }
+        }
+        let runs = runs.to_vec();
+        for (i, &r) in runs.iter().enumerate() {
+            assert_eq!(r, 1, "{name}: item {i} ran {r} times");
+        }
+    }
+    no_children_left();
+}
+
+#[test]
+fn keep_going_with_retries_retries_deaths_first() {
+    let _guard = watchdog("keep-going-retries");
+    if !common::loops_fork() {
+        return;
+    }
+    let out = Loop::new()
+        .workers(2)
+        .retries(1)
+        .collect_each(0..30u32, |i| {
+            if i == 9 {
+                std::process::abort();
+            }
+            Ok::<u32, String>(i)
+        });
+    match &out[9] {
+        Err(Error::Retried {
+            index: 9,
+            attempts: 2,
+            last,
+        }) => {
+            assert!(matches!(**last, Error::WorkerDied { .. }), "{last:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 29);
+    no_children_left();
+}
+
+#[test]
+fn in_sequential_mode_panics_and_errors_stay_in_place_too() {
+    let out = par::sequential(|| {
+        Loop::new().collect_each(0..5u32, |i| {
+            if i == 1 {
+                panic!("one");
+            }
+            if i == 3 {
+                return Err("three");
+            }
+            Ok(i)
+        })
+    });
+    assert!(matches!(out[1], Err(Error::Panicked { index: 1, .. })));
+    assert!(matches!(out[3], Err(Error::Failed { index: 3, .. })));
+    assert_eq!(out[4].as_ref().ok(), Some(&4));
+}

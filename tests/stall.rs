@@ -1,0 +1,71 @@
+//! A worker that runs its item without using any CPU is reported on stderr, with the item, the
+//! parent's thread count at the fork and what to do: here a mutex held by another thread of the
+//! parent when the worker was forked (the way rayon's global pool or a tokio runtime hang a
+//! worker). The fixture runs in a process of its own, whose stderr the test reads.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+static HELD: Mutex<()> = Mutex::new(());
+
+#[test]
+#[ignore = "run by the other test, in a process of its own"]
+fn fixture() {
+    if std::env::var_os("PAR_FIXTURE").is_none() {
+        return;
+    }
+    let (locked, ready) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let _guard = HELD.lock().expect("lock");
+        locked.send(()).expect("tell");
+        std::thread::sleep(Duration::from_secs(4));
+    });
+    ready.recv().expect("the mutex is held");
+    let r = par::Loop::new()
+        .workers(2)
+        .schedule(par::Schedule::Dynamic(1))
+        .stall_after(Duration::from_millis(500))
+        .timeout(Duration::from_secs(3))
+        .try_collect(0..8u32, |i| {
+            if i == 3 {
+                // Held by a thread that does not exist in this worker: blocked for ever.
+                let _g = HELD.lock();
+            }
+            Ok::<u32, String>(i)
+        });
+    println!("result: {r:?}");
+    holder.join().expect("holder");
+}
+
+#[test]
+fn a_worker_blocked_on_a_lock_inherited_from_the_parent_is_reported() {
+    if !common::loops_fork() {
+        return;
+    }
+    let out = common::run_fixture("1", None)
+        .output()
+        .expect("run the fixture");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.starts_with("par: worker "))
+        .unwrap_or_else(|| panic!("no stall warning: {stderr}"));
+    assert!(
+        warning.contains("has run item 3 for") && warning.contains("without using any CPU"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("threads when it forked") && warning.contains("rayon's global pool"),
+        "{warning}"
+    );
+    assert_eq!(
+        stderr.matches("par: worker ").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(stdout.contains("TimedOut { index: 3"), "{stdout}");
+}
