@@ -129,10 +129,6 @@ fn exit_0_at_a_random_item_is_reported_right_on_loops_queue_map_and_pmap() {
 }
 
 #[test]
-#[ignore = "runtime bug: a Pool worker that calls exit(0) in the middle of a call is reported as \
-            Error::Decode (\"the worker exited without sending the call's result\", right job \
-            and pid), not Error::WorkerDied { death: Death::Exit(0) } as loops, Queue, Map and \
-            pmap report it"]
 fn exit_0_in_a_pool_call_is_reported_as_a_dead_worker() {
     suite("fault-exit0-pool", Fault::Exit0, 3, &[Api::Pool]);
 }

@@ -568,7 +568,13 @@ fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option
             pid,
             death: Death::Signal(sig),
         }),
-        Ok(Status::Exited(0)) => None,
+        // A pool worker only exits when told to: an `exit(0)` during a call is that call's
+        // death, like any other status.
+        Ok(Status::Exited(0)) => job.map(|job| Error::WorkerDied {
+            index: Some(job),
+            pid,
+            death: Death::Exit(0),
+        }),
         Ok(Status::Exited(code)) => Some(Error::WorkerDied {
             index: job,
             pid,

@@ -752,10 +752,6 @@ pub fn soak(loops: u64, warmup: u64, seed: u64, dir: &Path) -> Soak {
 /// not inject it there; the fault suite counts it, and the tests of it are ignored.
 pub fn exit0_misreported(api: Api) -> Option<&'static str> {
     match api {
-        Api::Pool => Some(
-            "reported as Error::Decode (\"the worker exited without sending the call's result\", \
-             right job and pid), not WorkerDied { death: Exit(0) }",
-        ),
         Api::Channel | Api::Exchange => Some(
             "read as the child's normal end: recv() returns Ok(None) after the messages it sent \
              (an Exchange yields nothing for it), no Error",
