@@ -194,6 +194,11 @@ fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() 
         let Ok(mut stream) = sys::accept(listener) else {
             return 2;
         };
+        // Only the user who started the job may collect it: another user's connection is
+        // closed at once, and the result waits for the next one.
+        if sys::peer_uid(&stream).ok() != Some(sys::euid()) {
+            continue;
+        }
         // Delivered when the collector read everything and closed (it then sends nothing,
         // so a read of 0 bytes after the write says so); otherwise wait for the next one.
         if stream.write_all(&frame.buf).is_ok() && stream.flush().is_ok() {
@@ -233,6 +238,19 @@ impl<T: Transfer> BackgroundQueue<T> {
         let path = path.as_ref().to_path_buf();
         let stream = sys::connect(&path)
             .map_err(|e| io_at("no background job is waiting at this path", &path, e))?;
+        // A result is read only from a job of this user (another user could have bound a
+        // socket at a path in a shared directory).
+        match sys::peer_uid(&stream) {
+            Ok(uid) if uid == sys::euid() => {}
+            Ok(uid) => {
+                return Err(io_at(
+                    "the socket at this path belongs to another user's process",
+                    &path,
+                    std::io::Error::other(format!("its peer's uid is {uid}")),
+                ))
+            }
+            Err(e) => return Err(io_at("could not check the socket's owner", &path, e)),
+        }
         Ok(BackgroundQueue {
             path,
             stream: Some(stream),

@@ -388,8 +388,64 @@ pub(crate) type Listener = std::os::unix::net::UnixListener;
 pub(crate) type Stream = std::os::unix::net::UnixStream;
 
 /// Binds and listens at `path`.
+///
+/// The socket is private to this user whatever the umask: it is bound inside a new directory
+/// only the user may enter (0700), made 0600, and then moved to `path`, so there is no moment
+/// when another user could connect to it.
 pub(crate) fn listen(path: &std::path::Path) -> io::Result<Listener> {
-    Listener::bind(path)
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let parent = parent.unwrap_or_else(|| std::path::Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a socket path needs a file name",
+        )
+    })?;
+    let private = parent.join(format!(
+        ".{}.par-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("socket");
+    let bound = Listener::bind(&staged).and_then(|l| {
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path)?;
+        Ok(l)
+    });
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
+}
+
+/// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`).
+pub(crate) fn peer_uid(stream: &Stream) -> io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes and `len` is the size of `cred`, as
+    // getsockopt(SO_PEERCRED) requires; the fd belongs to `stream`, alive for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    cvt(r)?;
+    Ok(cred.uid)
+}
+
+/// This process' effective user id.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Connects to the socket at `path`.
