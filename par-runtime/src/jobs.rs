@@ -22,8 +22,10 @@ use std::time::{Duration, Instant};
 
 type Job<'a, T> = Box<dyn FnOnce() -> T + 'a>;
 
-struct Child {
+struct Child<'a, T> {
     job: usize,
+    /// The job's closure, kept to fork it again if its child dies and retries are left.
+    closure: Option<Job<'a, T>>,
     pid: Pid,
     res: Fd,
     _death: Fd,
@@ -36,10 +38,13 @@ struct Jobs<'a, T> {
     limit: usize,
     submitted: usize,
     pending: VecDeque<(usize, Job<'a, T>)>,
-    running: Vec<Child>,
+    running: Vec<Child<'a, T>>,
     done: VecDeque<(usize, Result<T>)>,
     finished: usize,
     progress: Progress,
+    /// Forks again a job whose child died (a signal, `exit`), up to this many times.
+    retries: u32,
+    attempts: std::collections::HashMap<usize, u32>,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
@@ -52,6 +57,8 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             done: VecDeque::new(),
             finished: 0,
             progress: Progress::off(),
+            retries: 0,
+            attempts: std::collections::HashMap::new(),
         }
     }
 
@@ -108,20 +115,24 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         }
     }
 
-    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Child> {
+    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Child<'a, T>> {
         crate::worker::install_panic_hook();
         let (res_r, res_w) =
             sys::pipe().map_err(|e| Error::io("could not create a pipe from a job", e))?;
         let (death_r, death_w) =
             sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
         let (res, death) = (res_w.raw(), death_r.raw());
-        let pid = sys::fork(&[res, death], move || child_main(res, death, index, job))
-            .map_err(|e| Error::io("could not fork a job", e))?;
+        // The closure stays here too, to be forked again if the child dies (`retries`).
+        let pid = sys::fork_with(&[res, death], &job, move |job| {
+            child_main(res, death, index, job)
+        })
+        .map_err(|e| Error::io("could not fork a job", e))?;
         drop((res_w, death_r));
         sys::set_nonblocking(&res_r)
             .map_err(|e| Error::io("could not make a job pipe non-blocking", e))?;
         Ok(Child {
             job: index,
+            closure: Some(job),
             pid,
             res: res_r,
             _death: death_w,
@@ -231,9 +242,31 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             }),
             (None, Err(e)) => Some(Error::io("could not reap a job", e)),
         };
-        if let Some(e) = failure {
-            self.finish(c.job, Err(e));
+        let Some(e) = failure else { return };
+        if let (Error::WorkerDied { .. }, Some(job)) = (&e, c.closure) {
+            let attempts = self.attempts.entry(c.job).or_insert(0);
+            *attempts += 1;
+            if *attempts <= self.retries {
+                crate::trace::retry(c.job, *attempts, &e);
+                match self.fork(c.job, job) {
+                    Ok(child) => self.running.push(child),
+                    Err(fork_error) => self.finish(c.job, Err(fork_error)),
+                }
+                return;
+            }
+            if *attempts > 1 {
+                let attempts = *attempts;
+                return self.finish(
+                    c.job,
+                    Err(Error::Retried {
+                        index: c.job,
+                        attempts,
+                        last: Box::new(e),
+                    }),
+                );
+            }
         }
+        self.finish(c.job, Err(e));
     }
 }
 
@@ -264,7 +297,7 @@ pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
 }
 
 /// Takes the one frame a child sends: its value, or its panic.
-fn take_frame<T: Transfer>(c: &mut Child) -> Option<(Option<T>, Result<()>)> {
+fn take_frame<T: Transfer>(c: &mut Child<'_, T>) -> Option<(Option<T>, Result<()>)> {
     let (job, pid) = (c.job, c.pid);
     let bad = |message: String| Error::Decode {
         index: Some(job),
@@ -528,6 +561,30 @@ impl<'a, T: Transfer> Queue<'a, T> {
         self.jobs.show_progress(on);
         self
     }
+
+    /// Forks a job again when its child dies (a signal, `exit`), up to `n` more times; a job
+    /// that died every time yields [`Error::Retried`]. A panic is the job's answer and is not
+    /// retried. The job's closure is kept in this process until it finishes, to be forked again.
+    ///
+    /// ```
+    /// let marker = std::env::temp_dir().join(format!("par-doc-queue-retry-{}", std::process::id()));
+    /// let mut queue = par::Queue::new(2).retries(1);
+    /// let m = marker.clone();
+    /// // The first child to run it dies; the second attempt succeeds.
+    /// queue.spawn(move || {
+    ///     if par::in_worker() && std::fs::create_dir(&m).is_ok() {
+    ///         std::process::abort();
+    ///     }
+    ///     7u32
+    /// });
+    /// let got: Vec<u32> = queue.map(|(_, r)| r.unwrap()).collect();
+    /// let _ = std::fs::remove_dir(&marker);
+    /// assert_eq!(got, [7]);
+    /// ```
+    pub fn retries(mut self, n: u32) -> Self {
+        self.jobs.retries = n;
+        self
+    }
 }
 
 impl<T: Transfer> Iterator for Queue<'_, T> {
@@ -618,6 +675,13 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.jobs.show_progress(on);
+        self
+    }
+
+    /// Forks a job again when its child dies, up to `n` more times (see [`Queue::retries`]);
+    /// for a [`pmap`], build a `Map` with retries and spawn the calls.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.jobs.retries = n;
         self
     }
 

@@ -151,6 +151,8 @@ pub struct Pool<T> {
     pending: VecDeque<Call>,
     /// Nanoseconds per call as the workers measured them (exponentially weighted).
     call_ns: Option<f64>,
+    retries: u32,
+    attempts: HashMap<usize, u32>,
     done: VecDeque<(usize, Result<T>)>,
     /// Results taken out of `done` by `get` / `ordered`, by job number.
     kept: BTreeMap<usize, Result<T>>,
@@ -200,6 +202,8 @@ impl<T: Transfer> Pool<T> {
             workers: Vec::new(),
             pending: VecDeque::new(),
             call_ns: None,
+            retries: 0,
+            attempts: HashMap::new(),
             done: VecDeque::new(),
             kept: BTreeMap::new(),
             next: 0,
@@ -225,6 +229,14 @@ impl<T: Transfer> Pool<T> {
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = Progress::new(Some(self.submitted as u64), on);
         self.progress.advance(self.finished as u64);
+        self
+    }
+
+    /// Runs a call again, on a new worker, when the worker running it dies (a signal, `exit`),
+    /// up to `n` more times; a call that died every time yields [`Error::Retried`]. A panic is
+    /// the call's answer and is not retried.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
         self
     }
 
@@ -389,14 +401,37 @@ impl<T: Transfer> Pool<T> {
         let mut w = self.workers.swap_remove(at);
         sys::kill(w.pid);
         let status = sys::waitpid(w.pid);
-        if let Some((job, _, _)) = w.calls.pop_front() {
+        let running = w.calls.pop_front();
+        while let Some(call) = w.calls.pop_back() {
+            self.pending.push_front(call);
+        }
+        if let Some(call) = running {
+            let job = call.0;
             let e = error
                 .or_else(|| died(Some(job), w.pid, status))
                 .unwrap_or_else(|| lost(job, Some(w.pid)));
+            if matches!(e, Error::WorkerDied { .. }) {
+                let attempts = self.attempts.entry(job).or_insert(0);
+                *attempts += 1;
+                let attempts = *attempts;
+                if attempts <= self.retries {
+                    crate::trace::retry(job, attempts, &e);
+                    self.pending.push_front(call);
+                    return;
+                }
+                if attempts > 1 {
+                    let last = Box::new(e);
+                    return self.finish(
+                        job,
+                        Err(Error::Retried {
+                            index: job,
+                            attempts,
+                            last,
+                        }),
+                    );
+                }
+            }
             self.finish(job, Err(e));
-        }
-        while let Some(call) = w.calls.pop_back() {
-            self.pending.push_front(call);
         }
     }
 

@@ -168,6 +168,14 @@ pub(crate) fn listener_fd(l: &Listener) -> RawFd {
     match *l {}
 }
 
+pub(crate) fn fork_with<T>(
+    _: &[RawFd],
+    _: &T,
+    _: impl FnOnce(T) -> std::convert::Infallible,
+) -> io::Result<Pid> {
+    Err(unsupported())
+}
+
 pub(crate) fn peer_uid(s: &Stream) -> io::Result<u32> {
     match *s {}
 }

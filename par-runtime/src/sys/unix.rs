@@ -227,6 +227,23 @@ impl Drop for ExitOnUnwind {
     }
 }
 
+/// [`fork`], handing the child its own copy of `value` by value while the parent keeps `value`
+/// (so that, say, a job's closure can be forked again if its child dies).
+pub(crate) fn fork_with<T>(
+    keep: &[RawFd],
+    value: &T,
+    child: impl FnOnce(T) -> std::convert::Infallible,
+) -> io::Result<Pid> {
+    fork(keep, || {
+        // SAFETY: this runs only in the child, in its own copy of the parent's memory: reading
+        // `*value` moves the child's copy out. The owner of that copy in the child is never
+        // dropped or used again, because `fork`'s child never returns (it leaves by `_exit`),
+        // so the value has exactly one owner in this process; the parent's is untouched.
+        let value = unsafe { std::ptr::read(value) };
+        child(value)
+    })
+}
+
 /// Makes `target` (e.g. 1, stdout) refer to what `fd` refers to.
 pub(crate) fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
     // SAFETY: dup2 only changes this process' fd table; `target` is a standard stream the
