@@ -101,6 +101,24 @@ fn queue_map_and_pool_run_a_job_again_when_its_child_dies() {
         }
     }
 
+    // pmap: retries set on the map it returns apply to its jobs already running.
+    let dir = temp_dir("job-retries-pmap");
+    let d = dir.to_path_buf();
+    let results: Vec<Result<u32, Error>> = par::pmap(
+        move |i: u32| {
+            if i == 2 && first_time(&d, "pmap") {
+                std::process::abort();
+            }
+            i + 1
+        },
+        0..4u32,
+        2,
+    )
+    .retries(1)
+    .collect();
+    let values: Vec<u32> = results.into_iter().map(|r| r.expect("retried")).collect();
+    assert_eq!(values, [1, 2, 3, 4]);
+
     let dir = temp_dir("job-retries-pool");
     let mut pool = Pool::new(2).retries(2);
     for i in 0..8 {

@@ -678,8 +678,9 @@ impl<'a, T: Transfer> Map<'a, T> {
         self
     }
 
-    /// Forks a job again when its child dies, up to `n` more times (see [`Queue::retries`]);
-    /// for a [`pmap`], build a `Map` with retries and spawn the calls.
+    /// Forks a job again when its child dies, up to `n` more times (see [`Queue::retries`]).
+    /// Deaths are handled when the map is read, so it also applies to jobs already spawned:
+    /// `par::pmap(f, items, 4).retries(2)`.
     pub fn retries(mut self, n: u32) -> Self {
         self.jobs.retries = n;
         self
