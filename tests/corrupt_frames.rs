@@ -214,9 +214,6 @@ fn a_corrupt_frame_in_a_loop_names_the_item_whose_body_sent_it() {
 }
 
 #[test]
-#[ignore = "runtime bug: a decode error in a loop reports the first item of the worker's \
-            in-flight chunk (static, guided, auto: 12; dynamic(50): 0) instead of item 13, whose \
-            body wrote the frame and which the worker's progress slot holds"]
 fn a_corrupt_frame_names_its_item_with_every_schedule() {
     let _guard = watchdog("decode-index-schedules");
     if !loops_fork() {

@@ -585,8 +585,10 @@ impl<V: Transfer> Team<V> {
     fn frames(&mut self, i: usize) -> Result<()> {
         let pid = self.workers[i].pid;
         loop {
+            // Bytes that are not a frame are blamed on the item the worker is running (its
+            // progress slot), else on the first item whose value has not arrived.
+            let at = self.item_of(i);
             let w = &mut self.workers[i];
-            let at = w.in_flight.front().map(|c| c.0);
             let frame = w.reader.next().map_err(|message| Error::Decode {
                 index: at,
                 pid: Some(pid),
@@ -916,12 +918,13 @@ impl<V: Transfer> Team<V> {
         }
     }
 
-    /// The item worker `i` is running, or else the first of its chunks in flight.
+    /// The item worker `i` is running, or else the first of its items in flight whose value
+    /// has not arrived.
     fn item_of(&self, i: usize) -> Option<usize> {
         let slot = self.slots.slot(i).load(Ordering::Relaxed);
         slot.checked_sub(1)
             .map(|i| i as usize)
-            .or_else(|| self.workers[i].in_flight.front().map(|c| c.0))
+            .or_else(|| self.workers[i].in_flight.front().map(|c| c.0 + c.3))
     }
 
     /// Kills a worker whose current item has run past the timeout.
