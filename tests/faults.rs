@@ -207,10 +207,9 @@ fn ten_thousand_mixed_runs_give_back_fds_children_and_memory() {
 
 /// Runs the threads fixture for `secs`; it must finish within `secs` + 40 s (a hang otherwise)
 /// with every loop right. The caller holds the fork lock (a watchdog).
+///
+/// Not skipped with `PAR_WORKERS=1`: the fixture runs without it (`run_fixture`), so it forks.
 fn threads(name: &'static str, secs: f64) {
-    if !common::loops_fork() {
-        return;
-    }
     let dir = temp_dir(name);
     let err_path = dir.join("stderr");
     let err = std::fs::File::create(&err_path).expect("create the stderr file");
@@ -315,9 +314,7 @@ fn limits(name: &'static str, mode: &str) -> String {
 
 #[test]
 fn a_low_rlimit_nofile_gives_io_errors_never_a_panic_or_a_hang() {
-    if !common::loops_fork() {
-        return;
-    }
+    // Not skipped with `PAR_WORKERS=1`: the fixture runs without it (`run_fixture`).
     let out = limits("rlimit-nofile", "limits-nofile");
     // Some limits were too low for a run (else nothing was tested).
     assert!(!out.contains("IO 0\n"), "{out}");
@@ -325,9 +322,7 @@ fn a_low_rlimit_nofile_gives_io_errors_never_a_panic_or_a_hang() {
 
 #[test]
 fn a_low_rlimit_nproc_gives_io_errors_never_a_panic_or_a_hang() {
-    if !common::loops_fork() {
-        return;
-    }
+    // Not skipped with `PAR_WORKERS=1`: the fixture runs without it (`run_fixture`).
     let out = limits("rlimit-nproc", "limits-nproc");
     if let Some(reason) = out.lines().find(|l| l.starts_with("SKIP")) {
         common::skip(&format!(
