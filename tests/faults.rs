@@ -182,10 +182,9 @@ fn five_hundred_mixed_runs_give_back_fds_children_and_memory() {
 }
 
 #[test]
-#[ignore = "long (minutes): the soak of RELIABILITY.md; run with --ignored"]
+#[ignore = "long (a minute or two): the soak of RELIABILITY.md; run with --ignored"]
 fn ten_thousand_mixed_runs_give_back_fds_children_and_memory() {
-    // The watchdog's minute is too short for this one: run it without (no other test forks
-    // when it is run alone, as the command in RELIABILITY.md does).
+    let _guard = common::watchdog_for("soak-10000", Duration::from_secs(900));
     if !common::loops_fork() {
         return;
     }
@@ -203,12 +202,10 @@ fn ten_thousand_mixed_runs_give_back_fds_children_and_memory() {
 }
 
 /// Runs the threads fixture for `secs`; it must finish within `secs` + 40 s (a hang otherwise)
-/// with every loop right.
+/// with every loop right. The caller holds the fork lock (a watchdog).
+///
+/// Not skipped with `PAR_WORKERS=1`: the fixture runs without it (`run_fixture`), so it forks.
 fn threads(name: &'static str, secs: f64) {
-    let _guard = watchdog(name);
-    if !common::loops_fork() {
-        return;
-    }
     let dir = temp_dir(name);
     let err_path = dir.join("stderr");
     let err = std::fs::File::create(&err_path).expect("create the stderr file");
@@ -253,24 +250,15 @@ fn threads(name: &'static str, secs: f64) {
 
 #[test]
 fn eight_threads_run_loops_while_another_prints_and_allocates() {
+    let _guard = watchdog("threads-3s");
     threads("threads-3s", 3.0);
 }
 
 #[test]
 #[ignore = "long (a minute): the 60 s run of RELIABILITY.md; run with --ignored"]
 fn eight_threads_run_loops_for_a_minute_while_another_prints_and_allocates() {
-    // Not under the watchdog's minute: run it alone (as the command in RELIABILITY.md does).
-    if !common::loops_fork() {
-        return;
-    }
-    let dir = temp_dir("threads-60s");
-    let r = run_fixture("threads", Some(dir.as_path()))
-        .env("PAR_SECS", "60")
-        .stdout(std::process::Stdio::null())
-        .output()
-        .expect("run the fixture");
-    let text = String::from_utf8_lossy(&r.stderr);
-    assert!(r.status.success() && text.contains(" wrong 0\n"), "{text}");
+    let _guard = common::watchdog_for("threads-60s", Duration::from_secs(300));
+    threads("threads-60s", 60.0);
 }
 
 /// Every family, stopped as `stop` says: every child gone within 1 s.
@@ -322,9 +310,7 @@ fn limits(name: &'static str, mode: &str) -> String {
 
 #[test]
 fn a_low_rlimit_nofile_gives_io_errors_never_a_panic_or_a_hang() {
-    if !common::loops_fork() {
-        return;
-    }
+    // Not skipped with `PAR_WORKERS=1`: the fixture runs without it (`run_fixture`).
     let out = limits("rlimit-nofile", "limits-nofile");
     // Some limits were too low for a run (else nothing was tested).
     assert!(!out.contains("IO 0\n"), "{out}");
@@ -332,9 +318,7 @@ fn a_low_rlimit_nofile_gives_io_errors_never_a_panic_or_a_hang() {
 
 #[test]
 fn a_low_rlimit_nproc_gives_io_errors_never_a_panic_or_a_hang() {
-    if !common::loops_fork() {
-        return;
-    }
+    // Not skipped with `PAR_WORKERS=1`: the fixture runs without it (`run_fixture`).
     let out = limits("rlimit-nproc", "limits-nproc");
     if let Some(reason) = out.lines().find(|l| l.starts_with("SKIP")) {
         common::skip(&format!(

@@ -18,13 +18,16 @@ pub struct Watchdog {
 }
 
 pub fn watchdog(name: &'static str) -> Watchdog {
+    watchdog_for(name, Duration::from_secs(60))
+}
+
+/// [`watchdog`] with another limit, for the long runs behind `--ignored`.
+pub fn watchdog_for(name: &'static str, limit: Duration) -> Watchdog {
     let lock = FORK.lock().unwrap_or_else(PoisonError::into_inner);
     let (done, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            rx.recv_timeout(Duration::from_secs(60))
-        {
-            eprintln!("test `{name}` hung for 60 s: aborting the test binary");
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("test `{name}` hung for {limit:?}: aborting the test binary");
             std::process::abort();
         }
     });

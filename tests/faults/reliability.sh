@@ -38,7 +38,11 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
   (each faulty item writes its pid to a file before it faults; never the parent's), every
   other value right, and if the next run of the same API (on the same `Pool` for pools) gives
   every value right. After each case: no child of the parent left (live or zombie), and the
-  parent's open fds unchanged.
+  parent's open fds unchanged. The faults: `panic!`, `std::process::abort()`,
+  `kill(getpid(), SIGKILL)`, `raise(SIGSEGV)` after restoring its default action (std's own
+  SIGSEGV handler, there to detect stack overflows, returns from a *raised* SIGSEGV once, so a
+  bare `raise` is survived in any Rust program), `std::process::exit(3)` and `exit(0)`, and a
+  sleep of an hour under the loop's `timeout`.
 - **Soak.** Mixed runs on every API in one process, one in four with a fault (not a timeout):
   fds and children at the end against the start, resident set (`/proc/self/statm`) after a
   warm-up (the first tenth of the runs) against the end. `tests/faults.rs` asserts a growth
@@ -49,7 +53,9 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
   plus 60 s, which would be reported as HUNG).
 - **Parent stopped.** A parent with two children of a family, each sleeping in its item or
   job, is sent `SIGKILL` or `SIGTERM` (the parent alone) or `SIGINT` or `SIGTERM` (its
-  process group): the time from the signal until no child runs any more.
+  process group): the time from the signal until no child runs any more (a zombie waiting
+  for init counts as gone). These are wall-clock times on a shared machine: a worst case is
+  the slowest of the rounds, not a typical one.
 - **Lowered limits.** A process lowers its soft `RLIMIT_NOFILE` (or `RLIMIT_NPROC`) to what
   it uses plus 0 to 24 and runs every API (4 workers, 8 items) under each: each run must be
   right or a clean `Error::Io`, never a panic, another error, a wrong value, a hang or a
