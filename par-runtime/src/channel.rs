@@ -66,6 +66,9 @@ pub struct Channel<S, R> {
     /// End of file seen on `rx` (or a read error, kept in `read_error`).
     eof: bool,
     read_error: Option<std::io::Error>,
+    /// The child said its function returned (a `Done` frame): its end of file is its normal
+    /// end. Without it, a child that exits with 0 stopped in the middle (`exit(0)`).
+    returned: bool,
     /// The end was reported (the child reaped); every later `recv` is `Ok(None)`.
     finished: bool,
     _types: PhantomData<fn(S) -> R>,
@@ -150,7 +153,21 @@ fn child_main<S: Transfer, R: Transfer>(
     f: impl FnOnce(&mut Channel<S, R>),
 ) -> i32 {
     let mut code = 0;
-    if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&mut *ch))) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut *ch)));
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if outcome.is_ok() {
+        // Says that the function returned, so that an `exit(0)` in the middle of it is told
+        // apart from its end. (If the parent has closed its end, nobody is listening.)
+        let mut frame = FrameBuf::default();
+        frame.done();
+        if frame.end().is_ok() {
+            if let Some(tx) = &ch.tx {
+                let _ = sys::write_all(tx.raw(), &frame.buf);
+            }
+        }
+    }
+    if let Err(p) = outcome {
         let mut frame = FrameBuf::default();
         let sent = panic_frame(&mut frame, ch.index, PANICKED, &panic_message(&*p))
             && ch
@@ -161,8 +178,6 @@ fn child_main<S: Transfer, R: Transfer>(
             code = 2;
         }
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
     code
 }
 
@@ -179,6 +194,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             out: FrameBuf::default(),
             eof: false,
             read_error: None,
+            returned: false,
             finished: false,
             _types: PhantomData,
         }
@@ -364,6 +380,11 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
                 self.end();
                 return Err(e);
             }
+            Ok(Some((Kind::Done, _))) if self.owns_child => {
+                // The child's function returned: what follows is its end of file.
+                self.returned = true;
+                return self.take();
+            }
             Ok(Some((kind, _))) => {
                 let e = bad(format!("a channel received a {kind:?} frame"));
                 self.end();
@@ -387,11 +408,13 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
                 pid,
                 death: Death::Signal(sig),
             }),
-            Some(Ok(Status::Exited(code))) if code != 0 => Err(Error::WorkerDied {
-                index: Some(index),
-                pid,
-                death: Death::Exit(code),
-            }),
+            Some(Ok(Status::Exited(code))) if code != 0 || !self.returned => {
+                Err(Error::WorkerDied {
+                    index: Some(index),
+                    pid,
+                    death: Death::Exit(code),
+                })
+            }
             // Gone already (`SIGCHLD` ignored): its end of file was its normal end, unless it
             // stopped in the middle of a frame.
             Some(Err(e)) if !child_vanished(&e) => {
@@ -417,7 +440,8 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             return None;
         }
         self.tx = None;
-        if !self.eof {
+        // A child that said its function returned is leaving by itself: waited for, not killed.
+        if !self.eof && !self.returned {
             sys::kill(self.peer);
         }
         Some(sys::waitpid(self.peer))

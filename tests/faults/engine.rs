@@ -717,7 +717,7 @@ pub fn soak(loops: u64, warmup: u64, seed: u64, dir: &Path) -> Soak {
             Duration::from_secs(60),
             dir.join("pid"),
         );
-        let outcome = if faulty && !(fault == Fault::Exit0 && exit0_misreported(api).is_some()) {
+        let outcome = if faulty {
             s.faulted += 1;
             run_case(&case)
         } else {
@@ -745,19 +745,6 @@ pub fn soak(loops: u64, warmup: u64, seed: u64, dir: &Path) -> Soak {
     s.fds_end = crate::common::open_fds();
     s.children_end = crate::common::children().len();
     s
-}
-
-/// The APIs on which `exit(0)` in the middle of a job is not reported as
-/// `WorkerDied { death: Exit(0) }`, and what happens instead (see RELIABILITY.md). The soak does
-/// not inject it there; the fault suite counts it, and the tests of it are ignored.
-pub fn exit0_misreported(api: Api) -> Option<&'static str> {
-    match api {
-        Api::Channel | Api::Exchange => Some(
-            "read as the child's normal end: recv() returns Ok(None) after the messages it sent \
-             (an Exchange yields nothing for it), no Error",
-        ),
-        _ => None,
-    }
 }
 
 /// The figures of the multi-threaded parent.
