@@ -62,19 +62,12 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
   child left; then, with the limit restored, every API must be right again. Root is not
   bound by `RLIMIT_NPROC`: as root, that process first becomes uid 65534 (`nobody`).
 
-## Known failures (runtime bugs found by this suite)
+## Bugs this suite found
 
-The suite counts them as wrong reports; `tests/faults.rs` keeps each as an ignored test whose
-reason says what happens:
-
-- `exit(0)` in the middle of a `Pool` call is reported as `Error::Decode` ("the worker exited
-  without sending the call's result", with the right job and pid) instead of
-  `Error::WorkerDied { death: Death::Exit(0) }`, as loops, `Queue`, `Map` and `pmap` report it
-  (`exit_0_in_a_pool_call_is_reported_as_a_dead_worker`).
-- `exit(0)` in the middle of a started child's function (`par::start`, `Exchange::start`) is
-  read as the child's normal end: `recv()` returns `Ok(None)` after the messages it sent, and
-  an `Exchange` yields nothing for that child; no `Error` at all
-  (`exit_0_in_a_started_child_is_reported_as_a_failure`).
+Two, both fixed since (each test now runs): `exit(0)` in the middle of a `Pool` call was
+reported as a lost result instead of `Error::WorkerDied { death: Death::Exit(0) }`, and
+`exit(0)` in the middle of a started child's function (`par::start`, `Exchange::start`) was read
+as the child's normal end (a started child now says when its function returned).
 
 ## Reproduce
 
