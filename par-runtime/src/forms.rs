@@ -306,7 +306,7 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     let r = match len {
         Some(n) => {
             emit.values.reserve_exact(n.div_ceil(grain));
-            job.run(0, grain, (0..n).map(|i| src.take(i)), &mut emit)
+            job.run(0, grain, src.take_range(0, n), &mut emit)
         }
         None => job.run(0, grain, std::iter::from_fn(|| src.next_item()), &mut emit),
     };

@@ -30,6 +30,12 @@ pub trait Source {
     /// Indexed plan: the item at `index`. Each index is taken at most once per process.
     #[doc(hidden)]
     fn take(&mut self, index: usize) -> Self::Item;
+    /// Indexed plan: items `first..first + count`, in order. An integer range computes them
+    /// from a start it copies, so a tight loop over them keeps everything in registers.
+    #[doc(hidden)]
+    fn take_range(&mut self, first: usize, count: usize) -> impl Iterator<Item = Self::Item> + '_ {
+        (first..first + count).map(move |i| self.take(i))
+    }
     /// Stream plan: pull up to `max` items and append them, encoded, to `out`; returns how many
     /// were pulled (0 = the stream has ended).
     #[doc(hidden)]
@@ -123,6 +129,11 @@ impl<T: RangeIndex> Source for RangeSource<T> {
     fn take(&mut self, index: usize) -> T {
         debug_assert!(index < self.len);
         T::from_i128(self.start + index as i128)
+    }
+    fn take_range(&mut self, first: usize, count: usize) -> impl Iterator<Item = T> + '_ {
+        debug_assert!(first + count <= self.len);
+        let start = self.start;
+        (first..first + count).map(move |i| T::from_i128(start + i as i128))
     }
     fn pull(&mut self, _: usize, _: &mut Vec<u8>) -> Result<usize> {
         unreachable_plan()

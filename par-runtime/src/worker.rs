@@ -152,7 +152,7 @@ fn serve<S: Source, J: Job<S::Item>>(
             job.run(
                 first,
                 grain,
-                (first..first + count).map(|i| src.take(i)),
+                src.take_range(first, count),
                 &mut out,
             )
         } else {
