@@ -149,12 +149,7 @@ fn serve<S: Source, J: Job<S::Item>>(
         let started = Instant::now();
         out.first = first;
         let result = if indexed {
-            job.run(
-                first,
-                grain,
-                src.take_range(first, count),
-                &mut out,
-            )
+            job.run(first, grain, src.take_range(first, count), &mut out)
         } else {
             job.run(first, grain, items.into_iter(), &mut out)
         };
