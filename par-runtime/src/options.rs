@@ -50,6 +50,7 @@ pub struct Loop {
     pub(crate) retry_panics: bool,
     pub(crate) stall_after: Option<Duration>,
     pub(crate) cancel: Option<Cancel>,
+    pub(crate) max_items_per_worker: Option<usize>,
 }
 
 /// A handle that stops a running loop from elsewhere: another thread, a Ctrl-C handler (its
@@ -199,6 +200,30 @@ impl Loop {
     /// [`timeout`](Loop::timeout) to end it). A hang is never silent.
     pub fn stall_after(mut self, d: Duration) -> Self {
         self.stall_after = Some(d);
+        self
+    }
+
+    /// Recycles workers: a worker that was handed `n` items leaves once they are done, and a
+    /// fresh one is forked in its place (Python's `maxtasksperchild`; for C libraries that
+    /// leak or fragment memory). Chunks are never split, so a worker runs at most `n` items
+    /// plus the rest of the chunk that reached `n`; with `schedule = dynamic(1)`, exactly at
+    /// most `n`. Collect, for-each and reduce over ranges, vectors and slices recycle;
+    /// `unordered` loops and streams ignore it.
+    ///
+    /// ```
+    /// use std::collections::HashSet;
+    /// let pids = par::Loop::new()
+    ///     .workers(2)
+    ///     .schedule(par::Schedule::Dynamic(1))
+    ///     .max_items_per_worker(5)
+    ///     .collect(0..20u32, |_| std::process::id());
+    /// let workers: HashSet<u32> = pids.into_iter().collect();
+    /// if par::default_workers() > 1 {
+    ///     assert!(workers.len() >= 4, "20 items, at most 5 per worker");
+    /// }
+    /// ```
+    pub fn max_items_per_worker(mut self, n: usize) -> Self {
+        self.max_items_per_worker = Some(n.max(1));
         self
     }
 

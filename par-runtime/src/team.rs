@@ -56,6 +56,8 @@ struct Worker {
     /// Bytes of an unfinished frame buffered from it, and since when that count has not
     /// changed: a frame that stops half-way is a protocol error, not a wait for ever.
     partial: Option<(usize, Instant)>,
+    /// Items handed to it so far (`max_items_per_worker`).
+    handed: usize,
     /// Stall watch: the item and the worker's CPU time at the last look, how long the item has
     /// run since without any CPU used, and whether that was reported.
     stall: Stall,
@@ -142,6 +144,8 @@ pub(crate) struct Team<V> {
     /// place, its worker is replaced and the rest of its work goes to others.
     keep_going: bool,
     item_errors: BTreeMap<usize, Error>,
+    /// `max_items_per_worker`: a worker handed this many items leaves and a new one is forked.
+    max_items: Option<usize>,
     _v: PhantomData<V>,
 }
 
@@ -256,6 +260,7 @@ impl<V: Transfer> Team<V> {
             // Keep going is item by item: indexed sources whose units are items.
             keep_going: keep_going && len.is_some() && grain == 1,
             item_errors: BTreeMap::new(),
+            max_items: opts.max_items_per_worker.filter(|_| len.is_some()),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -333,6 +338,7 @@ impl<V: Transfer> Team<V> {
             seen: 0,
             since: Instant::now(),
             partial: None,
+            handed: 0,
             stall: Stall::default(),
         })
     }
@@ -426,8 +432,11 @@ impl<V: Transfer> Team<V> {
                 }
                 // `Done` goes out as soon as there is no more work, even behind a full queue: a
                 // worker that already knows it is done exits without another round trip.
+                // A worker that was handed its `max_items` leaves (and is replaced, `exited`).
+                let spent = self.max_items.is_some_and(|m| w.handed >= m);
                 let no_more = self.stopping
                     || self.stream_ended
+                    || spent
                     || (self.sched.exhausted(i) && self.redo.is_empty());
                 if !no_more && w.in_flight.len() >= self.sched.depth() {
                     break;
@@ -439,7 +448,10 @@ impl<V: Transfer> Team<V> {
                 };
                 let w = &mut self.workers[i];
                 match chunk {
-                    Some((first, items, units)) => w.in_flight.push_back((first, items, units, 0)),
+                    Some((first, items, units)) => {
+                        w.handed += items;
+                        w.in_flight.push_back((first, items, units, 0))
+                    }
                     None => {
                         w.out.done();
                         w.done_sent = true;
@@ -784,8 +796,17 @@ impl<V: Transfer> Team<V> {
         let running = self.slots.slot(i).load(Ordering::Relaxed) != 0;
         let w = &self.workers[i];
         let pending = w.reader.pending();
+        let spent = self.max_items.is_some_and(|m| w.handed >= m);
         let death = match status {
-            Ok(Status::Exited(0)) if w.in_flight.is_empty() && pending == 0 => return,
+            Ok(Status::Exited(0)) if w.in_flight.is_empty() && pending == 0 => {
+                // A worker recycled after its `max_items`: a new one takes its slot while work
+                // remains.
+                let work_left = !self.sched.exhausted(i) || !self.redo.is_empty();
+                if spent && work_left && !self.stopping {
+                    self.replace.push(i);
+                }
+                return;
+            }
             // It ended normally, between items, but what it sent last is not a whole frame: a
             // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
             // `exit(0)` in the middle of an item is that item's death, reported below.)
@@ -1038,8 +1059,10 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
     ) -> Self {
         let inner = match Team::start(opts, workers, &mut src, job, false) {
             Ok(mut team) => {
-                // Results already handed out can't be taken back: unordered loops don't retry.
+                // Results already handed out can't be taken back: unordered loops don't retry;
+                // and they are stepped without forking replacements, so don't recycle either.
                 team.retries = 0;
+                team.max_items = None;
                 Inner::Team {
                     team: Box::new(team),
                     src: Box::new(src),
