@@ -135,3 +135,52 @@ fn in_sequential_mode_panics_and_errors_stay_in_place_too() {
     assert!(matches!(out[3], Err(Error::Failed { index: 3, .. })));
     assert_eq!(out[4].as_ref().ok(), Some(&4));
 }
+
+/// Encodes as a u32, except 7, whose `Serialize` refuses.
+#[derive(Debug)]
+struct NotSeven(u32);
+
+impl serde::Serialize for NotSeven {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 7 {
+            return Err(serde::ser::Error::custom("seven does not travel"));
+        }
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NotSeven {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <u32 as serde::Deserialize>::deserialize(d).map(NotSeven)
+    }
+}
+
+#[test]
+fn a_value_that_cannot_be_encoded_is_its_items_answer_not_retried() {
+    let _guard = watchdog("keep-going-encode");
+    if !common::loops_fork() {
+        return;
+    }
+    let runs = SharedVec::<u32>::new(12).expect("shared counters");
+    let out = Loop::new()
+        .workers(2)
+        .schedule(Schedule::Dynamic(1))
+        .retries(2)
+        .collect_each(0..12u32, |i| {
+            runs.set(i as usize, runs.get(i as usize) + 1);
+            Ok::<NotSeven, String>(NotSeven(i))
+        });
+    match &out[7] {
+        Err(Error::Encode {
+            index: Some(7),
+            message,
+            ..
+        }) => {
+            assert!(message.contains("seven does not travel"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(runs.get(7), 1, "an encode failure is not retried");
+    assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 11);
+    no_children_left();
+}

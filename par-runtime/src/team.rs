@@ -697,9 +697,9 @@ impl<V: Transfer> Team<V> {
         let attempts = self.attempts.entry(index).or_insert(0);
         *attempts += 1;
         let attempts = *attempts;
-        // A body's `Err` is its answer, and so is a panic unless `retry_panics`: never run
-        // again (only kept going past).
-        let answer = matches!(e, Error::Failed { .. })
+        // A body's `Err` is its answer, so is a value that cannot be encoded, and so is a
+        // panic unless `retry_panics`: never run again (only kept going past).
+        let answer = matches!(e, Error::Failed { .. } | Error::Encode { .. })
             || (matches!(e, Error::Panicked { .. }) && !self.retry_panics);
         if attempts > self.retries || answer {
             let e = if attempts > 1 {
