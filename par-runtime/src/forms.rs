@@ -2,12 +2,12 @@
 //! it emits are put together. All forms emit values in item order; collect emits one per item
 //! (for-each is a collect of `()`, which encodes to zero bytes), reduce one partial per grain.
 
-use std::any::Any;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::child::report::{panic_message, take_panic_location};
 use crate::codec::{self, Transfer};
-use crate::error::{Error, Result};
+use crate::error::{report_error, Error, Result, ENCODE, FAILED, PANICKED};
 use crate::mode;
 use crate::progress::Progress;
 use crate::source::Source;
@@ -33,28 +33,16 @@ pub(crate) enum Failure {
 
 impl Failure {
     pub(crate) fn into_error(self, pid: i32) -> Error {
-        match self {
+        let (failed, index, message, location) = match self {
             Failure::Panicked {
                 index,
                 message,
                 location,
-            } => Error::Panicked {
-                index,
-                pid,
-                message,
-                location,
-            },
-            Failure::Failed { index, message } => Error::Failed {
-                index,
-                pid,
-                message,
-            },
-            Failure::Encode { index, message } => Error::Encode {
-                index: Some(index),
-                pid: Some(pid),
-                message,
-            },
-        }
+            } => (PANICKED, index, message, location),
+            Failure::Failed { index, message } => (FAILED, index, message, None),
+            Failure::Encode { index, message } => (ENCODE, index, message, None),
+        };
+        report_error(failed, index, pid, message, location)
     }
 }
 
@@ -69,17 +57,6 @@ pub(crate) trait Emit<V> {
     }
     /// A value covering `items` items.
     fn value(&mut self, value: V, items: usize) -> Result<()>;
-}
-
-/// Extracts the message of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any> (a panic payload that is not a string)".to_string()
-    }
 }
 
 /// Runs a chunk's loop `f` under one `catch_unwind` (one per item would keep accumulators in
@@ -99,7 +76,7 @@ fn guarded(
         Err(payload) => Err(JobError::Body(Failure::Panicked {
             index: at,
             message: panic_message(&*payload),
-            location: crate::panics::take_panic_location(),
+            location: take_panic_location(),
         })),
     }
 }

@@ -10,25 +10,25 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::child::report::{panic_error, panicked, run_job};
+use crate::child::wait::{time_left, wait_readable};
+use crate::child::{self, Child, Pipes, What};
 use crate::codec::{self, Transfer};
-use crate::error::{child_vanished, report_error, Death, Error, Result};
-use crate::error::{ENCODE, PANICKED};
-use crate::forms::panic_message;
+use crate::error::{Error, Result};
 use crate::mode;
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, RawFd, Status, Watch};
-use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
+use crate::sys::{self, Fd};
+use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 use std::time::{Duration, Instant};
 
 type Job<'a, T> = Box<dyn FnOnce() -> T + 'a>;
 
-struct Child<'a, T> {
+struct Running<'a, T> {
     job: usize,
     /// The job's closure, kept to fork it again if its child dies and retries are left.
     closure: Option<Job<'a, T>>,
-    pid: Pid,
+    child: Child,
     res: Fd,
-    _death: Fd,
     reader: FrameReader,
     outcome: Option<Result<()>>,
 }
@@ -38,7 +38,7 @@ struct Jobs<'a, T> {
     limit: usize,
     submitted: usize,
     pending: VecDeque<(usize, Job<'a, T>)>,
-    running: Vec<Child<'a, T>>,
+    running: Vec<Running<'a, T>>,
     done: VecDeque<(usize, Result<T>)>,
     finished: usize,
     progress: Progress,
@@ -98,12 +98,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
                 let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(job()))) {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
-                    Err(p) => Err(Error::Panicked {
-                        index,
-                        pid,
-                        message: panic_message(&*p),
-                        location: None,
-                    }),
+                    Err(p) => Err(panicked(index, pid, &*p)),
                 };
                 self.finish(index, r);
                 continue;
@@ -115,27 +110,27 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         }
     }
 
-    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Child<'a, T>> {
-        crate::worker::install_panic_hook();
-        let (res_r, res_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a pipe from a job", e))?;
-        let (death_r, death_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
-        let (res, death) = (res_w.raw(), death_r.raw());
+    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Running<'a, T>> {
+        let pipes = Pipes {
+            what: What::JOB,
+            ..Pipes::default()
+        };
         // The closure stays here too, to be forked again if the child dies (`retries`).
-        let pid = sys::fork_with(&[res, death], &job, move |job| {
-            child_main(res, death, index, job)
-        })
-        .map_err(|e| Error::io("could not fork a job", e))?;
-        drop((res_w, death_r));
-        sys::set_nonblocking(&res_r)
-            .map_err(|e| Error::io("could not make a job pipe non-blocking", e))?;
-        Ok(Child {
+        let (child, ends) = child::spawn_with(pipes, &job, move |job, ends| {
+            // The child: run the job, send its value (or its panic), leave.
+            let mut frame = FrameBuf::default();
+            if run_job(&mut frame, index, job) && sys::write_all(ends.res.raw(), &frame.buf).is_ok()
+            {
+                0
+            } else {
+                2
+            }
+        })?;
+        Ok(Running {
             job: index,
             closure: Some(job),
-            pid,
-            res: res_r,
-            _death: death_w,
+            child,
+            res: ends.res,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             outcome: None,
         })
@@ -155,8 +150,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 Err(e) => {
                     // Nothing sensible to wait on any more: fail every running job.
                     for c in std::mem::take(&mut self.running) {
-                        sys::kill(c.pid);
-                        let _ = sys::waitpid(c.pid);
+                        drop(c.child); // killed and reaped
                         let e = std::io::Error::new(e.kind(), e.to_string());
                         self.finish(c.job, Err(Error::io("poll failed", e)));
                     }
@@ -191,12 +185,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                         }
                     }
                 }
-                _ => {
-                    for c in std::mem::take(&mut self.running) {
-                        sys::kill(c.pid);
-                        let _ = sys::waitpid(c.pid);
-                    }
-                }
+                _ => self.running.clear(), // each killed and reaped
             }
         }
     }
@@ -220,27 +209,13 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 Ok(Fill::Eof) | Err(_) => break,
             }
         }
-        let c = self.running.swap_remove(i);
-        let status = sys::waitpid(c.pid);
-        let failure = match (c.outcome, status) {
-            (Some(Ok(())), _) => None,
-            (Some(Err(e)), _) => Some(e),
-            (None, Ok(Status::Signaled(sig))) => Some(Error::WorkerDied {
-                index: Some(c.job),
-                pid: c.pid,
-                death: Death::Signal(sig),
-            }),
-            (None, Ok(Status::Exited(code))) => Some(Error::WorkerDied {
-                index: Some(c.job),
-                pid: c.pid,
-                death: Death::Exit(code),
-            }),
-            (None, Err(e)) if child_vanished(&e) => Some(Error::WorkerDied {
-                index: Some(c.job),
-                pid: c.pid,
-                death: Death::Unknown,
-            }),
-            (None, Err(e)) => Some(Error::io("could not reap a job", e)),
+        let mut c = self.running.swap_remove(i);
+        // Reaped either way; with no frame from it, its end is the job's death.
+        let death = c.child.ended(Some(c.job), c.outcome.is_none());
+        let failure = match c.outcome {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e),
+            None => death,
         };
         let Some(e) = failure else { return };
         if let (Error::WorkerDied { .. }, Some(job)) = (&e, c.closure) {
@@ -270,35 +245,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     }
 }
 
-/// Waits until one of `fds` is readable (or at end of file) or `timeout` passes; returns the
-/// readable ones.
-pub(crate) fn wait_readable(
-    fds: impl Iterator<Item = RawFd>,
-    timeout: Option<Duration>,
-) -> std::io::Result<Vec<RawFd>> {
-    let mut watches: Vec<Watch> = fds.map(|fd| Watch::new(fd, true, false)).collect();
-    sys::poll(&mut watches, timeout)?;
-    Ok(watches
-        .iter()
-        .filter(|w| w.readable)
-        .map(|w| w.fd)
-        .collect())
-}
-
-/// What is left until `deadline`: `Some(None)` without one, `None` once it has passed.
-pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
-    match deadline {
-        None => Some(None),
-        Some(d) => match d.checked_duration_since(Instant::now()) {
-            Some(left) if !left.is_zero() => Some(Some(left)),
-            _ => None,
-        },
-    }
-}
-
 /// Takes the one frame a child sends: its value, or its panic.
-fn take_frame<T: Transfer>(c: &mut Child<'_, T>) -> Option<(Option<T>, Result<()>)> {
-    let (job, pid) = (c.job, c.pid);
+fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<()>)> {
+    let (job, pid) = (c.job, c.child.pid());
     let bad = |message: String| Error::Decode {
         index: Some(job),
         pid: Some(pid),
@@ -320,124 +269,6 @@ fn take_frame<T: Transfer>(c: &mut Child<'_, T>) -> Option<(Option<T>, Result<()
         (Kind::Panic, payload) => (None, Err(panic_error(payload, pid))),
         (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
     })
-}
-
-/// Writes a `Panic` frame (ended) for job `index`, in place of whatever `frame` held:
-/// `failed` is [`PANICKED`] (the location is taken from the panic hook),
-/// [`FAILED`](crate::error::FAILED) or [`ENCODE`], with `message`.
-pub(crate) fn panic_frame(frame: &mut FrameBuf, index: usize, failed: u8, message: &str) -> bool {
-    frame.clear();
-    frame.panic(PanicHead {
-        index: index as u64,
-        failed,
-    });
-    let location = if failed == PANICKED {
-        crate::worker::take_panic_location()
-    } else {
-        None
-    };
-    codec::encode_into(&(message, location), &mut frame.buf).is_ok() && frame.end().is_ok()
-}
-
-/// The error a `Panic` frame from process `pid` reports (or what is wrong with the frame).
-pub(crate) fn panic_error(payload: &[u8], pid: i32) -> Error {
-    let decoded = wire::parse_panic(payload).and_then(|(head, bytes)| {
-        codec::decode::<(String, Option<String>)>(bytes)
-            .map(|m| (head, m))
-            .map_err(|e| e.to_string())
-    });
-    match decoded {
-        Ok((head, (message, location))) => {
-            report_error(head.failed, head.index as usize, pid, message, location)
-        }
-        Err(message) => Error::Decode {
-            index: None,
-            pid: Some(pid),
-            message,
-        },
-    }
-}
-
-/// Runs par's own code in a child (`f` returns the exit code): whatever happens, the child
-/// leaves by `_exit`, never by unwinding into the code that forked it (it would run the
-/// parent's code in the child). A panic of par's own code exits with 101, which the parent
-/// reports as a death. User code runs under its own `catch_unwind` inside `f`.
-pub(crate) fn run_child(f: impl FnOnce() -> i32) -> std::convert::Infallible {
-    let code = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(code) => code,
-        Err(payload) => {
-            // Dropping the payload could panic again (a payload type's own `Drop`).
-            std::mem::forget(payload);
-            101
-        }
-    };
-    sys::exit_now(code)
-}
-
-/// Encodes `value` (the result of job `index`) into `frame` as a results frame; when its
-/// `Serialize` returns `Err` or panics, the frame reports that instead ([`ENCODE`] with
-/// serde's message, or the panic). False if not even that could be framed.
-pub(crate) fn encode_result<T: Transfer>(
-    frame: &mut FrameBuf,
-    index: usize,
-    elapsed_ns: u64,
-    value: &T,
-) -> bool {
-    frame.results(ResultsHead {
-        first: index as u64,
-        items: 1,
-        values: 1,
-        elapsed_ns,
-        last: 1,
-    });
-    match catch_unwind(AssertUnwindSafe(|| {
-        codec::encode_value(value, &mut frame.buf)
-    })) {
-        Ok(Ok(())) => frame.end().is_ok(),
-        Ok(Err(Error::Encode { message, .. })) => panic_frame(frame, index, ENCODE, &message),
-        Ok(Err(e)) => panic_frame(frame, index, ENCODE, &e.to_string()),
-        Err(p) => panic_frame(frame, index, PANICKED, &panic_message(&*p)),
-    }
-}
-
-/// The child: run the job, send its value (or its panic), flush stdout, leave.
-fn child_main<T: Transfer>(
-    res: sys::RawFd,
-    death: sys::RawFd,
-    index: usize,
-    job: Job<'_, T>,
-) -> std::convert::Infallible {
-    run_child(|| {
-        mode::mark_worker();
-        sys::die_with_parent(death);
-        let mut frame = FrameBuf::default();
-        let sent = match catch_unwind(AssertUnwindSafe(job)) {
-            Ok(v) => {
-                let sent = encode_result(&mut frame, index, 0, &v);
-                // The value's own `Drop` is user code too: its panic must not lose the result.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
-                sent
-            }
-            Err(p) => panic_frame(&mut frame, index, PANICKED, &panic_message(&*p)),
-        };
-        let ok = sent && sys::write_all(res, &frame.buf).is_ok();
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        if ok {
-            0
-        } else {
-            2
-        }
-    })
-}
-
-impl<T> Drop for Jobs<'_, T> {
-    fn drop(&mut self) {
-        for c in self.running.drain(..) {
-            sys::kill(c.pid);
-            let _ = sys::waitpid(c.pid);
-        }
-    }
 }
 
 /// Where a call of a `#[parallel]` function can be submitted: [`Queue`] and [`Map`] (which run
@@ -782,26 +613,4 @@ where
         map.spawn(move || f(item));
     }
     map
-}
-
-#[cfg(all(test, unix, not(par_fallback_sys)))]
-mod tests {
-    use super::*;
-
-    /// An unwind never leaves a forked child: `run_child` turns a panic of par's own code into
-    /// exit status 101, and so does `sys::fork` itself for a child that has no guard of its own.
-    #[test]
-    fn a_panic_in_par_s_own_child_code_exits_the_child() {
-        let guarded = sys::fork(&[], || {
-            run_child(|| panic!("par's own child code panicked"))
-        });
-        let bare = sys::fork(&[], || panic!("a child with no guard of its own panicked"));
-        for pid in [guarded, bare] {
-            let pid = pid.expect("fork");
-            assert!(
-                matches!(sys::waitpid(pid), Ok(Status::Exited(101))),
-                "child {pid}"
-            );
-        }
-    }
 }

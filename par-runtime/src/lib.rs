@@ -20,6 +20,7 @@
 
 mod background;
 mod channel;
+mod child;
 mod codec;
 mod error;
 mod exec;
@@ -29,7 +30,6 @@ mod learn;
 mod macro_support;
 mod mode;
 mod options;
-mod panics;
 mod par_loop;
 mod pool;
 mod progress;

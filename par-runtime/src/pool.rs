@@ -12,14 +12,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::child::report::{panic_error, panic_frame, panic_message, panicked};
+use crate::child::wait::wait_readable;
+use crate::child::{self, Child, Pipes, What};
 use crate::codec::{self, Transfer};
-use crate::error::{child_vanished, Death, Error, Result};
+use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
-use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame, run_child, wait_readable, Spawner};
+use crate::jobs::Spawner;
 use crate::mode;
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, Status};
+use crate::sys::{self, Fd, Pid};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
 
 /// What `#[parallel]` registers for each function: its stable name and a trampoline that
@@ -92,10 +94,9 @@ pub fn registered() -> Vec<&'static str> {
 }
 
 struct Worker {
-    pid: Pid,
+    child: Child,
     tx: Fd,
     rx: Fd,
-    _death: Fd,
     reader: FrameReader,
     /// The calls sent to it, in the order it runs them: the first is running, the others wait
     /// in its pipe (kept whole, so they can go to another worker if this one dies).
@@ -296,20 +297,10 @@ impl<T: Transfer> Pool<T> {
                 // the call's.
                 Ok(Ok(v)) => match catch_unwind(AssertUnwindSafe(|| codec::round_trip(v))) {
                     Ok(r) => r.map_err(|e| e.about(job, pid)),
-                    Err(p) => Err(Error::Panicked {
-                        index: job,
-                        pid,
-                        message: panic_message(&*p),
-                        location: None,
-                    }),
+                    Err(p) => Err(panicked(job, pid, &*p)),
                 },
                 Ok(Err(e)) => Err(e.about(job, pid)),
-                Err(p) => Err(Error::Panicked {
-                    index: job,
-                    pid,
-                    message: panic_message(&*p),
-                    location: None,
-                }),
+                Err(p) => Err(panicked(job, pid, &*p)),
             };
             self.finish(job, r);
             return job;
@@ -399,17 +390,17 @@ impl<T: Transfer> Pool<T> {
     /// line for other workers.
     fn retire(&mut self, at: usize, error: Option<Error>) {
         let mut w = self.workers.swap_remove(at);
-        sys::kill(w.pid);
-        let status = sys::waitpid(w.pid);
+        w.child.kill();
         let running = w.calls.pop_front();
         while let Some(call) = w.calls.pop_back() {
             self.pending.push_front(call);
         }
         if let Some(call) = running {
             let job = call.0;
+            let pid = w.child.pid();
             let e = error
-                .or_else(|| died(Some(job), w.pid, status))
-                .unwrap_or_else(|| lost(job, Some(w.pid)));
+                .or_else(|| w.child.ended(Some(job), true))
+                .unwrap_or_else(|| lost(job, Some(pid)));
             if matches!(e, Error::WorkerDied { .. }) {
                 let attempts = self.attempts.entry(job).or_insert(0);
                 *attempts += 1;
@@ -436,28 +427,23 @@ impl<T: Transfer> Pool<T> {
     }
 
     fn fork(&mut self) -> Result<Worker> {
-        crate::worker::install_panic_hook();
-        let pipe = || sys::pipe().map_err(|e| Error::io("could not create a pool's pipe", e));
-        let (cmd_r, cmd_w) = pipe()?;
-        let (res_r, res_w) = pipe()?;
-        let (death_r, death_w) = pipe()?;
-        let keep = [cmd_r.raw(), res_w.raw(), death_r.raw()];
-        let pid = sys::fork(&keep, move || {
-            run_child(|| {
-                mode::mark_worker();
-                sys::die_with_parent(death_r.raw());
-                serve(cmd_r.raw(), res_w.raw())
-            })
-        })
-        .map_err(|e| Error::io("could not fork a pool worker", e))?;
+        let pipes = Pipes {
+            cmd: true,
+            what: What::POOL_WORKER,
+            ..Pipes::default()
+        };
+        let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
+            Some(cmd) => serve(cmd.raw(), ends.res.raw()),
+            None => 1,
+        })?;
         self.forks += 1;
-        sys::set_nonblocking(&res_r)
-            .map_err(|e| Error::io("could not make a pool's pipe non-blocking", e))?;
+        let Some(tx) = ends.cmd else {
+            unreachable!("a command pipe was asked for")
+        };
         Ok(Worker {
-            pid,
-            tx: cmd_w,
-            rx: res_r,
-            _death: death_w,
+            child,
+            tx,
+            rx: ends.res,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             calls: VecDeque::new(),
             broken: false,
@@ -477,8 +463,7 @@ impl<T: Transfer> Pool<T> {
                 Ok(ready) => ready,
                 Err(e) => {
                     for w in std::mem::take(&mut self.workers) {
-                        sys::kill(w.pid);
-                        let _ = sys::waitpid(w.pid);
+                        // Dropped: killed and reaped.
                         for (job, _, _) in w.calls {
                             let e = std::io::Error::new(e.kind(), e.to_string());
                             self.finish(job, Err(Error::io("poll failed", e)));
@@ -595,36 +580,6 @@ impl<T: Transfer> Pool<T> {
     }
 }
 
-/// The error for a worker that ended: `None` if it exited normally (it should not have).
-fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option<Error> {
-    match status {
-        Ok(Status::Signaled(sig)) => Some(Error::WorkerDied {
-            index: job,
-            pid,
-            death: Death::Signal(sig),
-        }),
-        // A pool worker only exits when told to: an `exit(0)` during a call is that call's
-        // death, like any other status.
-        Ok(Status::Exited(0)) => job.map(|job| Error::WorkerDied {
-            index: Some(job),
-            pid,
-            death: Death::Exit(0),
-        }),
-        Ok(Status::Exited(code)) => Some(Error::WorkerDied {
-            index: job,
-            pid,
-            death: Death::Exit(code),
-        }),
-        // Gone already (`SIGCHLD` ignored): a death only if a call was outstanding.
-        Err(e) if child_vanished(&e) => job.map(|job| Error::WorkerDied {
-            index: Some(job),
-            pid,
-            death: Death::Unknown,
-        }),
-        Err(e) => Some(Error::io("could not reap a pool worker", e)),
-    }
-}
-
 fn lost(job: usize, pid: Option<Pid>) -> Error {
     Error::Lost {
         index: Some(job),
@@ -636,7 +591,7 @@ fn lost(job: usize, pid: Option<Pid>) -> Error {
 /// One result frame from a pool worker, if a complete one is buffered: the job, its result,
 /// the time the worker spent on it, and `true` when the stream is corrupt beyond it.
 fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool)> {
-    let pid = w.pid;
+    let pid = w.child.pid();
     let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
         index: Some(job),
@@ -743,12 +698,12 @@ fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
         // Idle workers exit when their command pipe closes; busy ones are killed.
-        for w in self.workers.drain(..) {
+        for mut w in self.workers.drain(..) {
             if !w.calls.is_empty() {
-                sys::kill(w.pid);
+                w.child.kill();
             }
             drop(w.tx);
-            let _ = sys::waitpid(w.pid);
+            let _ = w.child.reap();
         }
     }
 }

@@ -6,15 +6,12 @@
 //! instead, which the parent reports as a death).
 
 use std::cell::RefCell;
-use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::forms::{Emit, Failure, Job, JobError};
-use crate::mode;
 use crate::source::{Plan, Source};
 use crate::sys::{self, RawFd, SlotWriter};
 use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
@@ -56,48 +53,30 @@ pub(crate) fn set_result_fd(fd: RawFd) {
     RESULT_FD.store(fd, Ordering::Relaxed);
 }
 
-pub(crate) use crate::panics::{install_panic_hook, take_panic_location};
-
-/// The fds a worker is given.
+/// The fds a worker is given (the child layer made them, with its stdout and death pipe).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fds {
     pub(crate) cmd: RawFd,
     pub(crate) res: RawFd,
-    pub(crate) death: RawFd,
-    /// While a progress bar is drawn, the worker's stdout goes to this pipe and the parent
-    /// prints its lines above the bar, so the two never mix on one line.
-    pub(crate) stdout: Option<RawFd>,
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
 }
 
-/// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
-/// (the parent is gone), 101 par's own code panicked.
+/// The worker's life in the child (which `child::spawn` started and will end). Returns the
+/// exit code: 0 done, 1 the parent sent garbage, 2 a write failed (the parent is gone).
 pub(crate) fn main<S: Source, J: Job<S::Item>>(
     fds: Fds,
     slot: SlotWriter,
     src: &mut S,
     job: &J,
     grain: usize,
-) -> std::convert::Infallible {
-    mode::mark_worker();
+) -> i32 {
     set_result_fd(fds.res);
-    if let Some(out) = fds.stdout {
-        if sys::dup2(out, 1).is_err() {
-            sys::exit_now(1);
-        }
+    match serve(fds, slot, src, job, grain) {
+        Ok(()) => 0,
+        Err(Exit(code)) => code,
     }
-    sys::die_with_parent(fds.death);
-    let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
-        Ok(Ok(())) => 0,
-        Ok(Err(Exit(code))) => code,
-        Err(_) => 101,
-    };
-    // The body's prints live in this process' copy of stdout's buffer: flush them, or they
-    // are lost at `_exit`.
-    let _ = std::io::stdout().flush();
-    sys::exit_now(code)
 }
 
 struct Exit(i32);

@@ -65,6 +65,7 @@ pub(crate) fn getpid() -> Pid {
     std::process::id() as Pid
 }
 
+#[allow(dead_code)] // the same API as the Unix `sys`, whose `fork` its tests call
 pub(crate) fn fork(_: &[RawFd], _: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
     Err(unsupported())
 }
