@@ -10,11 +10,12 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::codec::{self, Transfer};
 use crate::error::{report_error, Error, ENCODE, PANICKED};
 use crate::mode;
-use crate::sys::{self, Pid};
+use crate::sys::{self, Pid, RawFd};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, FrameBuf, PanicHead, ResultsHead};
 
 /// Runs par's own code in a child (`f` returns the exit code): whatever happens, the child
@@ -69,16 +70,32 @@ pub(crate) fn panicked(index: usize, pid: Pid, payload: &(dyn Any + Send)) -> Er
 /// [`FAILED`](crate::error::FAILED) or [`ENCODE`], with `message`.
 pub(crate) fn panic_frame(frame: &mut FrameBuf, index: usize, failed: u8, message: &str) -> bool {
     frame.clear();
-    frame.panic(PanicHead {
-        index: index as u64,
-        failed,
-    });
     let location = if failed == PANICKED {
         take_panic_location()
     } else {
         None
     };
-    codec::encode_into(&(message, location), &mut frame.buf).is_ok() && frame.end().is_ok()
+    append_report(frame, index, failed, message, location.as_deref()).is_ok()
+}
+
+/// Appends a `Panic` frame for item or job `index` to `frame` (after the frames it holds):
+/// `failed` says what happened ([`PANICKED`], [`FAILED`](crate::error::FAILED), [`ENCODE`]),
+/// with `message` and the panic's `location`. [`panic_error`] reads it.
+pub(crate) fn append_report(
+    frame: &mut FrameBuf,
+    index: usize,
+    failed: u8,
+    message: &str,
+    location: Option<&str>,
+) -> crate::error::Result<()> {
+    frame.panic(PanicHead {
+        index: index as u64,
+        failed,
+    });
+    codec::encode_into(&(message, location), &mut frame.buf)?;
+    frame
+        .end()
+        .map_err(|e| Error::io("a worker could not frame its failure", e))
 }
 
 /// The error a `Panic` frame from process `pid` reports (or what is wrong with the frame).
@@ -148,6 +165,36 @@ pub(crate) fn run_job<T: Transfer>(
 
 thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// A loop worker's complete result frames that wait for the next write (see the worker's
+    /// `Sender`): kept here so that [`send_raw`] can send them first.
+    pub(crate) static UNSENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This child's result pipe (-1 outside children), for [`send_raw`].
+static RESULT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Test support: writes `bytes` as they are into this worker's result pipe, so tests can check
+/// how the parent handles corrupt, truncated and oversized frames. Not public API.
+///
+/// In a loop worker, whose results may wait to leave in a batch, the frames of the items
+/// before it leave first: the bytes stand in the stream where the item that sends them stands.
+pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
+    match RESULT_FD.load(Ordering::Relaxed) {
+        -1 => Err(std::io::Error::other(
+            "send_raw called outside a par worker",
+        )),
+        fd => {
+            let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
+            sys::write_all(fd, &unsent)?;
+            sys::write_all(fd, bytes)
+        }
+    }
+}
+
+/// Records where [`send_raw`] writes in this process: a worker's result pipe (loops, pools) or
+/// a started child's channel to its parent.
+pub(crate) fn set_result_fd(fd: RawFd) {
+    RESULT_FD.store(fd, Ordering::Relaxed);
 }
 
 /// The location recorded by the child's panic hook for the last panic, if any.

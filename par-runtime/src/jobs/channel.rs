@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use crate::child::report::{self, panic_error, panic_frame, panic_message};
 use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Pipes, What};
-use crate::codec::{self, Transfer};
 use crate::error::{Error, Result, PANICKED};
 use crate::sys::{self, Fd, Pid};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 
 /// One end of a typed duplex channel between a parent and a child it [`start`]ed: `send`
@@ -123,7 +123,7 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
         if sys::set_nonblocking(&down).is_err() {
             return 2;
         }
-        crate::worker::set_result_fd(ends.res.raw());
+        report::set_result_fd(ends.res.raw());
         let mut ch = Channel::<R, S>::new(index, parent, None, ends.res, down);
         child_main(&mut ch, f)
     })?;

@@ -13,16 +13,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::child::{self, report, Child, Pipes, What};
-use crate::codec::{self, Transfer};
 use crate::error::{report_error, Death, Error, Result};
-use crate::forms::{Inline, Job, JobError};
-use crate::options::Loop;
+use crate::loops::forms::{Inline, Job, JobError};
+use crate::loops::options::Loop;
+use crate::loops::sched::{Sched, Schedule};
+use crate::loops::source::{Plan, Source};
+use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
-use crate::sched::{Sched, Schedule};
-use crate::source::{Plan, Source};
 use crate::sys::{self, Fd, Shared, Watch};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
-use crate::worker::{self, Fds};
 
 /// One worker process as the parent sees it.
 struct Worker {
@@ -128,7 +128,7 @@ pub(crate) struct Team<V> {
     stall_after: Duration,
     /// When the workers' CPU time was last looked at (about once a second).
     stall_looked: Instant,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::loops::options::Cancel>,
     /// A short-circuiting loop (`position_any`): a value for which this is true ends the loop
     /// at once (the other workers are killed), and `finished_early` says it did.
     stop_on: Option<fn(&V) -> bool>,

@@ -13,11 +13,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::child::report::{panic_error, panicked, run_job};
 use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Pipes, What};
-use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
 use crate::mode;
 use crate::progress::Progress;
 use crate::sys::{self, Fd};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 use std::time::{Duration, Instant};
 

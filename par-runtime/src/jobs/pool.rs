@@ -12,16 +12,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::child::report::{panic_error, panic_frame, panic_message, panicked};
+use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
 use crate::child::wait::wait_readable;
 use crate::child::{self, Child, Pipes, What};
-use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
-use crate::jobs::Spawner;
+use crate::jobs::queue::Spawner;
 use crate::mode;
 use crate::progress::Progress;
 use crate::sys::{self, Fd, Pid};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
 
 /// What `#[parallel]` registers for each function: its stable name and a trampoline that
@@ -638,7 +638,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
 fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
     use std::io::Write;
-    crate::worker::set_result_fd(res);
+    report::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
     let mut frame = FrameBuf::default();
     loop {

@@ -5,13 +5,13 @@ use std::convert::Infallible;
 use std::fmt::Display;
 use std::panic::Location;
 
-use crate::codec::Transfer;
 use crate::error::{Error, Result};
-use crate::exec;
-use crate::forms::{Collect, Find, Reduce};
-use crate::options::Loop;
-use crate::source::IntoSource;
-use crate::team::TeamIter;
+use crate::loops::exec;
+use crate::loops::forms::{Collect, Find, Reduce};
+use crate::loops::options::Loop;
+use crate::loops::source::IntoSource;
+use crate::loops::team::TeamIter;
+use crate::wire::codec::Transfer;
 
 impl Loop {
     /// Runs `body` on every item and collects the values in iteration order, like

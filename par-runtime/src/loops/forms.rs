@@ -6,11 +6,11 @@ use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::child::report::{panic_message, take_panic_location};
-use crate::codec::{self, Transfer};
 use crate::error::{report_error, Error, Result, ENCODE, FAILED, PANICKED};
+use crate::loops::source::Source;
 use crate::mode;
 use crate::progress::Progress;
-use crate::source::Source;
+use crate::wire::codec::{self, Transfer};
 
 /// Why an item failed in the body.
 #[derive(Debug)]
@@ -33,7 +33,13 @@ pub(crate) enum Failure {
 
 impl Failure {
     pub(crate) fn into_error(self, pid: i32) -> Error {
-        let (failed, index, message, location) = match self {
+        let (failed, index, message, location) = self.parts();
+        report_error(failed, index, pid, message, location)
+    }
+
+    /// What a report of it says: its kind (`error::PANICKED`...), item, message, location.
+    pub(crate) fn parts(self) -> (u8, usize, String, Option<String>) {
+        match self {
             Failure::Panicked {
                 index,
                 message,
@@ -41,8 +47,7 @@ impl Failure {
             } => (PANICKED, index, message, location),
             Failure::Failed { index, message } => (FAILED, index, message, None),
             Failure::Encode { index, message } => (ENCODE, index, message, None),
-        };
-        report_error(failed, index, pid, message, location)
+        }
     }
 }
 
@@ -276,7 +281,7 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     job: &J,
     len: Option<usize>,
     progress: bool,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::loops::options::Cancel>,
 ) -> Result<Vec<J::Value>> {
     let mut emit = Inline::with_extras(Progress::new(len.map(|n| n as u64), progress), cancel);
     let grain = job.grain(len);
@@ -300,7 +305,7 @@ pub(crate) fn run_one<I, J: Job<I>>(
     job: &J,
     index: usize,
     item: I,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::loops::options::Cancel>,
 ) -> Result<J::Value> {
     let mut emit = Inline::with_extras(Progress::off(), cancel);
     match job.run(index, 1, std::iter::once(item), &mut emit) {
@@ -327,7 +332,7 @@ struct Extras {
     progress: Progress,
     check: bool,
     index: usize,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::loops::options::Cancel>,
 }
 
 impl<V> Inline<V> {
@@ -339,7 +344,10 @@ impl<V> Inline<V> {
         Self::with_extras(progress, None)
     }
 
-    pub(crate) fn with_extras(progress: Progress, cancel: Option<crate::options::Cancel>) -> Self {
+    pub(crate) fn with_extras(
+        progress: Progress,
+        cancel: Option<crate::loops::options::Cancel>,
+    ) -> Self {
         let check = mode::check();
         Inline {
             values: Vec::new(),

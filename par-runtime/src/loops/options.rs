@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::sched::Schedule;
+use crate::loops::sched::Schedule;
 
 /// A parallel loop: options, then one of the forms ([`collect`](Loop::collect),
 /// [`for_each`](Loop::for_each), [`reduce`](Loop::reduce), [`unordered`](Loop::unordered)), each

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use crate::child::report::{flush_stdout, panic_message, take_panic_location};
 use crate::child::{self, Pipes, What};
-use crate::codec::{self, Transfer};
 use crate::error::{Error, Result};
 use crate::sys::{self, Pid};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 
 /// What a background process sends: its pid, then how the job ended.
