@@ -17,12 +17,13 @@
 //!   parent), `Child` (kill, reap, the death its end stands for, kill-and-reap on drop),
 //!   `report` (the child's epilogue and its panic report), `wait` (many children at once).
 //! - `wire/`: frames (`wire`) and the serde codec (`wire::codec`).
-//! - leaves used by all: `error`, `mode`, `progress`, `trace`, `macro_support` (generated
+//! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`, `macro_support` (generated
 //!   code's helpers);
 //! - `sys/`: every system call and every `unsafe` block.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod cancel;
 mod child;
 mod error;
 mod jobs;
@@ -35,12 +36,13 @@ mod sys;
 mod trace;
 mod wire;
 
+pub use cancel::Cancel;
 pub use error::{Death, Error, Result};
 pub use jobs::background::{background, Background, BackgroundQueue};
 pub use jobs::channel::{start, Channel, Exchange};
 pub use jobs::pool::{registered, Ordered, Pool};
 pub use jobs::queue::{pmap, Map, Queue, Spawner};
-pub use loops::options::{Cancel, Loop};
+pub use loops::options::Loop;
 pub use loops::par_loop::{TryUnordered, Unordered};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};

@@ -5,5 +5,6 @@
 
 pub(crate) mod background;
 pub(crate) mod channel;
+pub(crate) mod limiter;
 pub(crate) mod pool;
 pub(crate) mod queue;

@@ -12,14 +12,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
 use crate::child::wait::wait_readable;
 use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
+use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::queue::Spawner;
 use crate::mode;
-use crate::progress::Progress;
 use crate::sys::{self, Fd, Pid};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
@@ -104,6 +105,8 @@ struct Worker {
     /// A write to it failed: it is exiting. It gets no more calls; its results are still read
     /// up to its end of file, which retires it.
     broken: bool,
+    /// When the call in front of `calls` started (the `timeout` option).
+    since: Instant,
 }
 
 /// A call: job number, function name, encoded arguments.
@@ -144,30 +147,26 @@ const MAX_DEPTH: usize = 16;
 /// assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
 /// ```
 pub struct Pool<T> {
-    limit: usize,
-    submitted: usize,
-    finished: usize,
+    /// Job numbers, finished results, progress, retries, timeout, cancel (shared with
+    /// `Queue`/`Map`).
+    books: Limiter<T>,
     forks: usize,
     workers: Vec<Worker>,
     pending: VecDeque<Call>,
     /// Nanoseconds per call as the workers measured them (exponentially weighted).
     call_ns: Option<f64>,
-    retries: u32,
-    attempts: HashMap<usize, u32>,
-    done: VecDeque<(usize, Result<T>)>,
     /// Results taken out of `done` by `get` / `ordered`, by job number.
     kept: BTreeMap<usize, Result<T>>,
     next: usize,
     inline: bool,
     frame: FrameBuf,
-    progress: Progress,
 }
 
 impl<T> std::fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("limit", &self.limit)
-            .field("submitted", &self.submitted)
+            .field("limit", &self.books.limit)
+            .field("submitted", &self.books.submitted)
             .field("forks", &self.forks)
             .field("workers", &self.workers.len())
             .finish_non_exhaustive()
@@ -196,21 +195,15 @@ impl<T: Transfer> Pool<T> {
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
         Pool {
-            limit: limit.max(1),
-            submitted: 0,
-            finished: 0,
+            books: Limiter::new(limit),
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
             call_ns: None,
-            retries: 0,
-            attempts: HashMap::new(),
-            done: VecDeque::new(),
             kept: BTreeMap::new(),
             next: 0,
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
-            progress: Progress::off(),
         }
     }
 
@@ -228,8 +221,7 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.count(), 10);
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
-        self.progress = Progress::new(Some(self.submitted as u64), on);
-        self.progress.advance(self.finished as u64);
+        self.books.show_progress(on);
         self
     }
 
@@ -237,7 +229,48 @@ impl<T: Transfer> Pool<T> {
     /// up to `n` more times; a call that died every time yields [`Error::Retried`]. A panic is
     /// the call's answer and is not retried.
     pub fn retries(mut self, n: u32) -> Self {
-        self.retries = n;
+        self.books.retries = n;
+        self
+    }
+
+    /// Kills the worker running a call that takes longer than `limit`: the call yields
+    /// [`Error::TimedOut`], the calls queued behind it go to other workers, and a new worker
+    /// takes the killed one's place.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// #[par::parallel]
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    /// let mut pool = par::Pool::new(2).timeout(Duration::from_millis(500));
+    /// let slow = nap::spawn(&mut pool, 60_000);
+    /// let quick = nap::spawn(&mut pool, 1);
+    /// assert!(matches!(pool.get(slow), Some(Err(par::Error::TimedOut { .. }))));
+    /// assert_eq!(pool.get(quick).unwrap().as_ref().unwrap(), &1);
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.books.timeout = Some(limit);
+        self
+    }
+
+    /// Stops the calls when `handle` is cancelled (see [`Cancel`]): no new call starts, the
+    /// workers are killed and reaped, and every unfinished call yields `Err(Error::Cancelled)`.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn one(x: u8) -> u8 {
+    ///     x
+    /// }
+    /// let stop = par::Cancel::new();
+    /// let mut pool = par::Pool::new(2).cancel(&stop);
+    /// stop.cancel();
+    /// let job = one::spawn(&mut pool, 1);
+    /// assert!(matches!(pool.get(job), Some(Err(par::Error::Cancelled))));
+    /// ```
+    pub fn cancel(mut self, handle: &Cancel) -> Self {
+        self.books.cancel = Some(handle.clone());
         self
     }
 
@@ -287,9 +320,11 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &5);
     /// ```
     pub fn call<A: Transfer>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
-        let job = self.submitted;
-        self.submitted += 1;
-        self.progress.grow(1);
+        let job = self.books.submit();
+        if self.books.cancelled() {
+            self.finish(job, Err(Error::Cancelled));
+            return job;
+        }
         if self.inline {
             let pid = sys::getpid();
             let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
@@ -315,12 +350,7 @@ impl<T: Transfer> Pool<T> {
     }
 
     fn finish(&mut self, job: usize, r: Result<T>) {
-        self.finished += 1;
-        self.progress.advance(1);
-        self.done.push_back((job, r));
-        if self.finished == self.submitted {
-            self.progress.finish();
-        }
+        self.books.finish(job, r);
     }
 
     /// How many calls a worker may have queued (see `QUEUED`).
@@ -349,7 +379,7 @@ impl<T: Transfer> Pool<T> {
                 .min_by_key(|&i| self.workers[i].calls.len());
             let at = match least {
                 Some(at) if self.workers[at].calls.is_empty() => at,
-                _ if self.workers.len() < self.limit => match self.fork() {
+                _ if self.workers.len() < self.books.limit => match self.fork() {
                     Ok(w) => {
                         self.workers.push(w);
                         self.workers.len() - 1
@@ -372,7 +402,11 @@ impl<T: Transfer> Pool<T> {
                 .call(*job as u64, name, args)
                 .and_then(|()| sys::write_all(self.workers[at].tx.raw(), &self.frame.buf));
             if sent.is_ok() {
-                self.workers[at].calls.push_back(call);
+                let w = &mut self.workers[at];
+                if w.calls.is_empty() {
+                    w.since = Instant::now(); // it starts this call now
+                }
+                w.calls.push_back(call);
             } else {
                 // The worker is exiting, perhaps after finishing calls whose results are still
                 // in its pipe: they are read, and its end of file tells how it ended (`read`).
@@ -401,28 +435,10 @@ impl<T: Transfer> Pool<T> {
             let e = error
                 .or_else(|| w.child.ended(Some(job), true))
                 .unwrap_or_else(|| lost(job, Some(pid)));
-            if matches!(e, Error::WorkerDied { .. }) {
-                let attempts = self.attempts.entry(job).or_insert(0);
-                *attempts += 1;
-                let attempts = *attempts;
-                if attempts <= self.retries {
-                    crate::trace::retry(job, attempts, &e);
-                    self.pending.push_front(call);
-                    return;
-                }
-                if attempts > 1 {
-                    let last = Box::new(e);
-                    return self.finish(
-                        job,
-                        Err(Error::Retried {
-                            index: job,
-                            attempts,
-                            last,
-                        }),
-                    );
-                }
+            match self.books.after_failure(job, e) {
+                AfterDeath::Again => self.pending.push_front(call),
+                AfterDeath::Fail(e) => self.finish(job, Err(e)),
             }
-            self.finish(job, Err(e));
         }
     }
 
@@ -447,19 +463,27 @@ impl<T: Transfer> Pool<T> {
             reader: FrameReader::new(wire::DEFAULT_MAX),
             calls: VecDeque::new(),
             broken: false,
+            since: Instant::now(),
         })
     }
 
     /// Waits until at least one more call has finished; false when none is outstanding.
     fn wait_one(&mut self) -> bool {
         // Counted before dispatching: a call that could not start (a fork refused) is done.
-        let before = self.done.len();
+        let before = self.books.done.len();
         self.dispatch();
-        while self.done.len() == before {
+        while self.books.done.len() == before {
             if self.workers.iter().all(|w| w.calls.is_empty()) {
                 return false;
             }
-            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), None) {
+            let timeout = self.books.timeout;
+            let wait = self.books.wait_for(
+                self.workers
+                    .iter()
+                    .filter(|w| !w.calls.is_empty())
+                    .filter_map(|w| timeout.map(|t| w.since + t)),
+            );
+            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), wait) {
                 Ok(ready) => ready,
                 Err(e) => {
                     for w in std::mem::take(&mut self.workers) {
@@ -477,9 +501,45 @@ impl<T: Transfer> Pool<T> {
                     self.read(at);
                 }
             }
+            if self.books.cancelled() {
+                self.cancel_all();
+                break;
+            }
+            self.time_out();
             self.dispatch();
         }
         true
+    }
+
+    /// Retires the workers whose running call passed its deadline: the call fails with
+    /// `TimedOut`, the calls queued behind it go to other workers.
+    fn time_out(&mut self) {
+        let Some(limit) = self.books.timeout else {
+            return;
+        };
+        while let Some(at) = self
+            .workers
+            .iter()
+            .position(|w| !w.calls.is_empty() && w.since.elapsed() >= limit)
+        {
+            let w = &self.workers[at];
+            let e = self.books.timed_out(w.calls[0].0, w.child.pid());
+            self.retire(at, Some(e));
+        }
+    }
+
+    /// Cancelled: every worker is killed and reaped, and every unfinished call fails with
+    /// `Error::Cancelled` (results that arrived before stand).
+    fn cancel_all(&mut self) {
+        for w in std::mem::take(&mut self.workers) {
+            // Dropped: killed and reaped.
+            for (job, _, _) in w.calls {
+                self.finish(job, Err(Error::Cancelled));
+            }
+        }
+        for (job, _, _) in std::mem::take(&mut self.pending) {
+            self.finish(job, Err(Error::Cancelled));
+        }
     }
 
     /// Reads worker `at`'s results; at end of file (or garbage) retires it: the call it was
@@ -500,6 +560,7 @@ impl<T: Transfer> Pool<T> {
                         }
                         if w.calls.front().is_some_and(|c| c.0 == job) {
                             w.calls.pop_front();
+                            w.since = Instant::now(); // the next call starts
                         }
                         got.push((job, r, elapsed));
                     }
@@ -523,7 +584,7 @@ impl<T: Transfer> Pool<T> {
     /// Takes the next finished call's result, in completion order (`None`: all are taken).
     fn next_done(&mut self) -> Option<(usize, Result<T>)> {
         loop {
-            if let Some(r) = self.done.pop_front() {
+            if let Some(r) = self.books.done.pop_front() {
                 return Some(r);
             }
             if !self.wait_one() {
@@ -546,7 +607,7 @@ impl<T: Transfer> Pool<T> {
     /// assert!(pool.get(99).is_none()); // never submitted
     /// ```
     pub fn get(&mut self, job: usize) -> Option<&Result<T>> {
-        if job >= self.submitted || job < self.next {
+        if job >= self.books.submitted || job < self.next {
             return None;
         }
         while !self.kept.contains_key(&job) {
@@ -742,7 +803,7 @@ impl<T: Transfer> Iterator for Ordered<'_, T> {
     type Item = Result<T>;
     fn next(&mut self) -> Option<Result<T>> {
         let pool = &mut *self.pool;
-        if pool.next >= pool.submitted {
+        if pool.next >= pool.books.submitted {
             return None;
         }
         let job = pool.next;

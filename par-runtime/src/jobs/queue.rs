@@ -10,12 +10,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};
 use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, Result};
+use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::mode;
-use crate::progress::Progress;
 use crate::sys::{self, Fd};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
@@ -31,64 +32,40 @@ struct Running<'a, T> {
     res: Fd,
     reader: FrameReader,
     outcome: Option<Result<()>>,
+    /// When it started (its deadline is this plus the `timeout` option).
+    started: Instant,
 }
 
-/// The engine under [`Queue`] and [`Map`]: pending closures, running children, finished results.
+/// The engine under [`Queue`] and [`Map`]: pending closures, running children, and the
+/// family's shared bookkeeping (`limiter`).
 struct Jobs<'a, T> {
-    limit: usize,
-    submitted: usize,
     pending: VecDeque<(usize, Job<'a, T>)>,
     running: Vec<Running<'a, T>>,
-    done: VecDeque<(usize, Result<T>)>,
-    finished: usize,
-    progress: Progress,
-    /// Forks again a job whose child died (a signal, `exit`), up to this many times.
-    retries: u32,
-    attempts: std::collections::HashMap<usize, u32>,
+    books: Limiter<T>,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
     fn new(limit: usize) -> Self {
         Jobs {
-            limit: limit.max(1),
-            submitted: 0,
             pending: VecDeque::new(),
             running: Vec::new(),
-            done: VecDeque::new(),
-            finished: 0,
-            progress: Progress::off(),
-            retries: 0,
-            attempts: std::collections::HashMap::new(),
-        }
-    }
-
-    fn show_progress(&mut self, on: bool) {
-        self.progress = Progress::new(Some(self.submitted as u64), on);
-        self.progress.advance(self.finished as u64);
-    }
-
-    /// Records job `index`'s result (or failure).
-    fn finish(&mut self, index: usize, r: Result<T>) {
-        self.finished += 1;
-        self.progress.advance(1);
-        self.done.push_back((index, r));
-        if self.finished == self.submitted {
-            self.progress.finish();
+            books: Limiter::new(limit),
         }
     }
 
     /// Queues a job (FIFO) and starts it at once if fewer than `limit` are running.
     fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
-        let index = self.submitted;
-        self.submitted += 1;
-        self.progress.grow(1);
+        let index = self.books.submit();
         self.pending.push_back((index, Box::new(job)));
         self.start_pending();
         index
     }
 
     fn start_pending(&mut self) {
-        while self.running.len() < self.limit {
+        if self.books.cancelled() {
+            return self.cancel_all();
+        }
+        while self.running.len() < self.books.limit {
             let Some((index, job)) = self.pending.pop_front() else {
                 return;
             };
@@ -100,12 +77,12 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
                     Err(p) => Err(panicked(index, pid, &*p)),
                 };
-                self.finish(index, r);
+                self.books.finish(index, r);
                 continue;
             }
             match self.fork(index, job) {
                 Ok(child) => self.running.push(child),
-                Err(e) => self.finish(index, Err(e)),
+                Err(e) => self.books.finish(index, Err(e)),
             }
         }
     }
@@ -133,7 +110,25 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             res: ends.res,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             outcome: None,
+            started: Instant::now(),
         })
+    }
+
+    /// Cancelled: every running child is killed and reaped, and every unfinished job, running
+    /// or pending, fails with `Error::Cancelled`.
+    fn cancel_all(&mut self) {
+        for c in std::mem::take(&mut self.running) {
+            // What arrived before the cancel stands: a value is finished already, a panic
+            // report is finished here.
+            match c.outcome {
+                None => self.books.finish(c.job, Err(Error::Cancelled)),
+                Some(Err(e)) => self.books.finish(c.job, Err(e)),
+                Some(Ok(())) => {}
+            }
+        }
+        for (index, _) in std::mem::take(&mut self.pending) {
+            self.books.finish(index, Err(Error::Cancelled));
+        }
     }
 
     /// Waits until at least one more job has finished (or nothing runs); returns false when
@@ -141,18 +136,23 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn wait_one(&mut self) -> bool {
         if self.running.is_empty() {
             self.start_pending();
-            return !self.done.is_empty();
+            return !self.books.done.is_empty();
         }
-        let before = self.done.len();
-        while self.done.len() == before && !self.running.is_empty() {
-            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), None) {
+        let before = self.books.done.len();
+        while self.books.done.len() == before && !self.running.is_empty() {
+            let wait = self.books.wait_for(
+                self.running
+                    .iter()
+                    .filter_map(|c| self.books.deadline(c.started)),
+            );
+            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), wait) {
                 Ok(ready) => ready,
                 Err(e) => {
                     // Nothing sensible to wait on any more: fail every running job.
                     for c in std::mem::take(&mut self.running) {
                         drop(c.child); // killed and reaped
                         let e = std::io::Error::new(e.kind(), e.to_string());
-                        self.finish(c.job, Err(Error::io("poll failed", e)));
+                        self.books.finish(c.job, Err(Error::io("poll failed", e)));
                     }
                     break;
                 }
@@ -162,9 +162,26 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                     self.read(i);
                 }
             }
+            if self.books.cancelled() {
+                self.cancel_all();
+            }
+            self.time_out();
         }
         self.start_pending();
         true
+    }
+
+    /// Kills the children whose job ran past its deadline: each fails with `TimedOut`.
+    fn time_out(&mut self) {
+        let now = Instant::now();
+        while let Some(i) = self.running.iter().position(|c| {
+            c.outcome.is_none() && self.books.deadline(c.started).is_some_and(|d| d <= now)
+        }) {
+            let c = self.running.swap_remove(i);
+            let e = self.books.timed_out(c.job, c.child.pid());
+            drop(c.child); // killed and reaped
+            self.books.finish(c.job, Err(e));
+        }
     }
 
     /// Once every result has been taken: reaps the children still exiting (their results
@@ -201,7 +218,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                         c.outcome = Some(outcome);
                         if let Some(v) = value {
                             let job = c.job;
-                            self.finish(job, Ok(v));
+                            self.books.finish(job, Ok(v));
                         }
                     }
                 }
@@ -218,30 +235,26 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             None => death,
         };
         let Some(e) = failure else { return };
-        if let (Error::WorkerDied { .. }, Some(job)) = (&e, c.closure) {
-            let attempts = self.attempts.entry(c.job).or_insert(0);
-            *attempts += 1;
-            if *attempts <= self.retries {
-                crate::trace::retry(c.job, *attempts, &e);
-                match self.fork(c.job, job) {
-                    Ok(child) => self.running.push(child),
-                    Err(fork_error) => self.finish(c.job, Err(fork_error)),
-                }
-                return;
-            }
-            if *attempts > 1 {
-                let attempts = *attempts;
-                return self.finish(
-                    c.job,
-                    Err(Error::Retried {
-                        index: c.job,
-                        attempts,
-                        last: Box::new(e),
-                    }),
-                );
-            }
+        match (self.books.after_failure(c.job, e), c.closure) {
+            (AfterDeath::Again, Some(job)) => match self.fork(c.job, job) {
+                Ok(child) => self.running.push(child),
+                Err(fork_error) => self.books.finish(c.job, Err(fork_error)),
+            },
+            (AfterDeath::Again, None) => self.books.finish(
+                c.job,
+                Err(lost(c.job, "its closure is gone: it cannot run again")),
+            ),
+            (AfterDeath::Fail(e), _) => self.books.finish(c.job, Err(e)),
         }
-        self.finish(c.job, Err(e));
+    }
+}
+
+/// A job that par could not finish (a bug if it happens: never silent).
+fn lost(job: usize, message: &str) -> Error {
+    Error::Lost {
+        index: Some(job),
+        pid: None,
+        message: message.into(),
     }
 }
 
@@ -293,6 +306,111 @@ impl<'a, T: Transfer + 'a> Spawner<'a, T> for Map<'a, T> {
         self.jobs.spawn(move || f(args))
     }
 }
+
+/// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both). Each
+/// doc example runs on the type it documents.
+macro_rules! family_options {
+    ($family:ident, $result:literal) => {
+        impl<'a, T: Transfer> $family<'a, T> {
+            /// Jobs running right now (never more than the limit).
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2);")]
+            /// for _ in 0..5 {
+            ///     jobs.spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+            /// }
+            /// assert!(jobs.running() <= 2); // the limit is never overshot
+            /// assert_eq!(jobs.count(), 5);
+            /// ```
+            pub fn running(&self) -> usize {
+                self.jobs.running.len()
+            }
+
+            /// Shows a progress bar of finished jobs out of those submitted (see the
+            /// `progress` option of loops: stderr, only on a terminal unless
+            /// `PAR_PROGRESS=1`). For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).progress(true);")]
+            /// for i in 0..4u32 {
+            ///     jobs.spawn(move || i);
+            /// }
+            /// assert_eq!(jobs.count(), 4);
+            /// ```
+            pub fn progress(mut self, on: bool) -> Self {
+                self.jobs.books.show_progress(on);
+                self
+            }
+
+            /// Forks a job again when its child dies (a signal, `exit`), up to `n` more times;
+            /// a job that died every time yields [`Error::Retried`]. A panic, an error or a
+            /// timeout is the job's answer and is not retried. The job's closure is kept in
+            /// this process until it finishes, to be forked again. Deaths are handled when
+            /// results are read, so it also applies to jobs already spawned:
+            /// `par::pmap(f, items, 4).retries(2)`.
+            ///
+            /// ```
+            /// let marker = std::env::temp_dir().join(format!("par-doc-retry-{}", std::process::id()));
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).retries(1);")]
+            /// let m = marker.clone();
+            /// // The first child to run it dies; the second attempt succeeds.
+            /// let job = jobs.spawn(move || {
+            ///     if par::in_worker() && std::fs::create_dir(&m).is_ok() {
+            ///         std::process::abort();
+            ///     }
+            ///     7u32
+            /// });
+            #[doc = concat!("let got = ", $result, ";")]
+            /// let _ = std::fs::remove_dir(&marker);
+            /// assert_eq!(got.unwrap(), 7);
+            /// ```
+            pub fn retries(mut self, n: u32) -> Self {
+                self.jobs.books.retries = n;
+                self
+            }
+
+            /// Kills a job's child when it runs longer than `limit`: the job yields
+            /// [`Error::TimedOut`] (joblib's `timeout`, `concurrent.futures`'
+            /// `result(timeout)` without the leaked worker) and the others go on. Applies to
+            /// jobs already running too: `par::pmap(f, items, 4).timeout(limit)`.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).timeout(Duration::from_millis(300));")]
+            /// let job = jobs.spawn(|| {
+            ///     std::thread::sleep(Duration::from_secs(30));
+            ///     1u8
+            /// });
+            #[doc = concat!("let got = ", $result, ";")]
+            /// assert!(matches!(got, Err(par::Error::TimedOut { .. })));
+            /// ```
+            pub fn timeout(mut self, limit: std::time::Duration) -> Self {
+                self.jobs.books.timeout = Some(limit);
+                self
+            }
+
+            /// Stops the jobs when `handle` is cancelled (see [`Cancel`]): no new job
+            /// starts, running children are killed and reaped, and every unfinished job
+            /// yields `Err(Error::Cancelled)`; results that arrived before stand.
+            ///
+            /// ```
+            /// let stop = par::Cancel::new();
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).cancel(&stop);")]
+            /// stop.cancel();
+            /// let job = jobs.spawn(|| 1u8);
+            #[doc = concat!("let got = ", $result, ";")]
+            /// assert!(matches!(got, Err(par::Error::Cancelled)));
+            /// ```
+            pub fn cancel(mut self, handle: &Cancel) -> Self {
+                self.jobs.books.cancel = Some(handle.clone());
+                self
+            }
+        }
+    };
+}
+
+family_options!(Queue, "jobs.find(|(j, _)| *j == job).unwrap().1");
+family_options!(Map, "jobs.nth(job).unwrap()");
 
 /// Results in **completion order** (pprocess' `Queue`): submit closures with
 /// [`Queue::spawn`]; each runs in a forked child, at most `limit` at a time (the rest wait,
@@ -363,66 +481,13 @@ impl<'a, T: Transfer> Queue<'a, T> {
     pub fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
         self.jobs.spawn(job)
     }
-
-    /// Jobs running right now (never more than the limit).
-    ///
-    /// ```
-    /// let mut queue = par::Queue::new(2);
-    /// for _ in 0..5 {
-    ///     queue.spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)));
-    /// }
-    /// assert!(queue.running() <= 2); // the limit is never overshot
-    /// assert_eq!(queue.count(), 5);
-    /// ```
-    pub fn running(&self) -> usize {
-        self.jobs.running.len()
-    }
-
-    /// Shows a progress bar of finished jobs out of those submitted (see the `progress` option
-    /// of loops: stderr, only on a terminal unless `PAR_PROGRESS=1`).
-    ///
-    /// ```
-    /// let mut queue = par::Queue::new(2).progress(true);
-    /// for i in 0..4u32 {
-    ///     queue.spawn(move || i);
-    /// }
-    /// assert_eq!(queue.count(), 4);
-    /// ```
-    pub fn progress(mut self, on: bool) -> Self {
-        self.jobs.show_progress(on);
-        self
-    }
-
-    /// Forks a job again when its child dies (a signal, `exit`), up to `n` more times; a job
-    /// that died every time yields [`Error::Retried`]. A panic is the job's answer and is not
-    /// retried. The job's closure is kept in this process until it finishes, to be forked again.
-    ///
-    /// ```
-    /// let marker = std::env::temp_dir().join(format!("par-doc-queue-retry-{}", std::process::id()));
-    /// let mut queue = par::Queue::new(2).retries(1);
-    /// let m = marker.clone();
-    /// // The first child to run it dies; the second attempt succeeds.
-    /// queue.spawn(move || {
-    ///     if par::in_worker() && std::fs::create_dir(&m).is_ok() {
-    ///         std::process::abort();
-    ///     }
-    ///     7u32
-    /// });
-    /// let got: Vec<u32> = queue.map(|(_, r)| r.unwrap()).collect();
-    /// let _ = std::fs::remove_dir(&marker);
-    /// assert_eq!(got, [7]);
-    /// ```
-    pub fn retries(mut self, n: u32) -> Self {
-        self.jobs.retries = n;
-        self
-    }
 }
 
 impl<T: Transfer> Iterator for Queue<'_, T> {
     type Item = (usize, Result<T>);
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = self.jobs.done.pop_front() {
+            if let Some(r) = self.jobs.books.done.pop_front() {
                 return Some(r);
             }
             if !self.jobs.wait_one() {
@@ -481,42 +546,6 @@ impl<'a, T: Transfer> Map<'a, T> {
         self.jobs.spawn(job)
     }
 
-    /// Jobs running right now (never more than the limit).
-    ///
-    /// ```
-    /// let mut map = par::Map::new(3);
-    /// for i in 0..5u8 {
-    ///     map.spawn(move || i);
-    /// }
-    /// assert!(map.running() <= 3);
-    /// ```
-    pub fn running(&self) -> usize {
-        self.jobs.running.len()
-    }
-
-    /// Shows a progress bar of finished jobs out of those submitted (see [`Queue::progress`]).
-    /// For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.
-    ///
-    /// ```
-    /// let done: Vec<u32> = par::pmap(|x: u32| x + 1, 0..4, 2)
-    ///     .progress(true)
-    ///     .map(|r| r.unwrap())
-    ///     .collect();
-    /// assert_eq!(done, [1, 2, 3, 4]);
-    /// ```
-    pub fn progress(mut self, on: bool) -> Self {
-        self.jobs.show_progress(on);
-        self
-    }
-
-    /// Forks a job again when its child dies, up to `n` more times (see [`Queue::retries`]).
-    /// Deaths are handled when the map is read, so it also applies to jobs already spawned:
-    /// `par::pmap(f, items, 4).retries(2)`.
-    pub fn retries(mut self, n: u32) -> Self {
-        self.jobs.retries = n;
-        self
-    }
-
     /// Waits for job `index` and returns its result (`None` if no such job was submitted, or
     /// it was already taken by iteration).
     ///
@@ -529,7 +558,7 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// assert!(map.get(9).is_none()); // never submitted
     /// ```
     pub fn get(&mut self, index: usize) -> Option<&Result<T>> {
-        if index >= self.jobs.submitted || index < self.next {
+        if index >= self.jobs.books.submitted || index < self.next {
             return None;
         }
         while !self.results.contains_key(&index) {
@@ -554,7 +583,7 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// assert_eq!(row, [102, 103, 104]);
     /// ```
     pub fn get_range(&mut self, range: std::ops::Range<usize>) -> Vec<&Result<T>> {
-        let range = range.start.max(self.next)..range.end.min(self.jobs.submitted);
+        let range = range.start.max(self.next)..range.end.min(self.jobs.books.submitted);
         for index in range.clone() {
             self.get(index);
         }
@@ -562,14 +591,14 @@ impl<'a, T: Transfer> Map<'a, T> {
     }
 
     fn collect_done(&mut self) {
-        self.results.extend(self.jobs.done.drain(..));
+        self.results.extend(self.jobs.books.done.drain(..));
     }
 }
 
 impl<T: Transfer> Iterator for Map<'_, T> {
     type Item = Result<T>;
     fn next(&mut self) -> Option<Result<T>> {
-        if self.next >= self.jobs.submitted {
+        if self.next >= self.jobs.books.submitted {
             self.jobs.settle();
             return None;
         }
@@ -583,11 +612,7 @@ impl<T: Transfer> Iterator for Map<'_, T> {
                 // Cannot happen (every job ends in `done`), but never hang or stop silently.
                 let index = self.next;
                 self.next += 1;
-                return Some(Err(Error::Lost {
-                    index: Some(index),
-                    pid: None,
-                    message: "no child holds the job any more".into(),
-                }));
+                return Some(Err(lost(index, "no child holds the job any more")));
             }
         }
     }

@@ -281,7 +281,7 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     job: &J,
     len: Option<usize>,
     progress: bool,
-    cancel: Option<crate::loops::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
 ) -> Result<Vec<J::Value>> {
     let mut emit = Inline::with_extras(Progress::new(len.map(|n| n as u64), progress), cancel);
     let grain = job.grain(len);
@@ -305,7 +305,7 @@ pub(crate) fn run_one<I, J: Job<I>>(
     job: &J,
     index: usize,
     item: I,
-    cancel: Option<crate::loops::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
 ) -> Result<J::Value> {
     let mut emit = Inline::with_extras(Progress::off(), cancel);
     match job.run(index, 1, std::iter::once(item), &mut emit) {
@@ -332,7 +332,7 @@ struct Extras {
     progress: Progress,
     check: bool,
     index: usize,
-    cancel: Option<crate::loops::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
 }
 
 impl<V> Inline<V> {
@@ -344,10 +344,7 @@ impl<V> Inline<V> {
         Self::with_extras(progress, None)
     }
 
-    pub(crate) fn with_extras(
-        progress: Progress,
-        cancel: Option<crate::loops::options::Cancel>,
-    ) -> Self {
+    pub(crate) fn with_extras(progress: Progress, cancel: Option<crate::cancel::Cancel>) -> Self {
         let check = mode::check();
         Inline {
             values: Vec::new(),

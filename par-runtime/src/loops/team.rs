@@ -128,7 +128,7 @@ pub(crate) struct Team<V> {
     stall_after: Duration,
     /// When the workers' CPU time was last looked at (about once a second).
     stall_looked: Instant,
-    cancel: Option<crate::loops::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
     /// A short-circuiting loop (`position_any`): a value for which this is true ends the loop
     /// at once (the other workers are killed), and `finished_early` says it did.
     stop_on: Option<fn(&V) -> bool>,
