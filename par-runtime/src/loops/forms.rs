@@ -86,6 +86,25 @@ fn guarded(
     }
 }
 
+/// Runs `f` on each item of a chunk whose first item is `first`, recording in `at` and
+/// publishing through `emit` the item it is on; stops when `f` says `true` (and says so).
+fn each_item<I, V, Em: Emit<V>>(
+    first: usize,
+    items: impl Iterator<Item = I>,
+    at: &mut usize,
+    emit: &mut Em,
+    mut f: impl FnMut(usize, I, &mut Em) -> std::result::Result<bool, JobError>,
+) -> std::result::Result<bool, JobError> {
+    for (index, item) in (first..).zip(items) {
+        *at = index;
+        emit.start(index);
+        if f(index, item, emit)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn failed<E: Display>(index: usize, e: E) -> JobError {
     JobError::Body(Failure::Failed {
         index,
@@ -144,13 +163,12 @@ impl<I, T: Transfer, E: Display, F: Fn(I) -> std::result::Result<T, E>> Job<I> f
         emit: &mut Em,
     ) -> std::result::Result<(), JobError> {
         guarded(|at| {
-            for (index, item) in (first..).zip(items) {
-                *at = index;
-                emit.start(index);
+            each_item(first, items, at, emit, |index, item, emit| {
                 let v = (self.body)(item).map_err(|e| failed(index, e))?;
                 emit.value(v, 1)?;
-            }
-            Ok(())
+                Ok(false)
+            })
+            .map(drop)
         })
     }
 }
@@ -178,16 +196,17 @@ impl<I, E: Display, F: Fn(I) -> std::result::Result<bool, E>> Job<I> for Find<F>
     ) -> std::result::Result<(), JobError> {
         guarded(|at| {
             let mut seen = 0;
-            for (index, item) in (first..).zip(items) {
-                *at = index;
-                emit.start(index);
+            let hit = each_item(first, items, at, emit, |index, item, emit| {
                 seen += 1;
-                if (self.pred)(item).map_err(|e| failed(index, e))? {
+                let hit = (self.pred)(item).map_err(|e| failed(index, e))?;
+                if hit {
                     emit.value(Some(index as u64), seen)?;
-                    return Ok(());
                 }
+                Ok(hit)
+            })?;
+            if !hit {
+                emit.value(None, seen)?;
             }
-            emit.value(None, seen)?;
             Ok(())
         })
     }
