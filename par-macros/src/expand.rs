@@ -252,6 +252,12 @@ fn reduce(
     } else {
         (quote!(try_reduce), quote!(reduce), quote!(()))
     };
+    // Without keep-going the block ends with the last final (its value is `()`).
+    let tail = if keep_going {
+        quote!(__par_failed)
+    } else {
+        TokenStream::new()
+    };
     let got = if keep_going {
         quote!((__par_p, __par_failed))
     } else {
@@ -294,7 +300,7 @@ fn reduce(
                 #combine,
             );
             #( #finals )*
-            #value
+            #tail
         })
     }
 }
