@@ -112,6 +112,8 @@ pub(crate) struct Team<V> {
     covered: usize,
     timeout: Option<Duration>,
     threads: usize,
+    /// The names of those threads (when more than one), for stall reports.
+    thread_names: Vec<String>,
     progress: Progress,
     /// Nanoseconds the workers reported spending on finished chunks, and the time the team
     /// took to start (see `Measured`).
@@ -215,6 +217,11 @@ impl<V: Transfer> Team<V> {
         let started = Instant::now();
         report::install_panic_hook();
         let threads = sys::thread_count();
+        let thread_names = if threads > 1 {
+            sys::thread_names()
+        } else {
+            Vec::new()
+        };
         let slots = Shared::new(workers * sys::SLOT_STRIDE)
             .map_err(|e| Error::io("could not map the workers' progress slots", e))?;
         let mut team = Team {
@@ -235,6 +242,7 @@ impl<V: Transfer> Team<V> {
             covered: 0,
             timeout: opts.timeout,
             threads,
+            thread_names,
             progress: Progress::new(len.map(|n| n as u64), opts.progress),
             busy_ns: 0,
             start_time: Duration::ZERO,
@@ -832,14 +840,8 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             st.warned = true;
-            let cause = if self.threads > 1 {
-                format!(
-                    "the parent had {} threads when it forked, and a lock or a thread pool that one of them held then never works in a worker (rayon's global pool, a tokio runtime, a mutex held at the fork), unless it waits for I/O: build the pool inside the body, or start the loop before the threads",
-                    self.threads
-                )
-            } else {
-                "the parent had one thread when it forked, so it is waiting on something outside (I/O, a pipe, another process)".to_string()
-            };
+            let wchan = sys::wait_channel(w.child.pid());
+            let cause = stall_cause(self.threads, &self.thread_names, wchan.as_deref());
             let hint = if self.timeout.is_some() {
                 ""
             } else {
@@ -1072,5 +1074,67 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                 }
             },
         }
+    }
+}
+
+/// Why a worker that uses no CPU is probably stuck, and what to do: from the parent's threads
+/// at the fork (how many, and their names: tokio and rayon name theirs where told to) and
+/// where the worker waits in the kernel (`futex_do_wait`: a lock).
+fn stall_cause(threads: usize, names: &[String], wchan: Option<&str>) -> String {
+    let on_lock = wchan.is_some_and(|w| w.contains("futex"));
+    let waits = match wchan {
+        Some(w) if on_lock => format!("it waits on a lock (the kernel says `{w}`)"),
+        Some(w) => format!("it waits in the kernel at `{w}`"),
+        None => "where it waits is unknown".to_string(),
+    };
+    if threads <= 1 {
+        return format!(
+            "{waits}; the parent had one thread when it forked, so it is waiting on something outside (I/O, a pipe, another process)"
+        );
+    }
+    let mut pools = Vec::new();
+    if names.iter().any(|n| n.starts_with("tokio")) {
+        pools.push("a tokio runtime (threads named `tokio-*`)");
+    }
+    if names.iter().any(|n| n.contains("rayon")) {
+        pools.push("rayon's pool (threads named `rayon*`)");
+    }
+    let suspects = if pools.is_empty() {
+        "rayon's global pool, a tokio runtime, a mutex another thread held at the fork".to_string()
+    } else {
+        format!("the parent runs {}", pools.join(" and "))
+    };
+    let likely = if on_lock {
+        "almost certainly a lock or thread pool inherited across the fork"
+    } else {
+        "a lock or thread pool inherited across the fork, unless it waits for I/O"
+    };
+    format!(
+        "{waits}; the parent had {threads} threads when it forked: {likely} ({suspects}); such a lock or pool never works in a worker: build the pool inside the body, or start the loop before the threads"
+    )
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::stall_cause;
+
+    #[test]
+    fn a_stall_names_the_lock_and_the_pools_it_can_see() {
+        let names = ["main", "tokio-runtime-w", "rayon-worker-1"].map(String::from);
+        let c = stall_cause(4, &names, Some("futex_do_wait"));
+        assert!(c.contains("waits on a lock"), "{c}");
+        assert!(c.contains("almost certainly"), "{c}");
+        assert!(
+            c.contains("tokio runtime") && c.contains("rayon's pool"),
+            "{c}"
+        );
+        let c = stall_cause(3, &["main".into(), "main".into()], Some("pipe_read"));
+        assert!(
+            c.contains("`pipe_read`") && c.contains("unless it waits for I/O"),
+            "{c}"
+        );
+        assert!(c.contains("rayon's global pool, a tokio runtime"), "{c}");
+        let c = stall_cause(1, &[], None);
+        assert!(c.contains("one thread") && c.contains("unknown"), "{c}");
     }
 }
