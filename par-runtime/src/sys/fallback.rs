@@ -4,6 +4,7 @@
 
 use std::alloc::Layout;
 use std::io;
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use super::{Status, Watch};
@@ -96,23 +97,34 @@ pub(crate) fn cpu_time(_: Pid) -> Option<std::time::Duration> {
 
 const PAGE: usize = 4096;
 
-/// Zeroed, page-aligned heap memory standing in for a shared mapping (nothing is forked here).
-pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
-    let layout = Layout::from_size_align(len, PAGE)
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `layout` has a non-zero size (callers ask for at least one byte).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-    }
-    Ok(ptr)
+/// Zeroed, page-aligned heap memory standing in for a shared mapping (nothing is forked here);
+/// freed on drop.
+#[derive(Debug)]
+pub(super) struct Mapping {
+    ptr: NonNull<u8>,
+    layout: Layout,
 }
 
-/// Frees what [`map_shared`] returned.
-pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
-    if let Ok(layout) = Layout::from_size_align(len, PAGE) {
-        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed once.
-        unsafe { std::alloc::dealloc(ptr, layout) };
+impl Mapping {
+    pub(super) fn new(len: usize) -> io::Result<Self> {
+        let layout = Layout::from_size_align(len.max(1), PAGE)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `layout` has a non-zero size (at least one byte).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        Ok(Mapping { ptr, layout })
+    }
+
+    pub(super) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed once, here;
+        // the references handed out by `Shared` borrow it, so none outlives this drop.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
     }
 }
 

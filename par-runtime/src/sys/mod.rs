@@ -64,7 +64,7 @@ pub(crate) const SLOT_STRIDE: usize = 128;
 /// mode.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    ptr: *mut u8,
+    map: Mapping,
     len: usize,
 }
 
@@ -73,7 +73,7 @@ impl Shared {
     pub(crate) fn new(len: usize) -> io::Result<Self> {
         let len = len.max(1);
         Ok(Shared {
-            ptr: map_shared(len)?,
+            map: Mapping::new(len)?,
             len,
         })
     }
@@ -89,7 +89,7 @@ impl Shared {
         // the pointer is aligned for AtomicU64; the region is zero-filled (a valid u64) and
         // lives as long as `self`; AtomicU64 allows shared mutation through `&`, and every
         // access from any process goes through atomics.
-        unsafe { &*self.ptr.add(at).cast::<AtomicU64>() }
+        unsafe { &*self.ptr().add(at).cast::<AtomicU64>() }
     }
 
     /// The writing end of slot `i`, for the one worker that owns it (see [`SlotWriter`]).
@@ -98,6 +98,11 @@ impl Shared {
         SlotWriter {
             ptr: std::ptr::NonNull::from(slot).cast::<u64>(),
         }
+    }
+
+    /// The region's first byte, page-aligned, valid for `len` bytes while `self` lives.
+    fn ptr(&self) -> *mut u8 {
+        self.map.ptr().as_ptr()
     }
 
     /// Size in bytes.
@@ -114,7 +119,7 @@ impl Shared {
         );
         // SAFETY: in bounds (asserted), page-aligned so aligned for any Plain type, every bit
         // pattern is a valid Plain value, and `&mut self` excludes mutable views here.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<T>(), n) }
+        unsafe { std::slice::from_raw_parts(self.ptr().cast::<T>(), n) }
     }
 
     /// Runs `f` on values `start..start + n` of `T`, mutably. `&mut self` makes the view
@@ -133,14 +138,8 @@ impl Shared {
         );
         // SAFETY: in bounds and aligned (asserted above; page-aligned base), every bit pattern
         // is a valid `T`, and `&mut self` ensures no other view of the region in this process.
-        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<T>().add(start), n) };
+        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr().cast::<T>().add(start), n) };
         f(s)
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        unmap_shared(self.ptr, self.len);
     }
 }
 

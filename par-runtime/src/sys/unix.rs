@@ -4,10 +4,14 @@
 //! has left the fork window (see [`fork`]), or hand out a raw fd that is not registered.
 
 use std::io;
+use std::num::NonZeroUsize;
 pub(crate) use std::os::fd::RawFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use nix::sys::mman::{MapFlags, ProtFlags};
 
 use super::{Status, Watch};
 
@@ -303,30 +307,45 @@ pub(crate) fn cpu_time(pid: Pid) -> Option<Duration> {
     ))
 }
 
-/// Maps `len` bytes of zero-filled memory shared with the processes forked later.
-pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
-    // SAFETY: an anonymous mapping with a null hint touches no existing memory.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ptr.cast())
+/// A zero-filled `MAP_SHARED` mapping of `len` bytes, shared with the processes forked
+/// after it was made; unmapped on drop. Only [`Shared`](super::Shared) holds one.
+#[derive(Debug)]
+pub(super) struct Mapping {
+    ptr: NonNull<u8>,
+    len: NonZeroUsize,
 }
 
-/// Unmaps what [`map_shared`] returned.
-pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
-    // SAFETY: `ptr`/`len` are exactly what mmap returned, and the caller holds no reference
-    // into the region any more.
-    unsafe { libc::munmap(ptr.cast(), len) };
+impl Mapping {
+    /// Maps `len` bytes (at least one), page-aligned.
+    pub(super) fn new(len: usize) -> io::Result<Self> {
+        let len = NonZeroUsize::new(len).unwrap_or(NonZeroUsize::MIN);
+        // SAFETY: an anonymous mapping with no address hint touches no existing memory.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }?;
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// The first byte (page-aligned); valid for `len` bytes while `self` lives.
+    pub(super) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, unmapped only here, once; the
+        // references handed out by `Shared` borrow it, so none outlives this drop.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len.get()) };
+    }
 }
 
 /// Makes this worker die with its parent. `fd` is the read end of this worker's own death pipe,
