@@ -68,7 +68,7 @@ impl Background {
     /// assert_eq!(queue.recv().unwrap(), 7);
     /// ```
     pub fn pid(&self) -> u32 {
-        self.pid as u32
+        self.pid.as_raw() as u32
     }
 
     /// Where its result waits.
@@ -136,7 +136,7 @@ pub fn background<T: Transfer>(
                 })
             });
             match detached {
-                Ok(pid) => i32::from(sys::write_all(pid_w.raw(), &pid.to_le_bytes()).is_err()),
+                Ok(pid) => i32::from(sys::write_all(&pid_w, &pid.as_raw().to_le_bytes()).is_err()),
                 Err(_) => 4,
             }
         })
@@ -146,7 +146,7 @@ pub fn background<T: Transfer>(
     let mut b = [0u8; 4];
     let mut got = 0;
     while got < 4 {
-        match sys::read(pid_r.raw(), &mut b[got..]) {
+        match sys::read(&pid_r, &mut b[got..]) {
             Ok(0) | Err(_) => break,
             Ok(n) => got += n,
         }
@@ -159,7 +159,7 @@ pub fn background<T: Transfer>(
         ));
     }
     Ok(Background {
-        pid: i32::from_le_bytes(b),
+        pid: Pid::from_raw(i32::from_le_bytes(b)),
         path,
     })
 }
@@ -186,7 +186,7 @@ fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() 
     let _ = std::io::stdout().flush();
     let mut frame = FrameBuf::default();
     frame.begin(Kind::Message);
-    let outcome: Outcome = (sys::getpid(), outcome);
+    let outcome: Outcome = (sys::getpid().as_raw(), outcome);
     if codec::encode_into(&outcome, &mut frame.buf).is_err() || frame.end().is_err() {
         return 2;
     }

@@ -16,7 +16,7 @@ use crate::error::{ENCODE, PANICKED};
 use crate::forms::panic_message;
 use crate::mode;
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, RawFd, Status, Watch};
+use crate::sys::{self, AsFd, BorrowedFd, Fd, Pid, RawFd, Status, Watch};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             };
             if !sys::CAN_FORK || mode::in_worker() || mode::workers(Some(2)) == 1 {
                 // Sequential mode: run it here, with the same codec round trip as a child.
-                let pid = sys::getpid();
+                let pid = sys::getpid().as_raw();
                 // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
                 let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(job()))) {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
@@ -121,9 +121,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             sys::pipe().map_err(|e| Error::io("could not create a pipe from a job", e))?;
         let (death_r, death_w) =
             sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
-        let (res, death) = (res_w.raw(), death_r.raw());
+        let (res, death) = (res_w.as_fd(), death_r.as_fd());
         // The closure stays here too, to be forked again if the child dies (`retries`).
-        let pid = sys::fork_with(&[res, death], &job, move |job| {
+        let pid = sys::fork_with(&[res_w.raw(), death_r.raw()], &job, move |job| {
             child_main(res, death, index, job)
         })
         .map_err(|e| Error::io("could not fork a job", e))?;
@@ -150,7 +150,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         }
         let before = self.done.len();
         while self.done.len() == before && !self.running.is_empty() {
-            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), None) {
+            let ready = match wait_readable(self.running.iter().map(|c| &c.res), None) {
                 Ok(ready) => ready,
                 Err(e) => {
                     // Nothing sensible to wait on any more: fail every running job.
@@ -180,7 +180,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         let deadline = Some(Instant::now() + Duration::from_secs(1));
         while !self.running.is_empty() {
             let ready = match time_left(deadline) {
-                Some(left) => wait_readable(self.running.iter().map(|c| c.res.raw()), left),
+                Some(left) => wait_readable(self.running.iter().map(|c| &c.res), left),
                 None => Ok(Vec::new()),
             };
             match ready {
@@ -205,7 +205,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn read(&mut self, i: usize) {
         loop {
             let c = &mut self.running[i];
-            let fd = c.res.raw();
+            let fd = &c.res;
             match c.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     if let Some((value, outcome)) = take_frame::<T>(c) {
@@ -227,17 +227,17 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             (Some(Err(e)), _) => Some(e),
             (None, Ok(Status::Signaled(sig))) => Some(Error::WorkerDied {
                 index: Some(c.job),
-                pid: c.pid,
+                pid: c.pid.as_raw(),
                 death: Death::Signal(sig),
             }),
             (None, Ok(Status::Exited(code))) => Some(Error::WorkerDied {
                 index: Some(c.job),
-                pid: c.pid,
+                pid: c.pid.as_raw(),
                 death: Death::Exit(code),
             }),
             (None, Err(e)) if child_vanished(&e) => Some(Error::WorkerDied {
                 index: Some(c.job),
-                pid: c.pid,
+                pid: c.pid.as_raw(),
                 death: Death::Unknown,
             }),
             (None, Err(e)) => Some(Error::io("could not reap a job", e)),
@@ -272,8 +272,8 @@ impl<'a, T: Transfer> Jobs<'a, T> {
 
 /// Waits until one of `fds` is readable (or at end of file) or `timeout` passes; returns the
 /// readable ones.
-pub(crate) fn wait_readable(
-    fds: impl Iterator<Item = RawFd>,
+pub(crate) fn wait_readable<'a>(
+    fds: impl Iterator<Item = &'a Fd>,
     timeout: Option<Duration>,
 ) -> std::io::Result<Vec<RawFd>> {
     let mut watches: Vec<Watch> = fds.map(|fd| Watch::new(fd, true, false)).collect();
@@ -281,7 +281,7 @@ pub(crate) fn wait_readable(
     Ok(watches
         .iter()
         .filter(|w| w.readable)
-        .map(|w| w.fd)
+        .map(|w| w.fd())
         .collect())
 }
 
@@ -298,7 +298,7 @@ pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
 
 /// Takes the one frame a child sends: its value, or its panic.
 fn take_frame<T: Transfer>(c: &mut Child<'_, T>) -> Option<(Option<T>, Result<()>)> {
-    let (job, pid) = (c.job, c.pid);
+    let (job, pid) = (c.job, c.pid.as_raw());
     let bad = |message: String| Error::Decode {
         index: Some(job),
         pid: Some(pid),
@@ -402,8 +402,8 @@ pub(crate) fn encode_result<T: Transfer>(
 
 /// The child: run the job, send its value (or its panic), flush stdout, leave.
 fn child_main<T: Transfer>(
-    res: sys::RawFd,
-    death: sys::RawFd,
+    res: BorrowedFd<'_>,
+    death: BorrowedFd<'_>,
     index: usize,
     job: Job<'_, T>,
 ) -> std::convert::Infallible {

@@ -19,7 +19,7 @@ use crate::forms::panic_message;
 use crate::jobs::{panic_error, panic_frame, run_child, wait_readable, Spawner};
 use crate::mode;
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, Status};
+use crate::sys::{self, AsFd, BorrowedFd, Fd, Pid, Status};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
 
 /// What `#[parallel]` registers for each function: its stable name and a trampoline that
@@ -290,7 +290,7 @@ impl<T: Transfer> Pool<T> {
         self.submitted += 1;
         self.progress.grow(1);
         if self.inline {
-            let pid = sys::getpid();
+            let pid = sys::getpid().as_raw();
             let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
                 // `round_trip` of the value runs its `Serialize`: user code, whose panic is
                 // the call's.
@@ -317,7 +317,7 @@ impl<T: Transfer> Pool<T> {
         let mut bytes = Vec::new();
         match codec::encode_into(&args, &mut bytes) {
             Ok(()) => self.pending.push_back((job, name, bytes)),
-            Err(e) => self.finish(job, Err(e.about(job, sys::getpid()))),
+            Err(e) => self.finish(job, Err(e.about(job, sys::getpid().as_raw()))),
         }
         self.dispatch();
         job
@@ -379,7 +379,7 @@ impl<T: Transfer> Pool<T> {
             let sent = self
                 .frame
                 .call(*job as u64, name, args)
-                .and_then(|()| sys::write_all(self.workers[at].tx.raw(), &self.frame.buf));
+                .and_then(|()| sys::write_all(&self.workers[at].tx, &self.frame.buf));
             if sent.is_ok() {
                 self.workers[at].calls.push_back(call);
             } else {
@@ -445,8 +445,8 @@ impl<T: Transfer> Pool<T> {
         let pid = sys::fork(&keep, move || {
             run_child(|| {
                 mode::mark_worker();
-                sys::die_with_parent(death_r.raw());
-                serve(cmd_r.raw(), res_w.raw())
+                sys::die_with_parent(&death_r);
+                serve(cmd_r.as_fd(), res_w.as_fd())
             })
         })
         .map_err(|e| Error::io("could not fork a pool worker", e))?;
@@ -473,7 +473,7 @@ impl<T: Transfer> Pool<T> {
             if self.workers.iter().all(|w| w.calls.is_empty()) {
                 return false;
             }
-            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), None) {
+            let ready = match wait_readable(self.workers.iter().map(|w| &w.rx), None) {
                 Ok(ready) => ready,
                 Err(e) => {
                     for w in std::mem::take(&mut self.workers) {
@@ -502,7 +502,7 @@ impl<T: Transfer> Pool<T> {
     fn read(&mut self, at: usize) {
         loop {
             let w = &mut self.workers[at];
-            let fd = w.rx.raw();
+            let fd = &w.rx;
             match w.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     let mut got = Vec::new();
@@ -597,6 +597,7 @@ impl<T: Transfer> Pool<T> {
 
 /// The error for a worker that ended: `None` if it exited normally (it should not have).
 fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option<Error> {
+    let pid = pid.as_raw();
     match status {
         Ok(Status::Signaled(sig)) => Some(Error::WorkerDied {
             index: job,
@@ -628,7 +629,7 @@ fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option
 fn lost(job: usize, pid: Option<Pid>) -> Error {
     Error::Lost {
         index: Some(job),
-        pid,
+        pid: pid.map(Pid::as_raw),
         message: "the worker exited without sending the call's result".into(),
     }
 }
@@ -636,7 +637,7 @@ fn lost(job: usize, pid: Option<Pid>) -> Error {
 /// One result frame from a pool worker, if a complete one is buffered: the job, its result,
 /// the time the worker spent on it, and `true` when the stream is corrupt beyond it.
 fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool)> {
-    let pid = w.pid;
+    let pid = w.pid.as_raw();
     let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
         index: Some(job),
@@ -681,7 +682,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
 
 /// A pool worker's life: serve calls until the parent closes the command pipe. Returns the
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
-fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
+fn serve(cmd: BorrowedFd<'_>, res: BorrowedFd<'_>) -> i32 {
     use std::io::Write;
     crate::worker::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);

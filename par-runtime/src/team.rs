@@ -19,7 +19,7 @@ use crate::options::Loop;
 use crate::progress::Progress;
 use crate::sched::{Sched, Schedule};
 use crate::source::{Plan, Source};
-use crate::sys::{self, Fd, Pid, Shared, Status, Watch};
+use crate::sys::{self, AsFd, Fd, Pid, Shared, Status, Watch};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
 use crate::worker::{self, Fds};
 
@@ -295,14 +295,19 @@ impl<V: Transfer> Team<V> {
             None
         };
         let fds = Fds {
-            cmd: cmd_r.raw(),
-            res: res_w.raw(),
-            death: death_r.raw(),
-            stdout: out.as_ref().map(|(_, w)| w.raw()),
+            cmd: cmd_r.as_fd(),
+            res: res_w.as_fd(),
+            death: death_r.as_fd(),
+            stdout: out.as_ref().map(|(_, w)| w.as_fd()),
             each_item: self.keep_going,
         };
         let slot = self.slots.writer(w);
-        let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
+        let keep = [
+            cmd_r.raw(),
+            res_w.raw(),
+            death_r.raw(),
+            out.as_ref().map_or(-1, |(_, w)| w.raw()),
+        ];
         let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
             .map_err(|e| Error::io("could not fork a worker", e))?;
         drop((cmd_r, res_w, death_r));
@@ -319,7 +324,7 @@ impl<V: Transfer> Team<V> {
             sys::set_nonblocking(fd)
                 .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
         }
-        crate::trace::worker_started(w, pid);
+        crate::trace::worker_started(w, pid.as_raw());
         Ok(Worker {
             pid,
             death: Some(death_w),
@@ -377,13 +382,13 @@ impl<V: Transfer> Team<V> {
         let mut watches: Vec<Watch> = Vec::with_capacity(2 * self.workers.len());
         for w in &self.workers {
             if let Some(res) = &w.res {
-                watches.push(Watch::new(res.raw(), true, false));
+                watches.push(Watch::new(res, true, false));
             }
             if let Some(out) = &w.stdout {
-                watches.push(Watch::new(out.raw(), true, false));
+                watches.push(Watch::new(out, true, false));
             }
             if let Some(cmd) = w.cmd.as_ref().filter(|_| w.written < w.out.buf.len()) {
-                watches.push(Watch::new(cmd.raw(), false, true));
+                watches.push(Watch::new(cmd, false, true));
             }
         }
         let partial = self.workers.iter().any(|w| w.partial.is_some());
@@ -402,14 +407,14 @@ impl<V: Transfer> Team<V> {
             if let Some(i) = self
                 .workers
                 .iter()
-                .position(|w| w.stdout.as_ref().is_some_and(|f| f.raw() == watch.fd))
+                .position(|w| w.stdout.as_ref().is_some_and(|f| f.raw() == watch.fd()))
             {
                 self.relay(i);
             }
             if let Some(i) = self
                 .workers
                 .iter()
-                .position(|w| w.res.as_ref().is_some_and(|f| f.raw() == watch.fd))
+                .position(|w| w.res.as_ref().is_some_and(|f| f.raw() == watch.fd()))
             {
                 self.read(i);
             }
@@ -515,7 +520,7 @@ impl<V: Transfer> Team<V> {
         for w in &mut self.workers {
             let Some(cmd) = &w.cmd else { continue };
             while w.written < w.out.buf.len() {
-                match sys::write(cmd.raw(), &w.out.buf[w.written..]) {
+                match sys::write(cmd, &w.out.buf[w.written..]) {
                     Ok(n) => w.written += n,
                     // WouldBlock: later. EPIPE: the worker died; its EOF tells how.
                     Err(_) => break,
@@ -536,7 +541,7 @@ impl<V: Transfer> Team<V> {
     fn relay(&mut self, i: usize) {
         let w = &mut self.workers[i];
         let Some(out) = &w.stdout else { return };
-        let fd = out.raw();
+        let fd = out.as_fd();
         let mut buf = [0u8; 16 << 10];
         let eof = loop {
             match sys::read(fd, &mut buf) {
@@ -568,7 +573,7 @@ impl<V: Transfer> Team<V> {
         for _ in 0..16 {
             let w = &mut self.workers[i];
             let Some(res) = &w.res else { return };
-            let fd = res.raw();
+            let fd = res.as_fd();
             match w.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     if let Err(e) = self.frames(i) {
@@ -595,7 +600,7 @@ impl<V: Transfer> Team<V> {
     }
 
     fn frames(&mut self, i: usize) -> Result<()> {
-        let pid = self.workers[i].pid;
+        let pid = self.workers[i].pid.as_raw();
         loop {
             // Bytes that are not a frame are blamed on the item the worker is running (its
             // progress slot), else on the first item whose value has not arrived.
@@ -786,7 +791,7 @@ impl<V: Transfer> Team<V> {
         w.res = None;
         w.cmd = None;
         let status = sys::waitpid(w.pid);
-        crate::trace::worker_exited(w.pid, &status);
+        crate::trace::worker_exited(w.pid.as_raw(), &status);
         w.reaped = true;
         w.death = None;
         if w.killed || w.failed {
@@ -811,7 +816,7 @@ impl<V: Transfer> Team<V> {
             // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
             // `exit(0)` in the middle of an item is that item's death, reported below.)
             Ok(Status::Exited(0)) if pending > 0 && !running => {
-                let pid = w.pid;
+                let pid = w.pid.as_raw();
                 self.fail(Error::Decode {
                     index,
                     pid: Some(pid),
@@ -835,7 +840,7 @@ impl<V: Transfer> Team<V> {
                 return;
             }
         };
-        let pid = w.pid;
+        let pid = w.pid.as_raw();
         self.retry_or_fail(i, index, Error::WorkerDied { index, pid, death });
     }
 
@@ -928,7 +933,7 @@ impl<V: Transfer> Team<V> {
             }
             let e = Error::Decode {
                 index: self.item_of(i),
-                pid: Some(w.pid),
+                pid: Some(w.pid.as_raw()),
                 message: format!(
                     "the worker sent {bytes} bytes of a frame and nothing more for {limit:?}"
                 ),
@@ -962,7 +967,7 @@ impl<V: Transfer> Team<V> {
                 w.seen = seen;
                 w.since = now;
             } else if seen != 0 && now.duration_since(w.since) > timeout {
-                let (index, pid) = (seen as usize - 1, w.pid);
+                let (index, pid) = (seen as usize - 1, w.pid.as_raw());
                 self.kill(i);
                 let threads = self.threads;
                 let e = Error::TimedOut {
@@ -1096,7 +1101,7 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
                 Err(e) => {
                     failed = true;
                     Some(Err(match e {
-                        JobError::Body(f) => f.into_error(sys::getpid()),
+                        JobError::Body(f) => f.into_error(sys::getpid().as_raw()),
                         JobError::Runtime(e) => e,
                     }))
                 }

@@ -8,7 +8,6 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::codec;
@@ -16,15 +15,12 @@ use crate::error::{Error, Result};
 use crate::forms::{Emit, Failure, Job, JobError};
 use crate::mode;
 use crate::source::{Plan, Source};
-use crate::sys::{self, RawFd, SlotWriter};
+use crate::sys::{self, AsFd, BorrowedFd, SlotWriter};
 use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
 
 /// A results frame is sent once it holds this much, so one chunk's results never need one
 /// huge buffer and the parent can decode while the worker computes.
 const FLUSH: usize = 1 << 20;
-
-/// This worker's result pipe (-1 outside workers), for [`send_raw`].
-static RESULT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
 /// Test support: writes `bytes` as they are into this worker's result pipe, so tests can check
 /// how the parent handles corrupt, truncated and oversized frames. Not public API.
@@ -32,16 +28,16 @@ static RESULT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::n
 /// In a loop worker, whose results may wait to leave in a batch, the frames of the items
 /// before it leave first: the bytes stand in the stream where the item that sends them stands.
 pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
-    match RESULT_FD.load(Ordering::Relaxed) {
-        -1 => Err(std::io::Error::other(
+    sys::with_result_fd(|fd| {
+        let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
+        sys::write_all(fd, &unsent)?;
+        sys::write_all(fd, bytes)
+    })
+    .unwrap_or_else(|| {
+        Err(std::io::Error::other(
             "send_raw called outside a par worker",
-        )),
-        fd => {
-            let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
-            sys::write_all(fd, &unsent)?;
-            sys::write_all(fd, bytes)
-        }
-    }
+        ))
+    })
 }
 
 thread_local! {
@@ -52,21 +48,21 @@ thread_local! {
 
 /// Records where [`send_raw`] writes in this process: a worker's result pipe (loops, pools) or
 /// a started child's channel to its parent.
-pub(crate) fn set_result_fd(fd: RawFd) {
-    RESULT_FD.store(fd, Ordering::Relaxed);
+pub(crate) fn set_result_fd(fd: impl AsFd) {
+    sys::set_result_fd(fd);
 }
 
 pub(crate) use crate::panics::{install_panic_hook, take_panic_location};
 
 /// The fds a worker is given.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fds {
-    pub(crate) cmd: RawFd,
-    pub(crate) res: RawFd,
-    pub(crate) death: RawFd,
+pub(crate) struct Fds<'a> {
+    pub(crate) cmd: BorrowedFd<'a>,
+    pub(crate) res: BorrowedFd<'a>,
+    pub(crate) death: BorrowedFd<'a>,
     /// While a progress bar is drawn, the worker's stdout goes to this pipe and the parent
     /// prints its lines above the bar, so the two never mix on one line.
-    pub(crate) stdout: Option<RawFd>,
+    pub(crate) stdout: Option<BorrowedFd<'a>>,
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
@@ -75,7 +71,7 @@ pub(crate) struct Fds {
 /// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
 /// (the parent is gone), 101 par's own code panicked.
 pub(crate) fn main<S: Source, J: Job<S::Item>>(
-    fds: Fds,
+    fds: Fds<'_>,
     slot: SlotWriter,
     src: &mut S,
     job: &J,
@@ -84,7 +80,7 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
     mode::mark_worker();
     set_result_fd(fds.res);
     if let Some(out) = fds.stdout {
-        if sys::dup2(out, 1).is_err() {
+        if sys::redirect_stdout(out).is_err() {
             sys::exit_now(1);
         }
     }
@@ -103,7 +99,7 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
 struct Exit(i32);
 
 fn serve<S: Source, J: Job<S::Item>>(
-    fds: Fds,
+    fds: Fds<'_>,
     slot: SlotWriter,
     src: &mut S,
     job: &J,
@@ -173,8 +169,8 @@ fn serve<S: Source, J: Job<S::Item>>(
 
 /// The worker's [`Emit`]: values are encoded into a results frame that is sent when full and at
 /// the end of the chunk.
-struct Sender {
-    fds: Fds,
+struct Sender<'a> {
+    fds: Fds<'a>,
     slot: SlotWriter,
     frame: FrameBuf,
     /// The results frame being filled: (first item, items, values).
@@ -183,7 +179,7 @@ struct Sender {
     first: usize,
 }
 
-impl Sender {
+impl Sender<'_> {
     fn begin(&mut self) -> &mut ResultsHead {
         if self.head.is_none() {
             let head = ResultsHead {
@@ -289,7 +285,7 @@ impl Sender {
     }
 }
 
-impl<V: codec::Transfer> Emit<V> for Sender {
+impl<V: codec::Transfer> Emit<V> for Sender<'_> {
     fn start(&mut self, index: usize) {
         self.slot.mark(index as u64 + 1);
     }

@@ -4,6 +4,7 @@
 
 use std::alloc::Layout;
 use std::io;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -11,8 +12,55 @@ use super::{Status, Watch};
 
 /// A file descriptor number (never a real one here).
 pub(crate) type RawFd = i32;
-/// A process id.
-pub(crate) type Pid = i32;
+
+/// A process id (only this process' own exists here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Pid(i32);
+
+impl Pid {
+    pub(crate) fn from_raw(pid: i32) -> Self {
+        Pid(pid)
+    }
+
+    pub(crate) fn as_raw(self) -> i32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Pid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Stands in for `std::os::fd::BorrowedFd` (which non-Unix targets lack); no fd exists here,
+/// so this type has no values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BorrowedFd<'a>(Never, PhantomData<&'a ()>);
+
+#[derive(Debug, Clone, Copy)]
+enum Never {}
+
+/// Stands in for `std::os::fd::AsFd`.
+pub(crate) trait AsFd {
+    fn as_fd(&self) -> BorrowedFd<'_>;
+}
+
+impl<T: AsFd + ?Sized> AsFd for &T {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        (**self).as_fd()
+    }
+}
+
+impl AsFd for BorrowedFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        *self
+    }
+}
+
+pub(super) fn fd_number(fd: BorrowedFd<'_>) -> RawFd {
+    match fd.0 {}
+}
 
 fn unsupported() -> io::Error {
     io::Error::new(
@@ -21,13 +69,19 @@ fn unsupported() -> io::Error {
     )
 }
 
-/// An fd owned by par (none exist here).
+/// An fd owned by par (none exist here: this type has no values).
 #[derive(Debug)]
-pub(crate) struct Fd(RawFd);
+pub(crate) struct Fd(Never);
 
 impl Fd {
     pub(crate) fn raw(&self) -> RawFd {
-        self.0
+        match self.0 {}
+    }
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self.0 {}
     }
 }
 
@@ -40,21 +94,21 @@ pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
     Err(unsupported())
 }
 
-pub(crate) fn set_nonblocking(_: &Fd) -> io::Result<()> {
+pub(crate) fn set_nonblocking(_: impl AsFd) -> io::Result<()> {
     Err(unsupported())
 }
 
-pub(crate) fn grow_pipe(_: &Fd, _: usize) {}
+pub(crate) fn grow_pipe(_: impl AsFd, _: usize) {}
 
-pub(crate) fn read(_: RawFd, _: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read(_: impl AsFd, _: &mut [u8]) -> io::Result<usize> {
     Err(unsupported())
 }
 
-pub(crate) fn write(_: RawFd, _: &[u8]) -> io::Result<usize> {
+pub(crate) fn write(_: impl AsFd, _: &[u8]) -> io::Result<usize> {
     Err(unsupported())
 }
 
-pub(crate) fn write_all(_: RawFd, _: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all(_: impl AsFd, _: &[u8]) -> io::Result<()> {
     Err(unsupported())
 }
 
@@ -63,14 +117,14 @@ pub(crate) fn poll(_: &mut [Watch], _: Option<Duration>) -> io::Result<()> {
 }
 
 pub(crate) fn getpid() -> Pid {
-    std::process::id() as Pid
+    Pid(std::process::id() as i32)
 }
 
 pub(crate) fn fork(_: &[RawFd], _: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
     Err(unsupported())
 }
 
-pub(crate) fn dup2(_: RawFd, _: RawFd) -> io::Result<()> {
+pub(crate) fn redirect_stdout(_: impl AsFd) -> io::Result<()> {
     Err(unsupported())
 }
 
@@ -88,7 +142,14 @@ pub(crate) fn thread_count() -> usize {
     1
 }
 
-pub(crate) fn die_with_parent(_: RawFd) {}
+pub(crate) fn die_with_parent(_: impl AsFd) {}
+
+pub(crate) fn set_result_fd(_: impl AsFd) {}
+
+/// No workers here, so no result pipe.
+pub(crate) fn with_result_fd<R>(_: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    None
+}
 
 /// No child processes here: nothing to measure.
 pub(crate) fn cpu_time(_: Pid) -> Option<std::time::Duration> {

@@ -1,5 +1,7 @@
 //! Every system call and every `unsafe` block of par, as small safe functions returning
-//! `io::Result` (errno converted right after each call).
+//! `io::Result` (errno converted right after each call). No safe function here takes a raw fd
+//! or a raw pointer to act on: fds come as `impl AsFd` (an [`Fd`] or a `BorrowedFd`), pids as
+//! nix's `Pid`.
 //!
 //! `unix` is the real thing. `fallback` (non-Unix targets, or `--cfg par_fallback_sys` to test
 //! it on Unix) has no processes: every loop runs inline (see `mode::workers`), its process
@@ -23,7 +25,9 @@ pub(crate) use unix::*;
 #[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // never polled without fork
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Watch {
-    pub(crate) fd: RawFd,
+    /// Only the number, taken from a borrow in [`Watch::new`], so that callers can act on
+    /// their fds between polls (poll(2) reads numbers; one closed since is reported, not used).
+    fd: RawFd,
     pub(crate) read: bool,
     pub(crate) write: bool,
     /// Set by poll: readable, or end of file / error pending (a read will tell which).
@@ -33,14 +37,19 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
+    pub(crate) fn new(fd: impl AsFd, read: bool, write: bool) -> Self {
         Watch {
-            fd,
+            fd: fd_number(fd.as_fd()),
             read,
             write,
             readable: false,
             writable: false,
         }
+    }
+
+    /// The watched fd's number, to find whose it is (compare with [`Fd::raw`]).
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
     }
 }
 
