@@ -406,7 +406,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             Some(Ok(Status::Signaled(sig))) => Err(Error::WorkerDied {
                 index: Some(index),
                 pid,
-                death: Death::Signal(sig),
+                death: Death::Signal(sig.number()),
             }),
             Some(Ok(Status::Exited(code))) if code != 0 || !self.returned => {
                 Err(Error::WorkerDied {

@@ -228,7 +228,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             (None, Ok(Status::Signaled(sig))) => Some(Error::WorkerDied {
                 index: Some(c.job),
                 pid: c.pid.as_raw(),
-                death: Death::Signal(sig),
+                death: Death::Signal(sig.number()),
             }),
             (None, Ok(Status::Exited(code))) => Some(Error::WorkerDied {
                 index: Some(c.job),

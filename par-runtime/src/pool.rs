@@ -602,7 +602,7 @@ fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option
         Ok(Status::Signaled(sig)) => Some(Error::WorkerDied {
             index: job,
             pid,
-            death: Death::Signal(sig),
+            death: Death::Signal(sig.number()),
         }),
         // A pool worker only exits when told to: an `exit(0)` during a call is that call's
         // death, like any other status.

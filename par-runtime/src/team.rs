@@ -827,7 +827,7 @@ impl<V: Transfer> Team<V> {
                 return;
             }
             Ok(Status::Exited(code)) => Death::Exit(code),
-            Ok(Status::Signaled(sig)) => Death::Signal(sig),
+            Ok(Status::Signaled(sig)) => Death::Signal(sig.number()),
             // Gone already (`SIGCHLD` ignored): its end of file was its normal end if it had
             // no work left, a death otherwise.
             Err(e) if child_vanished(&e) && w.in_flight.is_empty() && w.reader.pending() == 0 => {

@@ -33,6 +33,28 @@ impl std::fmt::Display for Pid {
     }
 }
 
+/// No process is ever signalled here: this type has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {}
+
+impl Signal {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {}
+    }
+}
+
+pub(super) fn signal_number(s: Signal) -> i32 {
+    match s {}
+}
+
+pub(super) fn signal(_: i32) -> Option<Signal> {
+    None
+}
+
+pub(super) fn realtime_offset(_: i32) -> Option<i32> {
+    None
+}
+
 /// Stands in for `std::os::fd::BorrowedFd` (which non-Unix targets lack); no fd exists here,
 /// so this type has no values.
 #[derive(Debug, Clone, Copy)]

@@ -58,7 +58,44 @@ impl Watch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
     Exited(i32),
-    Signaled(i32),
+    Signaled(Sig),
+}
+
+/// The signal that ended a process: nix's [`Signal`] where it has one, else its number (the
+/// real-time signals, which `Signal` has no variants for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sig {
+    Named(Signal),
+    Unnamed(i32),
+}
+
+impl Sig {
+    pub(crate) fn from_number(number: i32) -> Self {
+        signal(number).map_or(Sig::Unnamed(number), Sig::Named)
+    }
+
+    /// The signal's number, as `kill -l` gives it.
+    #[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // no children without fork
+    pub(crate) fn number(self) -> i32 {
+        match self {
+            Sig::Named(s) => signal_number(s),
+            Sig::Unnamed(n) => n,
+        }
+    }
+}
+
+/// The signal's name: `SIGKILL`, `SIGUSR1`, `SIGRTMIN+3`, or `unknown signal`.
+impl std::fmt::Display for Sig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Sig::Named(s) => f.write_str(s.as_str()),
+            Sig::Unnamed(n) => match realtime_offset(n) {
+                Some(0) => f.write_str("SIGRTMIN"),
+                Some(k) => write!(f, "SIGRTMIN+{k}"),
+                None => f.write_str("unknown signal"),
+            },
+        }
+    }
 }
 
 /// True where loops can fork workers.

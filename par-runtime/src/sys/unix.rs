@@ -17,10 +17,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::mman::{MapFlags, ProtFlags};
-use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::signal::SigHandler;
+pub(crate) use nix::sys::signal::Signal;
 pub(crate) use nix::unistd::Pid;
 
-use super::{Status, Watch};
+use super::{Sig, Status, Watch};
 
 /// Every fd par has open in this process. A forked worker closes all of them except its own, so
 /// that a worker never holds another worker's (or another loop's, forked concurrently by another
@@ -301,7 +302,7 @@ pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
         }
     }
     if libc::WIFSIGNALED(status) {
-        Ok(Status::Signaled(libc::WTERMSIG(status)))
+        Ok(Status::Signaled(Sig::from_number(libc::WTERMSIG(status))))
     } else {
         Ok(Status::Exited(libc::WEXITSTATUS(status)))
     }
@@ -311,6 +312,29 @@ pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
 /// `pid` must be our own unreaped child, so that the pid cannot have been reused.
 pub(crate) fn kill(pid: Pid) {
     let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+}
+
+/// Nix's name for signal `number`, if it has one.
+pub(super) fn signal(number: i32) -> Option<Signal> {
+    Signal::try_from(number).ok()
+}
+
+pub(super) fn signal_number(s: Signal) -> i32 {
+    s as i32
+}
+
+/// `SIGRTMIN+n`'s `n` if `number` is a real-time signal (nix's `Signal` has no variants for
+/// those; libc knows the range, which glibc sets at run time).
+pub(super) fn realtime_offset(number: i32) -> Option<i32> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&number)
+        .then(|| number - libc::SIGRTMIN());
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return {
+        let _ = number;
+        None
+    };
 }
 
 /// Number of threads in this process (Linux: `/proc/self/task`), 1 if unknown.
