@@ -19,7 +19,7 @@ pub enum Death {
 /// the children of a process that ignores `SIGCHLD` (a daemon idiom, inherited across exec).
 /// A child whose work is complete has then simply ended; one with work outstanding died.
 pub(crate) fn child_vanished(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ECHILD)
+    crate::sys::no_such_child(e)
 }
 
 impl fmt::Display for Death {

@@ -308,6 +308,11 @@ pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
     }
 }
 
+/// True when `e` is `ECHILD`: the child waited for is not there (any more).
+pub(crate) fn no_such_child(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(Errno::ECHILD as i32)
+}
+
 /// Sends `SIGKILL` to `pid`. Errors (already gone) are ignored: the caller reaps it anyway.
 /// `pid` must be our own unreaped child, so that the pid cannot have been reused.
 pub(crate) fn kill(pid: Pid) {
