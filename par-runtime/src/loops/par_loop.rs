@@ -139,15 +139,7 @@ impl Loop {
         Fo: Fn(&mut A, S::Item),
         C: Fn(A, A) -> A,
     {
-        or_panic(self.try_reduce(
-            src,
-            identity,
-            |acc, item| {
-                fold(acc, item);
-                Ok::<(), Infallible>(())
-            },
-            combine,
-        ))
+        or_panic(self.try_reduce(src, identity, never_fails(fold), combine))
     }
 
     /// [`Loop::reduce`] for a fallible fold; see [`Loop::try_collect`].
@@ -247,15 +239,7 @@ impl Loop {
         Fo: Fn(&mut A, S::Item),
         C: Fn(A, A) -> A,
     {
-        or_panic(self.try_reduce_each(
-            src,
-            identity,
-            |acc, item| {
-                fold(acc, item);
-                Ok::<(), Infallible>(())
-            },
-            combine,
-        ))
+        or_panic(self.try_reduce_each(src, identity, never_fails(fold), combine))
     }
 
     /// Keep going: runs `body` on every item whatever fails, and returns one `Result` per item,
@@ -430,5 +414,15 @@ impl<T: Transfer> Iterator for TryUnordered<'_, T> {
     type Item = Result<T, Error>;
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next()
+    }
+}
+
+/// An infallible fold as the fallible one the `try_` forms take.
+fn never_fails<A, T>(
+    fold: impl Fn(&mut A, T),
+) -> impl Fn(&mut A, T) -> std::result::Result<(), Infallible> {
+    move |acc, item| {
+        fold(acc, item);
+        Ok(())
     }
 }
