@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::child::report::{panic_error, panicked, run_job};
 use crate::child::wait::{time_left, wait_readable};
-use crate::child::{self, Child, Pipes, What};
+use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{Error, Result};
 use crate::mode;
 use crate::progress::Progress;
@@ -45,6 +45,8 @@ struct Jobs<'a, T> {
     /// Forks again a job whose child died (a signal, `exit`), up to this many times.
     retries: u32,
     attempts: std::collections::HashMap<usize, u32>,
+    /// The children's memory limit and environment.
+    limits: Limits,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
@@ -59,6 +61,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             progress: Progress::off(),
             retries: 0,
             attempts: std::collections::HashMap::new(),
+            limits: Limits::new(limit),
         }
     }
 
@@ -113,6 +116,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Running<'a, T>> {
         let pipes = Pipes {
             what: What::JOB,
+            limits: self.limits.clone(),
             ..Pipes::default()
         };
         // The closure stays here too, to be forked again if the child dies (`retries`).
@@ -416,6 +420,21 @@ impl<'a, T: Transfer> Queue<'a, T> {
         self.jobs.retries = n;
         self
     }
+
+    /// Limits each job's child to `bytes` of data; a job whose allocation fails under it yields
+    /// [`Death::MemoryLimit`](crate::Death::MemoryLimit) (see [`Loop::memory_limit`](crate::Loop::memory_limit)).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.jobs.limits = self.jobs.limits.memory(Some(bytes));
+        self
+    }
+
+    /// The thread count of the usual thread pools in each child (see
+    /// [`Loop::threads_per_worker`](crate::Loop::threads_per_worker)); by default
+    /// `max(1, cores / limit)` where you did not set them.
+    pub fn threads_per_worker(mut self, n: usize) -> Self {
+        self.jobs.limits = self.jobs.limits.threads(Some(n));
+        self
+    }
 }
 
 impl<T: Transfer> Iterator for Queue<'_, T> {
@@ -514,6 +533,21 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// `par::pmap(f, items, 4).retries(2)`.
     pub fn retries(mut self, n: u32) -> Self {
         self.jobs.retries = n;
+        self
+    }
+
+    /// Limits each job's child to `bytes` of data; a job whose allocation fails under it yields
+    /// [`Death::MemoryLimit`](crate::Death::MemoryLimit) (see [`Loop::memory_limit`](crate::Loop::memory_limit)).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.jobs.limits = self.jobs.limits.memory(Some(bytes));
+        self
+    }
+
+    /// The thread count of the usual thread pools in each child (see
+    /// [`Loop::threads_per_worker`](crate::Loop::threads_per_worker)); by default
+    /// `max(1, cores / limit)` where you did not set them.
+    pub fn threads_per_worker(mut self, n: usize) -> Self {
+        self.jobs.limits = self.jobs.limits.threads(Some(n));
         self
     }
 

@@ -479,3 +479,111 @@ pub(crate) fn accept(l: &Listener) -> io::Result<Stream> {
 pub(crate) fn listener_fd(l: &Listener) -> RawFd {
     l.as_raw_fd()
 }
+
+/// Limits this process' data (its private writable memory: heap, `mmap`ed anonymous memory,
+/// thread stacks) to `bytes`, or to the hard limit if that is lower: an allocation beyond it
+/// fails (`malloc` returns null, so Rust's allocator aborts the process). `RLIMIT_DATA`, not
+/// `RLIMIT_AS`: the address space also counts what is only reserved (glibc reserves 64 MiB of
+/// address space per thread arena: a child with 8 threads measured 531 MiB of address space
+/// for 17 MiB of data), file mappings and shared memory; since Linux 4.7 `RLIMIT_DATA` counts
+/// every private writable mapping, not only `brk`. Called in a forked child; no allocation.
+pub(crate) fn limit_data(bytes: u64) -> io::Result<()> {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `current` is a valid rlimit for getrlimit to fill.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_DATA, &mut current) })?;
+    let wanted = libc::rlim_t::try_from(bytes).unwrap_or(libc::RLIM_INFINITY);
+    let limit = libc::rlimit {
+        rlim_cur: wanted.min(current.rlim_max),
+        rlim_max: current.rlim_max,
+    };
+    // SAFETY: `limit` is a valid rlimit whose soft limit does not exceed its hard limit.
+    cvt(unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) }).map(drop)
+}
+
+/// How many processes the kernel's OOM killer has killed since boot (`oom_kill` in
+/// `/proc/vmstat`, Linux 4.13 and later), if known. System-wide, and slow to read (the kernel
+/// sums per-CPU counters: about 80 us here), so callers read it rarely.
+pub(crate) fn oom_kills() -> Option<u64> {
+    let vmstat = std::fs::read_to_string("/proc/vmstat").ok()?;
+    vmstat
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// A complete environment for forked children, built in the parent (allocation and the
+/// environment lock happen there) and installed in a child by [`Environ::install`], which
+/// takes no lock and allocates nothing: `setenv` in a child of a multi-threaded parent could
+/// wait for ever on a lock (Rust's environment lock, glibc's) another thread held at the fork.
+#[derive(Debug)]
+pub(crate) struct Environ {
+    /// `NAME=value` strings; `ptrs` points into their heap buffers, which never move.
+    _strings: Vec<std::ffi::CString>,
+    /// Null-terminated, as `environ` is.
+    ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers point into `_strings`, which the value owns and never changes; they
+// are only read (by `install`, in a child), so sharing or sending the value is as safe as
+// sharing or sending the strings.
+unsafe impl Send for Environ {}
+// SAFETY: as for `Send`: no interior mutability, the pointed-to bytes are immutable.
+unsafe impl Sync for Environ {}
+
+impl Environ {
+    /// An environment of these variables (names without `=` or NUL, values without NUL; others
+    /// are left out).
+    pub(crate) fn new(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        let strings: Vec<std::ffi::CString> = vars
+            .into_iter()
+            .filter(|(k, _)| !k.is_empty() && !k.as_bytes().contains(&b'='))
+            .filter_map(|(k, v)| {
+                let mut s = k.as_bytes().to_vec();
+                s.push(b'=');
+                s.extend_from_slice(v.as_bytes());
+                std::ffi::CString::new(s).ok()
+            })
+            .collect();
+        let ptrs = strings
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        Environ {
+            _strings: strings,
+            ptrs,
+        }
+    }
+
+    /// Makes this the environment of the calling process: one store to `environ`, no lock, no
+    /// allocation. Only for a forked child, which has one thread (no other thread reads
+    /// `environ` meanwhile), and which keeps `self` alive until it exits (it never returns
+    /// into the code that owns `self`, and leaves by `_exit`).
+    pub(crate) fn install(&self) {
+        #[cfg(target_vendor = "apple")]
+        // SAFETY: `_NSGetEnviron` returns the address of the process' `environ` variable; the
+        // child has one thread, and the new array is null-terminated and outlives the child.
+        unsafe {
+            *libc::_NSGetEnviron() = self.ptrs.as_ptr().cast_mut().cast();
+        }
+        #[cfg(not(target_vendor = "apple"))]
+        {
+            extern "C" {
+                static mut environ: *const *const libc::c_char;
+            }
+            // SAFETY: the child has one thread, so nothing reads `environ` during the store;
+            // the array is null-terminated, its strings are `NAME=value` C strings, and both
+            // outlive the child (see above). libc's `setenv`/`unsetenv` work on it afterwards
+            // (glibc copies an array it did not allocate before growing it).
+            unsafe {
+                environ = self.ptrs.as_ptr();
+            }
+        }
+    }
+}
