@@ -52,7 +52,11 @@ fn fixture() {
         .ok()
         .map(|n| n.parse().expect("a number"));
     if mode == "busy" {
-        // Another thread changes the environment all the time while loops fork.
+        // Another thread changes the environment all the time while loops fork. With
+        // `set_var` in the child instead of par's lock-free install, a worker hung on the
+        // environment lock before its first item (where no `timeout` applies): the watchdog
+        // turns that into a failure.
+        let _w = common::watchdog("busy fixture");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
         let noise = std::thread::spawn(move || {
@@ -210,6 +214,7 @@ fn a_thread_changing_the_environment_while_loops_fork_hangs_no_worker() {
     if !common::loops_fork() {
         return;
     }
+    let _w = common::watchdog("a_thread_changing_the_environment_while_loops_fork_hangs_no_worker");
     let out = run("busy", &[], None);
     assert!(out.contains("busy ok"), "{out}");
 }
