@@ -520,15 +520,16 @@ pub(crate) fn oom_kills() -> Option<u64> {
 /// wait for ever on a lock (Rust's environment lock, glibc's) another thread held at the fork.
 #[derive(Debug)]
 pub(crate) struct Environ {
-    /// `NAME=value` strings; `ptrs` points into their heap buffers, which never move.
-    _strings: Vec<std::ffi::CString>,
-    /// Null-terminated, as `environ` is.
+    /// The `NAME=value\0` strings, one after the other: one allocation, so that building it
+    /// touches few pages (each page the parent writes after a fork costs a fault).
+    _bytes: Vec<u8>,
+    /// Null-terminated, as `environ` is; points into `_bytes`, whose heap buffer never moves.
     ptrs: Vec<*const libc::c_char>,
 }
 
-// SAFETY: the pointers point into `_strings`, which the value owns and never changes; they
-// are only read (by `install`, in a child), so sharing or sending the value is as safe as
-// sharing or sending the strings.
+// SAFETY: the pointers point into `_bytes`, which the value owns and never changes; they are
+// only read (by `install`, in a child), so sharing or sending the value is as safe as sharing
+// or sending the bytes.
 unsafe impl Send for Environ {}
 // SAFETY: as for `Send`: no interior mutability, the pointed-to bytes are immutable.
 unsafe impl Sync for Environ {}
@@ -540,23 +541,26 @@ impl Environ {
         vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
     ) -> Self {
         use std::os::unix::ffi::OsStrExt;
-        let strings: Vec<std::ffi::CString> = vars
-            .into_iter()
-            .filter(|(k, _)| !k.is_empty() && !k.as_bytes().contains(&b'='))
-            .filter_map(|(k, v)| {
-                let mut s = k.as_bytes().to_vec();
-                s.push(b'=');
-                s.extend_from_slice(v.as_bytes());
-                std::ffi::CString::new(s).ok()
-            })
-            .collect();
-        let ptrs = strings
+        let mut bytes = Vec::with_capacity(4096);
+        let mut starts = Vec::with_capacity(64);
+        for (k, v) in vars {
+            let (k, v) = (k.as_bytes(), v.as_bytes());
+            if k.is_empty() || k.contains(&b'=') || k.contains(&0) || v.contains(&0) {
+                continue;
+            }
+            starts.push(bytes.len());
+            bytes.extend_from_slice(k);
+            bytes.push(b'=');
+            bytes.extend_from_slice(v);
+            bytes.push(0);
+        }
+        let ptrs = starts
             .iter()
-            .map(|s| s.as_ptr())
+            .map(|&at| bytes[at..].as_ptr().cast::<libc::c_char>())
             .chain([std::ptr::null()])
             .collect();
         Environ {
-            _strings: strings,
+            _bytes: bytes,
             ptrs,
         }
     }
