@@ -144,7 +144,7 @@ impl Loop {
     /// inline when the first showed that forking costs more than it saves, for example a
     /// million items of a few nanoseconds each. An inline run keeps par's semantics but not
     /// its isolation: a crash in an item would be a crash of the caller. Any explicit schedule,
-    /// a `timeout`, or `parallel(true)` keeps a loop forking.
+    /// a `timeout`, `retries`, a `memory_limit`, or `parallel(true)` keeps a loop forking.
     ///
     /// ```
     /// let n = 3;
@@ -245,8 +245,9 @@ impl Loop {
     /// `SIGABRT` without reporting a panic is reported as over its limit (Rust's allocator
     /// aborts when an allocation fails, and prints "memory allocation of N bytes failed" on
     /// the worker's stderr); an `abort()` of the body's own in a limited worker reads the same.
-    /// A `Vec::try_reserve` that fails returns its `Err` to the body, as usual. Inline runs
-    /// (one worker, `PAR_WORKERS=1`) are not limited.
+    /// A `Vec::try_reserve` that fails returns its `Err` to the body, as usual. A loop with a
+    /// memory limit always forks (the `auto` schedule never decides to run it inline), but
+    /// inline runs that you ask for (one worker, `PAR_WORKERS=1`) are not limited.
     ///
     /// ```
     /// # if cfg!(target_os = "linux") && par::default_workers() > 1 {
