@@ -318,13 +318,18 @@ fn every_signal_that_kills_a_worker_is_named() {
         (libc::SIGUSR1, "SIGUSR1"),
         (libc::SIGXCPU, "SIGXCPU"),
         (libc::SIGSYS, "SIGSYS"),
-        (libc::SIGKILL, "SIGKILL"),
     ] {
         assert_eq!(
             Death::Signal(sig).to_string(),
             format!("was killed by signal {sig} ({name})")
         );
     }
+    // par's own kills (timeouts, cancels) are reported as such, never as a death: a SIGKILL
+    // death came from outside.
+    assert_eq!(
+        Death::Signal(libc::SIGKILL).to_string(),
+        "was killed by signal 9 (SIGKILL) from outside par (the kernel's OOM killer or a `kill -9`)"
+    );
     assert_eq!(
         Death::Signal(1000).to_string(),
         "was killed by signal 1000 (unknown signal)"

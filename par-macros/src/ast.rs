@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -32,6 +32,10 @@ pub struct Clauses {
     pub retry_panics: Option<Span>,
     /// `cancel = handle`: a `par::Cancel` that stops the loop.
     pub cancel: Option<Expr>,
+    /// `memory_limit = bytes`: each worker's data limit (`Loop::memory_limit`).
+    pub memory_limit: Option<Expr>,
+    /// `threads_per_worker = n`: thread pools' sizes in each worker (`Loop::threads_per_worker`).
+    pub threads_per_worker: Option<Expr>,
     /// `find`: the body is a predicate; the loop's value is `Option<usize>`, the index of an
     /// item for which it held, and the first hit stops the search.
     pub find: Option<Span>,
@@ -200,6 +204,19 @@ fn parse_clause(
         "cancel" => {
             input.parse::<Token![=]>()?;
             set(&mut c.cancel, input.parse()?, span, "cancel")
+        }
+        "memory_limit" => {
+            input.parse::<Token![=]>()?;
+            set(&mut c.memory_limit, input.parse()?, span, "memory_limit")
+        }
+        "threads_per_worker" => {
+            input.parse::<Token![=]>()?;
+            set(
+                &mut c.threads_per_worker,
+                input.parse()?,
+                span,
+                "threads_per_worker",
+            )
         }
         "unordered" => set(&mut c.unordered, span, span, "unordered"),
         "stream" => set(&mut c.stream, span, span, "stream"),

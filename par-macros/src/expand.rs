@@ -144,6 +144,12 @@ fn options(l: &ParLoop) -> TokenStream {
     if let Some(handle) = &c.cancel {
         opts = quote!(#opts.cancel(&#handle));
     }
+    if let Some(bytes) = &c.memory_limit {
+        opts = quote!(#opts.memory_limit(#bytes));
+    }
+    if let Some(n) = &c.threads_per_worker {
+        opts = quote!(#opts.threads_per_worker(#n));
+    }
     opts
 }
 

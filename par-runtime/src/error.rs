@@ -5,19 +5,42 @@ use std::time::Duration;
 
 /// How a worker process ended when it should not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Death {
     /// Killed by this signal number (e.g. 9 for `SIGKILL`, 6 for `abort()`, 11 for a segfault).
+    /// A `SIGKILL` here was not sent by par (its own kills are timeouts and cancellations):
+    /// `kill -9`, or the kernel's OOM killer where par could not tell (see [`Death::OomKilled`]).
     Signal(i32),
     /// Called `exit` with this status before finishing its work.
     Exit(i32),
     /// Ended before finishing its work, how is unknown: the system reaped it before par could
     /// (this process ignores `SIGCHLD`, so its children leave no exit status).
     Unknown,
+    /// A worker with a memory limit (`Loop::memory_limit`, `Queue::memory_limit`, ...) died by
+    /// `signal` (`SIGABRT`) without reporting a panic: Rust's allocator aborts the process when
+    /// an allocation fails, as one beyond the limit does. par cannot see the failed allocation
+    /// itself (Rust prints "memory allocation of N bytes failed" on the worker's stderr), so
+    /// an `abort()` of the body's own in a limited worker is reported this way too.
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The signal that ended the worker.
+        signal: i32,
+    },
+    /// Killed by `SIGKILL` that par did not send while the kernel's OOM killer killed a process
+    /// (Linux: the `oom_kill` count of `/proc/vmstat` grew between the worker's fork and its
+    /// death). The count is system-wide: another process killed by it at the same moment, and
+    /// this worker by a `kill -9`, would look the same; that is rare.
+    OomKilled,
 }
 
 impl fmt::Display for Death {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            Death::Signal(9) => write!(
+                f,
+                "was killed by signal 9 (SIGKILL) from outside par (the kernel's OOM killer or a `kill -9`)"
+            ),
             Death::Signal(sig) => write!(
                 f,
                 "was killed by signal {sig} ({})",
@@ -28,6 +51,41 @@ impl fmt::Display for Death {
                 f,
                 "ended, its exit status unknown (the system reaped it: SIGCHLD is ignored)"
             ),
+            Death::MemoryLimit { limit, signal } => write!(
+                f,
+                "exceeded its memory limit ({}) (killed by {})",
+                Bytes(limit),
+                memory_signal(signal)
+            ),
+            Death::OomKilled => write!(f, "was killed by the kernel's OOM killer (out of memory)"),
+        }
+    }
+}
+
+/// How a limited worker's death by `sig` reads: `SIGABRT: an allocation failed`.
+fn memory_signal(sig: i32) -> String {
+    match sig {
+        6 => "SIGABRT: an allocation failed".to_string(),
+        _ => format!("signal {sig} ({})", crate::sys::Sig::from_number(sig)),
+    }
+}
+
+/// A byte count as people write it: `2 GiB`, `256 MiB`, `1.5 GiB`, `1000 bytes`.
+pub(crate) struct Bytes(pub(crate) u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 4] = [
+            (1 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
+        let n = self.0;
+        match UNITS.iter().find(|(size, _)| n >= *size) {
+            Some((size, unit)) if n.is_multiple_of(*size) => write!(f, "{} {unit}", n / size),
+            Some((size, unit)) => write!(f, "{:.1} {unit}", n as f64 / *size as f64),
+            None => write!(f, "{n} bytes"),
         }
     }
 }
@@ -246,6 +304,17 @@ impl fmt::Display for Error {
                 message,
             } => {
                 write!(f, "item {index} failed in worker {pid}: {message}")
+            }
+            Error::WorkerDied {
+                index,
+                pid,
+                death: Death::MemoryLimit { limit, signal },
+            } => {
+                let (limit, how) = (Bytes(*limit), memory_signal(*signal));
+                match index {
+                    Some(i) => write!(f, "item {i} exceeded the worker memory limit ({limit}) in worker {pid} (killed by {how})"),
+                    None => write!(f, "worker {pid} exceeded its memory limit ({limit}) between items (killed by {how})"),
+                }
             }
             Error::WorkerDied { index, pid, death } => {
                 write!(f, "worker {pid} {death} while running {}", item(*index))

@@ -15,7 +15,9 @@
 //!   `background`.
 //! - `child/`: one forked child, for every family above: `spawn` (pipes, fork, death with the
 //!   parent), `Child` (kill, reap, the death its end stands for, kill-and-reap on drop),
-//!   `report` (the child's epilogue and its panic report), `wait` (many children at once).
+//!   `report` (the child's epilogue and its panic report), `wait` (many children at once),
+//!   `limits` (a child's memory limit and thread-count environment, set right after the fork,
+//!   and the names of the deaths they explain: a memory limit, the kernel's OOM killer).
 //! - `wire/`: frames (`wire`) and the serde codec (`wire::codec`).
 //! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`, `macro_support` (generated
 //!   code's helpers);

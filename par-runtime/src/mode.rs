@@ -75,7 +75,8 @@ pub(crate) fn workers(requested: Option<usize>) -> usize {
     requested.or(env).unwrap_or_else(cores).max(1)
 }
 
-fn cores() -> usize {
+/// The cores this process may use (at least 1).
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -9,16 +9,21 @@
 //! - a child dies with its parent (the death pipe), and a [`Child`] that is dropped is killed
 //!   and reaped: no zombie, no orphan, whatever path the parent takes;
 //! - a child that vanished before par could reap it (`SIGCHLD` ignored) is a normal end when
-//!   its work was complete and a death when it was not ([`Child::ended`]).
+//!   its work was complete and a death when it was not ([`Child::ended`]);
+//! - a child gets its family's [`Limits`] (memory limit, thread-pool variables) before it
+//!   runs anything else, and the deaths they explain are named in one place,
+//!   [`Child::ended`].
 //!
 //! Below it: `wire` (frames), `codec`, `error`, `sys` (the fork itself). `fork` is called here
 //! and nowhere else outside `sys`.
 
+pub(crate) mod limits;
 pub(crate) mod report;
 pub(crate) mod wait;
 
 use std::io;
 
+pub(crate) use self::limits::Limits;
 use crate::error::{Death, Error, Result};
 use crate::mode;
 use crate::sys::{self, Fd, Pid, RawFd, Status};
@@ -29,8 +34,8 @@ use crate::sys::{self, Fd, Pid, RawFd, Status};
 /// while the receiver is busy.
 pub(crate) const PIPE_BYTES: usize = 1 << 20;
 
-/// Which pipes a child gets besides its result pipe and its death pipe.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which pipes a child gets besides its result pipe and its death pipe, and its limits.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Pipes {
     /// A command pipe from the parent (loop chunks, pool calls, channel messages).
     pub(crate) cmd: bool,
@@ -42,6 +47,8 @@ pub(crate) struct Pipes {
     pub(crate) large: bool,
     /// What the child is, for error messages.
     pub(crate) what: What,
+    /// Its memory limit and environment, set in the child right after the fork.
+    pub(crate) limits: Limits,
 }
 
 /// The error contexts that name a kind of child (`Error::Io`'s context is a static string).
@@ -94,6 +101,10 @@ pub(crate) struct Child {
     death: Option<Fd>,
     reaped: bool,
     killed: bool,
+    /// The memory limit it was forked with: its abort is reported as that limit.
+    memory: Option<u64>,
+    /// The kernel's OOM-kill count when it was forked (`limits::oom_kills_before_fork`).
+    oom_kills: Option<u64>,
 }
 
 /// Forks a child that runs `body` with its ends of the pipes `pipes` asks for, after marking
@@ -151,6 +162,10 @@ fn fork_child<T>(
 ) -> Result<(Child, Ends)> {
     let what = pipes.what;
     report::install_panic_hook();
+    // Built here, in the parent: the child only installs them (no lock, no allocation there).
+    let memory = pipes.limits.memory_limit();
+    let environ = pipes.limits.environ();
+    let oom_kills = limits::oom_kills_before_fork();
     let pipe = || sys::pipe().map_err(|e| Error::io(what.pipe, e));
     let cmd = if pipes.cmd { Some(pipe()?) } else { None };
     let (res_r, res_w) = pipe()?;
@@ -178,6 +193,16 @@ fn fork_child<T>(
     // The child's ends move into the closure; in the parent `fork` drops (closes) them.
     let pid = fork(&keep, value, move |value| {
         mode::mark_worker();
+        if let Some(env) = environ {
+            env.install();
+        }
+        if let Some(bytes) = memory {
+            // The soft limit is clamped to the hard one, so this fails only if the kernel
+            // refuses `setrlimit` itself: the child then never runs unlimited (status 1).
+            if sys::limit_data(bytes).is_err() {
+                return 1;
+            }
+        }
         if let Some(out) = &child_ends.stdout {
             if sys::redirect_stdout(out).is_err() {
                 return 1;
@@ -194,6 +219,8 @@ fn fork_child<T>(
         death: Some(death_w),
         reaped: false,
         killed: false,
+        memory,
+        oom_kills,
     };
     let nonblocking =
         |fd: &Fd| sys::set_nonblocking(fd).map_err(|e| Error::io(what.nonblocking, e));
@@ -266,6 +293,10 @@ impl Child {
     /// work (a value, a frame, a `Done`): an `exit(0)` or a vanished child (reaped by the
     /// system because `SIGCHLD` is ignored) is a normal end without work left and a death
     /// with it. `None` too if it was reaped already (its end was reported then).
+    ///
+    /// This is where a death is named (`limits::signal_death`): the abort of a child with a
+    /// memory limit is [`Death::MemoryLimit`], a `SIGKILL` par did not send while the kernel's
+    /// OOM-kill count grew is [`Death::OomKilled`].
     pub(crate) fn ended(&mut self, index: Option<usize>, work_left: bool) -> Option<Error> {
         let status = self.reap()?;
         if !work_left && ended_normally(&status) {
@@ -273,7 +304,13 @@ impl Child {
         }
         let death = match status {
             Ok(Status::Exited(code)) => Death::Exit(code),
-            Ok(Status::Signaled(sig)) => Death::Signal(sig.number()),
+            Ok(Status::Signaled(sig)) => limits::signal_death(
+                sig.number(),
+                self.killed,
+                self.memory,
+                self.oom_kills,
+                sys::oom_kills,
+            ),
             Err(e) if sys::no_such_child(&e) => Death::Unknown,
             Err(e) => return Some(Error::io("could not reap a child process", e)),
         };

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
 use crate::child::wait::wait_readable;
-use crate::child::{self, Child, Pipes, What};
+use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::jobs::limiter::{AfterDeath, Limiter};
@@ -160,6 +160,8 @@ pub struct Pool<T> {
     next: usize,
     inline: bool,
     frame: FrameBuf,
+    /// The workers' memory limit and environment.
+    limits: Limits,
 }
 
 impl<T> std::fmt::Debug for Pool<T> {
@@ -204,6 +206,7 @@ impl<T: Transfer> Pool<T> {
             next: 0,
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
+            limits: Limits::new(limit),
         }
     }
 
@@ -271,6 +274,22 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
         self.books.cancel = Some(handle.clone());
+        self
+    }
+
+    /// Limits each worker to `bytes` of data; the call during which an allocation fails under
+    /// it yields [`Death::MemoryLimit`](crate::Death::MemoryLimit) and its worker is replaced
+    /// (see [`Loop::memory_limit`](crate::Loop::memory_limit)).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.limits = self.limits.clone().memory(Some(bytes));
+        self
+    }
+
+    /// The thread count of the usual thread pools in each worker (see
+    /// [`Loop::threads_per_worker`](crate::Loop::threads_per_worker)); by default
+    /// `max(1, cores / limit)` where you did not set them.
+    pub fn threads_per_worker(mut self, n: usize) -> Self {
+        self.limits = self.limits.clone().threads(Some(n));
         self
     }
 
@@ -446,6 +465,7 @@ impl<T: Transfer> Pool<T> {
         let pipes = Pipes {
             cmd: true,
             what: What::POOL_WORKER,
+            limits: self.limits.clone(),
             ..Pipes::default()
         };
         let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {

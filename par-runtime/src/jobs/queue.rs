@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};
 use crate::child::wait::{time_left, wait_readable};
-use crate::child::{self, Child, Pipes, What};
+use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{Error, Result};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::mode;
@@ -42,6 +42,8 @@ struct Jobs<'a, T> {
     pending: VecDeque<(usize, Job<'a, T>)>,
     running: Vec<Running<'a, T>>,
     books: Limiter<T>,
+    /// The children's memory limit and environment.
+    limits: Limits,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
@@ -50,6 +52,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             pending: VecDeque::new(),
             running: Vec::new(),
             books: Limiter::new(limit),
+            limits: Limits::new(limit),
         }
     }
 
@@ -90,6 +93,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Running<'a, T>> {
         let pipes = Pipes {
             what: What::JOB,
+            limits: self.limits.clone(),
             ..Pipes::default()
         };
         // The closure stays here too, to be forked again if the child dies (`retries`).
@@ -402,6 +406,22 @@ macro_rules! family_options {
             /// ```
             pub fn cancel(mut self, handle: &Cancel) -> Self {
                 self.jobs.books.cancel = Some(handle.clone());
+                self
+            }
+
+            /// Limits each job's child to `bytes` of data; a job whose allocation fails under
+            /// it yields [`Death::MemoryLimit`](crate::Death::MemoryLimit) (see
+            /// [`Loop::memory_limit`](crate::Loop::memory_limit)).
+            pub fn memory_limit(mut self, bytes: u64) -> Self {
+                self.jobs.limits = self.jobs.limits.memory(Some(bytes));
+                self
+            }
+
+            /// The thread count of the usual thread pools in each child (see
+            /// [`Loop::threads_per_worker`](crate::Loop::threads_per_worker)); by default
+            /// `max(1, cores / limit)` where you did not set them.
+            pub fn threads_per_worker(mut self, n: usize) -> Self {
+                self.jobs.limits = self.jobs.limits.threads(Some(n));
                 self
             }
         }

@@ -46,11 +46,13 @@ pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
     let started = Instant::now();
     // Only an indexed `auto` loop without a timeout or an explicit `parallel` learns (learn.rs).
     let learns = match len {
-        // A loop with retries expects crashes: it never gives up its isolation.
+        // A loop with retries expects crashes, one with a memory limit expects its workers to
+        // be limited: neither gives up its isolation.
         Some(n)
             if opts.schedule == Schedule::Auto
                 && opts.timeout.is_none()
                 && opts.retries == 0
+                && opts.memory_limit.is_none()
                 && stop_on.is_none() =>
         {
             opts.parallel.is_none().then_some(n)

@@ -15,8 +15,8 @@
 //!
 //! An inline run measures the time per item again, so a loop whose items become expensive goes
 //! back to forking. A failed run forgets the loop: the next run forks and measures again.
-//! Only `auto` loops without a timeout learn; any other schedule, `timeout`, or
-//! [`Loop::parallel(true)`](crate::Loop::parallel) always forks.
+//! Only `auto` loops without a timeout learn; any other schedule, `timeout`, `retries`,
+//! `memory_limit`, or [`Loop::parallel(true)`](crate::Loop::parallel) always forks.
 //!
 //! What this module must never do: take its lock in a worker (it is only used by the parent
 //! that starts a loop; nested loops in a worker run inline without asking).

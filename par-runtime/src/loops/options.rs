@@ -53,6 +53,8 @@ pub struct Loop {
     pub(crate) stall_after: Option<Duration>,
     pub(crate) cancel: Option<Cancel>,
     pub(crate) max_items_per_worker: Option<usize>,
+    pub(crate) memory_limit: Option<u64>,
+    pub(crate) threads_per_worker: Option<usize>,
 }
 
 impl Loop {
@@ -102,7 +104,7 @@ impl Loop {
     /// inline when the first showed that forking costs more than it saves, for example a
     /// million items of a few nanoseconds each. An inline run keeps par's semantics but not
     /// its isolation: a crash in an item would be a crash of the caller. Any explicit schedule,
-    /// a `timeout`, or `parallel(true)` keeps a loop forking.
+    /// a `timeout`, `retries`, a `memory_limit`, or `parallel(true)` keeps a loop forking.
     ///
     /// ```
     /// let n = 3;
@@ -184,6 +186,61 @@ impl Loop {
     /// ```
     pub fn max_items_per_worker(mut self, n: usize) -> Self {
         self.max_items_per_worker = Some(n.max(1));
+        self
+    }
+
+    /// Limits each worker's data (heap and other private writable memory) to `bytes`; a
+    /// worker whose allocation fails under it dies, and its item is reported as
+    /// [`Death::MemoryLimit`](crate::Death::MemoryLimit): "item 17 exceeded the worker memory
+    /// limit (2 GiB) in worker 1234 (killed by SIGABRT: an allocation failed)". The other
+    /// items go on as after any death ([`retries`](Loop::retries), `keep_going`). Ray's
+    /// memory monitor and `ulimit -v` in a Python worker's initializer do this job elsewhere.
+    ///
+    /// It is `RLIMIT_DATA` (`setrlimit` in the worker right after the fork, Linux 4.7 or
+    /// later), so it counts what the worker holds privately, including the heap it inherited
+    /// from the parent (shared copy-on-write, but counted): give a parent holding 1 GiB a limit
+    /// above that. It does not count address space that is only reserved (`RLIMIT_AS` would:
+    /// glibc reserves 64 MiB per thread arena), files mapped read-only, shared memory
+    /// ([`SharedVec`](crate::SharedVec)) or the stack. How it is attributed: a limited worker that dies by
+    /// `SIGABRT` without reporting a panic is reported as over its limit (Rust's allocator
+    /// aborts when an allocation fails, and prints "memory allocation of N bytes failed" on
+    /// the worker's stderr); an `abort()` of the body's own in a limited worker reads the same.
+    /// A `Vec::try_reserve` that fails returns its `Err` to the body, as usual. A loop with a
+    /// memory limit always forks (the `auto` schedule never decides to run it inline), but
+    /// inline runs that you ask for (one worker, `PAR_WORKERS=1`) are not limited.
+    ///
+    /// ```
+    /// # if cfg!(target_os = "linux") && par::default_workers() > 1 {
+    /// let r = par::Loop::new().workers(2).memory_limit(256 << 20).try_collect(0..4u32, |i| {
+    ///     let v: Vec<u8> = Vec::with_capacity(if i == 2 { 1 << 30 } else { 1 << 10 });
+    ///     Ok::<usize, String>(v.capacity())
+    /// });
+    /// let e = r.unwrap_err();
+    /// assert!(matches!(e, par::Error::WorkerDied { index: Some(2), death: par::Death::MemoryLimit { .. }, .. }));
+    /// # }
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Sets the thread count of the usual thread pools in each worker to `n`: the
+    /// variables `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS`,
+    /// `BLIS_NUM_THREADS`, `VECLIB_MAXIMUM_THREADS`, `NUMBA_NUM_THREADS`,
+    /// `NUMEXPR_NUM_THREADS` (joblib's list) and `RAYON_NUM_THREADS`, the ones you set too;
+    /// `0` leaves the workers' environment as the parent's. Without it (or
+    /// `PAR_THREADS_PER_WORKER=n`, the same for every loop and job), each worker gets
+    /// `max(1, cores / workers)` in those of the variables you did not set, so that `workers`
+    /// processes each running a BLAS or OpenMP pool do not run `workers x cores` threads
+    /// (joblib/loky's rule).
+    ///
+    /// The variables act on what reads them in the worker: a rayon pool first built there,
+    /// a library first loaded or initialised there, a program the worker runs. A library
+    /// that read them when the parent started (libgomp and OpenBLAS read theirs when they are
+    /// loaded) keeps the parent's setting: set those before your program starts, or call the
+    /// library's own `set_num_threads` in the body.
+    pub fn threads_per_worker(mut self, n: usize) -> Self {
+        self.threads_per_worker = Some(n);
         self
     }
 

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::child::{self, report, Child, Pipes, What};
+use crate::child::{self, report, Child, Limits, Pipes, What};
 use crate::error::{report_error, Death, Error, Result};
 use crate::loops::forms::{Inline, Job, JobError};
 use crate::loops::options::Loop;
@@ -141,6 +141,8 @@ pub(crate) struct Team<V> {
     item_errors: BTreeMap<usize, Error>,
     /// `max_items_per_worker`: a worker handed this many items leaves and a new one is forked.
     max_items: Option<usize>,
+    /// The workers' memory limit and environment (`Loop::memory_limit`, threads per worker).
+    limits: Limits,
     _v: PhantomData<V>,
 }
 
@@ -262,6 +264,9 @@ impl<V: Transfer> Team<V> {
             keep_going: keep_going && len.is_some() && grain == 1,
             item_errors: BTreeMap::new(),
             max_items: opts.max_items_per_worker.filter(|_| len.is_some()),
+            limits: Limits::new(workers)
+                .memory(opts.memory_limit)
+                .threads(opts.threads_per_worker),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -289,6 +294,7 @@ impl<V: Transfer> Team<V> {
             stdout: self.progress.is_drawn(),
             large: true,
             what: What::WORKER,
+            limits: self.limits.clone(),
         };
         let slot = self.slots.writer(w);
         let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {

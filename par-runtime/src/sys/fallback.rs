@@ -295,3 +295,25 @@ pub(crate) fn peer_uid(s: &Stream) -> io::Result<u32> {
 pub(crate) fn euid() -> u32 {
     0
 }
+
+pub(crate) fn limit_data(_: u64) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn oom_kills() -> Option<u64> {
+    None
+}
+
+/// Mirrors `unix::Environ`; there are no children to give it to here.
+#[derive(Debug)]
+pub(crate) struct Environ;
+
+impl Environ {
+    pub(crate) fn new(
+        _: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Self {
+        Environ
+    }
+
+    pub(crate) fn install(&self) {}
+}

@@ -586,3 +586,106 @@ pub(crate) fn accept(l: &Listener) -> io::Result<Stream> {
 pub(crate) fn listener_fd(l: &Listener) -> RawFd {
     l.as_raw_fd()
 }
+
+/// Limits this process' data (its private writable memory: heap, `mmap`ed anonymous memory,
+/// thread stacks) to `bytes`, or to the hard limit if that is lower: an allocation beyond it
+/// fails (`malloc` returns null, so Rust's allocator aborts the process). `RLIMIT_DATA`, not
+/// `RLIMIT_AS`: the address space also counts what is only reserved (glibc reserves 64 MiB of
+/// address space per thread arena: a child with 8 threads measured 531 MiB of address space
+/// for 17 MiB of data), file mappings and shared memory; since Linux 4.7 `RLIMIT_DATA` counts
+/// every private writable mapping, not only `brk`. Called in a forked child; no allocation.
+pub(crate) fn limit_data(bytes: u64) -> io::Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_DATA)?;
+    setrlimit(Resource::RLIMIT_DATA, bytes.min(hard), hard)?;
+    Ok(())
+}
+
+/// How many processes the kernel's OOM killer has killed since boot (`oom_kill` in
+/// `/proc/vmstat`, Linux 4.13 and later), if known. System-wide, and slow to read (the kernel
+/// sums per-CPU counters: about 80 us here), so callers read it rarely.
+pub(crate) fn oom_kills() -> Option<u64> {
+    let vmstat = std::fs::read_to_string("/proc/vmstat").ok()?;
+    vmstat
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// A complete environment for forked children, built in the parent (allocation and the
+/// environment lock happen there) and installed in a child by [`Environ::install`], which
+/// takes no lock and allocates nothing: `setenv` in a child of a multi-threaded parent could
+/// wait for ever on a lock (Rust's environment lock, glibc's) another thread held at the fork.
+#[derive(Debug)]
+pub(crate) struct Environ {
+    /// The `NAME=value\0` strings, one after the other: one allocation, so that building it
+    /// touches few pages (each page the parent writes after a fork costs a fault).
+    _bytes: Vec<u8>,
+    /// Null-terminated, as `environ` is; points into `_bytes`, whose heap buffer never moves.
+    ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers point into `_bytes`, which the value owns and never changes; they are
+// only read (by `install`, in a child), so sharing or sending the value is as safe as sharing
+// or sending the bytes.
+unsafe impl Send for Environ {}
+// SAFETY: as for `Send`: no interior mutability, the pointed-to bytes are immutable.
+unsafe impl Sync for Environ {}
+
+impl Environ {
+    /// An environment of these variables (names without `=` or NUL, values without NUL; others
+    /// are left out).
+    pub(crate) fn new(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        let mut bytes = Vec::with_capacity(4096);
+        let mut starts = Vec::with_capacity(64);
+        for (k, v) in vars {
+            let (k, v) = (k.as_bytes(), v.as_bytes());
+            if k.is_empty() || k.contains(&b'=') || k.contains(&0) || v.contains(&0) {
+                continue;
+            }
+            starts.push(bytes.len());
+            bytes.extend_from_slice(k);
+            bytes.push(b'=');
+            bytes.extend_from_slice(v);
+            bytes.push(0);
+        }
+        let ptrs = starts
+            .iter()
+            .map(|&at| bytes[at..].as_ptr().cast::<libc::c_char>())
+            .chain([std::ptr::null()])
+            .collect();
+        Environ {
+            _bytes: bytes,
+            ptrs,
+        }
+    }
+
+    /// Makes this the environment of the calling process: one store to `environ`, no lock, no
+    /// allocation. Only for a forked child, which has one thread (no other thread reads
+    /// `environ` meanwhile), and which keeps `self` alive until it exits (it never returns
+    /// into the code that owns `self`, and leaves by `_exit`).
+    pub(crate) fn install(&self) {
+        #[cfg(target_vendor = "apple")]
+        // SAFETY: `_NSGetEnviron` returns the address of the process' `environ` variable; the
+        // child has one thread, and the new array is null-terminated and outlives the child.
+        unsafe {
+            *libc::_NSGetEnviron() = self.ptrs.as_ptr().cast_mut().cast();
+        }
+        #[cfg(not(target_vendor = "apple"))]
+        {
+            extern "C" {
+                static mut environ: *const *const libc::c_char;
+            }
+            // SAFETY: the child has one thread, so nothing reads `environ` during the store;
+            // the array is null-terminated, its strings are `NAME=value` C strings, and both
+            // outlive the child (see above). libc's `setenv`/`unsetenv` work on it afterwards
+            // (glibc copies an array it did not allocate before growing it).
+            unsafe {
+                environ = self.ptrs.as_ptr();
+            }
+        }
+    }
+}
