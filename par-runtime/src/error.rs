@@ -191,6 +191,16 @@ pub enum Error {
     /// The loop was stopped by its [`Cancel`](crate::Cancel) handle: no new item was started
     /// after that, every worker was killed and reaped.
     Cancelled,
+    /// A call failed on another rank of an MPI job (feature `mpi`, see [`crate::mpi`]):
+    /// `source` says how, as it would for a local worker (its pid is the rank's process).
+    OnRank {
+        /// The rank that ran the call.
+        rank: usize,
+        /// The node it runs on, as MPI names it.
+        host: String,
+        /// What went wrong there.
+        source: Box<Error>,
+    },
     /// A system call failed (fork, pipe, poll, ...).
     Io {
         /// What par was doing.
@@ -212,7 +222,17 @@ impl Error {
             | Error::Decode { index, .. }
             | Error::Lost { index, .. } => index,
             Error::Retried { index, .. } => Some(index),
+            Error::OnRank { ref source, .. } => source.index(),
             Error::Cancelled | Error::Io { .. } => None,
+        }
+    }
+
+    /// The MPI rank where the failure happened, if it happened on another rank (feature `mpi`).
+    pub fn rank(&self) -> Option<usize> {
+        match *self {
+            Error::OnRank { rank, .. } => Some(rank),
+            Error::Retried { ref last, .. } => last.rank(),
+            _ => None,
         }
     }
 
@@ -225,6 +245,7 @@ impl Error {
             | Error::WorkerDied { pid, .. } => Some(pid),
             Error::Encode { pid, .. } | Error::Decode { pid, .. } | Error::Lost { pid, .. } => pid,
             Error::Retried { ref last, .. } => last.pid(),
+            Error::OnRank { ref source, .. } => source.pid(),
             Error::Cancelled | Error::Io { .. } => None,
         }
     }
@@ -331,6 +352,7 @@ impl fmt::Display for Error {
                 f,
                 "item {index} failed {attempts} times; the last time: {last}"
             ),
+            Error::OnRank { rank, host, source } => write!(f, "on rank {rank} ({host}): {source}"),
             Error::Cancelled => write!(f, "the loop was cancelled"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
@@ -341,6 +363,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::OnRank { source, .. } => Some(&**source),
             _ => None,
         }
     }

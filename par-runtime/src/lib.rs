@@ -28,6 +28,8 @@ mod jobs;
 mod learn;
 mod macro_support;
 mod mode;
+// Feature `mpi`: ranks of an MPI job as pool workers (`par::main`, `par::mpi::rank`, ...).
+pub mod mpi;
 mod options;
 mod panics;
 mod par_loop;
@@ -49,6 +51,7 @@ pub use codec::Transfer;
 pub use error::{Death, Error, Result};
 pub use jobs::{pmap, Map, Queue, Spawner};
 pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
+pub use mpi::main;
 pub use options::{Cancel, Loop};
 pub use par_loop::{TryUnordered, Unordered};
 pub use pool::{registered, NotAPoolJob, Ordered, Pool};

@@ -95,7 +95,11 @@ struct Worker {
     pid: Pid,
     tx: Fd,
     rx: Fd,
-    _death: Fd,
+    /// `None` for a rank (feature `mpi`): it is not our child.
+    _death: Option<Fd>,
+    /// MPI (feature `mpi`): the rank this worker is, `None` for a forked child. A rank is
+    /// never killed or reaped here; its link closes when the worker is dropped.
+    rank: Option<usize>,
     reader: FrameReader,
     /// The calls sent to it, in the order it runs them: the first is running, the others wait
     /// in its pipe (kept whole, so they can go to another worker if this one dies).
@@ -160,6 +164,8 @@ pub struct Pool<T> {
     inline: bool,
     frame: FrameBuf,
     progress: Progress,
+    /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
+    ranks: Option<usize>,
 }
 
 impl<T> std::fmt::Debug for Pool<T> {
@@ -194,8 +200,10 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
+                    // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
+        let ranks = crate::mpi::ranks();
         Pool {
-            limit: limit.max(1),
+            limit: ranks.unwrap_or(limit).max(1),
             submitted: 0,
             finished: 0,
             forks: 0,
@@ -210,6 +218,7 @@ impl<T: Transfer> Pool<T> {
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
             progress: Progress::off(),
+            ranks,
         }
     }
 
@@ -399,8 +408,21 @@ impl<T: Transfer> Pool<T> {
     /// line for other workers.
     fn retire(&mut self, at: usize, error: Option<Error>) {
         let mut w = self.workers.swap_remove(at);
-        sys::kill(w.pid);
-        let status = sys::waitpid(w.pid);
+        let (status, error) = match w.rank {
+            // MPI: a rank is not our child; its link closed (the job is ending).
+            Some(rank) => (
+                Ok(Status::Exited(0)),
+                error.or_else(|| {
+                    w.calls
+                        .front()
+                        .map(|c| crate::mpi::link_lost(rank, c.0, w.pid))
+                }),
+            ),
+            None => {
+                sys::kill(w.pid);
+                (sys::waitpid(w.pid), error)
+            }
+        };
         let running = w.calls.pop_front();
         while let Some(call) = w.calls.pop_back() {
             self.pending.push_front(call);
@@ -436,6 +458,24 @@ impl<T: Transfer> Pool<T> {
     }
 
     fn fork(&mut self) -> Result<Worker> {
+        // MPI hook: the worker is the next rank not yet linked, instead of a forked child.
+        if self.ranks.is_some() {
+            let rank = (1..)
+                .find(|r| self.workers.iter().all(|w| w.rank != Some(*r)))
+                .unwrap_or(1);
+            let link = crate::mpi::connect(rank)?;
+            self.forks += 1;
+            return Ok(Worker {
+                pid: link.pid,
+                tx: link.tx,
+                rx: link.rx,
+                _death: None,
+                rank: Some(link.rank),
+                reader: FrameReader::new(wire::DEFAULT_MAX),
+                calls: VecDeque::new(),
+                broken: false,
+            });
+        }
         crate::worker::install_panic_hook();
         let pipe = || sys::pipe().map_err(|e| Error::io("could not create a pool's pipe", e));
         let (cmd_r, cmd_w) = pipe()?;
@@ -457,7 +497,8 @@ impl<T: Transfer> Pool<T> {
             pid,
             tx: cmd_w,
             rx: res_r,
-            _death: death_w,
+            _death: Some(death_w),
+            rank: None,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             calls: VecDeque::new(),
             broken: false,
@@ -477,8 +518,10 @@ impl<T: Transfer> Pool<T> {
                 Ok(ready) => ready,
                 Err(e) => {
                     for w in std::mem::take(&mut self.workers) {
-                        sys::kill(w.pid);
-                        let _ = sys::waitpid(w.pid);
+                        if w.rank.is_none() {
+                            sys::kill(w.pid);
+                            let _ = sys::waitpid(w.pid);
+                        }
                         for (job, _, _) in w.calls {
                             let e = std::io::Error::new(e.kind(), e.to_string());
                             self.finish(job, Err(Error::io("poll failed", e)));
@@ -518,13 +561,15 @@ impl<T: Transfer> Pool<T> {
                         }
                         got.push((job, r, elapsed));
                     }
+                    let rank = w.rank;
                     for (job, r, elapsed) in got {
+                        let r = crate::mpi::on_rank(rank, r); // MPI: say which rank
                         let ns = elapsed.as_nanos() as f64;
                         self.call_ns = Some(self.call_ns.map_or(ns, |old| 0.7 * old + 0.3 * ns));
                         self.finish(job, r);
                     }
                     if let Some(r) = corrupt {
-                        self.retire(at, r.err());
+                        self.retire(at, crate::mpi::on_rank(rank, r).err());
                         return;
                     }
                 }
@@ -592,6 +637,34 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn ordered(&mut self) -> Ordered<'_, T> {
         Ordered { pool: self }
+    }
+}
+
+/// What a `Queue` or `Map` needs to wait on calls it sends to the ranks of an MPI job through
+/// a pool (feature `mpi`, see `jobs.rs`) together with its own children.
+impl<T: Transfer> Pool<T> {
+    /// True while a submitted call has not finished.
+    pub(crate) fn outstanding(&self) -> bool {
+        self.finished < self.submitted
+    }
+
+    /// The pipes its workers answer on (after handing out waiting calls).
+    pub(crate) fn answer_fds(&mut self) -> Vec<sys::RawFd> {
+        self.dispatch();
+        self.workers.iter().map(|w| w.rx.raw()).collect()
+    }
+
+    /// Reads the answers waiting on `fd` (one of [`Pool::answer_fds`]).
+    pub(crate) fn read_answers(&mut self, fd: sys::RawFd) {
+        if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
+            self.read(at);
+        }
+        self.dispatch();
+    }
+
+    /// The next finished call, `(pool job, result)`, without waiting.
+    pub(crate) fn take_finished(&mut self) -> Option<(usize, Result<T>)> {
+        self.done.pop_front()
     }
 }
 
@@ -681,7 +754,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
 
 /// A pool worker's life: serve calls until the parent closes the command pipe. Returns the
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
-fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
+pub(crate) fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
     use std::io::Write;
     crate::worker::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
@@ -744,6 +817,9 @@ impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
         // Idle workers exit when their command pipe closes; busy ones are killed.
         for w in self.workers.drain(..) {
+            if w.rank.is_some() {
+                continue; // MPI: dropping the link tells the rank to drop its waiting calls
+            }
             if !w.calls.is_empty() {
                 sys::kill(w.pid);
             }

@@ -1,0 +1,779 @@
+//! The MPI thread of each rank: the only code that calls MPI (initialize, send, receive,
+//! finalize). See `README.md` beside this file for the protocol.
+//!
+//! On rank 0 it pumps frames between the pipes of each link (a pool's worker that is a rank)
+//! and the ranks; on the other ranks it pumps `Call` frames from rank 0 into a pipe read by
+//! `pool::serve`, the serving loop of a local pool worker, and its answers back.
+//!
+//! What this module must never do: block on a pipe (every pipe end it holds is non-blocking,
+//! with an output buffer, so that no pool and no serving loop can deadlock against it); block
+//! in an MPI send without receiving meanwhile (two ranks sending each other large messages
+//! would wait for each other for ever); forward a partial frame.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use ::mpi::topology::{Communicator, SimpleCommunicator};
+use ::mpi::Threading;
+
+use super::Link;
+use crate::error::{Error, Result};
+use crate::sys::{self, Fd, Pid, Watch};
+use crate::wire::{self, Fill, FrameReader, Kind};
+
+/// A rank's first message to rank 0: `[u32 pid][host name]`.
+const HELLO: i32 = 1;
+/// Rank 0 to a rank: the job is over, finalize and exit.
+const STOP: i32 = 2;
+/// Rank 0 to a rank: `[u64 link]`, the link is closed, drop its calls not yet started.
+const CANCEL: i32 = 3;
+/// Both ways: `[u64 link][one whole frame]`.
+const FRAME: i32 = 4;
+/// A rank to rank 0: `[u64 link][u64 job]...`, calls dropped after a `CANCEL`.
+const DROPPED: i32 = 5;
+
+/// Frames a rank's serving loop holds at once (one running, one waiting in its pipe), so that
+/// it never waits for the MPI thread between two calls.
+const SERVING_DEPTH: usize = 2;
+/// Idle turns of the loop spent spinning (yielding) before it sleeps between looks at MPI.
+const SPIN: u32 = 200;
+
+/// What rank 0 knows of each rank.
+pub(super) struct Peer {
+    pub(super) pid: Pid,
+    pub(super) host: String,
+}
+
+/// The MPI job as this process sees it.
+pub(super) struct World {
+    pub(super) rank: usize,
+    pub(super) size: usize,
+    /// By rank (rank 0's view; on other ranks only their own entry is filled).
+    pub(super) peers: Vec<Peer>,
+    /// The process that runs the MPI thread (a forked child does not).
+    owner: Pid,
+    /// True on rank 0 while `main`'s body runs: pools may link to ranks.
+    serving: AtomicBool,
+}
+
+impl World {
+    /// True in rank 0's own process (not a forked child) while the body of `main` runs.
+    pub(super) fn serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed) && self.owner == sys::getpid() && self.size > 1
+    }
+}
+
+static WORLD: OnceLock<World> = OnceLock::new();
+
+pub(super) fn world() -> Option<&'static World> {
+    WORLD.get()
+}
+
+/// Requests from pools on rank 0 to its MPI thread, which is woken by a byte on `wake`.
+enum Request {
+    Link {
+        id: u64,
+        rank: usize,
+        /// Read end of the pool's command pipe.
+        cmd: Fd,
+        /// Write end of the pool's result pipe.
+        res: Fd,
+    },
+    Stop,
+}
+
+struct Control {
+    requests: Vec<Request>,
+    /// Write end of the MPI thread's wake-up pipe.
+    wake: Option<Fd>,
+}
+
+static CONTROL: Mutex<Control> = Mutex::new(Control {
+    requests: Vec::new(),
+    wake: None,
+});
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+fn request(r: Request) {
+    let mut c = CONTROL.lock().unwrap_or_else(PoisonError::into_inner);
+    c.requests.push(r);
+    if let Some(w) = &c.wake {
+        // A full wake-up pipe already holds a wake-up: nothing is lost.
+        let _ = sys::write(w.raw(), &[1]);
+    }
+}
+
+fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::io(context, e)
+}
+
+/// A new link to `rank`: two pipes, whose far ends go to the MPI thread.
+pub(super) fn connect(rank: usize) -> Result<Link> {
+    let w = world()
+        .filter(|w| w.serving() && rank >= 1 && rank < w.size)
+        .ok_or_else(|| {
+            Error::io(
+                "could not link to an MPI rank",
+                std::io::Error::other(format!("no rank {rank} serves this process")),
+            )
+        })?;
+    let (cmd_r, cmd_w) = sys::pipe().map_err(io("could not create a rank link's pipe"))?;
+    let (res_r, res_w) = sys::pipe().map_err(io("could not create a rank link's pipe"))?;
+    for fd in [&cmd_r, &res_w, &res_r] {
+        sys::set_nonblocking(fd).map_err(io("could not make a rank link non-blocking"))?;
+    }
+    sys::grow_pipe(&res_r, 1 << 20);
+    sys::grow_pipe(&cmd_w, 1 << 20);
+    request(Request::Link {
+        id: NEXT_LINK.fetch_add(1, Ordering::Relaxed),
+        rank,
+        cmd: cmd_r,
+        res: res_w,
+    });
+    Ok(Link {
+        rank,
+        pid: w.peers[rank].pid,
+        tx: cmd_w,
+        rx: res_r,
+    })
+}
+
+/// What the MPI thread reports once MPI is up.
+struct Started {
+    rank: usize,
+    size: usize,
+    peers: Vec<Peer>,
+}
+
+/// `par::main` under an MPI launcher.
+pub(super) fn main<T>(body: impl FnOnce() -> T) -> T {
+    if WORLD.get().is_some() {
+        return body(); // a nested `par::main`: MPI is up already
+    }
+    match start() {
+        Err(message) => {
+            eprintln!("par: {message}; running without MPI");
+            body()
+        }
+        Ok((thread, serving)) => {
+            let Some(w) = world() else {
+                unreachable!("start() sets the world before it returns Ok")
+            };
+            if w.rank != 0 {
+                serve(thread, serving)
+            }
+            w.serving.store(true, Ordering::Relaxed);
+            let r = catch_unwind(AssertUnwindSafe(body));
+            w.serving.store(false, Ordering::Relaxed);
+            request(Request::Stop);
+            // The MPI thread finalizes MPI and ends; a panic there was printed already.
+            let _ = thread.join();
+            match r {
+                Ok(v) => v,
+                Err(p) => resume_unwind(p),
+            }
+        }
+    }
+}
+
+/// The pipe ends of a rank's serving loop: the `Call` frames it reads, the answers it writes.
+struct Serving {
+    cmd_r: Fd,
+    res_w: Fd,
+}
+
+/// Starts the MPI thread and waits until MPI is initialized and every rank has said hello.
+fn start() -> std::result::Result<(std::thread::JoinHandle<()>, Serving), String> {
+    let pipe = || sys::pipe().map_err(|e| format!("could not create a pipe: {e}"));
+    let (wake_r, wake_w) = pipe()?;
+    let (cmd_r, cmd_w) = pipe()?;
+    let (res_r, res_w) = pipe()?;
+    for fd in [&wake_r, &wake_w, &cmd_w, &res_r] {
+        sys::set_nonblocking(fd).map_err(|e| format!("could not set up a pipe: {e}"))?;
+    }
+    sys::grow_pipe(&cmd_w, 1 << 20);
+    sys::grow_pipe(&res_r, 1 << 20);
+    CONTROL.lock().unwrap_or_else(PoisonError::into_inner).wake = Some(wake_w);
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("par-mpi".into())
+        .spawn(move || mpi_thread(tx, wake_r, cmd_w, res_r))
+        .map_err(|e| format!("could not start the MPI thread: {e}"))?;
+    let started: Started = match rx.recv() {
+        Ok(Ok(s)) => s,
+        Ok(Err(message)) => {
+            let _ = thread.join();
+            return Err(message);
+        }
+        Err(_) => {
+            let _ = thread.join();
+            return Err("the MPI thread ended during start-up".into());
+        }
+    };
+    let _ = WORLD.set(World {
+        rank: started.rank,
+        size: started.size,
+        peers: started.peers,
+        owner: sys::getpid(),
+        serving: AtomicBool::new(false),
+    });
+    Ok((thread, Serving { cmd_r, res_w }))
+}
+
+/// A rank other than 0: serves calls as a pool worker does, until the MPI thread exits the
+/// process (rank 0 said stop).
+fn serve(thread: std::thread::JoinHandle<()>, s: Serving) -> ! {
+    crate::worker::install_panic_hook();
+    // A panic in a call is reported to rank 0 (with its location), not printed here; loops
+    // inside calls still fork (this is not a forked worker).
+    crate::mode::mark_detached();
+    let code = crate::pool::serve(s.cmd_r.raw(), s.res_w.raw());
+    drop(s);
+    let _ = thread.join();
+    std::process::exit(code)
+}
+
+fn mpi_thread(
+    started: mpsc::Sender<std::result::Result<Started, String>>,
+    wake: Fd,
+    cmd_w: Fd,
+    res_r: Fd,
+) {
+    let Some((universe, _threading)) = ::mpi::initialize_with_threading(Threading::Funneled) else {
+        let _ = started.send(Err("MPI could not be initialized".into()));
+        return;
+    };
+    let world = universe.world();
+    let (rank, size) = (world.rank() as usize, world.size() as usize);
+    let host = ::mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
+    let pid = sys::getpid();
+    if rank == 0 {
+        let mut peers = vec![Peer { pid, host }];
+        peers.resize_with(size, || Peer {
+            pid: 0,
+            host: String::new(),
+        });
+        for _ in 1..size {
+            let (msg, status) = world.any_process().matched_probe_with_tag(HELLO);
+            let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
+            let from = status.source_rank() as usize;
+            if let (Some(p), Some(b)) = (peers.get_mut(from), bytes.get(..4)) {
+                p.pid = Pid::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                p.host = String::from_utf8_lossy(&bytes[4..]).into_owned();
+            }
+        }
+        drop((cmd_w, res_r));
+        if started.send(Ok(Started { rank, size, peers })).is_ok() {
+            Root::new(world, wake).run();
+        }
+    } else {
+        let mut hello = pid.to_le_bytes().to_vec();
+        hello.extend_from_slice(host.as_bytes());
+        world.process_at_rank(0).send_with_tag(&hello[..], HELLO);
+        let peers = (0..=rank)
+            .map(|r| Peer {
+                pid: if r == rank { pid } else { 0 },
+                host: if r == rank {
+                    host.clone()
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+        drop(wake);
+        if started.send(Ok(Started { rank, size, peers })).is_ok() {
+            Rank::new(world, cmd_w, res_r).run();
+        }
+        // Rank 0 said stop: finalize (dropping the universe) and leave, even if the serving
+        // loop is still inside a call whose result nobody wants.
+        drop(universe);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(0);
+    }
+    drop(universe); // MPI_Finalize, on the thread that initialized MPI
+}
+
+/// A whole frame as it travels: `[u32 length][u8 kind][payload]`.
+fn frame_bytes(prefix: &[u8], kind: Kind, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(prefix.len() + wire::HEADER + payload.len());
+    b.extend_from_slice(prefix);
+    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    b.push(kind as u8);
+    b.extend_from_slice(payload);
+    b
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    let s = b.get(at..at + 8)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Some(u64::from_le_bytes(a))
+}
+
+/// The next message for this rank, if one has arrived: `(from, tag, bytes)`.
+fn receive(world: &SimpleCommunicator) -> Option<(usize, i32, Vec<u8>)> {
+    let (msg, status) = world.any_process().immediate_matched_probe()?;
+    let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
+    Some((status.source_rank() as usize, status.tag(), bytes))
+}
+
+/// Sends `bytes` to rank `to`, handing every message that arrives meanwhile to `arrived`: a
+/// blocking send of a large message would wait for the receiver to post its receive, and the
+/// receiver may be sending to us at that moment.
+fn send(
+    world: &SimpleCommunicator,
+    to: usize,
+    tag: i32,
+    bytes: &[u8],
+    mut arrived: impl FnMut(usize, i32, Vec<u8>),
+) {
+    ::mpi::request::scope(|scope| {
+        let mut req = world
+            .process_at_rank(to as i32)
+            .immediate_send_with_tag(scope, bytes, tag);
+        loop {
+            match req.test() {
+                Ok(_) => break,
+                Err(r) => req = r,
+            }
+            match receive(world) {
+                Some((from, tag, bytes)) => arrived(from, tag, bytes),
+                None => std::thread::yield_now(),
+            }
+        }
+    });
+}
+
+/// Writes what it can of `out[*sent..]` to the non-blocking `fd`; false when `fd` is broken.
+fn flush(fd: &Fd, out: &mut Vec<u8>, sent: &mut usize) -> bool {
+    while *sent < out.len() {
+        match sys::write(fd.raw(), &out[*sent..]) {
+            Ok(n) => *sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => {
+                out.clear();
+                *sent = 0;
+                return false;
+            }
+        }
+    }
+    out.clear();
+    *sent = 0;
+    true
+}
+
+/// Waits a little when a turn of the loop did nothing: spins first (a result may be a few
+/// microseconds away), then sleeps in `poll` on the pipes (woken by any of them).
+fn idle(turns: &mut u32, busy: bool, watches: &mut [Watch]) {
+    *turns += 1;
+    if *turns < SPIN {
+        std::thread::yield_now();
+        return;
+    }
+    let wait = if busy {
+        Duration::from_micros(50)
+    } else {
+        Duration::from_millis(1)
+    };
+    // `poll` sleeps at least a millisecond: while calls are out, a short sleep instead.
+    if busy {
+        let _ = sys::poll(watches, Some(Duration::ZERO));
+        if !watches.iter().any(|w| w.readable || w.writable) {
+            std::thread::sleep(wait);
+        }
+    } else {
+        let _ = sys::poll(watches, Some(wait));
+    }
+}
+
+/// One link on rank 0: a pool's worker that is a rank.
+struct Chan {
+    id: u64,
+    rank: usize,
+    cmd: Fd,
+    reader: FrameReader,
+    res: Fd,
+    out: Vec<u8>,
+    sent: usize,
+    closed: bool,
+}
+
+/// Rank 0's side.
+struct Root {
+    world: SimpleCommunicator,
+    state: RootState,
+    wake: Fd,
+}
+
+struct RootState {
+    chans: Vec<Chan>,
+    /// By rank: the calls it holds, `(link, job)`, oldest first.
+    busy: Vec<VecDeque<(u64, u64)>>,
+    /// By rank: when it last answered (or was given work while it had none).
+    since: Vec<Instant>,
+}
+
+impl RootState {
+    fn arrived(&mut self, from: usize, tag: i32, bytes: Vec<u8>) {
+        let Some(id) = u64_at(&bytes, 0) else { return };
+        match tag {
+            FRAME => {
+                let job = u64_at(&bytes, 8 + wire::HEADER);
+                if let (Some(busy), Some(job)) = (self.busy.get_mut(from), job) {
+                    if let Some(at) = busy.iter().position(|&c| c == (id, job)) {
+                        busy.remove(at);
+                    }
+                    self.since[from] = Instant::now();
+                }
+                if let Some(c) = self.chans.iter_mut().find(|c| c.id == id && !c.closed) {
+                    c.out.extend_from_slice(&bytes[8..]);
+                }
+            }
+            DROPPED => {
+                if let Some(busy) = self.busy.get_mut(from) {
+                    let mut at = 8;
+                    while let Some(job) = u64_at(&bytes, at) {
+                        busy.retain(|&c| c != (id, job));
+                        at += 8;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Root {
+    fn new(world: SimpleCommunicator, wake: Fd) -> Self {
+        let size = world.size() as usize;
+        Root {
+            world,
+            state: RootState {
+                chans: Vec::new(),
+                busy: vec![VecDeque::new(); size],
+                since: vec![Instant::now(); size],
+            },
+            wake,
+        }
+    }
+
+    fn run(mut self) {
+        let timeout = std::env::var("PAR_MPI_TIMEOUT")
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64);
+        let mut turns = 0;
+        loop {
+            let mut worked = false;
+            let requests = std::mem::take(
+                &mut CONTROL
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .requests,
+            );
+            for r in requests {
+                worked = true;
+                match r {
+                    Request::Link { id, rank, cmd, res } => self.state.chans.push(Chan {
+                        id,
+                        rank,
+                        cmd,
+                        reader: FrameReader::new(wire::DEFAULT_MAX),
+                        res,
+                        out: Vec::new(),
+                        sent: 0,
+                        closed: false,
+                    }),
+                    Request::Stop => return self.stop(),
+                }
+            }
+            let mut b = [0u8; 64];
+            while matches!(sys::read(self.wake.raw(), &mut b), Ok(n) if n > 0) {}
+            while let Some((from, tag, bytes)) = receive(&self.world) {
+                worked = true;
+                self.state.arrived(from, tag, bytes);
+            }
+            for i in 0..self.state.chans.len() {
+                worked |= self.forward_calls(i);
+            }
+            for c in &mut self.state.chans {
+                if !c.out.is_empty() && !flush(&c.res, &mut c.out, &mut c.sent) {
+                    c.closed = true;
+                }
+            }
+            worked |= self.close_links();
+            if let Some(t) = timeout {
+                self.check_timeout(t);
+            }
+            if worked {
+                turns = 0;
+                continue;
+            }
+            let busy = self.state.busy.iter().any(|b| !b.is_empty());
+            let mut watches: Vec<Watch> = std::iter::once(Watch::new(self.wake.raw(), true, false))
+                .chain(
+                    self.state
+                        .chans
+                        .iter()
+                        .map(|c| Watch::new(c.cmd.raw(), true, false)),
+                )
+                .chain(
+                    self.state
+                        .chans
+                        .iter()
+                        .filter(|c| !c.out.is_empty())
+                        .map(|c| Watch::new(c.res.raw(), false, true)),
+                )
+                .collect();
+            idle(&mut turns, busy, &mut watches);
+        }
+    }
+
+    /// Sends link `i`'s `Call` frames to its rank; marks it closed at end of file (or garbage).
+    fn forward_calls(&mut self, i: usize) -> bool {
+        let mut worked = false;
+        loop {
+            let c = &mut self.state.chans[i];
+            let (id, rank) = (c.id, c.rank);
+            let msg = match c.reader.next() {
+                Ok(Some((Kind::Call, payload))) => {
+                    let job = u64_at(payload, 0);
+                    job.map(|job| (job, frame_bytes(&id.to_le_bytes(), Kind::Call, payload)))
+                }
+                Ok(Some(_)) => None, // a pool sends only calls
+                Err(_) => {
+                    c.closed = true;
+                    return worked;
+                }
+                Ok(None) => {
+                    if c.closed {
+                        return worked;
+                    }
+                    let fd = c.cmd.raw();
+                    match c.reader.fill(|b| sys::read(fd, b)) {
+                        Ok(Fill::Read(_)) => continue,
+                        Ok(Fill::WouldBlock) => return worked,
+                        Ok(Fill::Eof) | Err(_) => {
+                            c.closed = true;
+                            return true;
+                        }
+                    }
+                }
+            };
+            let Some((job, bytes)) = msg else { continue };
+            worked = true;
+            let state = &mut self.state;
+            if state.busy[rank].is_empty() {
+                state.since[rank] = Instant::now();
+            }
+            state.busy[rank].push_back((id, job));
+            send(&self.world, rank, FRAME, &bytes, |f, t, b| {
+                state.arrived(f, t, b)
+            });
+        }
+    }
+
+    /// Drops the links whose pool is gone, telling their ranks to drop their waiting calls.
+    fn close_links(&mut self) -> bool {
+        let mut worked = false;
+        while let Some(at) = self.state.chans.iter().position(|c| c.closed) {
+            let c = self.state.chans.swap_remove(at);
+            let state = &mut self.state;
+            send(
+                &self.world,
+                c.rank,
+                CANCEL,
+                &c.id.to_le_bytes(),
+                |f, t, b| state.arrived(f, t, b),
+            );
+            worked = true;
+        }
+        worked
+    }
+
+    /// The last resort: a rank that holds calls and has not answered for `timeout`.
+    fn check_timeout(&self, timeout: Duration) {
+        for (rank, busy) in self.state.busy.iter().enumerate() {
+            let Some(&(_, job)) = busy.front() else {
+                continue;
+            };
+            let waited = self.state.since[rank].elapsed();
+            if waited > timeout {
+                let host = world()
+                    .and_then(|w| w.peers.get(rank))
+                    .map_or("?", |p| p.host.as_str());
+                eprintln!(
+                    "par: rank {rank} ({host}) has not answered for {waited:.1?} while running job {job} of a pool (PAR_MPI_TIMEOUT is {timeout:?}); aborting the MPI job"
+                );
+                self.world.abort(124);
+            }
+        }
+    }
+
+    fn stop(mut self) {
+        for c in &mut self.state.chans {
+            c.closed = true;
+        }
+        self.close_links();
+        for rank in 1..self.world.size() as usize {
+            let state = &mut self.state;
+            send(&self.world, rank, STOP, &[0u8; 8][..], |f, t, b| {
+                state.arrived(f, t, b)
+            });
+        }
+    }
+}
+
+/// A rank's side: feeds the serving loop, sends its answers to rank 0.
+struct Rank {
+    world: SimpleCommunicator,
+    /// Write end of the serving loop's command pipe (non-blocking), and what waits to go in.
+    cmd: Fd,
+    cmd_out: Vec<u8>,
+    cmd_sent: usize,
+    /// Read end of its answers.
+    res: Fd,
+    reader: FrameReader,
+    /// Calls not yet handed to the serving loop: `(link, job, frame)`.
+    queue: VecDeque<(u64, u64, Vec<u8>)>,
+    /// Links of the calls handed to it, in the order it answers them.
+    in_flight: VecDeque<u64>,
+    /// Messages that arrived during a send, `(tag, bytes)`, handled next.
+    backlog: VecDeque<(i32, Vec<u8>)>,
+}
+
+impl Rank {
+    fn new(world: SimpleCommunicator, cmd: Fd, res: Fd) -> Self {
+        Rank {
+            world,
+            cmd,
+            cmd_out: Vec::new(),
+            cmd_sent: 0,
+            res,
+            reader: FrameReader::new(wire::DEFAULT_MAX),
+            queue: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            backlog: VecDeque::new(),
+        }
+    }
+
+    /// Until rank 0 says stop.
+    fn run(mut self) {
+        let mut turns = 0;
+        loop {
+            let mut worked = false;
+            while let Some((tag, bytes)) = self
+                .backlog
+                .pop_front()
+                .or_else(|| receive(&self.world).map(|(_, t, b)| (t, b)))
+            {
+                worked = true;
+                if !self.arrived(tag, bytes) {
+                    return;
+                }
+            }
+            while self.in_flight.len() < SERVING_DEPTH {
+                let Some((id, _, frame)) = self.queue.pop_front() else {
+                    break;
+                };
+                self.cmd_out.extend_from_slice(&frame);
+                self.in_flight.push_back(id);
+                worked = true;
+            }
+            if !self.cmd_out.is_empty() && !flush(&self.cmd, &mut self.cmd_out, &mut self.cmd_sent)
+            {
+                self.abort("its serving loop stopped reading calls");
+            }
+            match self.answers() {
+                Ok(true) => worked = true,
+                Ok(false) => {}
+                Err(why) => self.abort(&why),
+            }
+            if worked {
+                turns = 0;
+                continue;
+            }
+            let busy = !self.in_flight.is_empty();
+            let mut watches = [
+                Watch::new(self.res.raw(), true, false),
+                Watch::new(self.cmd.raw(), false, !self.cmd_out.is_empty()),
+            ];
+            idle(&mut turns, busy, &mut watches);
+        }
+    }
+
+    /// Handles a message from rank 0; false on stop.
+    fn arrived(&mut self, tag: i32, bytes: Vec<u8>) -> bool {
+        let id = u64_at(&bytes, 0).unwrap_or(0);
+        match tag {
+            FRAME => {
+                let job = u64_at(&bytes, 8 + wire::HEADER).unwrap_or(0);
+                self.queue
+                    .push_back((id, job, bytes[8.min(bytes.len())..].to_vec()));
+            }
+            CANCEL => {
+                let mut dropped = id.to_le_bytes().to_vec();
+                self.queue.retain(|(link, job, _)| {
+                    if *link == id {
+                        dropped.extend_from_slice(&job.to_le_bytes());
+                    }
+                    *link != id
+                });
+                if dropped.len() > 8 {
+                    self.send(DROPPED, &dropped);
+                }
+            }
+            STOP => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Sends to rank 0; what arrives meanwhile waits in `backlog`.
+    fn send(&mut self, tag: i32, bytes: &[u8]) {
+        let backlog = &mut self.backlog;
+        send(&self.world, 0, tag, bytes, |_, t, b| {
+            backlog.push_back((t, b))
+        });
+    }
+
+    /// Sends the serving loop's answers to rank 0; true if there were any.
+    fn answers(&mut self) -> std::result::Result<bool, String> {
+        let mut worked = false;
+        loop {
+            let msg = match self.reader.next() {
+                Ok(Some((kind, payload))) => {
+                    let id = self.in_flight.pop_front().ok_or_else(|| {
+                        "its serving loop answered a call it was not given".to_string()
+                    })?;
+                    frame_bytes(&id.to_le_bytes(), kind, payload)
+                }
+                Ok(None) => {
+                    let fd = self.res.raw();
+                    match self.reader.fill(|b| sys::read(fd, b)) {
+                        Ok(Fill::Read(_)) => continue,
+                        Ok(Fill::WouldBlock) => return Ok(worked),
+                        Ok(Fill::Eof) | Err(_) => {
+                            return Err("its serving loop ended".into());
+                        }
+                    }
+                }
+                Err(m) => return Err(format!("its serving loop sent garbage: {m}")),
+            };
+            worked = true;
+            self.send(FRAME, &msg);
+        }
+    }
+
+    fn abort(&self, why: &str) -> ! {
+        let rank = self.world.rank();
+        eprintln!("par: rank {rank}: {why}; aborting the MPI job");
+        self.world.abort(125)
+    }
+}
