@@ -135,12 +135,38 @@ fn main() -> ExitCode {
             &mut failures,
         );
 
-        // A par! loop (local forked workers on rank 0).
+        // A par! loop whose body is one call of a `#[parallel]` function: on the ranks.
         let got: Vec<u64> = par!(for x in 0..n {
             square(x)
         });
         check(
-            "a par! loop equals the sequential run",
+            "a par! loop of a #[parallel] call equals the sequential run",
+            got == expected,
+            &mut failures,
+        );
+        let got: Vec<(u64, usize, u32)> = par!(for x in 0..n {
+            whereabouts(x)
+        });
+        let ranks: std::collections::BTreeSet<usize> = got.iter().map(|p| p.1).collect();
+        let ok = got.iter().enumerate().all(|(i, p)| p.0 == i as u64)
+            && if mpi {
+                !ranks.contains(&0)
+            } else {
+                ranks == [0].into()
+            };
+        check(
+            "... and it ran on the other ranks under MPI (here without)",
+            ok,
+            &mut failures,
+        );
+
+        // A par! loop whose body is a closure of local data: forked workers on this rank.
+        let offset = vec![1u64; 1];
+        let got: Vec<u64> = par!(for x in 0..n {
+            square(x) + offset[0] - 1
+        });
+        check(
+            "a par! loop of any body equals the sequential run",
             got == expected,
             &mut failures,
         );
@@ -175,10 +201,9 @@ fn main() -> ExitCode {
             sum_of_squares::spawn(&mut map, 100 + k);
         }
         let got: Vec<(u64, usize)> = map.map(|r| r.unwrap()).collect();
-        let ok = got
-            .iter()
-            .enumerate()
-            .all(|(k, &(s, _))| s == (0..100 + k as u64).map(|i| i * i).sum::<u64>());
+        let ok = got.iter().enumerate().all(|(k, &(s, rank))| {
+            s == (0..100 + k as u64).map(|i| i * i).sum::<u64>() && (rank != 0) == mpi
+        });
         check(
             "a par! loop inside a call on a rank (forked there)",
             ok,
@@ -219,6 +244,26 @@ fn main() -> ExitCode {
             });
             check(&format!("{kind}: a panicking job is reported with its index (and rank), the others go on"), reported && others_ok, &mut failures);
         }
+
+        // A par! loop on the ranks re-panics with the first failure, its index and rank.
+        let r = std::panic::catch_unwind(|| {
+            par!(for x in 0..6u64 {
+                fails_at_3(x)
+            })
+        });
+        let message = r
+            .err()
+            .and_then(|p| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        println!("par!: {message}");
+        let ok = message.contains("item 3 panicked")
+            && message.contains("job 3 fails on purpose")
+            && message.contains("on rank") == mpi;
+        check(
+            "par!: a panicking item is reported with its index (and rank)",
+            ok,
+            &mut failures,
+        );
 
         if failures.is_empty() {
             println!("all MPI checks passed");

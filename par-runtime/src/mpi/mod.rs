@@ -56,6 +56,7 @@
 //! rank 0 hang on a rank that stopped answering (`PAR_MPI_TIMEOUT`); change anything when the
 //! program was not launched under MPI.
 
+pub(crate) mod loops;
 #[cfg(feature = "mpi")]
 mod pump;
 

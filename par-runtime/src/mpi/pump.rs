@@ -367,27 +367,26 @@ fn flush(fd: &Fd, out: &mut Vec<u8>, sent: &mut usize) -> bool {
     true
 }
 
-/// Waits a little when a turn of the loop did nothing: spins first (a result may be a few
-/// microseconds away), then sleeps in `poll` on the pipes (woken by any of them).
-fn idle(turns: &mut u32, busy: bool, watches: &mut [Watch]) {
+/// Waits a little when a turn of the loop did nothing: spins first (an answer may be a few
+/// microseconds away), then sleeps in `poll` on the pipes, which wakes it when one is ready.
+/// `poll` sleeps at least a millisecond; rank 0 with calls out (`soon`: an answer from a rank
+/// may come at any moment, and only a look at MPI sees it) sleeps instead, from 10 us up to
+/// 1 ms the longer nothing comes, so a long call costs few wake-ups and a short one little
+/// latency.
+fn idle(turns: &mut u32, soon: bool, watches: &mut [Watch]) {
     *turns += 1;
     if *turns < SPIN {
         std::thread::yield_now();
         return;
     }
-    let wait = if busy {
-        Duration::from_micros(50)
-    } else {
-        Duration::from_millis(1)
-    };
-    // `poll` sleeps at least a millisecond: while calls are out, a short sleep instead.
-    if busy {
+    if soon {
         let _ = sys::poll(watches, Some(Duration::ZERO));
         if !watches.iter().any(|w| w.readable || w.writable) {
-            std::thread::sleep(wait);
+            let step = ((*turns - SPIN) / 16).min(7);
+            std::thread::sleep(Duration::from_micros(10 << step).min(Duration::from_millis(1)));
         }
     } else {
-        let _ = sys::poll(watches, Some(wait));
+        let _ = sys::poll(watches, Some(Duration::from_millis(1)));
     }
 }
 
@@ -699,7 +698,8 @@ impl Rank {
                 turns = 0;
                 continue;
             }
-            let busy = !self.in_flight.is_empty();
+            // While a call runs, its answer wakes the poll; with none, the next call comes by MPI.
+            let busy = self.in_flight.is_empty();
             let mut watches = [
                 Watch::new(self.res.raw(), true, false),
                 Watch::new(self.cmd.raw(), false, !self.cmd_out.is_empty()),
