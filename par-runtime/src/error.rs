@@ -68,6 +68,12 @@ pub(crate) const PANICKED: u8 = 0;
 pub(crate) const FAILED: u8 = 1;
 /// ... or the value could not be encoded (its `Serialize` returned `Err`).
 pub(crate) const ENCODE: u8 = 2;
+/// MPI (feature `mpi`): the rank's serving process died during the call; the message is
+/// `signal N`, `exit N` or `unknown` ...
+pub(crate) const DIED: u8 = 3;
+/// ... or was killed when the call ran past the timeout; the message is the timeout in
+/// nanoseconds.
+pub(crate) const TIMED_OUT: u8 = 4;
 
 /// The error a decoded `Panic` frame's report stands for (see [`PANICKED`]).
 pub(crate) fn report_error(
@@ -87,6 +93,21 @@ pub(crate) fn report_error(
             index: Some(index),
             pid: Some(pid),
             message,
+        },
+        DIED => Error::WorkerDied {
+            index: Some(index),
+            pid,
+            death: match message.split_once(' ') {
+                Some(("signal", n)) => n.parse().map_or(Death::Unknown, Death::Signal),
+                Some(("exit", n)) => n.parse().map_or(Death::Unknown, Death::Exit),
+                _ => Death::Unknown,
+            },
+        },
+        TIMED_OUT => Error::TimedOut {
+            index,
+            pid,
+            timeout: Duration::from_nanos(message.parse().unwrap_or(0)),
+            parent_threads: 1,
         },
         _ => Error::Panicked {
             index,

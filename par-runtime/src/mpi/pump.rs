@@ -35,6 +35,10 @@ const CANCEL: i32 = 3;
 const FRAME: i32 = 4;
 /// A rank to rank 0: `[u64 link][u64 job]...`, calls dropped after a `CANCEL`.
 const DROPPED: i32 = 5;
+/// Rank 0 to a rank at start: `[u64 per-call timeout in nanoseconds, 0 for none]`.
+const CONFIG: i32 = 6;
+
+use crate::error::{DIED, TIMED_OUT};
 
 /// Frames a rank's serving loop holds at once (one running, one waiting in its pipe), so that
 /// it never waits for the MPI thread between two calls.
@@ -142,6 +146,15 @@ pub(super) fn connect(rank: usize) -> Result<Link> {
     })
 }
 
+/// `PAR_MPI_TIMEOUT` (seconds): how long a call may run on a rank.
+fn timeout() -> Option<Duration> {
+    std::env::var("PAR_MPI_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .map(Duration::from_secs_f64)
+}
+
 /// What the MPI thread reports once MPI is up.
 struct Started {
     rank: usize,
@@ -159,12 +172,15 @@ pub(super) fn main<T>(body: impl FnOnce() -> T) -> T {
             eprintln!("par: {message}; running without MPI");
             body()
         }
-        Ok((thread, serving)) => {
+        Ok(thread) => {
             let Some(w) = world() else {
                 unreachable!("start() sets the world before it returns Ok")
             };
             if w.rank != 0 {
-                serve(thread, serving)
+                // The MPI thread serves calls (in a forked child) until rank 0 says stop,
+                // then finalizes MPI and exits the process.
+                let _ = thread.join();
+                std::process::exit(0)
             }
             w.serving.store(true, Ordering::Relaxed);
             let r = catch_unwind(AssertUnwindSafe(body));
@@ -180,28 +196,20 @@ pub(super) fn main<T>(body: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The pipe ends of a rank's serving loop: the `Call` frames it reads, the answers it writes.
-struct Serving {
-    cmd_r: Fd,
-    res_w: Fd,
-}
-
 /// Starts the MPI thread and waits until MPI is initialized and every rank has said hello.
-fn start() -> std::result::Result<(std::thread::JoinHandle<()>, Serving), String> {
-    let pipe = || sys::pipe().map_err(|e| format!("could not create a pipe: {e}"));
-    let (wake_r, wake_w) = pipe()?;
-    let (cmd_r, cmd_w) = pipe()?;
-    let (res_r, res_w) = pipe()?;
-    for fd in [&wake_r, &wake_w, &cmd_w, &res_r] {
+fn start() -> std::result::Result<std::thread::JoinHandle<()>, String> {
+    // Before the MPI thread exists: a rank's serving child is forked from that thread, and
+    // reports its panics' locations through this hook.
+    crate::worker::install_panic_hook();
+    let (wake_r, wake_w) = sys::pipe().map_err(|e| format!("could not create a pipe: {e}"))?;
+    for fd in [&wake_r, &wake_w] {
         sys::set_nonblocking(fd).map_err(|e| format!("could not set up a pipe: {e}"))?;
     }
-    sys::grow_pipe(&cmd_w, 1 << 20);
-    sys::grow_pipe(&res_r, 1 << 20);
     CONTROL.lock().unwrap_or_else(PoisonError::into_inner).wake = Some(wake_w);
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("par-mpi".into())
-        .spawn(move || mpi_thread(tx, wake_r, cmd_w, res_r))
+        .spawn(move || mpi_thread(tx, wake_r))
         .map_err(|e| format!("could not start the MPI thread: {e}"))?;
     let started: Started = match rx.recv() {
         Ok(Ok(s)) => s,
@@ -221,28 +229,10 @@ fn start() -> std::result::Result<(std::thread::JoinHandle<()>, Serving), String
         owner: sys::getpid(),
         serving: AtomicBool::new(false),
     });
-    Ok((thread, Serving { cmd_r, res_w }))
+    Ok(thread)
 }
 
-/// A rank other than 0: serves calls as a pool worker does, until the MPI thread exits the
-/// process (rank 0 said stop).
-fn serve(thread: std::thread::JoinHandle<()>, s: Serving) -> ! {
-    crate::worker::install_panic_hook();
-    // A panic in a call is reported to rank 0 (with its location), not printed here; loops
-    // inside calls still fork (this is not a forked worker).
-    crate::mode::mark_detached();
-    let code = crate::pool::serve(s.cmd_r.raw(), s.res_w.raw());
-    drop(s);
-    let _ = thread.join();
-    std::process::exit(code)
-}
-
-fn mpi_thread(
-    started: mpsc::Sender<std::result::Result<Started, String>>,
-    wake: Fd,
-    cmd_w: Fd,
-    res_r: Fd,
-) {
+fn mpi_thread(started: mpsc::Sender<std::result::Result<Started, String>>, wake: Fd) {
     let Some((universe, _threading)) = ::mpi::initialize_with_threading(Threading::Funneled) else {
         let _ = started.send(Err("MPI could not be initialized".into()));
         return;
@@ -266,7 +256,13 @@ fn mpi_thread(
                 p.host = String::from_utf8_lossy(&bytes[4..]).into_owned();
             }
         }
-        drop((cmd_w, res_r));
+        // The per-call timeout, which each rank enforces on its serving child.
+        let timeout = timeout().map_or(0, |t| t.as_nanos() as u64);
+        for r in 1..size {
+            world
+                .process_at_rank(r as i32)
+                .send_with_tag(&timeout.to_le_bytes()[..], CONFIG);
+        }
         if started.send(Ok(Started { rank, size, peers })).is_ok() {
             Root::new(world, wake).run();
         }
@@ -286,7 +282,7 @@ fn mpi_thread(
             .collect();
         drop(wake);
         if started.send(Ok(Started { rank, size, peers })).is_ok() {
-            Rank::new(world, cmd_w, res_r).run();
+            Rank::new(world).run();
         }
         // Rank 0 said stop: finalize (dropping the universe) and leave, even if the serving
         // loop is still inside a call whose result nobody wants.
@@ -462,11 +458,8 @@ impl Root {
     }
 
     fn run(mut self) {
-        let timeout = std::env::var("PAR_MPI_TIMEOUT")
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64);
+        // The last resort: a rank whose own watch on its calls (`timeout()`) did not fire.
+        let timeout = timeout().map(|t| t * 2 + Duration::from_secs(10));
         let mut turns = 0;
         loop {
             let mut worked = false;
@@ -608,7 +601,7 @@ impl Root {
                     .and_then(|w| w.peers.get(rank))
                     .map_or("?", |p| p.host.as_str());
                 eprintln!(
-                    "par: rank {rank} ({host}) has not answered for {waited:.1?} while running job {job} of a pool (PAR_MPI_TIMEOUT is {timeout:?}); aborting the MPI job"
+                    "par: rank {rank} ({host}) has not answered for {waited:.1?} while holding job {job} of a pool, although PAR_MPI_TIMEOUT should have stopped that call; aborting the MPI job"
                 );
                 self.world.abort(124);
             }
@@ -629,35 +622,82 @@ impl Root {
     }
 }
 
-/// A rank's side: feeds the serving loop, sends its answers to rank 0.
-struct Rank {
-    world: SimpleCommunicator,
-    /// Write end of the serving loop's command pipe (non-blocking), and what waits to go in.
+/// The serving loop of a rank: a forked child running `pool::serve`, as a local pool worker
+/// does. A call that kills it (a signal, `exit`) or runs past the timeout costs only the child:
+/// the rank reports it to rank 0 with the job index, and forks a new one for the next calls.
+struct Server {
+    pid: Pid,
+    /// Write end of its command pipe (non-blocking), and what waits to go in.
     cmd: Fd,
-    cmd_out: Vec<u8>,
-    cmd_sent: usize,
-    /// Read end of its answers.
+    out: Vec<u8>,
+    sent: usize,
+    /// Read end of its answers (non-blocking).
     res: Fd,
     reader: FrameReader,
-    /// Calls not yet handed to the serving loop: `(link, job, frame)`.
-    queue: VecDeque<(u64, u64, Vec<u8>)>,
-    /// Links of the calls handed to it, in the order it answers them.
-    in_flight: VecDeque<u64>,
+    _death: Fd,
+}
+
+impl Server {
+    fn fork() -> std::io::Result<Server> {
+        let (cmd_r, cmd_w) = sys::pipe()?;
+        let (res_r, res_w) = sys::pipe()?;
+        let (death_r, death_w) = sys::pipe()?;
+        let keep = [cmd_r.raw(), res_w.raw(), death_r.raw()];
+        // The child never calls MPI (it has no MPI thread: only the forking thread exists in
+        // a child) and leaves by `_exit`.
+        let pid = sys::fork(&keep, move || {
+            crate::jobs::run_child(|| {
+                // Not `mark_worker`: loops in a call fork here (MPI between nodes, fork within).
+                crate::mode::mark_detached();
+                sys::die_with_parent(death_r.raw());
+                crate::pool::serve(cmd_r.raw(), res_w.raw())
+            })
+        })?;
+        // (The parent's copies of the child's ends closed with the closure.)
+        sys::set_nonblocking(&cmd_w)?;
+        sys::set_nonblocking(&res_r)?;
+        sys::grow_pipe(&cmd_w, 1 << 20);
+        sys::grow_pipe(&res_r, 1 << 20);
+        Ok(Server {
+            pid,
+            cmd: cmd_w,
+            out: Vec::new(),
+            sent: 0,
+            res: res_r,
+            reader: FrameReader::new(wire::DEFAULT_MAX),
+            _death: death_w,
+        })
+    }
+}
+
+/// A call on a rank: `(link, job, frame)`.
+type RankCall = (u64, u64, Vec<u8>);
+
+/// A rank's side: feeds its serving child, sends the answers to rank 0.
+struct Rank {
+    world: SimpleCommunicator,
+    server: Option<Server>,
+    /// Calls not yet handed to the serving child.
+    queue: VecDeque<RankCall>,
+    /// Calls handed to it, in the order it answers them (the first is running).
+    in_flight: VecDeque<RankCall>,
+    /// When the first of `in_flight` started (about: when the one before it was answered).
+    started: Instant,
+    /// Per-call timeout (`PAR_MPI_TIMEOUT` on rank 0, sent at start).
+    timeout: Option<Duration>,
     /// Messages that arrived during a send, `(tag, bytes)`, handled next.
     backlog: VecDeque<(i32, Vec<u8>)>,
 }
 
 impl Rank {
-    fn new(world: SimpleCommunicator, cmd: Fd, res: Fd) -> Self {
+    fn new(world: SimpleCommunicator) -> Self {
         Rank {
             world,
-            cmd,
-            cmd_out: Vec::new(),
-            cmd_sent: 0,
-            res,
-            reader: FrameReader::new(wire::DEFAULT_MAX),
+            server: None,
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
+            started: Instant::now(),
+            timeout: None,
             backlog: VecDeque::new(),
         }
     }
@@ -677,22 +717,13 @@ impl Rank {
                     return;
                 }
             }
-            while self.in_flight.len() < SERVING_DEPTH {
-                let Some((id, _, frame)) = self.queue.pop_front() else {
-                    break;
-                };
-                self.cmd_out.extend_from_slice(&frame);
-                self.in_flight.push_back(id);
-                worked = true;
-            }
-            if !self.cmd_out.is_empty() && !flush(&self.cmd, &mut self.cmd_out, &mut self.cmd_sent)
-            {
-                self.abort("its serving loop stopped reading calls");
-            }
-            match self.answers() {
-                Ok(true) => worked = true,
-                Ok(false) => {}
-                Err(why) => self.abort(&why),
+            worked |= self.feed();
+            worked |= self.answers();
+            if let (Some(t), Some(&(_, job, _))) = (self.timeout, self.in_flight.front()) {
+                if self.started.elapsed() > t {
+                    self.ended(job, TIMED_OUT, &t.as_nanos().to_string());
+                    worked = true;
+                }
             }
             if worked {
                 turns = 0;
@@ -700,12 +731,46 @@ impl Rank {
             }
             // While a call runs, its answer wakes the poll; with none, the next call comes by MPI.
             let busy = self.in_flight.is_empty();
-            let mut watches = [
-                Watch::new(self.res.raw(), true, false),
-                Watch::new(self.cmd.raw(), false, !self.cmd_out.is_empty()),
-            ];
+            let mut watches: Vec<Watch> = self
+                .server
+                .iter()
+                .flat_map(|s| {
+                    [
+                        Watch::new(s.res.raw(), true, false),
+                        Watch::new(s.cmd.raw(), false, !s.out.is_empty()),
+                    ]
+                })
+                .collect();
             idle(&mut turns, busy, &mut watches);
         }
+    }
+
+    /// Hands queued calls to the serving child (forking one if there is none).
+    fn feed(&mut self) -> bool {
+        let mut worked = false;
+        while self.in_flight.len() < SERVING_DEPTH && !self.queue.is_empty() {
+            if self.server.is_none() {
+                match Server::fork() {
+                    Ok(s) => self.server = Some(s),
+                    Err(e) => self.abort(&format!("could not fork its serving process: {e}")),
+                }
+            }
+            let (Some(server), Some(call)) = (self.server.as_mut(), self.queue.pop_front()) else {
+                break;
+            };
+            server.out.extend_from_slice(&call.2);
+            if self.in_flight.is_empty() {
+                self.started = Instant::now();
+            }
+            self.in_flight.push_back(call);
+            worked = true;
+        }
+        if let Some(s) = self.server.as_mut() {
+            if !s.out.is_empty() && !flush(&s.cmd, &mut s.out, &mut s.sent) {
+                // It is gone; its end of file on the answers tells how (`answers`).
+            }
+        }
+        worked
     }
 
     /// Handles a message from rank 0; false on stop.
@@ -717,6 +782,7 @@ impl Rank {
                 self.queue
                     .push_back((id, job, bytes[8.min(bytes.len())..].to_vec()));
             }
+            CONFIG => self.timeout = (id > 0).then(|| Duration::from_nanos(id)),
             CANCEL => {
                 let mut dropped = id.to_le_bytes().to_vec();
                 self.queue.retain(|(link, job, _)| {
@@ -743,32 +809,74 @@ impl Rank {
         });
     }
 
-    /// Sends the serving loop's answers to rank 0; true if there were any.
-    fn answers(&mut self) -> std::result::Result<bool, String> {
+    /// Sends the serving child's answers to rank 0; at its end of file (it died), reports the
+    /// call it was running. True if anything happened.
+    fn answers(&mut self) -> bool {
         let mut worked = false;
         loop {
-            let msg = match self.reader.next() {
+            let Some(server) = self.server.as_mut() else {
+                return worked;
+            };
+            let msg = match server.reader.next() {
                 Ok(Some((kind, payload))) => {
-                    let id = self.in_flight.pop_front().ok_or_else(|| {
-                        "its serving loop answered a call it was not given".to_string()
-                    })?;
+                    let Some((id, _, _)) = self.in_flight.pop_front() else {
+                        self.abort("its serving process answered a call it was not given")
+                    };
+                    self.started = Instant::now();
                     frame_bytes(&id.to_le_bytes(), kind, payload)
                 }
                 Ok(None) => {
-                    let fd = self.res.raw();
-                    match self.reader.fill(|b| sys::read(fd, b)) {
+                    let fd = server.res.raw();
+                    match server.reader.fill(|b| sys::read(fd, b)) {
                         Ok(Fill::Read(_)) => continue,
-                        Ok(Fill::WouldBlock) => return Ok(worked),
+                        Ok(Fill::WouldBlock) => return worked,
                         Ok(Fill::Eof) | Err(_) => {
-                            return Err("its serving loop ended".into());
+                            let job = self.in_flight.front().map_or(0, |c| c.1);
+                            self.ended(job, DIED, "");
+                            return true;
                         }
                     }
                 }
-                Err(m) => return Err(format!("its serving loop sent garbage: {m}")),
+                Err(m) => {
+                    let job = self.in_flight.front().map_or(0, |c| c.1);
+                    self.ended(job, DIED, &format!("garbage: {m}"));
+                    return true;
+                }
             };
             worked = true;
             self.send(FRAME, &msg);
         }
+    }
+
+    /// The serving child is gone or must go: it is killed and reaped, the call it was running
+    /// (`job`) is answered with how it ended (`DIED`, or `TIMED_OUT` with the timeout in
+    /// nanoseconds as `what`), the one waiting behind it goes back to the queue, and the next
+    /// call forks a new child.
+    fn ended(&mut self, job: u64, how: u8, what: &str) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        sys::kill(server.pid);
+        let status = sys::waitpid(server.pid);
+        let mut calls = std::mem::take(&mut self.in_flight);
+        let running = calls.pop_front();
+        while let Some(call) = calls.pop_back() {
+            self.queue.push_front(call);
+        }
+        let Some((id, _, _)) = running else { return };
+        let what = match (how, status) {
+            (TIMED_OUT, _) => what.to_string(),
+            (_, Ok(sys::Status::Signaled(sig))) => format!("signal {sig}"),
+            (_, Ok(sys::Status::Exited(code))) => format!("exit {code}"),
+            (_, Err(_)) => "unknown".to_string(),
+        };
+        let mut frame = wire::FrameBuf::default();
+        if crate::jobs::panic_frame(&mut frame, job as usize, how, &what) {
+            let mut msg = id.to_le_bytes().to_vec();
+            msg.extend_from_slice(&frame.buf);
+            self.send(FRAME, &msg);
+        }
+        self.started = Instant::now();
     }
 
     fn abort(&self, why: &str) -> ! {
