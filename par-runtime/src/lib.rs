@@ -65,7 +65,7 @@ pub use sys::Plain;
 pub mod __private {
     pub use crate::macro_support::*;
     // `par!` over MPI ranks (emitted only when the facade's feature `mpi` is on).
-    pub use crate::mpi::loops::{probe, rank_function, RankLoop, RankStays, RankTravels};
+    pub use crate::mpi::loops::{probe, rank_function_of, RankLoop, RankStays, RankTravels};
     pub use crate::pool::{trampoline, Registered};
     pub use crate::source::items;
     pub use inventory;

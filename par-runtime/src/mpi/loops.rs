@@ -19,11 +19,11 @@ use crate::codec::Transfer;
 use crate::macro_support::Call;
 use crate::pool::Pool;
 
-/// The registered name of the function `f` when a loop calling it should run on the ranks:
-/// `f` is a `#[parallel]` function (a function item whose path is a registered name; a
+/// The registered name of the function `F` when a loop calling it should run on the ranks:
+/// `F` is a `#[parallel]` function (a function item whose path is a registered name; a
 /// closure or a `fn` pointer never is), and this is rank 0 of an MPI job in `par::main`, in a
 /// place where loops fork.
-pub fn rank_function<F>(_f: &F) -> Option<&'static str> {
+fn rank_function<F>() -> Option<&'static str> {
     crate::mpi::ranks()?;
     if crate::mode::workers(Some(2)) == 1 {
         return None;
@@ -34,6 +34,15 @@ pub fn rank_function<F>(_f: &F) -> Option<&'static str> {
     crate::pool::registered()
         .into_iter()
         .find(|name| *name == path)
+}
+
+/// [`rank_function`] of the function that `call` (never called) calls with an item of
+/// `source`: naming it there lets a generic function get its type parameters from the call.
+pub fn rank_function_of<'f, S: crate::Source, F: 'f>(
+    _source: &S,
+    _call: impl FnOnce(S::Item) -> &'f F,
+) -> Option<&'static str> {
+    rank_function::<F>()
 }
 
 /// The calls of one loop on the ranks: arguments `A` in, results `R` back in item order.

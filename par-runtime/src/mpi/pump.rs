@@ -345,22 +345,37 @@ fn send(
     });
 }
 
-/// Writes what it can of `out[*sent..]` to the non-blocking `fd`; false when `fd` is broken.
-fn flush(fd: &Fd, out: &mut Vec<u8>, sent: &mut usize) -> bool {
+/// What [`flush`] did.
+#[derive(PartialEq)]
+enum Flushed {
+    /// Wrote some bytes (maybe not all).
+    Some,
+    /// Wrote nothing: the pipe is full.
+    None,
+    /// The reader is gone; the bytes are dropped.
+    Broken,
+}
+
+/// Writes what it can of `out[*sent..]` to the non-blocking `fd`.
+fn flush(fd: &Fd, out: &mut Vec<u8>, sent: &mut usize) -> Flushed {
+    let mut wrote = Flushed::None;
     while *sent < out.len() {
         match sys::write(fd.raw(), &out[*sent..]) {
-            Ok(n) => *sent += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Ok(n) => {
+                *sent += n;
+                wrote = Flushed::Some;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return wrote,
             Err(_) => {
                 out.clear();
                 *sent = 0;
-                return false;
+                return Flushed::Broken;
             }
         }
     }
     out.clear();
     *sent = 0;
-    true
+    wrote
 }
 
 /// Waits a little when a turn of the loop did nothing: spins first (an answer may be a few
@@ -495,8 +510,12 @@ impl Root {
                 worked |= self.forward_calls(i);
             }
             for c in &mut self.state.chans {
-                if !c.out.is_empty() && !flush(&c.res, &mut c.out, &mut c.sent) {
-                    c.closed = true;
+                if !c.out.is_empty() {
+                    match flush(&c.res, &mut c.out, &mut c.sent) {
+                        Flushed::Some => worked = true,
+                        Flushed::None => {}
+                        Flushed::Broken => c.closed = true,
+                    }
                 }
             }
             worked |= self.close_links();
@@ -766,8 +785,9 @@ impl Rank {
             worked = true;
         }
         if let Some(s) = self.server.as_mut() {
-            if !s.out.is_empty() && !flush(&s.cmd, &mut s.out, &mut s.sent) {
-                // It is gone; its end of file on the answers tells how (`answers`).
+            // A broken pipe: the child is gone, and its end of file on the answers tells how.
+            if !s.out.is_empty() && flush(&s.cmd, &mut s.out, &mut s.sent) == Flushed::Some {
+                worked = true;
             }
         }
         worked
