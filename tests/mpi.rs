@@ -161,7 +161,7 @@ fn main() -> ExitCode {
         );
 
         // A par! loop whose body is a closure of local data: forked workers on this rank.
-        let offset = vec![1u64; 1];
+        let offset = [1u64];
         let got: Vec<u64> = par!(for x in 0..n {
             square(x) + offset[0] - 1
         });

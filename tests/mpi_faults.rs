@@ -9,11 +9,18 @@
 //! - `panic`: rank 0's `main` panics: the other ranks are told to stop, MPI is finalized and
 //!   the exit status is 101, as for any Rust program whose `main` panicked.
 //! - `exit`: rank 0's `main` returns `ExitCode::from(3)`: the job's exit status is 3.
+//! - `early`: rank 0 returns while the ranks still hold calls and send 4 MiB answers: the
+//!   job ends at once with status 0 (nothing waits for an answer nobody reads).
 //!
 //! Without an argument (as `cargo test` runs it) it does nothing. (No libtest harness:
 //! `par::main` owns `main`.)
 
 use std::process::ExitCode;
+
+#[par::parallel]
+fn big(x: u64) -> Vec<u8> {
+    vec![x as u8; 4 << 20]
+}
 
 #[par::parallel]
 fn fault(x: u64, kind: String) -> u64 {
@@ -58,12 +65,21 @@ fn main() -> ExitCode {
         }
         "panic" => panic!("rank 0's main panics on purpose"),
         "exit" => ExitCode::from(3),
+        "early" => {
+            let mut pool = par::Pool::new(2);
+            for x in 0..40 {
+                big::spawn(&mut pool, x);
+            }
+            let first = pool.next().map(|(_, r)| r.map(|v| v.len()));
+            println!("first answer: {first:?}; returning with 39 calls out");
+            ExitCode::SUCCESS
+        }
         "" => {
-            println!("mpi_faults: give a fault (die|stall|panic|exit) and run under mpirun");
+            println!("mpi_faults: give a fault (die|stall|panic|exit|early) and run under mpirun");
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: mpi_faults die|stall|panic|exit");
+            eprintln!("usage: mpi_faults die|stall|panic|exit|early");
             ExitCode::from(2)
         }
     })

@@ -37,6 +37,8 @@ const FRAME: i32 = 4;
 const DROPPED: i32 = 5;
 /// Rank 0 to a rank at start: `[u64 per-call timeout in nanoseconds, 0 for none]`.
 const CONFIG: i32 = 6;
+/// A rank to rank 0, after `STOP`: it will send nothing more.
+const STOPPED: i32 = 7;
 
 use crate::error::{DIED, TIMED_OUT};
 
@@ -284,6 +286,11 @@ fn mpi_thread(started: mpsc::Sender<std::result::Result<Started, String>>, wake:
         if started.send(Ok(Started { rank, size, peers })).is_ok() {
             Rank::new(world).run();
         }
+        // After this, rank 0 finalizes: nothing more is sent.
+        let world = universe.world();
+        world
+            .process_at_rank(0)
+            .send_with_tag(&[0u8; 8][..], STOPPED);
         // Rank 0 said stop: finalize (dropping the universe) and leave, even if the serving
         // loop is still inside a call whose result nobody wants.
         drop(universe);
@@ -627,16 +634,35 @@ impl Root {
         }
     }
 
+    /// Tells every rank to stop, then receives (and drops) what they still send until each
+    /// has said `STOPPED`: a rank in the middle of sending a large answer can finish it only
+    /// while rank 0 receives, and MPI is finalized only after that.
     fn stop(mut self) {
         for c in &mut self.state.chans {
             c.closed = true;
         }
         self.close_links();
-        for rank in 1..self.world.size() as usize {
-            let state = &mut self.state;
-            send(&self.world, rank, STOP, &[0u8; 8][..], |f, t, b| {
+        let size = self.world.size() as usize;
+        let stopped: Vec<std::cell::Cell<bool>> = (0..size).map(|r| (r == 0).into()).collect();
+        let state = &mut self.state;
+        let mut arrived = |f: usize, t: i32, b: Vec<u8>| {
+            if t == STOPPED {
+                stopped[f.min(size - 1)].set(true);
+            } else {
                 state.arrived(f, t, b)
-            });
+            }
+        };
+        for rank in 1..size {
+            send(&self.world, rank, STOP, &[0u8; 8][..], &mut arrived);
+        }
+        // A rank's MPI thread never waits on its calls, so it answers at once; the limit is
+        // for a rank that is gone (then the launcher is ending the job anyway).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !stopped.iter().all(|s| s.get()) && Instant::now() < deadline {
+            match receive(&self.world) {
+                Some((f, t, b)) => arrived(f, t, b),
+                None => std::thread::sleep(Duration::from_micros(100)),
+            }
         }
     }
 }
