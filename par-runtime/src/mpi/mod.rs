@@ -48,7 +48,7 @@
 //! How it works: one thread per rank owns MPI (it initializes, sends, receives and finalizes;
 //! no other thread calls MPI). On rank 0 it moves frames between each pool's pipes and the
 //! ranks, speaking exactly the frame protocol of a local pool worker, so a `Pool` whose workers
-//! are ranks differs from a local one only in how a worker is started ([`connect`]). On the
+//! are ranks differs from a local one only in how a worker is started. On the
 //! other ranks it feeds the pool worker's serving loop (`pool::serve`) through a pipe.
 //!
 //! What this module must never do: call MPI from any thread but its own, or from a forked

@@ -46,7 +46,7 @@ use crate::error::{DIED, TIMED_OUT};
 /// it never waits for the MPI thread between two calls.
 const SERVING_DEPTH: usize = 2;
 /// Idle turns of the loop spent spinning (yielding) before it sleeps between looks at MPI.
-const SPIN: u32 = 200;
+const SPIN: u32 = 16;
 
 /// What rank 0 knows of each rank.
 pub(super) struct Peer {
