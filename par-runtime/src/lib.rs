@@ -7,7 +7,8 @@
 //! that there is no cycle):
 //! - the public faces: `par_loop` (the forms on [`Loop`]), `jobs` ([`Queue`], [`Map`], [`pmap`]),
 //!   `pool` ([`Pool`] and the registry of `#[parallel]` functions), `channel` ([`start`],
-//!   [`Channel`], [`Exchange`]), `background`;
+//!   [`Channel`], [`Exchange`]), `background`; `mpi` (feature `mpi`: ranks of an MPI job as
+//!   pool workers, below `pool` and `jobs`, which ask it whether and how to link to ranks);
 //! - `exec` (a loop inline or on a team, and what `learn` says about it) -> `team` (the parent's
 //!   poll loop over its workers) -> `worker` (the child's loop) -> `forms` (what a worker does
 //!   with a chunk: collect, reduce; the inline emitter);

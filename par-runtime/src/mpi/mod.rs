@@ -28,9 +28,11 @@
 //! **What goes to the ranks** (on rank 0, inside [`main`](crate::main), launched under MPI
 //! with two ranks or more): every worker of a [`Pool`](crate::Pool), and every call of a
 //! `#[parallel]` function submitted with `f::spawn(&mut queue_or_map, ...)` to a
-//! [`Queue`](crate::Queue) or [`Map`](crate::Map). Their arguments and results travel as
-//! bytes, as they do to a local pool worker. Calls are scheduled dynamically: an idle rank
-//! gets the next call, short calls are queued a few deep per rank to hide the round trip.
+//! [`Queue`](crate::Queue) or [`Map`](crate::Map); and the calls of a `par!` loop whose body
+//! is one call of a `#[parallel]` function (`par!(for y in 0..h { render_row(y) })`, no clause
+//! but `workers` and `schedule`). Their arguments and results travel as bytes, as they do to a
+//! local pool worker. Calls are scheduled dynamically: an idle rank gets the next call, and
+//! each rank holds its next call (more when calls are short) to hide the round trip.
 //!
 //! **What stays on this node**: closures (`queue.spawn(|| ...)`, [`pmap`](crate::pmap)'s
 //! function, `par!` bodies): they reach a worker by `fork`, and cannot travel to another
@@ -38,18 +40,22 @@
 //! local workers: a `par!` loop inside a `#[parallel]` function running on rank 2 runs on
 //! rank 2's forked workers (MPI between nodes, fork within a node).
 //!
-//! **Failures**: a call that panics on a rank yields [`Error::OnRank`](crate::Error::OnRank)
-//! around the [`Error::Panicked`](crate::Error::Panicked) a local worker would give (job index,
-//! message, location, the rank's pid). A rank that dies ends the whole job (MPI launchers
-//! abort every rank when one exits without finalizing). `PAR_MPI_TIMEOUT=seconds` bounds how
-//! long a rank may go without answering while it holds calls: past it, rank 0 prints which
-//! job on which rank stalled and calls `MPI_Abort`, so that the job never hangs.
+//! **Failures**: a call that fails on a rank yields [`Error::OnRank`](crate::Error::OnRank)
+//! around the error a local pool worker would give, with the job index:
+//! [`Error::Panicked`](crate::Error::Panicked) (message, location),
+//! [`Error::WorkerDied`](crate::Error::WorkerDied) (each rank runs calls in a forked process,
+//! replaced after a death), [`Error::TimedOut`](crate::Error::TimedOut) (a call longer than
+//! `PAR_MPI_TIMEOUT=seconds`, read on rank 0, is killed by its rank). A rank that dies entirely
+//! ends the whole job (MPI launchers abort every rank when one exits without finalizing, and
+//! name it). A rank that stops answering for twice the timeout plus 10 s makes rank 0 print the
+//! job and the rank and call `MPI_Abort`, so that the job never hangs.
 //!
 //! How it works: one thread per rank owns MPI (it initializes, sends, receives and finalizes;
 //! no other thread calls MPI). On rank 0 it moves frames between each pool's pipes and the
 //! ranks, speaking exactly the frame protocol of a local pool worker, so a `Pool` whose workers
 //! are ranks differs from a local one only in how a worker is started. On the
-//! other ranks it feeds the pool worker's serving loop (`pool::serve`) through a pipe.
+//! other ranks it feeds the pool worker's serving loop (`pool::serve`, in a forked child)
+//! through a pipe. The protocol and its rules: `README.md` beside this file.
 //!
 //! What this module must never do: call MPI from any thread but its own, or from a forked
 //! child (children never see the MPI thread: only the forking thread exists in a child); let
@@ -81,7 +87,6 @@ use crate::error::{Error, Result};
 ///         std::process::ExitCode::SUCCESS
 ///     })
 /// }
-/// # main();
 /// ```
 pub fn main<T>(body: impl FnOnce() -> T) -> T {
     #[cfg(feature = "mpi")]
