@@ -184,3 +184,69 @@ fn a_value_that_cannot_be_encoded_is_its_items_answer_not_retried() {
     assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 11);
     no_children_left();
 }
+
+/// Keep going in a reduction: the reduction holds exactly the items that succeeded (whatever
+/// killed the others), the loop's value lists the failures in item order, for any number of
+/// workers that fork (inline, a crash is the caller's), and `par!(keep_going, reduce(...))`
+/// says the same.
+#[test]
+fn a_keep_going_reduction_sums_the_items_that_succeeded_and_lists_the_failures() {
+    let _guard = watchdog("keep-going reduce");
+    if !common::loops_fork() {
+        return;
+    }
+    let bad = [4u64, 9, 17];
+    let expected: u64 = (0..40u64).filter(|i| !bad.contains(i)).sum();
+    for workers in [2, 3, 8] {
+        let (sum, failed) = Loop::new().workers(workers).reduce_each(
+            0..40u64,
+            || 0u64,
+            |acc, i| match i {
+                4 => panic!("four"),
+                9 => std::process::abort(),
+                17 => {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &std::process::id().to_string()])
+                        .status();
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+                _ => *acc += i,
+            },
+            |a, b| a + b,
+        );
+        assert_eq!(sum, expected, "{workers} workers");
+        let at: Vec<Option<usize>> = failed.iter().map(Error::index).collect();
+        assert_eq!(
+            at,
+            [Some(4), Some(9), Some(17)],
+            "{workers} workers: {failed:?}"
+        );
+        assert!(
+            matches!(failed[0], Error::Panicked { .. }),
+            "{:?}",
+            failed[0]
+        );
+    }
+
+    let mut total = 0u64;
+    let mut count = 0u32;
+    let failed = par::par!(keep_going, workers = 2, reduce(+: total, +: count), for i in 0..40u64 {
+        if i == 9 {
+            std::process::abort();
+        }
+        total += i;
+        count += 1;
+    });
+    assert_eq!(total, (0..40u64).sum::<u64>() - 9);
+    assert_eq!(count, 39);
+    assert_eq!(failed.len(), 1);
+    assert!(matches!(
+        failed[0],
+        Error::WorkerDied {
+            index: Some(9),
+            death: Death::Signal(6),
+            ..
+        }
+    ));
+    no_children_left();
+}

@@ -25,10 +25,10 @@ fn retries_for_collected_results(cx: &Ctxt, l: &ParLoop) {
         ));
     }
     if let Some(span) = c.keep_going {
-        if c.unordered.is_some() || c.reduce.is_some() || c.find.is_some() {
+        if c.unordered.is_some() || c.find.is_some() {
             cx.syn_error(syn::Error::new(
                 span,
-                "`keep_going` cannot be combined with `unordered`, `reduce` or `find`; it collects one `Result` per item in order: remove the other clause",
+                "`keep_going` cannot be combined with `unordered` or `find`; it collects one `Result` per item in order (or, with `reduce`, the failures): remove the other clause",
             ));
         }
     }

@@ -240,9 +240,32 @@ fn reduce(
     let put = quote!( #( __par_acc.#idx = #vars; )* );
     let run = quote!(for #pat in ::core::iter::once(__par_item) #body);
     let combine = quote!(|__par_a, __par_b| ( #( #merged, )* ));
+    // `keep_going`: the reductions get the items that succeeded, and the loop's value is the
+    // failures (`Vec<par::Error>`, in item order).
+    let keep_going = l.clauses.keep_going.is_some();
+    let (try_method, method, value) = if keep_going {
+        (
+            quote!(try_reduce_each),
+            quote!(reduce_each),
+            quote!(__par_failed),
+        )
+    } else {
+        (quote!(try_reduce), quote!(reduce), quote!(()))
+    };
+    // Without keep-going the block ends with the last final (its value is `()`).
+    let tail = if keep_going {
+        quote!(__par_failed)
+    } else {
+        TokenStream::new()
+    };
+    let got = if keep_going {
+        quote!((__par_p, __par_failed))
+    } else {
+        quote!(__par_p)
+    };
     if l.clauses.try_.is_some() {
         quote!(
-            match #opts.try_reduce(
+            match #opts.#try_method(
                 #src,
                 || ( #( #ids, )* ),
                 |__par_acc, __par_item| -> #result<(), ::std::string::String> {
@@ -256,16 +279,16 @@ fn reduce(
                 },
                 #combine,
             ) {
-                #result::Ok(__par_p) => {
+                #result::Ok(#got) => {
                     #( #finals )*
-                    #result::Ok(())
+                    #result::Ok(#value)
                 }
                 #result::Err(__par_e) => #result::Err(__par_e),
             }
         )
     } else {
         quote!({
-            let __par_p = #opts.reduce(
+            let #got = #opts.#method(
                 #src,
                 || ( #( #ids, )* ),
                 |__par_acc, __par_item| match #take {
@@ -277,6 +300,7 @@ fn reduce(
                 #combine,
             );
             #( #finals )*
+            #tail
         })
     }
 }

@@ -3,75 +3,69 @@
 //!
 //! Users depend on the facade crate `par`, which re-exports everything public here.
 //!
-//! Module map (dependencies point one way, down the list; `shared/tools/modcycles.py` checks
-//! that there is no cycle):
-//! - the public faces: `par_loop` (the forms on [`Loop`]), `jobs` ([`Queue`], [`Map`], [`pmap`]),
-//!   `pool` ([`Pool`] and the registry of `#[parallel]` functions), `channel` ([`start`],
-//!   [`Channel`], [`Exchange`]), `background`; `mpi` (feature `mpi`: ranks of an MPI job as
-//!   pool workers, below `pool` and `jobs`, which ask it whether and how to link to ranks);
-//! - `exec` (a loop inline or on a team, and what `learn` says about it) -> `team` (the parent's
-//!   poll loop over its workers) -> `worker` (the child's loop) -> `forms` (what a worker does
-//!   with a chunk: collect, reduce; the inline emitter);
-//! - below them: `options` ([`Loop`]'s options), `sched` (chunking), `source` (items),
-//!   `progress`, `learn`, `panics` (where a child's panic happened), `mode`, `trace`;
-//! - `wire` (frames) and `codec` (serde, and plain values as bytes) -> `error` -> `sys` (every
-//!   syscall and every `unsafe` block).
+//! Module map: one folder a layer, dependencies pointing one way, down this list
+//! (`shared/tools/modcycles.py par-runtime/src` checks that there is no cycle):
+//! - `loops/`: the `par!` loop. `par_loop` (the forms on [`Loop`]) -> `exec` (inline or on a
+//!   team, and what `learn` says about it) -> `team` (the parent's poll loop over its workers)
+//!   -> `worker` (the child's loop) -> `forms` (what a worker does with a chunk: collect,
+//!   reduce; the inline emitter); beside them `options` ([`Loop`]'s options), `sched`
+//!   (chunking), `source` (items), `shared` ([`SharedVec`]).
+//! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]), `pool` ([`Pool`] and the
+//!   registry of `#[parallel]` functions), `channel` ([`start`], [`Channel`], [`Exchange`]),
+//!   `background`.
+//! - `mpi/` (feature `mpi`): ranks of an MPI job as pool workers; `pool` and `queue` ask it
+//!   whether and how to link to ranks, and a rank's link is a `child::Child` that is a rank.
+//! - `child/`: one forked child, for every family above: `spawn` (pipes, fork, death with the
+//!   parent), `Child` (kill, reap, the death its end stands for, kill-and-reap on drop),
+//!   `report` (the child's epilogue and its panic report), `wait` (many children at once).
+//! - `wire/`: frames (`wire`) and the serde codec (`wire::codec`).
+//! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`, `macro_support` (generated
+//!   code's helpers);
+//! - `sys/`: every system call and every `unsafe` block.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod background;
-mod channel;
-mod codec;
+mod cancel;
+mod child;
 mod error;
-mod exec;
-mod forms;
 mod jobs;
-mod learn;
+mod loops;
 mod macro_support;
 mod mode;
 // Feature `mpi`: ranks of an MPI job as pool workers (`par::main`, `par::mpi::rank`, ...).
 pub mod mpi;
-mod options;
-mod panics;
-mod par_loop;
-mod pool;
 mod progress;
-mod sched;
-mod shared;
-mod source;
 #[allow(unsafe_code)]
 mod sys;
-mod team;
 mod trace;
 mod wire;
-mod worker;
 
-pub use background::{background, Background, BackgroundQueue};
-pub use channel::{start, Channel, Exchange};
-pub use codec::Transfer;
+pub use cancel::Cancel;
 pub use error::{Death, Error, Result};
-pub use jobs::{pmap, Map, Queue, Spawner};
+pub use jobs::background::{background, Background, BackgroundQueue};
+pub use jobs::channel::{start, Channel, Exchange};
+pub use jobs::pool::{registered, Ordered, Pool};
+pub use jobs::queue::{pmap, Map, Queue, Spawner};
+pub use loops::options::Loop;
+pub use loops::par_loop::{TryUnordered, Unordered};
+pub use loops::sched::Schedule;
+pub use loops::shared::{Plain, SharedVec};
+pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};
 pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
 pub use mpi::main;
-pub use options::{Cancel, Loop};
-pub use par_loop::{TryUnordered, Unordered};
-pub use pool::{registered, NotAPoolJob, Ordered, Pool};
-pub use sched::Schedule;
-pub use shared::SharedVec;
-pub use source::{items, stream, IntoSource, Items, RangeIndex, RangeSource, Source, Stream};
-pub use sys::Plain;
+pub use wire::codec::Transfer;
 
 #[doc(hidden)]
 /// Used by generated code, not public API.
 pub mod __private {
+    pub use crate::jobs::pool::{trampoline, NotAPoolJob, Registered};
+    pub use crate::loops::source::{items, RangeIndex, RangeSource};
     pub use crate::macro_support::*;
     // `par!` over MPI ranks (emitted only when the facade's feature `mpi` is on).
     pub use crate::mpi::loops::{probe, rank_function_of, RankLoop, RankStays, RankTravels};
-    pub use crate::pool::{trampoline, Registered};
-    pub use crate::source::items;
     pub use inventory;
     /// Test support, not public API.
     pub mod testing {
-        pub use crate::worker::send_raw;
+        pub use crate::child::report::send_raw;
     }
 }

@@ -4,9 +4,9 @@
 use std::fmt::Display;
 use std::marker::PhantomData;
 
-use crate::codec::Transfer;
+use crate::wire::codec::Transfer;
 
-use crate::source::{items, IntoSource, Items};
+use crate::loops::source::{items, IntoSource, Items};
 
 /// Behind `par::progress::println!` and `par::progress::eprintln!`.
 pub use crate::progress::{print_err, print_out};
@@ -200,7 +200,7 @@ pub trait CallTravels<A, R> {
 
 impl<A: Transfer, R: Transfer> CallTravels<A, R> for &Call<A, R> {
     fn __par_trampoline(&self, bytes: &[u8], f: fn(A) -> R) -> Result<Vec<u8>, String> {
-        crate::pool::trampoline(bytes, f)
+        crate::jobs::pool::trampoline(bytes, f)
     }
 
     fn __par_spawn<'a, Q: SpawnerOf<'a, R>>(

@@ -42,6 +42,7 @@ static DETACHED: AtomicBool = AtomicBool::new(false);
 /// Marks a detached background process: not a worker (its loops fork), but its panics are
 /// reported to the collector, not printed.
 pub(crate) fn mark_detached() {
+    IN_WORKER.store(false, Ordering::Relaxed);
     DETACHED.store(true, Ordering::Relaxed);
 }
 

@@ -15,9 +15,9 @@
 
 use std::marker::PhantomData;
 
-use crate::codec::Transfer;
+use crate::jobs::pool::Pool;
 use crate::macro_support::Call;
-use crate::pool::Pool;
+use crate::wire::codec::Transfer;
 
 /// The registered name of the function `F` when a loop calling it should run on the ranks:
 /// `F` is a `#[parallel]` function (a function item whose path is a registered name; a
@@ -31,7 +31,7 @@ fn rank_function<F>() -> Option<&'static str> {
     // A function item's type is named by the function's path, which is what `#[parallel]`
     // registers (`module_path!()::name`).
     let path = std::any::type_name::<F>();
-    crate::pool::registered()
+    crate::jobs::pool::registered()
         .into_iter()
         .find(|name| *name == path)
 }

@@ -174,23 +174,28 @@ pub(crate) fn connect(rank: usize) -> Result<Link> {
 
 /// `r`, with an error said to have happened on `rank` (when the call ran on one).
 pub(crate) fn on_rank<T>(rank: Option<usize>, r: Result<T>) -> Result<T> {
+    r.map_err(|e| at_rank(rank, e))
+}
+
+/// `e`, said to have happened on `rank` (when the call ran on one).
+pub(crate) fn at_rank(rank: Option<usize>, e: Error) -> Error {
     match rank {
-        Some(rank) => r.map_err(|e| Error::OnRank {
+        Some(rank) => Error::OnRank {
             rank,
             host: host(rank),
             source: Box::new(e),
-        }),
-        None => r,
+        },
+        None => e,
     }
 }
 
 /// The error for a call whose link to `rank` closed before its result came.
-pub(crate) fn link_lost(rank: usize, job: usize, pid: crate::sys::Pid) -> Error {
+pub(crate) fn link_lost(rank: usize, job: Option<usize>, pid: crate::sys::Pid) -> Error {
     Error::OnRank {
         rank,
         host: host(rank),
         source: Box::new(Error::Lost {
-            index: Some(job),
+            index: job,
             pid: Some(pid),
             message: "the link to the rank closed before the call's result came".into(),
         }),

@@ -202,7 +202,7 @@ pub(super) fn main<T>(body: impl FnOnce() -> T) -> T {
 fn start() -> std::result::Result<std::thread::JoinHandle<()>, String> {
     // Before the MPI thread exists: a rank's serving child is forked from that thread, and
     // reports its panics' locations through this hook.
-    crate::worker::install_panic_hook();
+    crate::child::report::install_panic_hook();
     let (wake_r, wake_w) = sys::pipe().map_err(|e| format!("could not create a pipe: {e}"))?;
     for fd in [&wake_r, &wake_w] {
         sys::set_nonblocking(fd).map_err(|e| format!("could not set up a pipe: {e}"))?;
@@ -671,7 +671,8 @@ impl Root {
 /// does. A call that kills it (a signal, `exit`) or runs past the timeout costs only the child:
 /// the rank reports it to rank 0 with the job index, and forks a new one for the next calls.
 struct Server {
-    pid: Pid,
+    /// Killed and reaped when dropped.
+    child: crate::child::Child,
     /// Write end of its command pipe (non-blocking), and what waits to go in.
     cmd: Fd,
     out: Vec<u8>,
@@ -679,38 +680,39 @@ struct Server {
     /// Read end of its answers (non-blocking).
     res: Fd,
     reader: FrameReader,
-    _death: Fd,
 }
 
 impl Server {
-    fn fork() -> std::io::Result<Server> {
-        let (cmd_r, cmd_w) = sys::pipe()?;
-        let (res_r, res_w) = sys::pipe()?;
-        let (death_r, death_w) = sys::pipe()?;
-        let keep = [cmd_r.raw(), res_w.raw(), death_r.raw()];
+    fn fork() -> Result<Server> {
+        use crate::child::{self, Pipes, What};
+        let pipes = Pipes {
+            cmd: true,
+            cmd_nonblocking: true,
+            large: true,
+            what: What::POOL_WORKER,
+            ..Pipes::default()
+        };
         // The child never calls MPI (it has no MPI thread: only the forking thread exists in
         // a child) and leaves by `_exit`.
-        let pid = sys::fork(&keep, move || {
-            crate::jobs::run_child(|| {
-                // Not `mark_worker`: loops in a call fork here (MPI between nodes, fork within).
-                crate::mode::mark_detached();
-                sys::die_with_parent(death_r.raw());
-                crate::pool::serve(cmd_r.raw(), res_w.raw())
-            })
+        let (child, ends) = child::spawn(pipes, |ends| {
+            // Not a pool worker's mark: loops in a call fork here (MPI between nodes, fork
+            // within a node), and panics are reported to rank 0, not printed.
+            crate::mode::mark_detached();
+            match &ends.cmd {
+                Some(cmd) => crate::jobs::pool::serve(cmd.raw(), ends.res.raw()),
+                None => 1,
+            }
         })?;
-        // (The parent's copies of the child's ends closed with the closure.)
-        sys::set_nonblocking(&cmd_w)?;
-        sys::set_nonblocking(&res_r)?;
-        sys::grow_pipe(&cmd_w, 1 << 20);
-        sys::grow_pipe(&res_r, 1 << 20);
+        let Some(cmd) = ends.cmd else {
+            unreachable!("a command pipe was asked for")
+        };
         Ok(Server {
-            pid,
-            cmd: cmd_w,
+            child,
+            cmd,
             out: Vec::new(),
             sent: 0,
-            res: res_r,
+            res: ends.res,
             reader: FrameReader::new(wire::DEFAULT_MAX),
-            _death: death_w,
         })
     }
 }
@@ -899,11 +901,11 @@ impl Rank {
     /// nanoseconds as `what`), the one waiting behind it goes back to the queue, and the next
     /// call forks a new child.
     fn ended(&mut self, job: u64, how: u8, what: &str) {
-        let Some(server) = self.server.take() else {
+        let Some(mut server) = self.server.take() else {
             return;
         };
-        sys::kill(server.pid);
-        let status = sys::waitpid(server.pid);
+        server.child.kill();
+        let status = server.child.reap();
         let mut calls = std::mem::take(&mut self.in_flight);
         let running = calls.pop_front();
         while let Some(call) = calls.pop_back() {
@@ -912,12 +914,12 @@ impl Rank {
         let Some((id, _, _)) = running else { return };
         let what = match (how, status) {
             (TIMED_OUT, _) => what.to_string(),
-            (_, Ok(sys::Status::Signaled(sig))) => format!("signal {sig}"),
-            (_, Ok(sys::Status::Exited(code))) => format!("exit {code}"),
-            (_, Err(_)) => "unknown".to_string(),
+            (_, Some(Ok(sys::Status::Signaled(sig)))) => format!("signal {sig}"),
+            (_, Some(Ok(sys::Status::Exited(code)))) => format!("exit {code}"),
+            (_, _) => "unknown".to_string(),
         };
         let mut frame = wire::FrameBuf::default();
-        if crate::jobs::panic_frame(&mut frame, job as usize, how, &what) {
+        if crate::child::report::panic_frame(&mut frame, job as usize, how, &what) {
             let mut msg = id.to_le_bytes().to_vec();
             msg.extend_from_slice(&frame.buf);
             self.send(FRAME, &msg);

@@ -65,6 +65,7 @@ pub(crate) fn getpid() -> Pid {
     std::process::id() as Pid
 }
 
+#[allow(dead_code)] // the same API as the Unix `sys`, whose `fork` its tests call
 pub(crate) fn fork(_: &[RawFd], _: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
     Err(unsupported())
 }
@@ -88,6 +89,17 @@ pub(crate) fn thread_count() -> usize {
 }
 
 pub(crate) fn die_with_parent(_: RawFd) {}
+
+/// No child processes here: nothing waits.
+#[allow(dead_code)] // the same API as the Unix `sys`
+pub(crate) fn wait_channel(_: Pid) -> Option<String> {
+    None
+}
+
+/// Not known here.
+pub(crate) fn thread_names() -> Vec<String> {
+    Vec::new()
+}
 
 /// No child processes here: nothing to measure.
 pub(crate) fn cpu_time(_: Pid) -> Option<std::time::Duration> {

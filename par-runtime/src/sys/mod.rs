@@ -107,20 +107,20 @@ impl Shared {
 
     /// The region's first `n` values of `T`, read-only. Taking `&mut self` guarantees that no
     /// [`Shared::with_mut`] view exists in this process while the slice lives.
-    pub(crate) fn as_slice<T: Plain>(&mut self, n: usize) -> &[T] {
+    pub(crate) fn as_slice<T: Pod>(&mut self, n: usize) -> &[T] {
         assert!(
             n * std::mem::size_of::<T>() <= self.len,
             "shared slice out of bounds"
         );
-        // SAFETY: in bounds (asserted), page-aligned so aligned for any Plain type, every bit
-        // pattern is a valid Plain value, and `&mut self` excludes mutable views here.
+        // SAFETY: in bounds (asserted), page-aligned so aligned for any Pod type, every bit
+        // pattern is a valid Pod value, and `&mut self` excludes mutable views here.
         unsafe { std::slice::from_raw_parts(self.ptr.cast::<T>(), n) }
     }
 
     /// Runs `f` on values `start..start + n` of `T`, mutably. `&mut self` makes the view
     /// exclusive within this process; other processes writing the same range is a logic error
-    /// of the caller (the values are then unspecified, never invalid: `T` is `Plain`).
-    pub(crate) fn with_mut<T: Plain, R>(
+    /// of the caller (the values are then unspecified, never invalid: `T` is `Pod`).
+    pub(crate) fn with_mut<T: Pod, R>(
         &mut self,
         start: usize,
         n: usize,
@@ -145,8 +145,8 @@ impl Drop for Shared {
 }
 
 /// The bytes of a slice of plain values (for copying them into a frame in one piece).
-pub(crate) fn as_bytes<T: Plain>(values: &[T]) -> &[u8] {
-    // SAFETY: `Plain` types have no padding and no pointers, so every byte of the slice is
+pub(crate) fn as_bytes<T: Pod>(values: &[T]) -> &[u8] {
+    // SAFETY: `Pod` types have no padding and no pointers, so every byte of the slice is
     // initialised; u8 has alignment 1 and the length is the slice's size in bytes.
     unsafe {
         std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
@@ -156,14 +156,14 @@ pub(crate) fn as_bytes<T: Plain>(values: &[T]) -> &[u8] {
 /// A `Vec` of `n` plain values made from the first `n * size_of::<T>()` bytes of `bytes` in
 /// one copy, without zero-filling the new buffer first (`bytes` holds the values' native
 /// representation; callers check endianness). Panics if `bytes` is too short.
-pub(crate) fn vec_from_bytes<T: Plain>(bytes: &[u8], n: usize) -> Vec<T> {
+pub(crate) fn vec_from_bytes<T: Pod>(bytes: &[u8], n: usize) -> Vec<T> {
     let size = n
         .checked_mul(std::mem::size_of::<T>())
         .expect("size overflows");
     let bytes = &bytes[..size];
     let mut v: Vec<T> = Vec::with_capacity(n);
     // SAFETY: the capacity holds `n` values, i.e. `size` bytes, and `bytes` has exactly `size`
-    // bytes in a different allocation; `T` is `Plain`, so any bytes are a valid `T` and the
+    // bytes in a different allocation; `T` is `Pod`, so any bytes are a valid `T` and the
     // first `n` values are initialised once copied, which is when the length is set.
     unsafe {
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), size);
@@ -216,19 +216,21 @@ impl SlotWriter {
     }
 }
 
-/// A plain value type for [`SharedVec`](crate::SharedVec): `Copy`, no padding, no pointers,
-/// and every bit pattern valid (integers, floats, and arrays of them).
-pub trait Plain: Copy + Default + 'static + sealed::Sealed {}
+/// A type whose values are their bytes: `Copy`, no padding, no pointers, and every bit pattern
+/// valid (integers, floats, and arrays of them). What makes the `unsafe` views of this module
+/// sound; users know it as [`Plain`](crate::Plain), its public name (`Pod` itself cannot be
+/// named outside the crate, and `Sealed` keeps other types out).
+pub trait Pod: Copy + Default + 'static + sealed::Sealed {}
 
 macro_rules! plain {
     ($($t:ty)*) => {$(
         impl sealed::Sealed for $t {}
-        impl Plain for $t {}
+        impl Pod for $t {}
     )*};
 }
 plain!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64);
-impl<T: Plain, const N: usize> sealed::Sealed for [T; N] {}
-impl<T: Plain, const N: usize> Plain for [T; N] where [T; N]: Default {}
+impl<T: Pod, const N: usize> sealed::Sealed for [T; N] {}
+impl<T: Pod, const N: usize> Pod for [T; N] where [T; N]: Default {}
 
 /// Test support: the unit-test binary's allocator, `System` recording the largest single
 /// allocation made on each thread, so that tests can assert that hostile input allocates no

@@ -303,6 +303,26 @@ pub(crate) fn cpu_time(pid: Pid) -> Option<Duration> {
     ))
 }
 
+/// Where process `pid` waits in the kernel (Linux `/proc/<pid>/wchan`: `futex_do_wait` for a
+/// lock, `pipe_read` or `do_epoll_wait` for I/O), if the kernel says (it may say `0`).
+pub(crate) fn wait_channel(pid: Pid) -> Option<String> {
+    let w = std::fs::read_to_string(format!("/proc/{pid}/wchan")).ok()?;
+    let w = w.trim();
+    (!w.is_empty() && w != "0").then(|| w.to_string())
+}
+
+/// The names of this process' threads (Linux `/proc/self/task/*/comm`), where readable.
+pub(crate) fn thread_names() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
 /// Maps `len` bytes of zero-filled memory shared with the processes forked later.
 pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
     // SAFETY: an anonymous mapping with a null hint touches no existing memory.

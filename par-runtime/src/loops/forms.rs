@@ -2,15 +2,15 @@
 //! it emits are put together. All forms emit values in item order; collect emits one per item
 //! (for-each is a collect of `()`, which encodes to zero bytes), reduce one partial per grain.
 
-use std::any::Any;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::codec::{self, Transfer};
-use crate::error::{Error, Result};
+use crate::child::report::{panic_message, take_panic_location};
+use crate::error::{report_error, Error, Result, ENCODE, FAILED, PANICKED};
+use crate::loops::source::Source;
 use crate::mode;
 use crate::progress::Progress;
-use crate::source::Source;
+use crate::wire::codec::{self, Transfer};
 
 /// Why an item failed in the body.
 #[derive(Debug)]
@@ -33,27 +33,20 @@ pub(crate) enum Failure {
 
 impl Failure {
     pub(crate) fn into_error(self, pid: i32) -> Error {
+        let (failed, index, message, location) = self.parts();
+        report_error(failed, index, pid, message, location)
+    }
+
+    /// What a report of it says: its kind (`error::PANICKED`...), item, message, location.
+    pub(crate) fn parts(self) -> (u8, usize, String, Option<String>) {
         match self {
             Failure::Panicked {
                 index,
                 message,
                 location,
-            } => Error::Panicked {
-                index,
-                pid,
-                message,
-                location,
-            },
-            Failure::Failed { index, message } => Error::Failed {
-                index,
-                pid,
-                message,
-            },
-            Failure::Encode { index, message } => Error::Encode {
-                index: Some(index),
-                pid: Some(pid),
-                message,
-            },
+            } => (PANICKED, index, message, location),
+            Failure::Failed { index, message } => (FAILED, index, message, None),
+            Failure::Encode { index, message } => (ENCODE, index, message, None),
         }
     }
 }
@@ -69,17 +62,6 @@ pub(crate) trait Emit<V> {
     }
     /// A value covering `items` items.
     fn value(&mut self, value: V, items: usize) -> Result<()>;
-}
-
-/// Extracts the message of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any> (a panic payload that is not a string)".to_string()
-    }
 }
 
 /// Runs a chunk's loop `f` under one `catch_unwind` (one per item would keep accumulators in
@@ -99,9 +81,28 @@ fn guarded(
         Err(payload) => Err(JobError::Body(Failure::Panicked {
             index: at,
             message: panic_message(&*payload),
-            location: crate::panics::take_panic_location(),
+            location: take_panic_location(),
         })),
     }
+}
+
+/// Runs `f` on each item of a chunk whose first item is `first`, recording in `at` and
+/// publishing through `emit` the item it is on; stops when `f` says `true` (and says so).
+fn each_item<I, V, Em: Emit<V>>(
+    first: usize,
+    items: impl Iterator<Item = I>,
+    at: &mut usize,
+    emit: &mut Em,
+    mut f: impl FnMut(usize, I, &mut Em) -> std::result::Result<bool, JobError>,
+) -> std::result::Result<bool, JobError> {
+    for (index, item) in (first..).zip(items) {
+        *at = index;
+        emit.start(index);
+        if f(index, item, emit)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn failed<E: Display>(index: usize, e: E) -> JobError {
@@ -162,13 +163,12 @@ impl<I, T: Transfer, E: Display, F: Fn(I) -> std::result::Result<T, E>> Job<I> f
         emit: &mut Em,
     ) -> std::result::Result<(), JobError> {
         guarded(|at| {
-            for (index, item) in (first..).zip(items) {
-                *at = index;
-                emit.start(index);
+            each_item(first, items, at, emit, |index, item, emit| {
                 let v = (self.body)(item).map_err(|e| failed(index, e))?;
                 emit.value(v, 1)?;
-            }
-            Ok(())
+                Ok(false)
+            })
+            .map(drop)
         })
     }
 }
@@ -196,16 +196,17 @@ impl<I, E: Display, F: Fn(I) -> std::result::Result<bool, E>> Job<I> for Find<F>
     ) -> std::result::Result<(), JobError> {
         guarded(|at| {
             let mut seen = 0;
-            for (index, item) in (first..).zip(items) {
-                *at = index;
-                emit.start(index);
+            let hit = each_item(first, items, at, emit, |index, item, emit| {
                 seen += 1;
-                if (self.pred)(item).map_err(|e| failed(index, e))? {
+                let hit = (self.pred)(item).map_err(|e| failed(index, e))?;
+                if hit {
                     emit.value(Some(index as u64), seen)?;
-                    return Ok(());
                 }
+                Ok(hit)
+            })?;
+            if !hit {
+                emit.value(None, seen)?;
             }
-            emit.value(None, seen)?;
             Ok(())
         })
     }
@@ -299,7 +300,7 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     job: &J,
     len: Option<usize>,
     progress: bool,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
 ) -> Result<Vec<J::Value>> {
     let mut emit = Inline::with_extras(Progress::new(len.map(|n| n as u64), progress), cancel);
     let grain = job.grain(len);
@@ -323,7 +324,7 @@ pub(crate) fn run_one<I, J: Job<I>>(
     job: &J,
     index: usize,
     item: I,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
 ) -> Result<J::Value> {
     let mut emit = Inline::with_extras(Progress::off(), cancel);
     match job.run(index, 1, std::iter::once(item), &mut emit) {
@@ -350,7 +351,7 @@ struct Extras {
     progress: Progress,
     check: bool,
     index: usize,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
 }
 
 impl<V> Inline<V> {
@@ -362,7 +363,7 @@ impl<V> Inline<V> {
         Self::with_extras(progress, None)
     }
 
-    pub(crate) fn with_extras(progress: Progress, cancel: Option<crate::options::Cancel>) -> Self {
+    pub(crate) fn with_extras(progress: Progress, cancel: Option<crate::cancel::Cancel>) -> Self {
         let check = mode::check();
         Inline {
             values: Vec::new(),

@@ -11,17 +11,13 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::codec::{self, Transfer};
-use crate::error::{child_vanished, Death, Error, Result, PANICKED};
-use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame, run_child, time_left, wait_readable};
-use crate::mode;
-use crate::sys::{self, Fd, Pid, Status};
+use crate::child::report::{self, panic_error, panic_frame, panic_message};
+use crate::child::wait::{time_left, wait_readable};
+use crate::child::{self, Child, Pipes, What};
+use crate::error::{Error, Result, PANICKED};
+use crate::sys::{self, Fd, Pid};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
-
-/// Pipes are grown to this size (where the OS allows), so that messages up to it never block
-/// the sender while the receiver is busy.
-const PIPE_BYTES: usize = 1 << 20;
 
 /// One end of a typed duplex channel between a parent and a child it [`start`]ed: `send`
 /// values of type `S`, receive values of type `R`. The child's end is a `Channel<R, S>`.
@@ -56,11 +52,10 @@ pub struct Channel<S, R> {
     index: usize,
     /// The other process: the child on the parent's side, the parent on the child's.
     peer: Pid,
-    /// True on the parent's side: the peer is our child, to reap.
-    owns_child: bool,
+    /// On the parent's side: the child, to reap.
+    child: Option<Child>,
     tx: Option<Fd>,
     rx: Fd,
-    _death: Option<Fd>,
     reader: FrameReader,
     out: FrameBuf,
     /// End of file seen on `rx` (or a read error, kept in `read_error`).
@@ -116,34 +111,32 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
     index: usize,
     f: impl FnOnce(&mut Channel<R, S>),
 ) -> Result<Channel<S, R>> {
-    crate::worker::install_panic_hook();
-    let pipe = || sys::pipe().map_err(|e| Error::io("could not create a channel's pipe", e));
-    let (down_r, down_w) = pipe()?;
-    let (up_r, up_w) = pipe()?;
-    let (death_r, death_w) = pipe()?;
-    sys::grow_pipe(&down_w, PIPE_BYTES);
-    sys::grow_pipe(&up_w, PIPE_BYTES);
-    let keep = [down_r.raw(), up_w.raw(), death_r.raw()];
+    let pipes = Pipes {
+        cmd: true,
+        large: true,
+        what: What::STARTED,
+        ..Pipes::default()
+    };
     let parent = sys::getpid();
-    let pid = sys::fork(&keep, move || {
-        run_child(|| {
-            mode::mark_worker();
-            sys::die_with_parent(death_r.raw());
-            match sys::set_nonblocking(&down_r) {
-                Ok(()) => {
-                    crate::worker::set_result_fd(up_w.raw());
-                    let mut ch = Channel::<R, S>::new(index, parent, false, up_w, down_r, None);
-                    child_main(&mut ch, f)
-                }
-                Err(_) => 2,
-            }
-        })
-    })
-    .map_err(|e| Error::io("could not fork a started child", e))?;
-    // The child's ends were moved into the closure, dropped (closed here) by `fork`.
-    sys::set_nonblocking(&up_r)
-        .map_err(|e| Error::io("could not make a channel's pipe non-blocking", e))?;
-    Ok(Channel::new(index, pid, true, down_w, up_r, Some(death_w)))
+    let (child, ends) = child::spawn(pipes, move |ends| {
+        let Some(down) = ends.cmd else { return 1 };
+        if sys::set_nonblocking(&down).is_err() {
+            return 2;
+        }
+        report::set_result_fd(ends.res.raw());
+        let mut ch = Channel::<R, S>::new(index, parent, None, ends.res, down);
+        child_main(&mut ch, f)
+    })?;
+    let Some(down) = ends.cmd else {
+        unreachable!("a command pipe was asked for")
+    };
+    Ok(Channel::new(
+        index,
+        child.pid(),
+        Some(child),
+        down,
+        ends.res,
+    ))
 }
 
 /// The child's life: run `f`, report its panic, flush stdout. The exit code: 0, or 2 when the
@@ -154,8 +147,7 @@ fn child_main<S: Transfer, R: Transfer>(
 ) -> i32 {
     let mut code = 0;
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut *ch)));
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    report::flush_stdout();
     if outcome.is_ok() {
         // Says that the function returned, so that an `exit(0)` in the middle of it is told
         // apart from its end. (If the parent has closed its end, nobody is listening.)
@@ -182,14 +174,13 @@ fn child_main<S: Transfer, R: Transfer>(
 }
 
 impl<S: Transfer, R: Transfer> Channel<S, R> {
-    fn new(index: usize, peer: Pid, owns_child: bool, tx: Fd, rx: Fd, death: Option<Fd>) -> Self {
+    fn new(index: usize, peer: Pid, child: Option<Child>, tx: Fd, rx: Fd) -> Self {
         Channel {
             index,
             peer,
-            owns_child,
+            child,
             tx: Some(tx),
             rx,
-            _death: death,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             out: FrameBuf::default(),
             eof: false,
@@ -380,7 +371,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
                 self.end();
                 return Err(e);
             }
-            Ok(Some((Kind::Done, _))) if self.owns_child => {
+            Ok(Some((Kind::Done, _))) if self.child.is_some() => {
                 // The child's function returned: what follows is its end of file.
                 self.returned = true;
                 return self.take();
@@ -398,53 +389,36 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         }
         // Nothing buffered: the other side is finished. How?
         let truncated = self.reader.pending();
-        let status = self.end();
+        let death = self.end();
         if let Some(e) = self.read_error.take() {
             return Err(Error::io("could not read a channel", e));
         }
-        match status {
-            Some(Ok(Status::Signaled(sig))) => Err(Error::WorkerDied {
-                index: Some(index),
-                pid,
-                death: Death::Signal(sig),
-            }),
-            Some(Ok(Status::Exited(code))) if code != 0 || !self.returned => {
-                Err(Error::WorkerDied {
-                    index: Some(index),
-                    pid,
-                    death: Death::Exit(code),
-                })
-            }
-            // Gone already (`SIGCHLD` ignored): its end of file was its normal end, unless it
-            // stopped in the middle of a frame.
-            Some(Err(e)) if !child_vanished(&e) => {
-                Err(Error::io("could not reap a started child", e))
-            }
-            _ if truncated > 0 => Err(bad(format!(
+        match death {
+            Some(e) => Err(e),
+            None if truncated > 0 => Err(bad(format!(
                 "the channel ended in the middle of a frame ({truncated} bytes)"
             ))),
-            _ => Ok(None),
+            None => Ok(None),
         }
     }
 
     /// Marks the channel finished; on the parent's side reaps the child (killing it first if
-    /// it is still running, as after a failure it has nothing more to say).
-    fn end(&mut self) -> Option<std::io::Result<Status>> {
+    /// it is still running, as after a failure it has nothing more to say) and returns its
+    /// death: any end but a clean exit after its function returned (a `Done` frame).
+    fn end(&mut self) -> Option<Error> {
         if self.finished {
             return None;
         }
         self.finished = true;
-        if !self.owns_child {
-            // The child's side: the parent closed its end (or is gone), but this end may
-            // still send (half-close, as `close` promises); a failed send says so.
-            return None;
-        }
+        // The child's side: the parent closed its end (or is gone), but this end may still
+        // send (half-close, as `close` promises); a failed send says so.
+        let child = self.child.as_mut()?;
         self.tx = None;
         // A child that said its function returned is leaving by itself: waited for, not killed.
         if !self.eof && !self.returned {
-            sys::kill(self.peer);
+            child.kill();
         }
-        Some(sys::waitpid(self.peer))
+        child.ended(Some(self.index), !self.returned)
     }
 
     /// Closes this end and waits for the child to finish, discarding messages it still sends;
@@ -481,16 +455,6 @@ impl<S: Transfer, R: Transfer> Iterator for Channel<S, R> {
     type Item = Result<R>;
     fn next(&mut self) -> Option<Result<R>> {
         self.recv().transpose()
-    }
-}
-
-impl<S, R> Drop for Channel<S, R> {
-    fn drop(&mut self) {
-        if self.owns_child && !self.finished {
-            self.tx = None;
-            sys::kill(self.peer);
-            let _ = sys::waitpid(self.peer);
-        }
     }
 }
 

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::sched::Schedule;
+use crate::cancel::Cancel;
+
+use crate::loops::sched::Schedule;
 
 /// A parallel loop: options, then one of the forms ([`collect`](Loop::collect),
 /// [`for_each`](Loop::for_each), [`reduce`](Loop::reduce), [`unordered`](Loop::unordered)), each
@@ -51,48 +53,6 @@ pub struct Loop {
     pub(crate) stall_after: Option<Duration>,
     pub(crate) cancel: Option<Cancel>,
     pub(crate) max_items_per_worker: Option<usize>,
-}
-
-/// A handle that stops a running loop from elsewhere: another thread, a Ctrl-C handler (its
-/// [`cancel`](Cancel::cancel) is one atomic store, safe in a signal handler). Clone it, give a
-/// clone to the loop with [`Loop::cancel`], call `cancel()` on any clone: the loop starts no
-/// new item, kills its workers, reaps them, and returns [`Error::Cancelled`](crate::Error)
-/// (`try_` forms; the others panic with it). A loop started with a cancelled handle does not
-/// start at all. Python's `Future.cancel` can't stop a call that runs; this can.
-///
-/// ```
-/// use std::time::Duration;
-/// let stop = par::Cancel::new();
-/// let remote = stop.clone();
-/// std::thread::spawn(move || {
-///     std::thread::sleep(Duration::from_millis(300));
-///     remote.cancel();
-/// });
-/// let r = par::Loop::new().workers(2).cancel(&stop).try_collect(0..1_000u32, |i| {
-///     std::thread::sleep(Duration::from_millis(50)); // 25 s in all
-///     Ok::<u32, String>(i)
-/// });
-/// assert!(matches!(r, Err(par::Error::Cancelled)));
-/// assert!(stop.is_cancelled());
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Cancel {
-    /// A handle not cancelled yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stops every loop this handle was given to (running or started later).
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// True once [`Cancel::cancel`] was called on any clone.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 impl Loop {

@@ -6,7 +6,23 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::sys::{Plain, Shared};
+use crate::sys::{Pod, Shared};
+
+/// A plain value type for [`SharedVec`]: `Copy`, no padding, no pointers, and every bit
+/// pattern valid: the integers, `f32`, `f64`, and arrays of them. Implemented for exactly
+/// those (it cannot be implemented elsewhere: a type with padding or pointers would make the
+/// shared views unsound).
+///
+/// ```
+/// fn zeroed<T: par::Plain>(n: usize) -> par::SharedVec<T> {
+///     par::SharedVec::new(n).unwrap()
+/// }
+/// let v = zeroed::<[f32; 3]>(4);
+/// assert_eq!(v.len(), 4);
+/// ```
+pub trait Plain: Pod {}
+
+impl<T: Pod> Plain for T {}
 
 /// A fixed-length vector in memory shared by the parent and its workers. Create it before the
 /// loop; the body writes its items' outputs in place with [`SharedVec::set`],

@@ -5,13 +5,13 @@ use std::convert::Infallible;
 use std::fmt::Display;
 use std::panic::Location;
 
-use crate::codec::Transfer;
 use crate::error::{Error, Result};
-use crate::exec;
-use crate::forms::{Collect, Find, Reduce};
-use crate::options::Loop;
-use crate::source::IntoSource;
-use crate::team::TeamIter;
+use crate::loops::exec;
+use crate::loops::forms::{Collect, Find, Reduce};
+use crate::loops::options::Loop;
+use crate::loops::source::IntoSource;
+use crate::loops::team::TeamIter;
+use crate::wire::codec::Transfer;
 
 impl Loop {
     /// Runs `body` on every item and collects the values in iteration order, like
@@ -175,6 +175,89 @@ impl Loop {
             .unwrap_or_else(|| (job.identity)()))
     }
 
+    /// Keep going, for a reduction: folds every item whatever fails, and returns the
+    /// reduction of the items that succeeded and the failures, in item order. A panic, an
+    /// `Err`, a crash, a kill or a timeout leaves out only its item (as in
+    /// [`Loop::try_collect_each`], whose rules it follows). Each item's fold starts from
+    /// `identity()` and travels to the parent on its own, so that a crash loses no other item:
+    /// the partials are then combined in item order, so the result is the same for any number
+    /// of workers (but can differ in the last bits of a float sum from [`Loop::reduce`], whose
+    /// partials cover grains of items).
+    ///
+    /// ```
+    /// let (sum, failed) = par::Loop::new().workers(2).try_reduce_each(
+    ///     0..10u64,
+    ///     || 0,
+    ///     |acc, i| {
+    ///         if i == 3 { panic!("three") }
+    ///         if i == 5 { return Err("five") }
+    ///         *acc += i;
+    ///         Ok(())
+    ///     },
+    ///     |a, b| a + b,
+    /// ).unwrap();
+    /// assert_eq!(sum, 45 - 3 - 5);
+    /// assert_eq!(failed.iter().map(|e| e.index()).collect::<Vec<_>>(), [Some(3), Some(5)]);
+    /// ```
+    #[track_caller]
+    pub fn try_reduce_each<S, A, E, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+    ) -> Result<(A, Vec<Error>)>
+    where
+        S: IntoSource,
+        A: Transfer,
+        E: Display,
+        I: Fn() -> A,
+        Fo: Fn(&mut A, S::Item) -> std::result::Result<(), E>,
+        C: Fn(A, A) -> A,
+    {
+        let each = self.try_collect_each(src, |item| {
+            let mut partial = identity();
+            fold(&mut partial, item).map(|()| partial)
+        })?;
+        let mut acc = identity();
+        let mut failed = Vec::new();
+        for r in each {
+            match r {
+                Ok(partial) => acc = combine(acc, partial),
+                Err(e) => failed.push(e),
+            }
+        }
+        Ok((acc, failed))
+    }
+
+    /// [`Loop::try_reduce_each`] for an infallible fold, that panics only on a failure of the
+    /// loop itself (a fork refused, a cancel).
+    #[track_caller]
+    pub fn reduce_each<S, A, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+    ) -> (A, Vec<Error>)
+    where
+        S: IntoSource,
+        A: Transfer,
+        I: Fn() -> A,
+        Fo: Fn(&mut A, S::Item),
+        C: Fn(A, A) -> A,
+    {
+        or_panic(self.try_reduce_each(
+            src,
+            identity,
+            |acc, item| {
+                fold(acc, item);
+                Ok::<(), Infallible>(())
+            },
+            combine,
+        ))
+    }
+
     /// Keep going: runs `body` on every item whatever fails, and returns one `Result` per item,
     /// in order. A panic, an `Err` from the body, a crash, a kill or a timeout fails only its
     /// item: the failed worker is replaced and the rest of its work goes to the others, so no
@@ -184,8 +267,8 @@ impl Loop {
     /// of the loop itself (a fork refused, a corrupt frame, a cancel) are the outer `Err`.
     /// (joblib#367 asks for this since 2016; `concurrent.futures` loses the pool instead.)
     ///
-    /// Reductions have no keep-going form (a grain's partial can't be split around a failed
-    /// item); streams run to their first failure; in sequential mode a crash is the caller's.
+    /// For reductions see [`Loop::reduce_each`]; streams run to their first failure; in
+    /// sequential mode a crash is the caller's.
     ///
     /// ```
     /// let out = par::Loop::new().workers(2).try_collect_each(0..6u32, |i| {

@@ -7,8 +7,8 @@
 
 use std::ops::{Range, RangeInclusive};
 
-use crate::codec::{self, Transfer};
 use crate::error::Result;
+use crate::wire::codec::{self, Transfer};
 
 /// How items reach workers; see the module docs.
 #[doc(hidden)]
@@ -22,7 +22,10 @@ pub enum Plan {
 
 /// Something a parallel loop can run over. Built with [`IntoSource`]; see [`items`] and
 /// [`stream`] for iterators that are not ranges, vectors, arrays or slices.
-pub trait Source {
+///
+/// It is sealed: the protocol between a loop and its workers (how items are taken by index,
+/// pulled, shipped and decoded) is par's own, so only par's sources implement it.
+pub trait Source: sealed::Sealed {
     /// The loop variable's type.
     type Item;
     #[doc(hidden)]
@@ -67,8 +70,16 @@ impl<S: Source> IntoSource for S {
     }
 }
 
-/// An integer type that can index a range source.
-pub trait RangeIndex: Copy {
+mod sealed {
+    /// Only par's own types are sources (see [`Source`](super::Source)).
+    pub trait Sealed {}
+    impl<T: super::RangeIndex> Sealed for super::RangeSource<T> {}
+    impl<T> Sealed for super::Items<T> {}
+    impl<I: Iterator> Sealed for super::Stream<I> {}
+}
+
+/// An integer type that can index a range source (generated code's helper, not public API).
+pub trait RangeIndex: Copy + sealed::Sealed {
     #[doc(hidden)]
     fn to_i128(self) -> i128;
     #[doc(hidden)]
@@ -77,6 +88,7 @@ pub trait RangeIndex: Copy {
 
 macro_rules! range_index {
     ($($t:ty)*) => {$(
+        impl sealed::Sealed for $t {}
         impl RangeIndex for $t {
             fn to_i128(self) -> i128 { self as i128 }
             fn from_i128(v: i128) -> Self { v as $t }

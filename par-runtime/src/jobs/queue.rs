@@ -10,41 +10,38 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::codec::{self, Transfer};
-use crate::error::{child_vanished, report_error, Death, Error, Result};
-use crate::error::{ENCODE, PANICKED};
-use crate::forms::panic_message;
+use crate::cancel::Cancel;
+use crate::child::report::{panic_error, panicked, run_job};
+use crate::child::wait::{time_left, wait_readable};
+use crate::child::{self, Child, Pipes, What};
+use crate::error::{Error, Result};
+use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::mode;
-use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, RawFd, Status, Watch};
-use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
+use crate::sys::{self, Fd};
+use crate::wire::codec::{self, Transfer};
+use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 use std::time::{Duration, Instant};
 
 type Job<'a, T> = Box<dyn FnOnce() -> T + 'a>;
 
-struct Child<'a, T> {
+struct Running<'a, T> {
     job: usize,
     /// The job's closure, kept to fork it again if its child dies and retries are left.
     closure: Option<Job<'a, T>>,
-    pid: Pid,
+    child: Child,
     res: Fd,
-    _death: Fd,
     reader: FrameReader,
     outcome: Option<Result<()>>,
+    /// When it started (its deadline is this plus the `timeout` option).
+    started: Instant,
 }
 
-/// The engine under [`Queue`] and [`Map`]: pending closures, running children, finished results.
+/// The engine under [`Queue`] and [`Map`]: pending closures, running children, and the
+/// family's shared bookkeeping (`limiter`).
 struct Jobs<'a, T> {
-    limit: usize,
-    submitted: usize,
     pending: VecDeque<(usize, Job<'a, T>)>,
-    running: Vec<Child<'a, T>>,
-    done: VecDeque<(usize, Result<T>)>,
-    finished: usize,
-    progress: Progress,
-    /// Forks again a job whose child died (a signal, `exit`), up to this many times.
-    retries: u32,
-    attempts: std::collections::HashMap<usize, u32>,
+    running: Vec<Running<'a, T>>,
+    books: Limiter<T>,
     /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
     /// (through a pool whose workers are ranks), and the job index of each of its calls.
     ranks: Option<(crate::Pool<T>, Vec<usize>)>,
@@ -53,15 +50,9 @@ struct Jobs<'a, T> {
 impl<'a, T: Transfer> Jobs<'a, T> {
     fn new(limit: usize) -> Self {
         Jobs {
-            limit: limit.max(1),
-            submitted: 0,
             pending: VecDeque::new(),
             running: Vec::new(),
-            done: VecDeque::new(),
-            finished: 0,
-            progress: Progress::off(),
-            retries: 0,
-            attempts: std::collections::HashMap::new(),
+            books: Limiter::new(limit),
             ranks: None,
         }
     }
@@ -72,9 +63,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         if crate::mpi::ranks().is_none() {
             return self.spawn(move || f(args));
         }
-        let index = self.submitted;
-        self.submitted += 1;
-        self.progress.grow(1);
+        let index = self.books.submit();
         let (pool, indices) = self
             .ranks
             .get_or_insert_with(|| (crate::Pool::new(1), Vec::new()));
@@ -88,16 +77,17 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn take_from_ranks(&mut self) {
         while let Some((job, r)) = self.ranks.as_mut().and_then(|(p, _)| p.take_finished()) {
             let index = self.ranks.as_ref().and_then(|(_, i)| i.get(job).copied());
-            self.finish(index.unwrap_or(job), r);
+            self.books.finish(index.unwrap_or(job), r);
         }
     }
 
     /// [`Jobs::wait_one`] while calls are out on the ranks: one `poll` over the children's
-    /// pipes and the ranks' links.
+    /// pipes and the ranks' links. (The family's timeout and cancel apply to the children; on
+    /// the ranks, `PAR_MPI_TIMEOUT` bounds a call.)
     fn wait_with_ranks(&mut self) -> bool {
-        let before = self.done.len();
+        let before = self.books.done.len();
         self.start_pending();
-        while self.done.len() == before {
+        while self.books.done.len() == before {
             let Some((pool, _)) = self.ranks.as_mut() else {
                 break;
             };
@@ -127,33 +117,19 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         true
     }
 
-    fn show_progress(&mut self, on: bool) {
-        self.progress = Progress::new(Some(self.submitted as u64), on);
-        self.progress.advance(self.finished as u64);
-    }
-
-    /// Records job `index`'s result (or failure).
-    fn finish(&mut self, index: usize, r: Result<T>) {
-        self.finished += 1;
-        self.progress.advance(1);
-        self.done.push_back((index, r));
-        if self.finished == self.submitted {
-            self.progress.finish();
-        }
-    }
-
     /// Queues a job (FIFO) and starts it at once if fewer than `limit` are running.
     fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
-        let index = self.submitted;
-        self.submitted += 1;
-        self.progress.grow(1);
+        let index = self.books.submit();
         self.pending.push_back((index, Box::new(job)));
         self.start_pending();
         index
     }
 
     fn start_pending(&mut self) {
-        while self.running.len() < self.limit {
+        if self.books.cancelled() {
+            return self.cancel_all();
+        }
+        while self.running.len() < self.books.limit {
             let Some((index, job)) = self.pending.pop_front() else {
                 return;
             };
@@ -163,47 +139,60 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
                 let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(job()))) {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
-                    Err(p) => Err(Error::Panicked {
-                        index,
-                        pid,
-                        message: panic_message(&*p),
-                        location: None,
-                    }),
+                    Err(p) => Err(panicked(index, pid, &*p)),
                 };
-                self.finish(index, r);
+                self.books.finish(index, r);
                 continue;
             }
             match self.fork(index, job) {
                 Ok(child) => self.running.push(child),
-                Err(e) => self.finish(index, Err(e)),
+                Err(e) => self.books.finish(index, Err(e)),
             }
         }
     }
 
-    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Child<'a, T>> {
-        crate::worker::install_panic_hook();
-        let (res_r, res_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a pipe from a job", e))?;
-        let (death_r, death_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
-        let (res, death) = (res_w.raw(), death_r.raw());
+    fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Running<'a, T>> {
+        let pipes = Pipes {
+            what: What::JOB,
+            ..Pipes::default()
+        };
         // The closure stays here too, to be forked again if the child dies (`retries`).
-        let pid = sys::fork_with(&[res, death], &job, move |job| {
-            child_main(res, death, index, job)
-        })
-        .map_err(|e| Error::io("could not fork a job", e))?;
-        drop((res_w, death_r));
-        sys::set_nonblocking(&res_r)
-            .map_err(|e| Error::io("could not make a job pipe non-blocking", e))?;
-        Ok(Child {
+        let (child, ends) = child::spawn_with(pipes, &job, move |job, ends| {
+            // The child: run the job, send its value (or its panic), leave.
+            let mut frame = FrameBuf::default();
+            if run_job(&mut frame, index, job) && sys::write_all(ends.res.raw(), &frame.buf).is_ok()
+            {
+                0
+            } else {
+                2
+            }
+        })?;
+        Ok(Running {
             job: index,
             closure: Some(job),
-            pid,
-            res: res_r,
-            _death: death_w,
+            child,
+            res: ends.res,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             outcome: None,
+            started: Instant::now(),
         })
+    }
+
+    /// Cancelled: every running child is killed and reaped, and every unfinished job, running
+    /// or pending, fails with `Error::Cancelled`.
+    fn cancel_all(&mut self) {
+        for c in std::mem::take(&mut self.running) {
+            // What arrived before the cancel stands: a value is finished already, a panic
+            // report is finished here.
+            match c.outcome {
+                None => self.books.finish(c.job, Err(Error::Cancelled)),
+                Some(Err(e)) => self.books.finish(c.job, Err(e)),
+                Some(Ok(())) => {}
+            }
+        }
+        for (index, _) in std::mem::take(&mut self.pending) {
+            self.books.finish(index, Err(Error::Cancelled));
+        }
     }
 
     /// Waits until at least one more job has finished (or nothing runs); returns false when
@@ -215,19 +204,23 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         }
         if self.running.is_empty() {
             self.start_pending();
-            return !self.done.is_empty();
+            return !self.books.done.is_empty();
         }
-        let before = self.done.len();
-        while self.done.len() == before && !self.running.is_empty() {
-            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), None) {
+        let before = self.books.done.len();
+        while self.books.done.len() == before && !self.running.is_empty() {
+            let wait = self.books.wait_for(
+                self.running
+                    .iter()
+                    .filter_map(|c| self.books.deadline(c.started)),
+            );
+            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), wait) {
                 Ok(ready) => ready,
                 Err(e) => {
                     // Nothing sensible to wait on any more: fail every running job.
                     for c in std::mem::take(&mut self.running) {
-                        sys::kill(c.pid);
-                        let _ = sys::waitpid(c.pid);
+                        drop(c.child); // killed and reaped
                         let e = std::io::Error::new(e.kind(), e.to_string());
-                        self.finish(c.job, Err(Error::io("poll failed", e)));
+                        self.books.finish(c.job, Err(Error::io("poll failed", e)));
                     }
                     break;
                 }
@@ -237,9 +230,26 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                     self.read(i);
                 }
             }
+            if self.books.cancelled() {
+                self.cancel_all();
+            }
+            self.time_out();
         }
         self.start_pending();
         true
+    }
+
+    /// Kills the children whose job ran past its deadline: each fails with `TimedOut`.
+    fn time_out(&mut self) {
+        let now = Instant::now();
+        while let Some(i) = self.running.iter().position(|c| {
+            c.outcome.is_none() && self.books.deadline(c.started).is_some_and(|d| d <= now)
+        }) {
+            let c = self.running.swap_remove(i);
+            let e = self.books.timed_out(c.job, c.child.pid());
+            drop(c.child); // killed and reaped
+            self.books.finish(c.job, Err(e));
+        }
     }
 
     /// Once every result has been taken: reaps the children still exiting (their results
@@ -260,12 +270,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                         }
                     }
                 }
-                _ => {
-                    for c in std::mem::take(&mut self.running) {
-                        sys::kill(c.pid);
-                        let _ = sys::waitpid(c.pid);
-                    }
-                }
+                _ => self.running.clear(), // each killed and reaped
             }
         }
     }
@@ -281,7 +286,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                         c.outcome = Some(outcome);
                         if let Some(v) = value {
                             let job = c.job;
-                            self.finish(job, Ok(v));
+                            self.books.finish(job, Ok(v));
                         }
                     }
                 }
@@ -289,85 +294,41 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 Ok(Fill::Eof) | Err(_) => break,
             }
         }
-        let c = self.running.swap_remove(i);
-        let status = sys::waitpid(c.pid);
-        let failure = match (c.outcome, status) {
-            (Some(Ok(())), _) => None,
-            (Some(Err(e)), _) => Some(e),
-            (None, Ok(Status::Signaled(sig))) => Some(Error::WorkerDied {
-                index: Some(c.job),
-                pid: c.pid,
-                death: Death::Signal(sig),
-            }),
-            (None, Ok(Status::Exited(code))) => Some(Error::WorkerDied {
-                index: Some(c.job),
-                pid: c.pid,
-                death: Death::Exit(code),
-            }),
-            (None, Err(e)) if child_vanished(&e) => Some(Error::WorkerDied {
-                index: Some(c.job),
-                pid: c.pid,
-                death: Death::Unknown,
-            }),
-            (None, Err(e)) => Some(Error::io("could not reap a job", e)),
+        let mut c = self.running.swap_remove(i);
+        // Reaped either way; with no frame from it, its end is the job's death.
+        let death = c.child.ended(Some(c.job), c.outcome.is_none());
+        let failure = match c.outcome {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e),
+            None => death,
         };
         let Some(e) = failure else { return };
-        if let (Error::WorkerDied { .. }, Some(job)) = (&e, c.closure) {
-            let attempts = self.attempts.entry(c.job).or_insert(0);
-            *attempts += 1;
-            if *attempts <= self.retries {
-                crate::trace::retry(c.job, *attempts, &e);
-                match self.fork(c.job, job) {
-                    Ok(child) => self.running.push(child),
-                    Err(fork_error) => self.finish(c.job, Err(fork_error)),
-                }
-                return;
-            }
-            if *attempts > 1 {
-                let attempts = *attempts;
-                return self.finish(
-                    c.job,
-                    Err(Error::Retried {
-                        index: c.job,
-                        attempts,
-                        last: Box::new(e),
-                    }),
-                );
-            }
+        match (self.books.after_failure(c.job, e), c.closure) {
+            (AfterDeath::Again, Some(job)) => match self.fork(c.job, job) {
+                Ok(child) => self.running.push(child),
+                Err(fork_error) => self.books.finish(c.job, Err(fork_error)),
+            },
+            (AfterDeath::Again, None) => self.books.finish(
+                c.job,
+                Err(lost(c.job, "its closure is gone: it cannot run again")),
+            ),
+            (AfterDeath::Fail(e), _) => self.books.finish(c.job, Err(e)),
         }
-        self.finish(c.job, Err(e));
     }
 }
 
-/// Waits until one of `fds` is readable (or at end of file) or `timeout` passes; returns the
-/// readable ones.
-pub(crate) fn wait_readable(
-    fds: impl Iterator<Item = RawFd>,
-    timeout: Option<Duration>,
-) -> std::io::Result<Vec<RawFd>> {
-    let mut watches: Vec<Watch> = fds.map(|fd| Watch::new(fd, true, false)).collect();
-    sys::poll(&mut watches, timeout)?;
-    Ok(watches
-        .iter()
-        .filter(|w| w.readable)
-        .map(|w| w.fd)
-        .collect())
-}
-
-/// What is left until `deadline`: `Some(None)` without one, `None` once it has passed.
-pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
-    match deadline {
-        None => Some(None),
-        Some(d) => match d.checked_duration_since(Instant::now()) {
-            Some(left) if !left.is_zero() => Some(Some(left)),
-            _ => None,
-        },
+/// A job that par could not finish (a bug if it happens: never silent).
+fn lost(job: usize, message: &str) -> Error {
+    Error::Lost {
+        index: Some(job),
+        pid: None,
+        message: message.into(),
     }
 }
 
 /// Takes the one frame a child sends: its value, or its panic.
-fn take_frame<T: Transfer>(c: &mut Child<'_, T>) -> Option<(Option<T>, Result<()>)> {
-    let (job, pid) = (c.job, c.pid);
+fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<()>)> {
+    let (job, pid) = (c.job, c.child.pid());
     let bad = |message: String| Error::Decode {
         index: Some(job),
         pid: Some(pid),
@@ -389,124 +350,6 @@ fn take_frame<T: Transfer>(c: &mut Child<'_, T>) -> Option<(Option<T>, Result<()
         (Kind::Panic, payload) => (None, Err(panic_error(payload, pid))),
         (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
     })
-}
-
-/// Writes a `Panic` frame (ended) for job `index`, in place of whatever `frame` held:
-/// `failed` is [`PANICKED`] (the location is taken from the panic hook),
-/// [`FAILED`](crate::error::FAILED) or [`ENCODE`], with `message`.
-pub(crate) fn panic_frame(frame: &mut FrameBuf, index: usize, failed: u8, message: &str) -> bool {
-    frame.clear();
-    frame.panic(PanicHead {
-        index: index as u64,
-        failed,
-    });
-    let location = if failed == PANICKED {
-        crate::worker::take_panic_location()
-    } else {
-        None
-    };
-    codec::encode_into(&(message, location), &mut frame.buf).is_ok() && frame.end().is_ok()
-}
-
-/// The error a `Panic` frame from process `pid` reports (or what is wrong with the frame).
-pub(crate) fn panic_error(payload: &[u8], pid: i32) -> Error {
-    let decoded = wire::parse_panic(payload).and_then(|(head, bytes)| {
-        codec::decode::<(String, Option<String>)>(bytes)
-            .map(|m| (head, m))
-            .map_err(|e| e.to_string())
-    });
-    match decoded {
-        Ok((head, (message, location))) => {
-            report_error(head.failed, head.index as usize, pid, message, location)
-        }
-        Err(message) => Error::Decode {
-            index: None,
-            pid: Some(pid),
-            message,
-        },
-    }
-}
-
-/// Runs par's own code in a child (`f` returns the exit code): whatever happens, the child
-/// leaves by `_exit`, never by unwinding into the code that forked it (it would run the
-/// parent's code in the child). A panic of par's own code exits with 101, which the parent
-/// reports as a death. User code runs under its own `catch_unwind` inside `f`.
-pub(crate) fn run_child(f: impl FnOnce() -> i32) -> std::convert::Infallible {
-    let code = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(code) => code,
-        Err(payload) => {
-            // Dropping the payload could panic again (a payload type's own `Drop`).
-            std::mem::forget(payload);
-            101
-        }
-    };
-    sys::exit_now(code)
-}
-
-/// Encodes `value` (the result of job `index`) into `frame` as a results frame; when its
-/// `Serialize` returns `Err` or panics, the frame reports that instead ([`ENCODE`] with
-/// serde's message, or the panic). False if not even that could be framed.
-pub(crate) fn encode_result<T: Transfer>(
-    frame: &mut FrameBuf,
-    index: usize,
-    elapsed_ns: u64,
-    value: &T,
-) -> bool {
-    frame.results(ResultsHead {
-        first: index as u64,
-        items: 1,
-        values: 1,
-        elapsed_ns,
-        last: 1,
-    });
-    match catch_unwind(AssertUnwindSafe(|| {
-        codec::encode_value(value, &mut frame.buf)
-    })) {
-        Ok(Ok(())) => frame.end().is_ok(),
-        Ok(Err(Error::Encode { message, .. })) => panic_frame(frame, index, ENCODE, &message),
-        Ok(Err(e)) => panic_frame(frame, index, ENCODE, &e.to_string()),
-        Err(p) => panic_frame(frame, index, PANICKED, &panic_message(&*p)),
-    }
-}
-
-/// The child: run the job, send its value (or its panic), flush stdout, leave.
-fn child_main<T: Transfer>(
-    res: sys::RawFd,
-    death: sys::RawFd,
-    index: usize,
-    job: Job<'_, T>,
-) -> std::convert::Infallible {
-    run_child(|| {
-        mode::mark_worker();
-        sys::die_with_parent(death);
-        let mut frame = FrameBuf::default();
-        let sent = match catch_unwind(AssertUnwindSafe(job)) {
-            Ok(v) => {
-                let sent = encode_result(&mut frame, index, 0, &v);
-                // The value's own `Drop` is user code too: its panic must not lose the result.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
-                sent
-            }
-            Err(p) => panic_frame(&mut frame, index, PANICKED, &panic_message(&*p)),
-        };
-        let ok = sent && sys::write_all(res, &frame.buf).is_ok();
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        if ok {
-            0
-        } else {
-            2
-        }
-    })
-}
-
-impl<T> Drop for Jobs<'_, T> {
-    fn drop(&mut self) {
-        for c in self.running.drain(..) {
-            sys::kill(c.pid);
-            let _ = sys::waitpid(c.pid);
-        }
-    }
 }
 
 /// Where a call of a `#[parallel]` function can be submitted: [`Queue`] and [`Map`] (which run
@@ -541,6 +384,111 @@ impl<'a, T: Transfer + 'a> Spawner<'a, T> for Map<'a, T> {
         self.jobs.call(name, args, f) // MPI hook: to the ranks under `par::main`
     }
 }
+
+/// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both). Each
+/// doc example runs on the type it documents.
+macro_rules! family_options {
+    ($family:ident, $result:literal) => {
+        impl<'a, T: Transfer> $family<'a, T> {
+            /// Jobs running right now (never more than the limit).
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2);")]
+            /// for _ in 0..5 {
+            ///     jobs.spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+            /// }
+            /// assert!(jobs.running() <= 2); // the limit is never overshot
+            /// assert_eq!(jobs.count(), 5);
+            /// ```
+            pub fn running(&self) -> usize {
+                self.jobs.running.len()
+            }
+
+            /// Shows a progress bar of finished jobs out of those submitted (see the
+            /// `progress` option of loops: stderr, only on a terminal unless
+            /// `PAR_PROGRESS=1`). For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).progress(true);")]
+            /// for i in 0..4u32 {
+            ///     jobs.spawn(move || i);
+            /// }
+            /// assert_eq!(jobs.count(), 4);
+            /// ```
+            pub fn progress(mut self, on: bool) -> Self {
+                self.jobs.books.show_progress(on);
+                self
+            }
+
+            /// Forks a job again when its child dies (a signal, `exit`), up to `n` more times;
+            /// a job that died every time yields [`Error::Retried`]. A panic, an error or a
+            /// timeout is the job's answer and is not retried. The job's closure is kept in
+            /// this process until it finishes, to be forked again. Deaths are handled when
+            /// results are read, so it also applies to jobs already spawned:
+            /// `par::pmap(f, items, 4).retries(2)`.
+            ///
+            /// ```
+            /// let marker = std::env::temp_dir().join(format!("par-doc-retry-{}", std::process::id()));
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).retries(1);")]
+            /// let m = marker.clone();
+            /// // The first child to run it dies; the second attempt succeeds.
+            /// let job = jobs.spawn(move || {
+            ///     if par::in_worker() && std::fs::create_dir(&m).is_ok() {
+            ///         std::process::abort();
+            ///     }
+            ///     7u32
+            /// });
+            #[doc = concat!("let got = ", $result, ";")]
+            /// let _ = std::fs::remove_dir(&marker);
+            /// assert_eq!(got.unwrap(), 7);
+            /// ```
+            pub fn retries(mut self, n: u32) -> Self {
+                self.jobs.books.retries = n;
+                self
+            }
+
+            /// Kills a job's child when it runs longer than `limit`: the job yields
+            /// [`Error::TimedOut`] (joblib's `timeout`, `concurrent.futures`'
+            /// `result(timeout)` without the leaked worker) and the others go on. Applies to
+            /// jobs already running too: `par::pmap(f, items, 4).timeout(limit)`.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).timeout(Duration::from_millis(300));")]
+            /// let job = jobs.spawn(|| {
+            ///     std::thread::sleep(Duration::from_secs(30));
+            ///     1u8
+            /// });
+            #[doc = concat!("let got = ", $result, ";")]
+            /// assert!(matches!(got, Err(par::Error::TimedOut { .. })));
+            /// ```
+            pub fn timeout(mut self, limit: std::time::Duration) -> Self {
+                self.jobs.books.timeout = Some(limit);
+                self
+            }
+
+            /// Stops the jobs when `handle` is cancelled (see [`Cancel`]): no new job
+            /// starts, running children are killed and reaped, and every unfinished job
+            /// yields `Err(Error::Cancelled)`; results that arrived before stand.
+            ///
+            /// ```
+            /// let stop = par::Cancel::new();
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).cancel(&stop);")]
+            /// stop.cancel();
+            /// let job = jobs.spawn(|| 1u8);
+            #[doc = concat!("let got = ", $result, ";")]
+            /// assert!(matches!(got, Err(par::Error::Cancelled)));
+            /// ```
+            pub fn cancel(mut self, handle: &Cancel) -> Self {
+                self.jobs.books.cancel = Some(handle.clone());
+                self
+            }
+        }
+    };
+}
+
+family_options!(Queue, "jobs.find(|(j, _)| *j == job).unwrap().1");
+family_options!(Map, "jobs.nth(job).unwrap()");
 
 /// Results in **completion order** (pprocess' `Queue`): submit closures with
 /// [`Queue::spawn`]; each runs in a forked child, at most `limit` at a time (the rest wait,
@@ -611,66 +559,13 @@ impl<'a, T: Transfer> Queue<'a, T> {
     pub fn spawn(&mut self, job: impl FnOnce() -> T + 'a) -> usize {
         self.jobs.spawn(job)
     }
-
-    /// Jobs running right now (never more than the limit).
-    ///
-    /// ```
-    /// let mut queue = par::Queue::new(2);
-    /// for _ in 0..5 {
-    ///     queue.spawn(|| std::thread::sleep(std::time::Duration::from_millis(50)));
-    /// }
-    /// assert!(queue.running() <= 2); // the limit is never overshot
-    /// assert_eq!(queue.count(), 5);
-    /// ```
-    pub fn running(&self) -> usize {
-        self.jobs.running.len()
-    }
-
-    /// Shows a progress bar of finished jobs out of those submitted (see the `progress` option
-    /// of loops: stderr, only on a terminal unless `PAR_PROGRESS=1`).
-    ///
-    /// ```
-    /// let mut queue = par::Queue::new(2).progress(true);
-    /// for i in 0..4u32 {
-    ///     queue.spawn(move || i);
-    /// }
-    /// assert_eq!(queue.count(), 4);
-    /// ```
-    pub fn progress(mut self, on: bool) -> Self {
-        self.jobs.show_progress(on);
-        self
-    }
-
-    /// Forks a job again when its child dies (a signal, `exit`), up to `n` more times; a job
-    /// that died every time yields [`Error::Retried`]. A panic is the job's answer and is not
-    /// retried. The job's closure is kept in this process until it finishes, to be forked again.
-    ///
-    /// ```
-    /// let marker = std::env::temp_dir().join(format!("par-doc-queue-retry-{}", std::process::id()));
-    /// let mut queue = par::Queue::new(2).retries(1);
-    /// let m = marker.clone();
-    /// // The first child to run it dies; the second attempt succeeds.
-    /// queue.spawn(move || {
-    ///     if par::in_worker() && std::fs::create_dir(&m).is_ok() {
-    ///         std::process::abort();
-    ///     }
-    ///     7u32
-    /// });
-    /// let got: Vec<u32> = queue.map(|(_, r)| r.unwrap()).collect();
-    /// let _ = std::fs::remove_dir(&marker);
-    /// assert_eq!(got, [7]);
-    /// ```
-    pub fn retries(mut self, n: u32) -> Self {
-        self.jobs.retries = n;
-        self
-    }
 }
 
 impl<T: Transfer> Iterator for Queue<'_, T> {
     type Item = (usize, Result<T>);
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = self.jobs.done.pop_front() {
+            if let Some(r) = self.jobs.books.done.pop_front() {
                 return Some(r);
             }
             if !self.jobs.wait_one() {
@@ -729,42 +624,6 @@ impl<'a, T: Transfer> Map<'a, T> {
         self.jobs.spawn(job)
     }
 
-    /// Jobs running right now (never more than the limit).
-    ///
-    /// ```
-    /// let mut map = par::Map::new(3);
-    /// for i in 0..5u8 {
-    ///     map.spawn(move || i);
-    /// }
-    /// assert!(map.running() <= 3);
-    /// ```
-    pub fn running(&self) -> usize {
-        self.jobs.running.len()
-    }
-
-    /// Shows a progress bar of finished jobs out of those submitted (see [`Queue::progress`]).
-    /// For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.
-    ///
-    /// ```
-    /// let done: Vec<u32> = par::pmap(|x: u32| x + 1, 0..4, 2)
-    ///     .progress(true)
-    ///     .map(|r| r.unwrap())
-    ///     .collect();
-    /// assert_eq!(done, [1, 2, 3, 4]);
-    /// ```
-    pub fn progress(mut self, on: bool) -> Self {
-        self.jobs.show_progress(on);
-        self
-    }
-
-    /// Forks a job again when its child dies, up to `n` more times (see [`Queue::retries`]).
-    /// Deaths are handled when the map is read, so it also applies to jobs already spawned:
-    /// `par::pmap(f, items, 4).retries(2)`.
-    pub fn retries(mut self, n: u32) -> Self {
-        self.jobs.retries = n;
-        self
-    }
-
     /// Waits for job `index` and returns its result (`None` if no such job was submitted, or
     /// it was already taken by iteration).
     ///
@@ -777,7 +636,7 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// assert!(map.get(9).is_none()); // never submitted
     /// ```
     pub fn get(&mut self, index: usize) -> Option<&Result<T>> {
-        if index >= self.jobs.submitted || index < self.next {
+        if index >= self.jobs.books.submitted || index < self.next {
             return None;
         }
         while !self.results.contains_key(&index) {
@@ -802,7 +661,7 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// assert_eq!(row, [102, 103, 104]);
     /// ```
     pub fn get_range(&mut self, range: std::ops::Range<usize>) -> Vec<&Result<T>> {
-        let range = range.start.max(self.next)..range.end.min(self.jobs.submitted);
+        let range = range.start.max(self.next)..range.end.min(self.jobs.books.submitted);
         for index in range.clone() {
             self.get(index);
         }
@@ -810,14 +669,14 @@ impl<'a, T: Transfer> Map<'a, T> {
     }
 
     fn collect_done(&mut self) {
-        self.results.extend(self.jobs.done.drain(..));
+        self.results.extend(self.jobs.books.done.drain(..));
     }
 }
 
 impl<T: Transfer> Iterator for Map<'_, T> {
     type Item = Result<T>;
     fn next(&mut self) -> Option<Result<T>> {
-        if self.next >= self.jobs.submitted {
+        if self.next >= self.jobs.books.submitted {
             self.jobs.settle();
             return None;
         }
@@ -831,11 +690,7 @@ impl<T: Transfer> Iterator for Map<'_, T> {
                 // Cannot happen (every job ends in `done`), but never hang or stop silently.
                 let index = self.next;
                 self.next += 1;
-                return Some(Err(Error::Lost {
-                    index: Some(index),
-                    pid: None,
-                    message: "no child holds the job any more".into(),
-                }));
+                return Some(Err(lost(index, "no child holds the job any more")));
             }
         }
     }
@@ -861,26 +716,4 @@ where
         map.spawn(move || f(item));
     }
     map
-}
-
-#[cfg(all(test, unix, not(par_fallback_sys)))]
-mod tests {
-    use super::*;
-
-    /// An unwind never leaves a forked child: `run_child` turns a panic of par's own code into
-    /// exit status 101, and so does `sys::fork` itself for a child that has no guard of its own.
-    #[test]
-    fn a_panic_in_par_s_own_child_code_exits_the_child() {
-        let guarded = sys::fork(&[], || {
-            run_child(|| panic!("par's own child code panicked"))
-        });
-        let bare = sys::fork(&[], || panic!("a child with no guard of its own panicked"));
-        for pid in [guarded, bare] {
-            let pid = pid.expect("fork");
-            assert!(
-                matches!(sys::waitpid(pid), Ok(Status::Exited(101))),
-                "child {pid}"
-            );
-        }
-    }
 }

@@ -5,13 +5,13 @@
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::forms::{run_inline, Job};
-use crate::learn;
+use crate::loops::forms::{run_inline, Job};
+use crate::loops::learn;
+use crate::loops::options::Loop;
+use crate::loops::sched::Schedule;
+use crate::loops::source::{Plan, Source};
+use crate::loops::team::{self, TeamIter};
 use crate::mode;
-use crate::options::Loop;
-use crate::sched::Schedule;
-use crate::source::{Plan, Source};
-use crate::team::{self, TeamIter};
 use crate::trace;
 
 /// Runs a job to completion and returns its values in item order: inline or on a team, as the
@@ -128,7 +128,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item = src.take(i);
-            let r = crate::forms::run_one(job, i, item, opts.cancel.clone());
+            let r = crate::loops::forms::run_one(job, i, item, opts.cancel.clone());
             if matches!(r, Err(crate::error::Error::Cancelled)) {
                 return Err(crate::error::Error::Cancelled);
             }

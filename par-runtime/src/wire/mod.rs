@@ -8,6 +8,8 @@
 //! Channels (`channel.rs`) send `Message` frames both ways (one encoded value each); a pool
 //! (`pool.rs`) sends its workers `Call` frames (`[u64 job][u32 name length][name][arguments]`).
 
+pub(crate) mod codec;
+
 use std::io;
 
 /// The frame kinds.

@@ -1,7 +1,7 @@
 //! The serde codec for everything that travels between processes: results, reduction partials,
 //! streamed items, arguments of callables.
 //!
-//! postcard (varint integers): see `par-runtime/src/wire.md` for the measurement behind the
+//! postcard (varint integers): see `par-runtime/src/wire/README.md` for the measurement behind the
 //! choice. Plain values (numbers, and `Vec`s of numbers) skip serde altogether: they travel as
 //! their bytes, copied in bulk, in a format of their own (see [`encode_value`]).
 
@@ -282,7 +282,7 @@ macro_rules! probe_struct {
 probe_struct!(SerializeStruct, SerializeStructVariant);
 
 /// A number that travels as its little-endian bytes.
-trait Number: crate::sys::Plain {
+trait Number: crate::sys::Pod {
     const SIZE: usize;
     fn put(self, out: &mut Vec<u8>);
     fn get(bytes: &[u8]) -> Self;
@@ -608,7 +608,7 @@ mod tests {
     }
 }
 
-/// The measurement behind the choice of codec (the table in `wire.md`): encode (worker side)
+/// The measurement behind the choice of codec (the table in `wire/README.md`): encode (worker side)
 /// and decode (parent side) time of each candidate on the same values, side by side in one
 /// run, values encoded one by one as a worker does. Prints a table; asserts nothing about time.
 ///

@@ -5,99 +5,44 @@
 //! in `sys::exit_now`), or let a panic of the runtime itself unwind (it aborts the worker
 //! instead, which the parent reports as a death).
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::codec;
+use crate::child::report::{self, UNSENT};
 use crate::error::{Error, Result};
-use crate::forms::{Emit, Failure, Job, JobError};
-use crate::mode;
-use crate::source::{Plan, Source};
+use crate::loops::forms::{Emit, Failure, Job, JobError};
+use crate::loops::source::{Plan, Source};
 use crate::sys::{self, RawFd, SlotWriter};
-use crate::wire::{self, FrameBuf, FrameReader, Kind, PanicHead, ResultsHead};
+use crate::wire::codec;
+use crate::wire::{self, FrameBuf, FrameReader, Kind, ResultsHead};
 
 /// A results frame is sent once it holds this much, so one chunk's results never need one
 /// huge buffer and the parent can decode while the worker computes.
 const FLUSH: usize = 1 << 20;
 
-/// This worker's result pipe (-1 outside workers), for [`send_raw`].
-static RESULT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-
-/// Test support: writes `bytes` as they are into this worker's result pipe, so tests can check
-/// how the parent handles corrupt, truncated and oversized frames. Not public API.
-///
-/// In a loop worker, whose results may wait to leave in a batch, the frames of the items
-/// before it leave first: the bytes stand in the stream where the item that sends them stands.
-pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
-    match RESULT_FD.load(Ordering::Relaxed) {
-        -1 => Err(std::io::Error::other(
-            "send_raw called outside a par worker",
-        )),
-        fd => {
-            let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
-            sys::write_all(fd, &unsent)?;
-            sys::write_all(fd, bytes)
-        }
-    }
-}
-
-thread_local! {
-    /// A loop worker's complete result frames that wait for the next write (see
-    /// `Sender::flush`): kept here, not in the `Sender`, so that [`send_raw`] can send them.
-    static UNSENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Records where [`send_raw`] writes in this process: a worker's result pipe (loops, pools) or
-/// a started child's channel to its parent.
-pub(crate) fn set_result_fd(fd: RawFd) {
-    RESULT_FD.store(fd, Ordering::Relaxed);
-}
-
-pub(crate) use crate::panics::{install_panic_hook, take_panic_location};
-
-/// The fds a worker is given.
+/// The fds a worker is given (the child layer made them, with its stdout and death pipe).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fds {
     pub(crate) cmd: RawFd,
     pub(crate) res: RawFd,
-    pub(crate) death: RawFd,
-    /// While a progress bar is drawn, the worker's stdout goes to this pipe and the parent
-    /// prints its lines above the bar, so the two never mix on one line.
-    pub(crate) stdout: Option<RawFd>,
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
 }
 
-/// The worker's whole life. Exit codes: 0 done, 1 the parent sent garbage, 2 a write failed
-/// (the parent is gone), 101 par's own code panicked.
+/// The worker's life in the child (which `child::spawn` started and will end). Returns the
+/// exit code: 0 done, 1 the parent sent garbage, 2 a write failed (the parent is gone).
 pub(crate) fn main<S: Source, J: Job<S::Item>>(
     fds: Fds,
     slot: SlotWriter,
     src: &mut S,
     job: &J,
     grain: usize,
-) -> std::convert::Infallible {
-    mode::mark_worker();
-    set_result_fd(fds.res);
-    if let Some(out) = fds.stdout {
-        if sys::dup2(out, 1).is_err() {
-            sys::exit_now(1);
-        }
+) -> i32 {
+    report::set_result_fd(fds.res);
+    match serve(fds, slot, src, job, grain) {
+        Ok(()) => 0,
+        Err(Exit(code)) => code,
     }
-    sys::die_with_parent(fds.death);
-    let code = match catch_unwind(AssertUnwindSafe(|| serve(fds, slot, src, job, grain))) {
-        Ok(Ok(())) => 0,
-        Ok(Err(Exit(code))) => code,
-        Err(_) => 101,
-    };
-    // The body's prints live in this process' copy of stdout's buffer: flush them, or they
-    // are lost at `_exit`.
-    let _ = std::io::stdout().flush();
-    sys::exit_now(code)
 }
 
 struct Exit(i32);
@@ -229,41 +174,14 @@ impl Sender {
     }
 
     fn failure(&mut self, failure: Failure) -> Result<()> {
-        let (head, message, location) = match failure {
-            Failure::Panicked {
-                index,
-                message,
-                location,
-            } => (
-                PanicHead {
-                    index: index as u64,
-                    failed: 0,
-                },
-                message,
-                location,
-            ),
-            Failure::Failed { index, message } => (
-                PanicHead {
-                    index: index as u64,
-                    failed: 1,
-                },
-                message,
-                None,
-            ),
-            Failure::Encode { index, message } => (
-                PanicHead {
-                    index: index as u64,
-                    failed: crate::error::ENCODE,
-                },
-                message,
-                None,
-            ),
-        };
-        self.frame.panic(head);
-        codec::encode_into(&(message, location), &mut self.frame.buf)?;
-        self.frame
-            .end()
-            .map_err(|e| Error::io("a worker could not frame its failure", e))?;
+        let (failed, index, message, location) = failure.parts();
+        report::append_report(
+            &mut self.frame,
+            index,
+            failed,
+            &message,
+            location.as_deref(),
+        )?;
         self.write_out()
     }
 

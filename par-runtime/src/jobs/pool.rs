@@ -12,14 +12,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::codec::{self, Transfer};
-use crate::error::{child_vanished, Death, Error, Result};
+use crate::cancel::Cancel;
+use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
+use crate::child::wait::wait_readable;
+use crate::child::{self, Child, Pipes, What};
+use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
-use crate::forms::panic_message;
-use crate::jobs::{panic_error, panic_frame, run_child, wait_readable, Spawner};
+use crate::jobs::limiter::{AfterDeath, Limiter};
+use crate::jobs::queue::Spawner;
 use crate::mode;
-use crate::progress::Progress;
-use crate::sys::{self, Fd, Pid, Status};
+use crate::sys::{self, Fd, Pid};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
 
 /// What `#[parallel]` registers for each function: its stable name and a trampoline that
@@ -92,14 +95,9 @@ pub fn registered() -> Vec<&'static str> {
 }
 
 struct Worker {
-    pid: Pid,
+    child: Child,
     tx: Fd,
     rx: Fd,
-    /// `None` for a rank (feature `mpi`): it is not our child.
-    _death: Option<Fd>,
-    /// MPI (feature `mpi`): the rank this worker is, `None` for a forked child. A rank is
-    /// never killed or reaped here; its link closes when the worker is dropped.
-    rank: Option<usize>,
     reader: FrameReader,
     /// The calls sent to it, in the order it runs them: the first is running, the others wait
     /// in its pipe (kept whole, so they can go to another worker if this one dies).
@@ -107,6 +105,8 @@ struct Worker {
     /// A write to it failed: it is exiting. It gets no more calls; its results are still read
     /// up to its end of file, which retires it.
     broken: bool,
+    /// When the call in front of `calls` started (the `timeout` option).
+    since: Instant,
 }
 
 /// A call: job number, function name, encoded arguments.
@@ -147,23 +147,19 @@ const MAX_DEPTH: usize = 16;
 /// assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
 /// ```
 pub struct Pool<T> {
-    limit: usize,
-    submitted: usize,
-    finished: usize,
+    /// Job numbers, finished results, progress, retries, timeout, cancel (shared with
+    /// `Queue`/`Map`).
+    books: Limiter<T>,
     forks: usize,
     workers: Vec<Worker>,
     pending: VecDeque<Call>,
     /// Nanoseconds per call as the workers measured them (exponentially weighted).
     call_ns: Option<f64>,
-    retries: u32,
-    attempts: HashMap<usize, u32>,
-    done: VecDeque<(usize, Result<T>)>,
     /// Results taken out of `done` by `get` / `ordered`, by job number.
     kept: BTreeMap<usize, Result<T>>,
     next: usize,
     inline: bool,
     frame: FrameBuf,
-    progress: Progress,
     /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
     ranks: Option<usize>,
 }
@@ -171,8 +167,8 @@ pub struct Pool<T> {
 impl<T> std::fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("limit", &self.limit)
-            .field("submitted", &self.submitted)
+            .field("limit", &self.books.limit)
+            .field("submitted", &self.books.submitted)
             .field("forks", &self.forks)
             .field("workers", &self.workers.len())
             .finish_non_exhaustive()
@@ -203,21 +199,15 @@ impl<T: Transfer> Pool<T> {
                     // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
         let ranks = crate::mpi::ranks();
         Pool {
-            limit: ranks.unwrap_or(limit).max(1),
-            submitted: 0,
-            finished: 0,
+            books: Limiter::new(ranks.unwrap_or(limit)),
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
             call_ns: None,
-            retries: 0,
-            attempts: HashMap::new(),
-            done: VecDeque::new(),
             kept: BTreeMap::new(),
             next: 0,
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
-            progress: Progress::off(),
             ranks,
         }
     }
@@ -236,8 +226,7 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.count(), 10);
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
-        self.progress = Progress::new(Some(self.submitted as u64), on);
-        self.progress.advance(self.finished as u64);
+        self.books.show_progress(on);
         self
     }
 
@@ -245,7 +234,48 @@ impl<T: Transfer> Pool<T> {
     /// up to `n` more times; a call that died every time yields [`Error::Retried`]. A panic is
     /// the call's answer and is not retried.
     pub fn retries(mut self, n: u32) -> Self {
-        self.retries = n;
+        self.books.retries = n;
+        self
+    }
+
+    /// Kills the worker running a call that takes longer than `limit`: the call yields
+    /// [`Error::TimedOut`], the calls queued behind it go to other workers, and a new worker
+    /// takes the killed one's place.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// #[par::parallel]
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    /// let mut pool = par::Pool::new(2).timeout(Duration::from_millis(500));
+    /// let slow = nap::spawn(&mut pool, 60_000);
+    /// let quick = nap::spawn(&mut pool, 1);
+    /// assert!(matches!(pool.get(slow), Some(Err(par::Error::TimedOut { .. }))));
+    /// assert_eq!(pool.get(quick).unwrap().as_ref().unwrap(), &1);
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.books.timeout = Some(limit);
+        self
+    }
+
+    /// Stops the calls when `handle` is cancelled (see [`Cancel`]): no new call starts, the
+    /// workers are killed and reaped, and every unfinished call yields `Err(Error::Cancelled)`.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn one(x: u8) -> u8 {
+    ///     x
+    /// }
+    /// let stop = par::Cancel::new();
+    /// let mut pool = par::Pool::new(2).cancel(&stop);
+    /// stop.cancel();
+    /// let job = one::spawn(&mut pool, 1);
+    /// assert!(matches!(pool.get(job), Some(Err(par::Error::Cancelled))));
+    /// ```
+    pub fn cancel(mut self, handle: &Cancel) -> Self {
+        self.books.cancel = Some(handle.clone());
         self
     }
 
@@ -295,9 +325,11 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &5);
     /// ```
     pub fn call<A: Transfer>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
-        let job = self.submitted;
-        self.submitted += 1;
-        self.progress.grow(1);
+        let job = self.books.submit();
+        if self.books.cancelled() {
+            self.finish(job, Err(Error::Cancelled));
+            return job;
+        }
         if self.inline {
             let pid = sys::getpid();
             let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
@@ -305,20 +337,10 @@ impl<T: Transfer> Pool<T> {
                 // the call's.
                 Ok(Ok(v)) => match catch_unwind(AssertUnwindSafe(|| codec::round_trip(v))) {
                     Ok(r) => r.map_err(|e| e.about(job, pid)),
-                    Err(p) => Err(Error::Panicked {
-                        index: job,
-                        pid,
-                        message: panic_message(&*p),
-                        location: None,
-                    }),
+                    Err(p) => Err(panicked(job, pid, &*p)),
                 },
                 Ok(Err(e)) => Err(e.about(job, pid)),
-                Err(p) => Err(Error::Panicked {
-                    index: job,
-                    pid,
-                    message: panic_message(&*p),
-                    location: None,
-                }),
+                Err(p) => Err(panicked(job, pid, &*p)),
             };
             self.finish(job, r);
             return job;
@@ -333,12 +355,7 @@ impl<T: Transfer> Pool<T> {
     }
 
     fn finish(&mut self, job: usize, r: Result<T>) {
-        self.finished += 1;
-        self.progress.advance(1);
-        self.done.push_back((job, r));
-        if self.finished == self.submitted {
-            self.progress.finish();
-        }
+        self.books.finish(job, r);
     }
 
     /// How many calls a worker may have queued (see `QUEUED`).
@@ -370,7 +387,7 @@ impl<T: Transfer> Pool<T> {
                 .min_by_key(|&i| self.workers[i].calls.len());
             let at = match least {
                 Some(at) if self.workers[at].calls.is_empty() => at,
-                _ if self.workers.len() < self.limit => match self.fork() {
+                _ if self.workers.len() < self.books.limit => match self.fork() {
                     Ok(w) => {
                         self.workers.push(w);
                         self.workers.len() - 1
@@ -393,7 +410,11 @@ impl<T: Transfer> Pool<T> {
                 .call(*job as u64, name, args)
                 .and_then(|()| sys::write_all(self.workers[at].tx.raw(), &self.frame.buf));
             if sent.is_ok() {
-                self.workers[at].calls.push_back(call);
+                let w = &mut self.workers[at];
+                if w.calls.is_empty() {
+                    w.since = Instant::now(); // it starts this call now
+                }
+                w.calls.push_back(call);
             } else {
                 // The worker is exiting, perhaps after finishing calls whose results are still
                 // in its pipe: they are read, and its end of file tells how it ended (`read`).
@@ -411,52 +432,21 @@ impl<T: Transfer> Pool<T> {
     /// line for other workers.
     fn retire(&mut self, at: usize, error: Option<Error>) {
         let mut w = self.workers.swap_remove(at);
-        let (status, error) = match w.rank {
-            // MPI: a rank is not our child; its link closed (the job is ending).
-            Some(rank) => (
-                Ok(Status::Exited(0)),
-                error.or_else(|| {
-                    w.calls
-                        .front()
-                        .map(|c| crate::mpi::link_lost(rank, c.0, w.pid))
-                }),
-            ),
-            None => {
-                sys::kill(w.pid);
-                (sys::waitpid(w.pid), error)
-            }
-        };
+        w.child.kill();
         let running = w.calls.pop_front();
         while let Some(call) = w.calls.pop_back() {
             self.pending.push_front(call);
         }
         if let Some(call) = running {
             let job = call.0;
+            let pid = w.child.pid();
             let e = error
-                .or_else(|| died(Some(job), w.pid, status))
-                .unwrap_or_else(|| lost(job, Some(w.pid)));
-            if matches!(e, Error::WorkerDied { .. }) {
-                let attempts = self.attempts.entry(job).or_insert(0);
-                *attempts += 1;
-                let attempts = *attempts;
-                if attempts <= self.retries {
-                    crate::trace::retry(job, attempts, &e);
-                    self.pending.push_front(call);
-                    return;
-                }
-                if attempts > 1 {
-                    let last = Box::new(e);
-                    return self.finish(
-                        job,
-                        Err(Error::Retried {
-                            index: job,
-                            attempts,
-                            last,
-                        }),
-                    );
-                }
+                .or_else(|| w.child.ended(Some(job), true))
+                .unwrap_or_else(|| lost(job, Some(pid)));
+            match self.books.after_failure(job, e) {
+                AfterDeath::Again => self.pending.push_front(call),
+                AfterDeath::Fail(e) => self.finish(job, Err(e)),
             }
-            self.finish(job, Err(e));
         }
     }
 
@@ -464,67 +454,65 @@ impl<T: Transfer> Pool<T> {
         // MPI hook: the worker is the next rank not yet linked, instead of a forked child.
         if self.ranks.is_some() {
             let rank = (1..)
-                .find(|r| self.workers.iter().all(|w| w.rank != Some(*r)))
+                .find(|r| self.workers.iter().all(|w| w.child.rank_of() != Some(*r)))
                 .unwrap_or(1);
             let link = crate::mpi::connect(rank)?;
             self.forks += 1;
             return Ok(Worker {
-                pid: link.pid,
+                child: Child::rank(link.rank, link.pid),
                 tx: link.tx,
                 rx: link.rx,
-                _death: None,
-                rank: Some(link.rank),
                 reader: FrameReader::new(wire::DEFAULT_MAX),
                 calls: VecDeque::new(),
                 broken: false,
+                since: Instant::now(),
             });
         }
-        crate::worker::install_panic_hook();
-        let pipe = || sys::pipe().map_err(|e| Error::io("could not create a pool's pipe", e));
-        let (cmd_r, cmd_w) = pipe()?;
-        let (res_r, res_w) = pipe()?;
-        let (death_r, death_w) = pipe()?;
-        let keep = [cmd_r.raw(), res_w.raw(), death_r.raw()];
-        let pid = sys::fork(&keep, move || {
-            run_child(|| {
-                mode::mark_worker();
-                sys::die_with_parent(death_r.raw());
-                serve(cmd_r.raw(), res_w.raw())
-            })
-        })
-        .map_err(|e| Error::io("could not fork a pool worker", e))?;
+        let pipes = Pipes {
+            cmd: true,
+            what: What::POOL_WORKER,
+            ..Pipes::default()
+        };
+        let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
+            Some(cmd) => serve(cmd.raw(), ends.res.raw()),
+            None => 1,
+        })?;
         self.forks += 1;
-        sys::set_nonblocking(&res_r)
-            .map_err(|e| Error::io("could not make a pool's pipe non-blocking", e))?;
+        let Some(tx) = ends.cmd else {
+            unreachable!("a command pipe was asked for")
+        };
         Ok(Worker {
-            pid,
-            tx: cmd_w,
-            rx: res_r,
-            _death: Some(death_w),
-            rank: None,
+            child,
+            tx,
+            rx: ends.res,
             reader: FrameReader::new(wire::DEFAULT_MAX),
             calls: VecDeque::new(),
             broken: false,
+            since: Instant::now(),
         })
     }
 
     /// Waits until at least one more call has finished; false when none is outstanding.
     fn wait_one(&mut self) -> bool {
         // Counted before dispatching: a call that could not start (a fork refused) is done.
-        let before = self.done.len();
+        let before = self.books.done.len();
         self.dispatch();
-        while self.done.len() == before {
+        while self.books.done.len() == before {
             if self.workers.iter().all(|w| w.calls.is_empty()) {
                 return false;
             }
-            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), None) {
+            let timeout = self.books.timeout;
+            let wait = self.books.wait_for(
+                self.workers
+                    .iter()
+                    .filter(|w| !w.calls.is_empty())
+                    .filter_map(|w| timeout.map(|t| w.since + t)),
+            );
+            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), wait) {
                 Ok(ready) => ready,
                 Err(e) => {
                     for w in std::mem::take(&mut self.workers) {
-                        if w.rank.is_none() {
-                            sys::kill(w.pid);
-                            let _ = sys::waitpid(w.pid);
-                        }
+                        // Dropped: killed and reaped.
                         for (job, _, _) in w.calls {
                             let e = std::io::Error::new(e.kind(), e.to_string());
                             self.finish(job, Err(Error::io("poll failed", e)));
@@ -538,9 +526,46 @@ impl<T: Transfer> Pool<T> {
                     self.read(at);
                 }
             }
+            if self.books.cancelled() {
+                self.cancel_all();
+                break;
+            }
+            self.time_out();
             self.dispatch();
         }
         true
+    }
+
+    /// Retires the workers whose running call passed its deadline: the call fails with
+    /// `TimedOut`, the calls queued behind it go to other workers.
+    fn time_out(&mut self) {
+        let Some(limit) = self.books.timeout else {
+            return;
+        };
+        while let Some(at) = self
+            .workers
+            .iter()
+            .position(|w| !w.calls.is_empty() && w.since.elapsed() >= limit)
+        {
+            let w = &self.workers[at];
+            let e = self.books.timed_out(w.calls[0].0, w.child.pid());
+            let e = crate::mpi::at_rank(w.child.rank_of(), e); // MPI: say which rank
+            self.retire(at, Some(e));
+        }
+    }
+
+    /// Cancelled: every worker is killed and reaped, and every unfinished call fails with
+    /// `Error::Cancelled` (results that arrived before stand).
+    fn cancel_all(&mut self) {
+        for w in std::mem::take(&mut self.workers) {
+            // Dropped: killed and reaped.
+            for (job, _, _) in w.calls {
+                self.finish(job, Err(Error::Cancelled));
+            }
+        }
+        for (job, _, _) in std::mem::take(&mut self.pending) {
+            self.finish(job, Err(Error::Cancelled));
+        }
     }
 
     /// Reads worker `at`'s results; at end of file (or garbage) retires it: the call it was
@@ -561,10 +586,11 @@ impl<T: Transfer> Pool<T> {
                         }
                         if w.calls.front().is_some_and(|c| c.0 == job) {
                             w.calls.pop_front();
+                            w.since = Instant::now(); // the next call starts
                         }
                         got.push((job, r, elapsed));
                     }
-                    let rank = w.rank;
+                    let rank = w.child.rank_of();
                     for (job, r, elapsed) in got {
                         let r = crate::mpi::on_rank(rank, r); // MPI: say which rank
                         let ns = elapsed.as_nanos() as f64;
@@ -586,7 +612,7 @@ impl<T: Transfer> Pool<T> {
     /// Takes the next finished call's result, in completion order (`None`: all are taken).
     fn next_done(&mut self) -> Option<(usize, Result<T>)> {
         loop {
-            if let Some(r) = self.done.pop_front() {
+            if let Some(r) = self.books.done.pop_front() {
                 return Some(r);
             }
             if !self.wait_one() {
@@ -609,7 +635,7 @@ impl<T: Transfer> Pool<T> {
     /// assert!(pool.get(99).is_none()); // never submitted
     /// ```
     pub fn get(&mut self, job: usize) -> Option<&Result<T>> {
-        if job >= self.submitted || job < self.next {
+        if job >= self.books.submitted || job < self.next {
             return None;
         }
         while !self.kept.contains_key(&job) {
@@ -643,64 +669,6 @@ impl<T: Transfer> Pool<T> {
     }
 }
 
-/// What a `Queue` or `Map` needs to wait on calls it sends to the ranks of an MPI job through
-/// a pool (feature `mpi`, see `jobs.rs`) together with its own children.
-impl<T: Transfer> Pool<T> {
-    /// True while a submitted call has not finished.
-    pub(crate) fn outstanding(&self) -> bool {
-        self.finished < self.submitted
-    }
-
-    /// The pipes its workers answer on (after handing out waiting calls).
-    pub(crate) fn answer_fds(&mut self) -> Vec<sys::RawFd> {
-        self.dispatch();
-        self.workers.iter().map(|w| w.rx.raw()).collect()
-    }
-
-    /// Reads the answers waiting on `fd` (one of [`Pool::answer_fds`]).
-    pub(crate) fn read_answers(&mut self, fd: sys::RawFd) {
-        if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
-            self.read(at);
-        }
-        self.dispatch();
-    }
-
-    /// The next finished call, `(pool job, result)`, without waiting.
-    pub(crate) fn take_finished(&mut self) -> Option<(usize, Result<T>)> {
-        self.done.pop_front()
-    }
-}
-
-/// The error for a worker that ended: `None` if it exited normally (it should not have).
-fn died(job: Option<usize>, pid: Pid, status: std::io::Result<Status>) -> Option<Error> {
-    match status {
-        Ok(Status::Signaled(sig)) => Some(Error::WorkerDied {
-            index: job,
-            pid,
-            death: Death::Signal(sig),
-        }),
-        // A pool worker only exits when told to: an `exit(0)` during a call is that call's
-        // death, like any other status.
-        Ok(Status::Exited(0)) => job.map(|job| Error::WorkerDied {
-            index: Some(job),
-            pid,
-            death: Death::Exit(0),
-        }),
-        Ok(Status::Exited(code)) => Some(Error::WorkerDied {
-            index: job,
-            pid,
-            death: Death::Exit(code),
-        }),
-        // Gone already (`SIGCHLD` ignored): a death only if a call was outstanding.
-        Err(e) if child_vanished(&e) => job.map(|job| Error::WorkerDied {
-            index: Some(job),
-            pid,
-            death: Death::Unknown,
-        }),
-        Err(e) => Some(Error::io("could not reap a pool worker", e)),
-    }
-}
-
 fn lost(job: usize, pid: Option<Pid>) -> Error {
     Error::Lost {
         index: Some(job),
@@ -712,7 +680,7 @@ fn lost(job: usize, pid: Option<Pid>) -> Error {
 /// One result frame from a pool worker, if a complete one is buffered: the job, its result,
 /// the time the worker spent on it, and `true` when the stream is corrupt beyond it.
 fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool)> {
-    let pid = w.pid;
+    let pid = w.child.pid();
     let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
         index: Some(job),
@@ -759,7 +727,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
 pub(crate) fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
     use std::io::Write;
-    crate::worker::set_result_fd(res);
+    report::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
     let mut frame = FrameBuf::default();
     loop {
@@ -816,18 +784,43 @@ pub(crate) fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
     }
 }
 
+/// What a `Queue` or `Map` needs to wait on calls it sends to the ranks of an MPI job through
+/// a pool (feature `mpi`, see `queue.rs`) together with its own children.
+impl<T: Transfer> Pool<T> {
+    /// True while a submitted call has not finished.
+    pub(crate) fn outstanding(&self) -> bool {
+        !self.pending.is_empty() || self.workers.iter().any(|w| !w.calls.is_empty())
+    }
+
+    /// The pipes its workers answer on (after handing out waiting calls).
+    pub(crate) fn answer_fds(&mut self) -> Vec<sys::RawFd> {
+        self.dispatch();
+        self.workers.iter().map(|w| w.rx.raw()).collect()
+    }
+
+    /// Reads the answers waiting on `fd` (one of [`Pool::answer_fds`]).
+    pub(crate) fn read_answers(&mut self, fd: sys::RawFd) {
+        if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
+            self.read(at);
+        }
+        self.dispatch();
+    }
+
+    /// The next finished call, `(pool job, result)`, without waiting.
+    pub(crate) fn take_finished(&mut self) -> Option<(usize, Result<T>)> {
+        self.books.done.pop_front()
+    }
+}
+
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
         // Idle workers exit when their command pipe closes; busy ones are killed.
-        for w in self.workers.drain(..) {
-            if w.rank.is_some() {
-                continue; // MPI: dropping the link tells the rank to drop its waiting calls
-            }
+        for mut w in self.workers.drain(..) {
             if !w.calls.is_empty() {
-                sys::kill(w.pid);
+                w.child.kill();
             }
             drop(w.tx);
-            let _ = sys::waitpid(w.pid);
+            let _ = w.child.reap();
         }
     }
 }
@@ -866,7 +859,7 @@ impl<T: Transfer> Iterator for Ordered<'_, T> {
     type Item = Result<T>;
     fn next(&mut self) -> Option<Result<T>> {
         let pool = &mut *self.pool;
-        if pool.next >= pool.submitted {
+        if pool.next >= pool.books.submitted {
             return None;
         }
         let job = pool.next;

@@ -11,12 +11,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::codec::{self, Transfer};
+use crate::child::report::{flush_stdout, panic_message, take_panic_location};
+use crate::child::{self, Pipes, What};
 use crate::error::{Error, Result};
-use crate::forms::panic_message;
-use crate::jobs::run_child;
-use crate::mode;
 use crate::sys::{self, Pid};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
 
 /// What a background process sends: its pid, then how the job ended.
@@ -116,37 +115,32 @@ pub fn background<T: Transfer>(
     // Bound before the fork: a collector may connect as soon as this returns.
     let listener =
         sys::listen(&path).map_err(|e| io_at("could not listen at a socket", &path, e))?;
-    crate::worker::install_panic_hook();
-    let (pid_r, pid_w) =
-        sys::pipe().map_err(|e| Error::io("could not create a pipe for a background job", e))?;
-    let keep = [pid_w.raw(), sys::listener_fd(&listener)];
     let socket = path.clone();
-    let middle = sys::fork(&keep, move || {
-        // The middle process: leave the session, fork the real one, tell its pid, exit; the
-        // real one is then adopted by init, which reaps it.
-        run_child(|| {
-            if sys::setsid().is_err() || sys::detach_stdio().is_err() {
-                return 3;
-            }
-            let keep = [sys::listener_fd(&listener)];
-            let detached = sys::fork(&keep, move || {
-                run_child(|| {
-                    mode::mark_detached();
-                    serve(&listener, &socket, job)
-                })
-            });
-            match detached {
-                Ok(pid) => i32::from(sys::write_all(pid_w.raw(), &pid.to_le_bytes()).is_err()),
-                Err(_) => 4,
-            }
-        })
-    })
-    .map_err(|e| Error::io("could not fork a background job", e))?;
-    let status = sys::waitpid(middle);
+    let pipes = Pipes {
+        what: What::LAUNCHER,
+        ..Pipes::default()
+    };
+    let listener_fd = sys::listener_fd(&listener);
+    let (mut middle, ends) = child::spawn_keeping(pipes, &[listener_fd], move |ends| {
+        // The launcher: leave the session, start the real one, tell its pid, exit; the real
+        // one is then adopted by init, which reaps it.
+        if sys::setsid().is_err() || sys::detach_stdio().is_err() {
+            return 3;
+        }
+        let detached = child::detach(sys::listener_fd(&listener), move || {
+            serve(&listener, &socket, job)
+        });
+        match detached {
+            Ok(pid) => i32::from(sys::write_all(ends.res.raw(), &pid.to_le_bytes()).is_err()),
+            Err(_) => 4,
+        }
+    })?;
+    let status = middle.reap();
     let mut b = [0u8; 4];
     let mut got = 0;
+    // The launcher has exited: what it wrote is all in the pipe, and no writer is left.
     while got < 4 {
-        match sys::read(pid_r.raw(), &mut b[got..]) {
+        match sys::read(ends.res.raw(), &mut b[got..]) {
             Ok(0) | Err(_) => break,
             Ok(n) => got += n,
         }
@@ -168,7 +162,7 @@ pub fn background<T: Transfer>(
 /// all, remove the socket, exit.
 fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() -> T) -> i32 {
     let panicked = |p: Box<dyn std::any::Any + Send>| {
-        Ended::Panicked(panic_message(&*p), crate::worker::take_panic_location())
+        Ended::Panicked(panic_message(&*p), take_panic_location())
     };
     let outcome = match catch_unwind(AssertUnwindSafe(job)) {
         // The result's `Serialize` (and `Drop`) are user code too.
@@ -183,7 +177,7 @@ fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() 
         .unwrap_or_else(panicked),
         Err(p) => panicked(p),
     };
-    let _ = std::io::stdout().flush();
+    flush_stdout();
     let mut frame = FrameBuf::default();
     frame.begin(Kind::Message);
     let outcome: Outcome = (sys::getpid(), outcome);

@@ -12,27 +12,23 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::codec::{self, Transfer};
-use crate::error::{child_vanished, report_error, Death, Error, Result};
-use crate::forms::{Inline, Job, JobError};
-use crate::options::Loop;
+use crate::child::{self, report, Child, Pipes, What};
+use crate::error::{report_error, Death, Error, Result};
+use crate::loops::forms::{Inline, Job, JobError};
+use crate::loops::options::Loop;
+use crate::loops::sched::{Sched, Schedule};
+use crate::loops::source::{Plan, Source};
+use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
-use crate::sched::{Sched, Schedule};
-use crate::source::{Plan, Source};
-use crate::sys::{self, Fd, Pid, Shared, Status, Watch};
+use crate::sys::{self, Fd, Shared, Watch};
+use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
-use crate::worker::{self, Fds};
-
-/// Result pipes are grown to this size (Linux): a 1 MiB pipe moved several times more bytes per
-/// second than the default 64 KiB one here (the pipe bandwidth floors of benches/compare.rs).
-const PIPE_SIZE: usize = 1 << 20;
 
 /// One worker process as the parent sees it.
 struct Worker {
-    pid: Pid,
-    /// The parent's end of this worker's death pipe: the worker dies when it closes, so it is
-    /// dropped only after the worker is reaped (or with the parent, when the parent dies).
-    death: Option<Fd>,
+    /// The process (killed and reaped when the team is dropped early: an `unordered`
+    /// iterator dropped, a panic in the parent).
+    child: Child,
     /// The worker's stdout while a progress bar is drawn, and its unfinished last line.
     stdout: Option<Fd>,
     line: Vec<u8>,
@@ -47,9 +43,6 @@ struct Worker {
     done_sent: bool,
     /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
     failed: bool,
-    /// Killed by us for a timeout: its death is already reported.
-    killed: bool,
-    reaped: bool,
     /// Progress slot value last seen (item index + 1, 0 between items) and since when.
     seen: u64,
     since: Instant,
@@ -119,6 +112,8 @@ pub(crate) struct Team<V> {
     covered: usize,
     timeout: Option<Duration>,
     threads: usize,
+    /// The names of those threads (when more than one), for stall reports.
+    thread_names: Vec<String>,
     progress: Progress,
     /// Nanoseconds the workers reported spending on finished chunks, and the time the team
     /// took to start (see `Measured`).
@@ -135,7 +130,7 @@ pub(crate) struct Team<V> {
     stall_after: Duration,
     /// When the workers' CPU time was last looked at (about once a second).
     stall_looked: Instant,
-    cancel: Option<crate::options::Cancel>,
+    cancel: Option<crate::cancel::Cancel>,
     /// A short-circuiting loop (`position_any`): a value for which this is true ends the loop
     /// at once (the other workers are killed), and `finished_early` says it did.
     stop_on: Option<fn(&V) -> bool>,
@@ -220,8 +215,13 @@ impl<V: Transfer> Team<V> {
             (_, s) => s,
         };
         let started = Instant::now();
-        worker::install_panic_hook();
+        report::install_panic_hook();
         let threads = sys::thread_count();
+        let thread_names = if threads > 1 {
+            sys::thread_names()
+        } else {
+            Vec::new()
+        };
         let slots = Shared::new(workers * sys::SLOT_STRIDE)
             .map_err(|e| Error::io("could not map the workers' progress slots", e))?;
         let mut team = Team {
@@ -242,6 +242,7 @@ impl<V: Transfer> Team<V> {
             covered: 0,
             timeout: opts.timeout,
             threads,
+            thread_names,
             progress: Progress::new(len.map(|n| n as u64), opts.progress),
             busy_ns: 0,
             start_time: Duration::ZERO,
@@ -279,62 +280,41 @@ impl<V: Transfer> Team<V> {
         job: &J,
     ) -> Result<Worker> {
         let grain = self.grain;
-        let (cmd_r, cmd_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a pipe to a worker", e))?;
-        let (res_r, res_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a pipe from a worker", e))?;
-        let (death_r, death_w) =
-            sys::pipe().map_err(|e| Error::io("could not create a death pipe", e))?;
-        sys::grow_pipe(&res_r, PIPE_SIZE);
-        let out = if self.progress.is_drawn() {
-            Some(
-                sys::pipe()
-                    .map_err(|e| Error::io("could not create a pipe for a worker's stdout", e))?,
-            )
-        } else {
-            None
-        };
-        let fds = Fds {
-            cmd: cmd_r.raw(),
-            res: res_w.raw(),
-            death: death_r.raw(),
-            stdout: out.as_ref().map(|(_, w)| w.raw()),
-            each_item: self.keep_going,
+        let each_item = self.keep_going;
+        let pipes = Pipes {
+            cmd: true,
+            cmd_nonblocking: true,
+            // While a progress bar is drawn, the worker's stdout goes to a pipe and the parent
+            // prints its lines above the bar, so the two never mix on one line.
+            stdout: self.progress.is_drawn(),
+            large: true,
+            what: What::WORKER,
         };
         let slot = self.slots.writer(w);
-        let keep = [fds.cmd, fds.res, fds.death, fds.stdout.unwrap_or(-1)];
-        let pid = sys::fork(&keep, || worker::main(fds, slot, src, job, grain))
-            .map_err(|e| Error::io("could not fork a worker", e))?;
-        drop((cmd_r, res_w, death_r));
-        let stdout = match out {
-            Some((r, w)) => {
-                drop(w);
-                sys::set_nonblocking(&r)
-                    .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
-                Some(r)
+        let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
+            Some(cmd) => {
+                let fds = Fds {
+                    cmd: cmd.raw(),
+                    res: ends.res.raw(),
+                    each_item,
+                };
+                worker::main(fds, slot, src, job, grain)
             }
-            None => None,
-        };
-        for fd in [&cmd_w, &res_r] {
-            sys::set_nonblocking(fd)
-                .map_err(|e| Error::io("could not make a worker pipe non-blocking", e))?;
-        }
-        crate::trace::worker_started(w, pid);
+            None => 1,
+        })?;
+        crate::trace::worker_started(w, child.pid());
         Ok(Worker {
-            pid,
-            death: Some(death_w),
-            stdout,
+            child,
+            stdout: ends.stdout,
             line: Vec::new(),
-            cmd: Some(cmd_w),
-            res: Some(res_r),
+            cmd: ends.cmd,
+            res: Some(ends.res),
             out: FrameBuf::default(),
             written: 0,
             in_flight: VecDeque::new(),
             reader: FrameReader::new(self.max_frame),
             done_sent: false,
             failed: false,
-            killed: false,
-            reaped: false,
             seen: 0,
             since: Instant::now(),
             partial: None,
@@ -349,7 +329,7 @@ impl<V: Transfer> Team<V> {
             .replace
             .iter()
             .copied()
-            .filter(|&i| self.workers[i].reaped)
+            .filter(|&i| self.workers[i].child.is_reaped())
             .collect();
         self.replace.retain(|i| !ready.contains(i));
         for i in ready {
@@ -364,7 +344,8 @@ impl<V: Transfer> Team<V> {
     }
 
     fn finished(&self) -> bool {
-        self.workers.iter().all(|w| w.reaped) && (self.replace.is_empty() || self.stopping)
+        self.workers.iter().all(|w| w.child.is_reaped())
+            && (self.replace.is_empty() || self.stopping)
     }
 
     /// One round: hand out work, wait for any pipe, read, write, check deadlines.
@@ -595,7 +576,7 @@ impl<V: Transfer> Team<V> {
     }
 
     fn frames(&mut self, i: usize) -> Result<()> {
-        let pid = self.workers[i].pid;
+        let pid = self.workers[i].child.pid();
         loop {
             // Bytes that are not a frame are blamed on the item the worker is running (its
             // progress slot), else on the first item whose value has not arrived.
@@ -772,11 +753,7 @@ impl<V: Transfer> Team<V> {
     }
 
     fn kill(&mut self, i: usize) {
-        let w = &mut self.workers[i];
-        if !w.reaped {
-            sys::kill(w.pid);
-            w.killed = true;
-        }
+        self.workers[i].child.kill();
     }
 
     /// Worker `i` closed its pipe: reap it, and report a death if it had work.
@@ -785,58 +762,41 @@ impl<V: Transfer> Team<V> {
         let w = &mut self.workers[i];
         w.res = None;
         w.cmd = None;
-        let status = sys::waitpid(w.pid);
-        crate::trace::worker_exited(w.pid, &status);
-        w.reaped = true;
-        w.death = None;
-        if w.killed || w.failed {
+        if w.child.was_killed() || w.failed {
+            let _ = w.child.reap();
             return;
         }
         let index = self.item_of(i);
         let running = self.slots.slot(i).load(Ordering::Relaxed) != 0;
-        let w = &self.workers[i];
+        let w = &mut self.workers[i];
         let pending = w.reader.pending();
         let spent = self.max_items.is_some_and(|m| w.handed >= m);
-        let death = match status {
-            Ok(Status::Exited(0)) if w.in_flight.is_empty() && pending == 0 => {
+        let pid = w.child.pid();
+        match w.child.ended(index, !w.in_flight.is_empty() || pending > 0) {
+            None => {
                 // A worker recycled after its `max_items`: a new one takes its slot while work
                 // remains.
                 let work_left = !self.sched.exhausted(i) || !self.redo.is_empty();
                 if spent && work_left && !self.stopping {
                     self.replace.push(i);
                 }
-                return;
             }
             // It ended normally, between items, but what it sent last is not a whole frame: a
             // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
-            // `exit(0)` in the middle of an item is that item's death, reported below.)
-            Ok(Status::Exited(0)) if pending > 0 && !running => {
-                let pid = w.pid;
-                self.fail(Error::Decode {
-                    index,
-                    pid: Some(pid),
-                    message: format!(
-                        "the worker exited after sending {pending} bytes that are not a whole frame"
-                    ),
-                });
-                return;
-            }
-            Ok(Status::Exited(code)) => Death::Exit(code),
-            Ok(Status::Signaled(sig)) => Death::Signal(sig),
-            // Gone already (`SIGCHLD` ignored): its end of file was its normal end if it had
-            // no work left, a death otherwise.
-            Err(e) if child_vanished(&e) && w.in_flight.is_empty() && w.reader.pending() == 0 => {
-                return
-            }
-            Err(e) if child_vanished(&e) => Death::Unknown,
-            Err(e) => {
-                let e = Error::io("could not reap a worker", e);
-                self.fail(e);
-                return;
-            }
-        };
-        let pid = w.pid;
-        self.retry_or_fail(i, index, Error::WorkerDied { index, pid, death });
+            // `exit(0)` in the middle of an item is that item's death.)
+            Some(Error::WorkerDied {
+                death: Death::Exit(0),
+                ..
+            }) if pending > 0 && !running => self.fail(Error::Decode {
+                index,
+                pid: Some(pid),
+                message: format!(
+                    "the worker exited after sending {pending} bytes that are not a whole frame"
+                ),
+            }),
+            Some(e @ Error::WorkerDied { .. }) => self.retry_or_fail(i, index, e),
+            Some(e) => self.fail(e),
+        }
     }
 
     /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed
@@ -862,10 +822,10 @@ impl<V: Transfer> Team<V> {
         for i in 0..self.workers.len() {
             let item = self.slots.slot(i).load(Ordering::Relaxed);
             let w = &mut self.workers[i];
-            if w.reaped || w.killed {
+            if w.child.is_reaped() || w.child.was_killed() {
                 continue;
             }
-            let cpu = sys::cpu_time(w.pid);
+            let cpu = sys::cpu_time(w.child.pid());
             let st = &mut w.stall;
             if item == 0 || item != st.item || cpu.is_none() || cpu != st.cpu {
                 *st = Stall {
@@ -880,14 +840,8 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             st.warned = true;
-            let cause = if self.threads > 1 {
-                format!(
-                    "the parent had {} threads when it forked, and a lock or a thread pool that one of them held then never works in a worker (rayon's global pool, a tokio runtime, a mutex held at the fork), unless it waits for I/O: build the pool inside the body, or start the loop before the threads",
-                    self.threads
-                )
-            } else {
-                "the parent had one thread when it forked, so it is waiting on something outside (I/O, a pipe, another process)".to_string()
-            };
+            let wchan = sys::wait_channel(w.child.pid());
+            let cause = stall_cause(self.threads, &self.thread_names, wchan.as_deref());
             let hint = if self.timeout.is_some() {
                 ""
             } else {
@@ -895,7 +849,7 @@ impl<V: Transfer> Team<V> {
             };
             eprintln!(
                 "par: worker {} has run item {} for {:?} without using any CPU; it is probably blocked: {cause}{hint}",
-                w.pid,
+                w.child.pid(),
                 item - 1,
                 st.idle
             );
@@ -923,12 +877,12 @@ impl<V: Transfer> Team<V> {
             let Some((bytes, since)) = w.partial else {
                 continue;
             };
-            if w.reaped || w.killed || since.elapsed() <= limit {
+            if w.child.is_reaped() || w.child.was_killed() || since.elapsed() <= limit {
                 continue;
             }
             let e = Error::Decode {
                 index: self.item_of(i),
-                pid: Some(w.pid),
+                pid: Some(w.child.pid()),
                 message: format!(
                     "the worker sent {bytes} bytes of a frame and nothing more for {limit:?}"
                 ),
@@ -954,7 +908,7 @@ impl<V: Transfer> Team<V> {
         let now = Instant::now();
         for i in 0..self.workers.len() {
             let w = &mut self.workers[i];
-            if w.reaped || w.killed {
+            if w.child.is_reaped() || w.child.was_killed() {
                 continue;
             }
             let seen = self.slots.slot(i).load(Ordering::Relaxed);
@@ -962,7 +916,7 @@ impl<V: Transfer> Team<V> {
                 w.seen = seen;
                 w.since = now;
             } else if seen != 0 && now.duration_since(w.since) > timeout {
-                let (index, pid) = (seen as usize - 1, w.pid);
+                let (index, pid) = (seen as usize - 1, w.child.pid());
                 self.kill(i);
                 let threads = self.threads;
                 let e = Error::TimedOut {
@@ -1018,20 +972,6 @@ impl<V: Transfer> Team<V> {
         let at =
             (0..self.errors.len()).min_by_key(|&k| self.errors[k].index().unwrap_or(usize::MAX))?;
         Some(self.errors.swap_remove(at))
-    }
-}
-
-impl<V> Drop for Team<V> {
-    fn drop(&mut self) {
-        // Early drop (an `unordered` iterator dropped, a panic in the parent): kill and reap.
-        for w in &mut self.workers {
-            if !w.reaped {
-                sys::kill(w.pid);
-                let _ = sys::waitpid(w.pid);
-                w.reaped = true;
-                w.death = None;
-            }
-        }
     }
 }
 
@@ -1134,5 +1074,67 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                 }
             },
         }
+    }
+}
+
+/// Why a worker that uses no CPU is probably stuck, and what to do: from the parent's threads
+/// at the fork (how many, and their names: tokio and rayon name theirs where told to) and
+/// where the worker waits in the kernel (`futex_do_wait`: a lock).
+fn stall_cause(threads: usize, names: &[String], wchan: Option<&str>) -> String {
+    let on_lock = wchan.is_some_and(|w| w.contains("futex"));
+    let waits = match wchan {
+        Some(w) if on_lock => format!("it waits on a lock (the kernel says `{w}`)"),
+        Some(w) => format!("it waits in the kernel at `{w}`"),
+        None => "where it waits is unknown".to_string(),
+    };
+    if threads <= 1 {
+        return format!(
+            "{waits}; the parent had one thread when it forked, so it is waiting on something outside (I/O, a pipe, another process)"
+        );
+    }
+    let mut pools = Vec::new();
+    if names.iter().any(|n| n.starts_with("tokio")) {
+        pools.push("a tokio runtime (threads named `tokio-*`)");
+    }
+    if names.iter().any(|n| n.contains("rayon")) {
+        pools.push("rayon's pool (threads named `rayon*`)");
+    }
+    let suspects = if pools.is_empty() {
+        "rayon's global pool, a tokio runtime, a mutex another thread held at the fork".to_string()
+    } else {
+        format!("the parent runs {}", pools.join(" and "))
+    };
+    let likely = if on_lock {
+        "almost certainly a lock or thread pool inherited across the fork"
+    } else {
+        "a lock or thread pool inherited across the fork, unless it waits for I/O"
+    };
+    format!(
+        "{waits}; the parent had {threads} threads when it forked: {likely} ({suspects}); such a lock or pool never works in a worker: build the pool inside the body, or start the loop before the threads"
+    )
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::stall_cause;
+
+    #[test]
+    fn a_stall_names_the_lock_and_the_pools_it_can_see() {
+        let names = ["main", "tokio-runtime-w", "rayon-worker-1"].map(String::from);
+        let c = stall_cause(4, &names, Some("futex_do_wait"));
+        assert!(c.contains("waits on a lock"), "{c}");
+        assert!(c.contains("almost certainly"), "{c}");
+        assert!(
+            c.contains("tokio runtime") && c.contains("rayon's pool"),
+            "{c}"
+        );
+        let c = stall_cause(3, &["main".into(), "main".into()], Some("pipe_read"));
+        assert!(
+            c.contains("`pipe_read`") && c.contains("unless it waits for I/O"),
+            "{c}"
+        );
+        assert!(c.contains("rayon's global pool, a tokio runtime"), "{c}");
+        let c = stall_cause(1, &[], None);
+        assert!(c.contains("one thread") && c.contains("unknown"), "{c}");
     }
 }

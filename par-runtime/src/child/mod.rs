@@ -1,0 +1,396 @@
+//! One forked child of par's, the same for every family (loop workers, `Queue`/`Map` jobs,
+//! `Pool` workers, started channels, background jobs): how it is started ([`spawn`]), how it
+//! runs and leaves ([`report::run_child`]), how it ends ([`Child`]: kill, reap, the death it
+//! stands for, kill-and-reap on drop), and how the parent waits on many ([`wait`]).
+//!
+//! What this layer guarantees to the families above it:
+//! - a child never returns into the code that forked it and never unwinds out of its body: it
+//!   leaves by `_exit`, after flushing its stdout;
+//! - a child dies with its parent (the death pipe), and a [`Child`] that is dropped is killed
+//!   and reaped: no zombie, no orphan, whatever path the parent takes;
+//! - a child that vanished before par could reap it (`SIGCHLD` ignored) is a normal end when
+//!   its work was complete and a death when it was not ([`Child::ended`]).
+//!
+//! Below it: `wire` (frames), `codec`, `error`, `sys` (the fork itself). `fork` is called here
+//! and nowhere else outside `sys`.
+
+pub(crate) mod report;
+pub(crate) mod wait;
+
+use std::io;
+
+use crate::error::{child_vanished, Death, Error, Result};
+use crate::mode;
+use crate::sys::{self, Fd, Pid, RawFd, Status};
+
+/// Bytes a pipe to or from a child is grown to where that pays (loop results, channels): a
+/// 1 MiB pipe moved several times more bytes per second than the default 64 KiB one here (the
+/// pipe bandwidth floors of benches/compare.rs), and messages up to it never block the sender
+/// while the receiver is busy.
+pub(crate) const PIPE_BYTES: usize = 1 << 20;
+
+/// Which pipes a child gets besides its result pipe and its death pipe.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Pipes {
+    /// A command pipe from the parent (loop chunks, pool calls, channel messages).
+    pub(crate) cmd: bool,
+    /// The parent's end of the command pipe is non-blocking (the parent polls it).
+    pub(crate) cmd_nonblocking: bool,
+    /// A pipe that becomes the child's stdout (while a progress bar is drawn).
+    pub(crate) stdout: bool,
+    /// Grow the command and result pipes to [`PIPE_BYTES`].
+    pub(crate) large: bool,
+    /// What the child is, for error messages.
+    pub(crate) what: What,
+}
+
+/// The error contexts that name a kind of child (`Error::Io`'s context is a static string).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct What {
+    pipe: &'static str,
+    fork: &'static str,
+    nonblocking: &'static str,
+}
+
+macro_rules! what {
+    ($name:literal) => {
+        What {
+            pipe: concat!("could not create a pipe for ", $name),
+            fork: concat!("could not fork ", $name),
+            nonblocking: concat!("could not make a pipe of ", $name, " non-blocking"),
+        }
+    };
+}
+
+impl What {
+    pub(crate) const WORKER: What = what!("a worker");
+    pub(crate) const JOB: What = what!("a job");
+    pub(crate) const POOL_WORKER: What = what!("a pool worker");
+    pub(crate) const STARTED: What = what!("a started child");
+    pub(crate) const LAUNCHER: What = what!("a background job's launcher");
+}
+
+impl Default for What {
+    fn default() -> Self {
+        What::WORKER
+    }
+}
+
+/// One side's ends of a child's pipes. In the parent: write `cmd`, read `res` and `stdout`
+/// (both non-blocking). In the child: read `cmd`, write `res` (blocking).
+#[derive(Debug)]
+pub(crate) struct Ends {
+    pub(crate) cmd: Option<Fd>,
+    pub(crate) res: Fd,
+    pub(crate) stdout: Option<Fd>,
+}
+
+/// A forked child, owned by the parent until it is reaped. Dropping it kills and reaps it.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pid: Pid,
+    /// The parent's end of the child's death pipe: the child dies when it closes, so it is
+    /// dropped only once the child is reaped (or with the parent).
+    death: Option<Fd>,
+    reaped: bool,
+    killed: bool,
+    /// MPI (feature `mpi`): this link is to a rank of an MPI job, not to a forked child: it is
+    /// never signalled or waited for here, and its end means the link closed.
+    rank: Option<usize>,
+}
+
+/// Forks a child that runs `body` with its ends of the pipes `pipes` asks for, after marking
+/// itself a worker and arming its death with the parent; returns the child and the parent's
+/// ends. `body` returns the child's exit code; if it unwinds, the child exits with 101. Either
+/// way the child flushes its stdout and leaves by `_exit`.
+pub(crate) fn spawn(pipes: Pipes, body: impl FnOnce(Ends) -> i32) -> Result<(Child, Ends)> {
+    spawn_keeping(pipes, &[], body)
+}
+
+/// [`spawn`], with `keep`: other fds of par's that the child keeps open (a background job's
+/// listening socket).
+pub(crate) fn spawn_keeping(
+    pipes: Pipes,
+    keep: &[RawFd],
+    body: impl FnOnce(Ends) -> i32,
+) -> Result<(Child, Ends)> {
+    fork_child(pipes, keep, &(), move |(), ends| body(ends))
+}
+
+/// [`spawn`], handing the child its own copy of `value` by value while the parent keeps
+/// `value` (so that a job's closure can be forked again if its child dies).
+pub(crate) fn spawn_with<T>(
+    pipes: Pipes,
+    value: &T,
+    body: impl FnOnce(T, Ends) -> i32,
+) -> Result<(Child, Ends)> {
+    fork_child(pipes, &[], value, body)
+}
+
+/// Starts a detached process (a background job, from its launcher, which then exits so that
+/// init adopts it): not a worker (its loops fork), its panics captured, `keep` its only fd of
+/// par's. It runs `body` and leaves by `_exit` with its code; nobody reaps it but init.
+pub(crate) fn detach(keep: RawFd, body: impl FnOnce() -> i32) -> io::Result<Pid> {
+    fork(&[keep], &(), move |()| {
+        mode::mark_detached();
+        body()
+    })
+}
+
+/// The one call of `sys::fork` above `sys`: the child runs `body` under [`report::run_child`]
+/// (so it leaves by `_exit`, whatever happens) with its own copy of `value`.
+fn fork<T>(keep: &[RawFd], value: &T, body: impl FnOnce(T) -> i32) -> io::Result<Pid> {
+    sys::fork_with(keep, value, move |value| {
+        report::run_child(move || body(value))
+    })
+}
+
+/// The one fork of a child with pipes (see [`spawn`]).
+fn fork_child<T>(
+    pipes: Pipes,
+    also_keep: &[RawFd],
+    value: &T,
+    body: impl FnOnce(T, Ends) -> i32,
+) -> Result<(Child, Ends)> {
+    let what = pipes.what;
+    report::install_panic_hook();
+    let pipe = || sys::pipe().map_err(|e| Error::io(what.pipe, e));
+    let cmd = if pipes.cmd { Some(pipe()?) } else { None };
+    let (res_r, res_w) = pipe()?;
+    let (death_r, death_w) = pipe()?;
+    let out = if pipes.stdout { Some(pipe()?) } else { None };
+    if pipes.large {
+        sys::grow_pipe(&res_r, PIPE_BYTES);
+        if let Some((_, w)) = &cmd {
+            sys::grow_pipe(w, PIPE_BYTES);
+        }
+    }
+    let (cmd_r, cmd_w) = cmd.unzip();
+    let (out_r, out_w) = out.unzip();
+    let keep: Vec<RawFd> = [Some(&res_w), Some(&death_r), cmd_r.as_ref(), out_w.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(Fd::raw)
+        .chain(also_keep.iter().copied())
+        .collect();
+    let child_ends = Ends {
+        cmd: cmd_r,
+        res: res_w,
+        stdout: out_w,
+    };
+    // The child's ends move into the closure; in the parent `fork` drops (closes) them.
+    let pid = fork(&keep, value, move |value| {
+        mode::mark_worker();
+        if let Some(out) = &child_ends.stdout {
+            if sys::dup2(out.raw(), 1).is_err() {
+                return 1;
+            }
+        }
+        sys::die_with_parent(death_r.raw());
+        let code = body(value, child_ends);
+        report::flush_stdout();
+        code
+    })
+    .map_err(|e| Error::io(what.fork, e))?;
+    let child = Child {
+        pid,
+        death: Some(death_w),
+        reaped: false,
+        killed: false,
+        rank: None,
+    };
+    let nonblocking =
+        |fd: &Fd| sys::set_nonblocking(fd).map_err(|e| Error::io(what.nonblocking, e));
+    nonblocking(&res_r)?;
+    if let Some(r) = &out_r {
+        nonblocking(r)?;
+    }
+    if let (Some(w), true) = (&cmd_w, pipes.cmd_nonblocking) {
+        nonblocking(w)?;
+    }
+    Ok((
+        child,
+        Ends {
+            cmd: cmd_w,
+            res: res_r,
+            stdout: out_r,
+        },
+    ))
+}
+
+impl Child {
+    /// MPI: a pool worker that is a rank of an MPI job (its process `pid` runs on its own
+    /// node). Killing and reaping it does nothing; its end is the link's (see `crate::mpi`).
+    pub(crate) fn rank(rank: usize, pid: Pid) -> Child {
+        Child {
+            pid,
+            death: None,
+            reaped: false,
+            killed: false,
+            rank: Some(rank),
+        }
+    }
+
+    /// MPI: the rank this is a link to, `None` for a forked child.
+    pub(crate) fn rank_of(&self) -> Option<usize> {
+        self.rank
+    }
+
+    /// The child's pid.
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// True once [`Child::kill`] was called before the child was reaped.
+    pub(crate) fn was_killed(&self) -> bool {
+        self.killed
+    }
+
+    /// True once reaped.
+    pub(crate) fn is_reaped(&self) -> bool {
+        self.reaped
+    }
+
+    /// Sends it `SIGKILL` unless it is reaped already (its pid could be another's by now).
+    pub(crate) fn kill(&mut self) {
+        if !self.reaped && self.rank.is_none() {
+            sys::kill(self.pid);
+            self.killed = true;
+        }
+    }
+
+    /// Waits for it to end and closes its death pipe; `None` if it was reaped already.
+    pub(crate) fn reap(&mut self) -> Option<io::Result<Status>> {
+        if self.reaped {
+            return None;
+        }
+        if self.rank.is_some() {
+            // MPI: not our child; nothing to wait for.
+            self.reaped = true;
+            return Some(Ok(Status::Exited(0)));
+        }
+        let status = sys::waitpid(self.pid);
+        self.reaped = true;
+        self.death = None;
+        crate::trace::worker_exited(self.pid, &status);
+        Some(status)
+    }
+
+    /// Kills and reaps it (an early end: its work is abandoned).
+    pub(crate) fn kill_and_reap(&mut self) {
+        self.kill();
+        let _ = self.reap();
+    }
+
+    /// Reaps it and tells what its end means: `None` for a normal end, or the death of the
+    /// child that was running item or job `index`. `work_left` says whether it still owed
+    /// work (a value, a frame, a `Done`): an `exit(0)` or a vanished child (reaped by the
+    /// system because `SIGCHLD` is ignored) is a normal end without work left and a death
+    /// with it. `None` too if it was reaped already (its end was reported then).
+    pub(crate) fn ended(&mut self, index: Option<usize>, work_left: bool) -> Option<Error> {
+        if let Some(rank) = self.rank {
+            // MPI: the link to the rank closed (the job is ending).
+            let _ = self.reap()?;
+            return work_left.then(|| crate::mpi::link_lost(rank, index, self.pid));
+        }
+        let status = self.reap()?;
+        if !work_left && ended_normally(&status) {
+            return None;
+        }
+        let death = match status {
+            Ok(Status::Exited(code)) => Death::Exit(code),
+            Ok(Status::Signaled(sig)) => Death::Signal(sig),
+            Err(e) if child_vanished(&e) => Death::Unknown,
+            Err(e) => return Some(Error::io("could not reap a child process", e)),
+        };
+        Some(Error::WorkerDied {
+            index,
+            pid: self.pid,
+            death,
+        })
+    }
+}
+
+/// An exit status 0, or a child the system reaped for us.
+fn ended_normally(status: &io::Result<Status>) -> bool {
+    match status {
+        Ok(Status::Exited(0)) => true,
+        Ok(_) => false,
+        Err(e) => child_vanished(e),
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+    }
+}
+
+#[cfg(all(test, unix, not(par_fallback_sys)))]
+mod tests {
+    use super::*;
+
+    /// An unwind never leaves a forked child: `run_child` turns a panic of par's own code into
+    /// exit status 101, and so does `sys::fork` itself for a child that has no guard of its own;
+    /// a body that panics under [`spawn`] does too.
+    #[test]
+    fn a_panic_in_par_s_own_child_code_exits_the_child() {
+        let guarded = sys::fork(&[], || {
+            report::run_child(|| panic!("par's own child code panicked"))
+        });
+        let bare = sys::fork(&[], || panic!("a child with no guard of its own panicked"));
+        for pid in [guarded, bare] {
+            let pid = pid.expect("fork");
+            assert!(
+                matches!(sys::waitpid(pid), Ok(Status::Exited(101))),
+                "child {pid}"
+            );
+        }
+        let (mut child, _ends) = spawn(Pipes::default(), |_| panic!("a body panicked")).unwrap();
+        let e = child.ended(Some(3), true).expect("a death");
+        assert!(
+            matches!(
+                e,
+                Error::WorkerDied {
+                    index: Some(3),
+                    death: Death::Exit(101),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    /// A child whose work is complete and that exited 0 ended normally; the same exit with
+    /// work left is its item's death; a second look finds it reaped and says nothing.
+    #[test]
+    fn an_end_is_a_death_only_with_work_left() {
+        let (mut done, _ends) = spawn(Pipes::default(), |_| 0).unwrap();
+        assert!(done.ended(Some(0), false).is_none());
+        assert!(done.ended(Some(0), true).is_none(), "reaped already");
+        let (mut early, _ends) = spawn(Pipes::default(), |_| 0).unwrap();
+        let e = early.ended(Some(1), true).expect("a death");
+        assert!(matches!(
+            e,
+            Error::WorkerDied {
+                death: Death::Exit(0),
+                ..
+            }
+        ));
+    }
+
+    /// Dropping a child kills and reaps it: no zombie is left behind.
+    #[test]
+    fn a_dropped_child_is_killed_and_reaped() {
+        let (child, _ends) = spawn(Pipes::default(), |_| loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        })
+        .unwrap();
+        let pid = child.pid();
+        drop(child);
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "child {pid} is still there"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The bookkeeping every job family shares ([`Queue`](crate::Queue) and [`Map`](crate::Map),
+//! [`Pool`](crate::Pool)): job numbers, finished results in completion order, the progress bar,
+//! how often a job was run again after its child died, per-job deadlines and cancellation.
+//!
+//! What this module must never do: let a job end twice or not at all (every submitted job is
+//! `finish`ed exactly once), or retry a failure that is the job's own answer (a panic).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::sys::{self, Pid};
+
+/// How often a family looks at its [`Cancel`] handle while it waits for children.
+const CANCEL_LOOK: Duration = Duration::from_millis(20);
+
+/// The shared bookkeeping of a job family; see the module docs.
+pub(crate) struct Limiter<T> {
+    /// Children running at once, at most.
+    pub(crate) limit: usize,
+    pub(crate) submitted: usize,
+    finished: usize,
+    /// Finished jobs not taken yet, in completion order.
+    pub(crate) done: VecDeque<(usize, Result<T>)>,
+    progress: Progress,
+    /// A job whose child died (a signal, `exit`) runs again up to this many times.
+    pub(crate) retries: u32,
+    attempts: HashMap<usize, u32>,
+    /// A job running longer than this is killed and fails with `Error::TimedOut`.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) cancel: Option<Cancel>,
+}
+
+/// What to do with a job whose child died.
+pub(crate) enum AfterDeath {
+    /// Run it again (retries are left).
+    Again,
+    /// It is finished with this error (the death, or `Retried` after several).
+    Fail(Error),
+}
+
+impl<T> Limiter<T> {
+    pub(crate) fn new(limit: usize) -> Self {
+        Limiter {
+            limit: limit.max(1),
+            submitted: 0,
+            finished: 0,
+            done: VecDeque::new(),
+            progress: Progress::off(),
+            retries: 0,
+            attempts: HashMap::new(),
+            timeout: None,
+            cancel: None,
+        }
+    }
+
+    /// Numbers a new job.
+    pub(crate) fn submit(&mut self) -> usize {
+        let job = self.submitted;
+        self.submitted += 1;
+        self.progress.grow(1);
+        job
+    }
+
+    /// Records job `job`'s result (or failure): it is finished.
+    pub(crate) fn finish(&mut self, job: usize, r: Result<T>) {
+        self.finished += 1;
+        self.progress.advance(1);
+        self.done.push_back((job, r));
+        if self.finished == self.submitted {
+            self.progress.finish();
+        }
+    }
+
+    pub(crate) fn show_progress(&mut self, on: bool) {
+        self.progress = Progress::new(Some(self.submitted as u64), on);
+        self.progress.advance(self.finished as u64);
+    }
+
+    /// True once the family's [`Cancel`] handle is cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
+    }
+
+    /// Job `job`'s child ended with `e`: run it again, or fail it. Only deaths are run again
+    /// (a panic, an error or a timeout is the job's own answer).
+    pub(crate) fn after_failure(&mut self, job: usize, e: Error) -> AfterDeath {
+        if !matches!(e, Error::WorkerDied { .. }) {
+            return AfterDeath::Fail(e);
+        }
+        let attempts = self.attempts.entry(job).or_insert(0);
+        *attempts += 1;
+        let attempts = *attempts;
+        if attempts <= self.retries {
+            crate::trace::retry(job, attempts, &e);
+            return AfterDeath::Again;
+        }
+        if attempts > 1 {
+            return AfterDeath::Fail(Error::Retried {
+                index: job,
+                attempts,
+                last: Box::new(e),
+            });
+        }
+        AfterDeath::Fail(e)
+    }
+
+    /// When a job that started at `started` must have finished.
+    pub(crate) fn deadline(&self, started: Instant) -> Option<Instant> {
+        self.timeout.map(|t| started + t)
+    }
+
+    /// How long a family may wait for its children: until the first of `deadlines`, and never
+    /// more than [`CANCEL_LOOK`] with a cancel handle. `None`: no limit.
+    pub(crate) fn wait_for(&self, deadlines: impl Iterator<Item = Instant>) -> Option<Duration> {
+        let now = Instant::now();
+        let first = deadlines.map(|d| d.saturating_duration_since(now)).min();
+        match (first, self.cancel.is_some()) {
+            (Some(d), true) => Some(d.min(CANCEL_LOOK)),
+            (None, true) => Some(CANCEL_LOOK),
+            (d, false) => d,
+        }
+    }
+
+    /// The error of job `job`, killed in process `pid` for running past the timeout.
+    pub(crate) fn timed_out(&self, job: usize, pid: Pid) -> Error {
+        Error::TimedOut {
+            index: job,
+            pid,
+            timeout: self.timeout.unwrap_or_default(),
+            parent_threads: sys::thread_count(),
+        }
+    }
+}
