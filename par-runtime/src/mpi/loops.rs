@@ -2,7 +2,7 @@
 //! generates for a body that is one call, `par!(for x in xs { f(a, b) })`, calls. Not public
 //! API: reached only through `par::__private`.
 //!
-//! Whether the loop goes to the ranks is decided at run time, by [`rank_function`]: `f` must
+//! Whether the loop goes to the ranks is decided at run time, by `rank_function`: `f` must
 //! be a `#[parallel]` function (found in the registry under its type's path) and this process
 //! rank 0 of an MPI job inside `par::main`. Otherwise the generated code runs the usual loop on
 //! forked workers. The arguments are computed on rank 0, item by item, and travel as a pool
@@ -36,7 +36,7 @@ fn rank_function<F>() -> Option<&'static str> {
         .find(|name| *name == path)
 }
 
-/// [`rank_function`] of the function that `call` (never called) calls with an item of
+/// `rank_function` of the function that `call` (never called) calls with an item of
 /// `source`: naming it there lets a generic function get its type parameters from the call.
 pub fn rank_function_of<'f, S: crate::Source, F: 'f>(
     _source: &S,
@@ -102,7 +102,7 @@ impl<A: Transfer, R: Transfer> RankTravels<A, R> for &Call<A, R> {
 }
 
 /// The types do not travel: then the function is not a `#[parallel]` one (whose types are
-/// checked to travel), [`rank_function`] returned `None`, and this is never called.
+/// checked to travel), `rank_function` returned `None`, and this is never called.
 pub trait RankStays<A, R> {
     fn __par_rank_call(&self, _: &mut RankLoop<A, R>, _: A) {
         unreachable!("only a `#[parallel]` function's calls go to the ranks")

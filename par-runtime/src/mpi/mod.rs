@@ -2,7 +2,7 @@
 //!
 //! The same program, launched with `mpirun -np N ./prog` (or Slurm's `srun`), spreads calls of
 //! `#[parallel]` functions over the ranks; launched plainly, it behaves as without MPI. Wrap
-//! the body of `main` in [`main`](crate::main): on rank 0 it runs your code; on every other
+//! the body of `main` in [`par::main`](crate::main): on rank 0 it runs your code; on every other
 //! rank it serves calls of `#[parallel]` functions, found by their registered name, until
 //! rank 0 returns (or panics), then exits.
 //!
@@ -25,7 +25,7 @@
 //! }
 //! ```
 //!
-//! **What goes to the ranks** (on rank 0, inside [`main`](crate::main), launched under MPI
+//! **What goes to the ranks** (on rank 0, inside [`par::main`](crate::main), launched under MPI
 //! with two ranks or more): every worker of a [`Pool`](crate::Pool), and every call of a
 //! `#[parallel]` function submitted with `f::spawn(&mut queue_or_map, ...)` to a
 //! [`Queue`](crate::Queue) or [`Map`](crate::Map); and the calls of a `par!` loop whose body
@@ -40,11 +40,11 @@
 //! local workers: a `par!` loop inside a `#[parallel]` function running on rank 2 runs on
 //! rank 2's forked workers (MPI between nodes, fork within a node).
 //!
-//! **Failures**: a call that fails on a rank yields [`Error::OnRank`](crate::Error::OnRank)
+//! **Failures**: a call that fails on a rank yields [`Error::OnRank`]
 //! around the error a local pool worker would give, with the job index:
-//! [`Error::Panicked`](crate::Error::Panicked) (message, location),
-//! [`Error::WorkerDied`](crate::Error::WorkerDied) (each rank runs calls in a forked process,
-//! replaced after a death), [`Error::TimedOut`](crate::Error::TimedOut) (a call longer than
+//! [`Error::Panicked`] (message, location),
+//! [`Error::WorkerDied`] (each rank runs calls in a forked process,
+//! replaced after a death), [`Error::TimedOut`] (a call longer than
 //! `PAR_MPI_TIMEOUT=seconds`, read on rank 0, is killed by its rank). A rank that dies entirely
 //! ends the whole job (MPI launchers abort every rank when one exits without finalizing, and
 //! name it). A rank that stops answering for twice the timeout plus 10 s makes rank 0 print the
@@ -98,7 +98,7 @@ pub fn main<T>(body: impl FnOnce() -> T) -> T {
 
 /// True when this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`): one
 /// of `OMPI_COMM_WORLD_SIZE`, `PMI_SIZE`, `PMI_RANK`, `PMIX_RANK` or `SLURM_PROCID` is set.
-/// [`main`](crate::main) initializes MPI only then.
+/// [`par::main`](crate::main) initializes MPI only then.
 pub fn launched() -> bool {
     [
         "OMPI_COMM_WORLD_SIZE",
@@ -111,7 +111,7 @@ pub fn launched() -> bool {
     .any(|v| std::env::var_os(v).is_some())
 }
 
-/// This process' rank in the MPI job (0 when not running under [`main`](crate::main) with MPI).
+/// This process' rank in the MPI job (0 when not running under [`par::main`](crate::main) with MPI).
 pub fn rank() -> usize {
     #[cfg(feature = "mpi")]
     if let Some(w) = pump::world() {
@@ -120,7 +120,7 @@ pub fn rank() -> usize {
     0
 }
 
-/// The number of ranks of the MPI job (1 when not running under [`main`](crate::main) with MPI).
+/// The number of ranks of the MPI job (1 when not running under [`par::main`](crate::main) with MPI).
 ///
 /// ```
 /// assert_eq!(par::mpi::size(), 1); // not launched by mpirun
@@ -135,7 +135,7 @@ pub fn size() -> usize {
 }
 
 /// The number of ranks that serve calls for this process (the ranks other than 0), when this
-/// process is rank 0 running [`main`](crate::main)'s body with at least one other rank; `None`
+/// process is rank 0 running [`par::main`](crate::main)'s body with at least one other rank; `None`
 /// everywhere else (a forked worker, another rank, no MPI).
 pub(crate) fn ranks() -> Option<usize> {
     #[cfg(feature = "mpi")]
