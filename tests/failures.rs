@@ -284,6 +284,53 @@ fn abort_segfault_and_exit_are_reported_with_their_item() {
     );
 }
 
+/// Signals are named by nix's `Signal` (a table of 13 Linux numbers named these three
+/// "unknown"), and a real-time signal, which `Signal` has no variant for, is still reaped and
+/// reported with its number.
+#[test]
+fn every_signal_that_kills_a_worker_is_named() {
+    let _guard = watchdog("signal-names");
+    if !common::loops_fork() {
+        return;
+    }
+    // SAFETY (test): raise(3) has no memory-safety preconditions; SIGUSR1's default action
+    // ends the worker.
+    let got = died(Schedule::Dynamic(1), |_| unsafe {
+        libc::raise(libc::SIGUSR1);
+        0
+    });
+    assert_eq!(got, (Some(13), Death::Signal(libc::SIGUSR1)));
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY (test): as above; a real-time signal's default action ends the worker too.
+        let got = died(Schedule::Dynamic(1), |_| unsafe {
+            libc::raise(libc::SIGRTMIN() + 2);
+            0
+        });
+        assert_eq!(got, (Some(13), Death::Signal(libc::SIGRTMIN() + 2)));
+        assert_eq!(
+            Death::Signal(libc::SIGRTMIN() + 2).to_string(),
+            format!("was killed by signal {} (SIGRTMIN+2)", libc::SIGRTMIN() + 2)
+        );
+    }
+    no_children_left();
+    for (sig, name) in [
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGSYS, "SIGSYS"),
+        (libc::SIGKILL, "SIGKILL"),
+    ] {
+        assert_eq!(
+            Death::Signal(sig).to_string(),
+            format!("was killed by signal {sig} ({name})")
+        );
+    }
+    assert_eq!(
+        Death::Signal(1000).to_string(),
+        "was killed by signal 1000 (unknown signal)"
+    );
+}
+
 #[test]
 fn a_timeout_kills_the_worker_and_names_the_item() {
     let _guard = watchdog("timeout");

@@ -15,42 +15,20 @@ pub enum Death {
     Unknown,
 }
 
-/// True when `waitpid` failed because the child is gone already (`ECHILD`): the system reaps
-/// the children of a process that ignores `SIGCHLD` (a daemon idiom, inherited across exec).
-/// A child whose work is complete has then simply ended; one with work outstanding died.
-pub(crate) fn child_vanished(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ECHILD)
-}
-
 impl fmt::Display for Death {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Death::Signal(sig) => write!(f, "was killed by signal {sig} ({})", signal_name(sig)),
+            Death::Signal(sig) => write!(
+                f,
+                "was killed by signal {sig} ({})",
+                crate::sys::Sig::from_number(sig)
+            ),
             Death::Exit(code) => write!(f, "exited with status {code}"),
             Death::Unknown => write!(
                 f,
                 "ended, its exit status unknown (the system reaped it: SIGCHLD is ignored)"
             ),
         }
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "unknown signal",
     }
 }
 

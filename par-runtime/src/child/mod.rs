@@ -19,7 +19,7 @@ pub(crate) mod wait;
 
 use std::io;
 
-use crate::error::{child_vanished, Death, Error, Result};
+use crate::error::{Death, Error, Result};
 use crate::mode;
 use crate::sys::{self, Fd, Pid, RawFd, Status};
 
@@ -182,11 +182,11 @@ fn fork_child<T>(
     let pid = fork(&keep, value, move |value| {
         mode::mark_worker();
         if let Some(out) = &child_ends.stdout {
-            if sys::dup2(out.raw(), 1).is_err() {
+            if sys::redirect_stdout(out).is_err() {
                 return 1;
             }
         }
-        sys::die_with_parent(death_r.raw());
+        sys::die_with_parent(&death_r);
         let code = body(value, child_ends);
         report::flush_stdout();
         code
@@ -236,8 +236,13 @@ impl Child {
         self.rank
     }
 
-    /// The child's pid.
-    pub(crate) fn pid(&self) -> Pid {
+    /// The child's pid, as errors report it.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// The child's process id, for `sys` (its CPU time, where it waits).
+    pub(crate) fn process(&self) -> Pid {
         self.pid
     }
 
@@ -272,7 +277,7 @@ impl Child {
         let status = sys::waitpid(self.pid);
         self.reaped = true;
         self.death = None;
-        crate::trace::worker_exited(self.pid, &status);
+        crate::trace::worker_exited(self.pid.as_raw(), &status);
         Some(status)
     }
 
@@ -291,7 +296,7 @@ impl Child {
         if let Some(rank) = self.rank {
             // MPI: the link to the rank closed (the job is ending).
             let _ = self.reap()?;
-            return work_left.then(|| crate::mpi::link_lost(rank, index, self.pid));
+            return work_left.then(|| crate::mpi::link_lost(rank, index, self.pid.as_raw()));
         }
         let status = self.reap()?;
         if !work_left && ended_normally(&status) {
@@ -299,13 +304,13 @@ impl Child {
         }
         let death = match status {
             Ok(Status::Exited(code)) => Death::Exit(code),
-            Ok(Status::Signaled(sig)) => Death::Signal(sig),
-            Err(e) if child_vanished(&e) => Death::Unknown,
+            Ok(Status::Signaled(sig)) => Death::Signal(sig.number()),
+            Err(e) if sys::no_such_child(&e) => Death::Unknown,
             Err(e) => return Some(Error::io("could not reap a child process", e)),
         };
         Some(Error::WorkerDied {
             index,
-            pid: self.pid,
+            pid: self.pid.as_raw(),
             death,
         })
     }
@@ -316,7 +321,7 @@ fn ended_normally(status: &io::Result<Status>) -> bool {
     match status {
         Ok(Status::Exited(0)) => true,
         Ok(_) => false,
-        Err(e) => child_vanished(e),
+        Err(e) => sys::no_such_child(e),
     }
 }
 

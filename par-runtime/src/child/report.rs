@@ -10,11 +10,10 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{report_error, Error, ENCODE, PANICKED};
 use crate::mode;
-use crate::sys::{self, Pid, RawFd};
+use crate::sys::{self, AsFd};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, FrameBuf, PanicHead, ResultsHead};
 
@@ -55,7 +54,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// The error for a panic caught in process `pid` while it ran item or job `index` (inline runs
 /// and children alike; a child's location comes from the panic hook).
-pub(crate) fn panicked(index: usize, pid: Pid, payload: &(dyn Any + Send)) -> Error {
+pub(crate) fn panicked(index: usize, pid: i32, payload: &(dyn Any + Send)) -> Error {
     report_error(
         PANICKED,
         index,
@@ -99,7 +98,7 @@ pub(crate) fn append_report(
 }
 
 /// The error a `Panic` frame from process `pid` reports (or what is wrong with the frame).
-pub(crate) fn panic_error(payload: &[u8], pid: Pid) -> Error {
+pub(crate) fn panic_error(payload: &[u8], pid: i32) -> Error {
     let decoded = wire::parse_panic(payload).and_then(|(head, bytes)| {
         codec::decode::<(String, Option<String>)>(bytes)
             .map(|m| (head, m))
@@ -170,31 +169,28 @@ thread_local! {
     pub(crate) static UNSENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// This child's result pipe (-1 outside children), for [`send_raw`].
-static RESULT_FD: AtomicI32 = AtomicI32::new(-1);
-
 /// Test support: writes `bytes` as they are into this worker's result pipe, so tests can check
 /// how the parent handles corrupt, truncated and oversized frames. Not public API.
 ///
 /// In a loop worker, whose results may wait to leave in a batch, the frames of the items
 /// before it leave first: the bytes stand in the stream where the item that sends them stands.
 pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
-    match RESULT_FD.load(Ordering::Relaxed) {
-        -1 => Err(std::io::Error::other(
-            "send_raw called outside a par worker",
-        )),
-        fd => {
-            let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
-            sys::write_all(fd, &unsent)?;
-            sys::write_all(fd, bytes)
-        }
-    }
+    sys::with_result_fd(|fd| {
+        let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));
+        sys::write_all(fd, &unsent)?;
+        sys::write_all(fd, bytes)
+    })
+    .unwrap_or_else(|| {
+        Err(std::io::Error::other(
+            "send_raw called outside a par worker (or after its result pipe was closed)",
+        ))
+    })
 }
 
 /// Records where [`send_raw`] writes in this process: a worker's result pipe (loops, pools) or
 /// a started child's channel to its parent.
-pub(crate) fn set_result_fd(fd: RawFd) {
-    RESULT_FD.store(fd, Ordering::Relaxed);
+pub(crate) fn set_result_fd(fd: impl AsFd) {
+    sys::set_result_fd(fd);
 }
 
 /// The location recorded by the child's panic hook for the last panic, if any.

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sys::{self, RawFd, Watch};
+use crate::sys::{self, Fd, RawFd, Watch};
 
 /// Waits until one of `fds` is readable (or at end of file) or `timeout` passes; returns the
-/// readable ones.
-pub(crate) fn wait_readable(
-    fds: impl Iterator<Item = RawFd>,
+/// readable ones' numbers (compare with [`Fd::raw`]).
+pub(crate) fn wait_readable<'a>(
+    fds: impl Iterator<Item = &'a Fd>,
     timeout: Option<Duration>,
 ) -> std::io::Result<Vec<RawFd>> {
     let mut watches: Vec<Watch> = fds.map(|fd| Watch::new(fd, true, false)).collect();
@@ -16,7 +16,7 @@ pub(crate) fn wait_readable(
     Ok(watches
         .iter()
         .filter(|w| w.readable)
-        .map(|w| w.fd)
+        .map(|w| w.fd())
         .collect())
 }
 

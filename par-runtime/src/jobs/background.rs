@@ -67,7 +67,7 @@ impl Background {
     /// assert_eq!(queue.recv().unwrap(), 7);
     /// ```
     pub fn pid(&self) -> u32 {
-        self.pid as u32
+        self.pid.as_raw() as u32
     }
 
     /// Where its result waits.
@@ -131,7 +131,7 @@ pub fn background<T: Transfer>(
             serve(&listener, &socket, job)
         });
         match detached {
-            Ok(pid) => i32::from(sys::write_all(ends.res.raw(), &pid.to_le_bytes()).is_err()),
+            Ok(pid) => i32::from(sys::write_all(&ends.res, &pid.as_raw().to_le_bytes()).is_err()),
             Err(_) => 4,
         }
     })?;
@@ -140,7 +140,7 @@ pub fn background<T: Transfer>(
     let mut got = 0;
     // The launcher has exited: what it wrote is all in the pipe, and no writer is left.
     while got < 4 {
-        match sys::read(ends.res.raw(), &mut b[got..]) {
+        match sys::read(&ends.res, &mut b[got..]) {
             Ok(0) | Err(_) => break,
             Ok(n) => got += n,
         }
@@ -153,7 +153,7 @@ pub fn background<T: Transfer>(
         ));
     }
     Ok(Background {
-        pid: i32::from_le_bytes(b),
+        pid: Pid::from_raw(i32::from_le_bytes(b)),
         path,
     })
 }
@@ -180,7 +180,7 @@ fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() 
     flush_stdout();
     let mut frame = FrameBuf::default();
     frame.begin(Kind::Message);
-    let outcome: Outcome = (sys::getpid(), outcome);
+    let outcome: Outcome = (sys::getpid().as_raw(), outcome);
     if codec::encode_into(&outcome, &mut frame.buf).is_err() || frame.end().is_err() {
         return 2;
     }

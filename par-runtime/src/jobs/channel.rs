@@ -123,7 +123,7 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
         if sys::set_nonblocking(&down).is_err() {
             return 2;
         }
-        report::set_result_fd(ends.res.raw());
+        report::set_result_fd(&ends.res);
         let mut ch = Channel::<R, S>::new(index, parent, None, ends.res, down);
         child_main(&mut ch, f)
     })?;
@@ -132,7 +132,7 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
     };
     Ok(Channel::new(
         index,
-        child.pid(),
+        child.process(),
         Some(child),
         down,
         ends.res,
@@ -155,7 +155,7 @@ fn child_main<S: Transfer, R: Transfer>(
         frame.done();
         if frame.end().is_ok() {
             if let Some(tx) = &ch.tx {
-                let _ = sys::write_all(tx.raw(), &frame.buf);
+                let _ = sys::write_all(tx, &frame.buf);
             }
         }
     }
@@ -165,7 +165,7 @@ fn child_main<S: Transfer, R: Transfer>(
             && ch
                 .tx
                 .as_ref()
-                .is_some_and(|tx| sys::write_all(tx.raw(), &frame.buf).is_ok());
+                .is_some_and(|tx| sys::write_all(tx, &frame.buf).is_ok());
         if !sent {
             code = 2;
         }
@@ -200,7 +200,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     /// ch.join().unwrap();
     /// ```
     pub fn pid(&self) -> u32 {
-        self.peer as u32
+        self.peer.as_raw() as u32
     }
 
     /// Sends one message. Fails with an `Io` error if the other side has closed its end or
@@ -233,10 +233,10 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         self.out.clear();
         self.out.begin(Kind::Message);
         codec::encode_value(msg, &mut self.out.buf)
-            .map_err(|e| e.about(self.index, sys::getpid()))?;
+            .map_err(|e| e.about(self.index, sys::getpid().as_raw()))?;
         self.out
             .end()
-            .and_then(|()| sys::write_all(tx.raw(), &self.out.buf))
+            .and_then(|()| sys::write_all(tx, &self.out.buf))
             .map_err(|e| Error::io("could not send on a channel (the other side is gone?)", e))
     }
 
@@ -291,7 +291,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             let Some(wait) = time_left(deadline) else {
                 return false;
             };
-            if let Err(e) = wait_readable(std::iter::once(self.rx.raw()), wait) {
+            if let Err(e) = wait_readable(std::iter::once(&self.rx), wait) {
                 self.read_error = Some(e);
                 self.eof = true;
             }
@@ -301,7 +301,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     /// Reads what is available without blocking; true when `recv` would not block.
     fn pump(&mut self) -> bool {
         while !self.finished && !self.eof && !self.reader.ready() {
-            let fd = self.rx.raw();
+            let fd = &self.rx;
             match self.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {}
                 Ok(Fill::WouldBlock) => return false,
@@ -342,7 +342,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         if self.finished {
             return Ok(None);
         }
-        let (index, pid) = (self.index, self.peer);
+        let (index, pid) = (self.index, self.peer.as_raw());
         let bad = |message: String| Error::Decode {
             index: Some(index),
             pid: Some(pid),
@@ -638,7 +638,7 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
             let Some(wait) = time_left(deadline) else {
                 return ready;
             };
-            if let Err(e) = wait_readable(self.active.iter().map(|c| c.rx.raw()), wait) {
+            if let Err(e) = wait_readable(self.active.iter().map(|c| &c.rx), wait) {
                 // Nothing can be waited on any more: every channel reports it.
                 for c in &mut self.active {
                     c.read_error = Some(std::io::Error::new(e.kind(), e.to_string()));

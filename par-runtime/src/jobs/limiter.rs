@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::sys::{self, Pid};
+use crate::sys;
 
 /// How often a family looks at its [`Cancel`] handle while it waits for children.
 const CANCEL_LOOK: Duration = Duration::from_millis(20);
@@ -125,7 +125,7 @@ impl<T> Limiter<T> {
     }
 
     /// The error of job `job`, killed in process `pid` for running past the timeout.
-    pub(crate) fn timed_out(&self, job: usize, pid: Pid) -> Error {
+    pub(crate) fn timed_out(&self, job: usize, pid: i32) -> Error {
         Error::TimedOut {
             index: job,
             pid,

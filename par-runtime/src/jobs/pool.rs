@@ -21,7 +21,7 @@ use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::queue::Spawner;
 use crate::mode;
-use crate::sys::{self, Fd, Pid};
+use crate::sys::{self, AsFd, BorrowedFd, Fd};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind, ResultsHead};
 
@@ -331,7 +331,7 @@ impl<T: Transfer> Pool<T> {
             return job;
         }
         if self.inline {
-            let pid = sys::getpid();
+            let pid = sys::getpid().as_raw();
             let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(args).map(f))) {
                 // `round_trip` of the value runs its `Serialize`: user code, whose panic is
                 // the call's.
@@ -348,7 +348,7 @@ impl<T: Transfer> Pool<T> {
         let mut bytes = Vec::new();
         match codec::encode_into(&args, &mut bytes) {
             Ok(()) => self.pending.push_back((job, name, bytes)),
-            Err(e) => self.finish(job, Err(e.about(job, sys::getpid()))),
+            Err(e) => self.finish(job, Err(e.about(job, sys::getpid().as_raw()))),
         }
         self.dispatch();
         job
@@ -408,7 +408,7 @@ impl<T: Transfer> Pool<T> {
             let sent = self
                 .frame
                 .call(*job as u64, name, args)
-                .and_then(|()| sys::write_all(self.workers[at].tx.raw(), &self.frame.buf));
+                .and_then(|()| sys::write_all(&self.workers[at].tx, &self.frame.buf));
             if sent.is_ok() {
                 let w = &mut self.workers[at];
                 if w.calls.is_empty() {
@@ -474,7 +474,7 @@ impl<T: Transfer> Pool<T> {
             ..Pipes::default()
         };
         let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
-            Some(cmd) => serve(cmd.raw(), ends.res.raw()),
+            Some(cmd) => serve(cmd.as_fd(), ends.res.as_fd()),
             None => 1,
         })?;
         self.forks += 1;
@@ -508,7 +508,7 @@ impl<T: Transfer> Pool<T> {
                     .filter(|w| !w.calls.is_empty())
                     .filter_map(|w| timeout.map(|t| w.since + t)),
             );
-            let ready = match wait_readable(self.workers.iter().map(|w| w.rx.raw()), wait) {
+            let ready = match wait_readable(self.workers.iter().map(|w| &w.rx), wait) {
                 Ok(ready) => ready,
                 Err(e) => {
                     for w in std::mem::take(&mut self.workers) {
@@ -573,7 +573,7 @@ impl<T: Transfer> Pool<T> {
     fn read(&mut self, at: usize) {
         loop {
             let w = &mut self.workers[at];
-            let fd = w.rx.raw();
+            let fd = &w.rx;
             match w.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     let mut got = Vec::new();
@@ -669,7 +669,7 @@ impl<T: Transfer> Pool<T> {
     }
 }
 
-fn lost(job: usize, pid: Option<Pid>) -> Error {
+fn lost(job: usize, pid: Option<i32>) -> Error {
     Error::Lost {
         index: Some(job),
         pid,
@@ -725,7 +725,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
 
 /// A pool worker's life: serve calls until the parent closes the command pipe. Returns the
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
-pub(crate) fn serve(cmd: sys::RawFd, res: sys::RawFd) -> i32 {
+pub(crate) fn serve(cmd: BorrowedFd<'_>, res: BorrowedFd<'_>) -> i32 {
     use std::io::Write;
     report::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
@@ -792,10 +792,14 @@ impl<T: Transfer> Pool<T> {
         !self.pending.is_empty() || self.workers.iter().any(|w| !w.calls.is_empty())
     }
 
-    /// The pipes its workers answer on (after handing out waiting calls).
-    pub(crate) fn answer_fds(&mut self) -> Vec<sys::RawFd> {
+    /// Hands waiting calls to the workers (see [`Pool::answer_fds`]).
+    pub(crate) fn hand_out(&mut self) {
         self.dispatch();
-        self.workers.iter().map(|w| w.rx.raw()).collect()
+    }
+
+    /// The pipes its workers answer on.
+    pub(crate) fn answer_fds(&self) -> impl Iterator<Item = &Fd> {
+        self.workers.iter().map(|w| &w.rx)
     }
 
     /// Reads the answers waiting on `fd` (one of [`Pool::answer_fds`]).

@@ -91,11 +91,12 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             let Some((pool, _)) = self.ranks.as_mut() else {
                 break;
             };
-            let links = pool.answer_fds();
-            if links.is_empty() && self.running.is_empty() {
+            pool.hand_out();
+            let pool = &*pool;
+            if pool.answer_fds().next().is_none() && self.running.is_empty() {
                 break;
             }
-            let fds = self.running.iter().map(|c| c.res.raw()).chain(links);
+            let fds = self.running.iter().map(|c| &c.res).chain(pool.answer_fds());
             match wait_readable(fds, None) {
                 Ok(ready) => {
                     for fd in ready {
@@ -135,7 +136,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             };
             if !sys::CAN_FORK || mode::in_worker() || mode::workers(Some(2)) == 1 {
                 // Sequential mode: run it here, with the same codec round trip as a child.
-                let pid = sys::getpid();
+                let pid = sys::getpid().as_raw();
                 // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
                 let r = match catch_unwind(AssertUnwindSafe(|| codec::round_trip(job()))) {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
@@ -160,8 +161,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         let (child, ends) = child::spawn_with(pipes, &job, move |job, ends| {
             // The child: run the job, send its value (or its panic), leave.
             let mut frame = FrameBuf::default();
-            if run_job(&mut frame, index, job) && sys::write_all(ends.res.raw(), &frame.buf).is_ok()
-            {
+            if run_job(&mut frame, index, job) && sys::write_all(&ends.res, &frame.buf).is_ok() {
                 0
             } else {
                 2
@@ -213,7 +213,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                     .iter()
                     .filter_map(|c| self.books.deadline(c.started)),
             );
-            let ready = match wait_readable(self.running.iter().map(|c| c.res.raw()), wait) {
+            let ready = match wait_readable(self.running.iter().map(|c| &c.res), wait) {
                 Ok(ready) => ready,
                 Err(e) => {
                     // Nothing sensible to wait on any more: fail every running job.
@@ -259,7 +259,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         let deadline = Some(Instant::now() + Duration::from_secs(1));
         while !self.running.is_empty() {
             let ready = match time_left(deadline) {
-                Some(left) => wait_readable(self.running.iter().map(|c| c.res.raw()), left),
+                Some(left) => wait_readable(self.running.iter().map(|c| &c.res), left),
                 None => Ok(Vec::new()),
             };
             match ready {
@@ -279,7 +279,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn read(&mut self, i: usize) {
         loop {
             let c = &mut self.running[i];
-            let fd = c.res.raw();
+            let fd = &c.res;
             match c.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     if let Some((value, outcome)) = take_frame::<T>(c) {

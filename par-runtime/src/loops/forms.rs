@@ -313,7 +313,7 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     };
     match r {
         Ok(()) => Ok(emit.values),
-        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid())),
+        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid().as_raw())),
         Err(JobError::Runtime(e)) => Err(e),
     }
 }
@@ -330,10 +330,10 @@ pub(crate) fn run_one<I, J: Job<I>>(
     match job.run(index, 1, std::iter::once(item), &mut emit) {
         Ok(()) => emit.values.pop().ok_or_else(|| Error::Lost {
             index: Some(index),
-            pid: Some(crate::sys::getpid()),
+            pid: Some(crate::sys::getpid().as_raw()),
             message: "the item gave no value".into(),
         }),
-        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid())),
+        Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid().as_raw())),
         Err(JobError::Runtime(e)) => Err(e),
     }
 }
@@ -393,12 +393,12 @@ impl Extras {
         codec::round_trip(value).map_err(|e| match e {
             Error::Encode { message, .. } => Error::Encode {
                 index: Some(self.index),
-                pid: Some(crate::sys::getpid()),
+                pid: Some(crate::sys::getpid().as_raw()),
                 message,
             },
             Error::Decode { message, .. } => Error::Decode {
                 index: Some(self.index),
-                pid: Some(crate::sys::getpid()),
+                pid: Some(crate::sys::getpid().as_raw()),
                 message: format!(
                     "PAR_CHECK: the value of item {} does not survive serialization: {message}",
                     self.index

@@ -20,7 +20,7 @@ use crate::loops::sched::{Sched, Schedule};
 use crate::loops::source::{Plan, Source};
 use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
-use crate::sys::{self, Fd, Shared, Watch};
+use crate::sys::{self, AsFd, Fd, Shared, Watch};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
 
@@ -294,8 +294,8 @@ impl<V: Transfer> Team<V> {
         let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
             Some(cmd) => {
                 let fds = Fds {
-                    cmd: cmd.raw(),
-                    res: ends.res.raw(),
+                    cmd: cmd.as_fd(),
+                    res: ends.res.as_fd(),
                     each_item,
                 };
                 worker::main(fds, slot, src, job, grain)
@@ -358,13 +358,13 @@ impl<V: Transfer> Team<V> {
         let mut watches: Vec<Watch> = Vec::with_capacity(2 * self.workers.len());
         for w in &self.workers {
             if let Some(res) = &w.res {
-                watches.push(Watch::new(res.raw(), true, false));
+                watches.push(Watch::new(res, true, false));
             }
             if let Some(out) = &w.stdout {
-                watches.push(Watch::new(out.raw(), true, false));
+                watches.push(Watch::new(out, true, false));
             }
             if let Some(cmd) = w.cmd.as_ref().filter(|_| w.written < w.out.buf.len()) {
-                watches.push(Watch::new(cmd.raw(), false, true));
+                watches.push(Watch::new(cmd, false, true));
             }
         }
         let partial = self.workers.iter().any(|w| w.partial.is_some());
@@ -383,14 +383,14 @@ impl<V: Transfer> Team<V> {
             if let Some(i) = self
                 .workers
                 .iter()
-                .position(|w| w.stdout.as_ref().is_some_and(|f| f.raw() == watch.fd))
+                .position(|w| w.stdout.as_ref().is_some_and(|f| f.raw() == watch.fd()))
             {
                 self.relay(i);
             }
             if let Some(i) = self
                 .workers
                 .iter()
-                .position(|w| w.res.as_ref().is_some_and(|f| f.raw() == watch.fd))
+                .position(|w| w.res.as_ref().is_some_and(|f| f.raw() == watch.fd()))
             {
                 self.read(i);
             }
@@ -496,7 +496,7 @@ impl<V: Transfer> Team<V> {
         for w in &mut self.workers {
             let Some(cmd) = &w.cmd else { continue };
             while w.written < w.out.buf.len() {
-                match sys::write(cmd.raw(), &w.out.buf[w.written..]) {
+                match sys::write(cmd, &w.out.buf[w.written..]) {
                     Ok(n) => w.written += n,
                     // WouldBlock: later. EPIPE: the worker died; its EOF tells how.
                     Err(_) => break,
@@ -517,7 +517,7 @@ impl<V: Transfer> Team<V> {
     fn relay(&mut self, i: usize) {
         let w = &mut self.workers[i];
         let Some(out) = &w.stdout else { return };
-        let fd = out.raw();
+        let fd = out.as_fd();
         let mut buf = [0u8; 16 << 10];
         let eof = loop {
             match sys::read(fd, &mut buf) {
@@ -549,7 +549,7 @@ impl<V: Transfer> Team<V> {
         for _ in 0..16 {
             let w = &mut self.workers[i];
             let Some(res) = &w.res else { return };
-            let fd = res.raw();
+            let fd = res.as_fd();
             match w.reader.fill(|b| sys::read(fd, b)) {
                 Ok(Fill::Read(_)) => {
                     if let Err(e) = self.frames(i) {
@@ -825,7 +825,7 @@ impl<V: Transfer> Team<V> {
             if w.child.is_reaped() || w.child.was_killed() {
                 continue;
             }
-            let cpu = sys::cpu_time(w.child.pid());
+            let cpu = sys::cpu_time(w.child.process());
             let st = &mut w.stall;
             if item == 0 || item != st.item || cpu.is_none() || cpu != st.cpu {
                 *st = Stall {
@@ -840,7 +840,7 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             st.warned = true;
-            let wchan = sys::wait_channel(w.child.pid());
+            let wchan = sys::wait_channel(w.child.process());
             let cause = stall_cause(self.threads, &self.thread_names, wchan.as_deref());
             let hint = if self.timeout.is_some() {
                 ""
@@ -1036,7 +1036,7 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
                 Err(e) => {
                     failed = true;
                     Some(Err(match e {
-                        JobError::Body(f) => f.into_error(sys::getpid()),
+                        JobError::Body(f) => f.into_error(sys::getpid().as_raw()),
                         JobError::Runtime(e) => e,
                     }))
                 }

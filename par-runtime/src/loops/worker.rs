@@ -11,7 +11,7 @@ use crate::child::report::{self, UNSENT};
 use crate::error::{Error, Result};
 use crate::loops::forms::{Emit, Failure, Job, JobError};
 use crate::loops::source::{Plan, Source};
-use crate::sys::{self, RawFd, SlotWriter};
+use crate::sys::{self, BorrowedFd, SlotWriter};
 use crate::wire::codec;
 use crate::wire::{self, FrameBuf, FrameReader, Kind, ResultsHead};
 
@@ -21,9 +21,9 @@ const FLUSH: usize = 1 << 20;
 
 /// The fds a worker is given (the child layer made them, with its stdout and death pipe).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fds {
-    pub(crate) cmd: RawFd,
-    pub(crate) res: RawFd,
+pub(crate) struct Fds<'a> {
+    pub(crate) cmd: BorrowedFd<'a>,
+    pub(crate) res: BorrowedFd<'a>,
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
@@ -32,7 +32,7 @@ pub(crate) struct Fds {
 /// The worker's life in the child (which `child::spawn` started and will end). Returns the
 /// exit code: 0 done, 1 the parent sent garbage, 2 a write failed (the parent is gone).
 pub(crate) fn main<S: Source, J: Job<S::Item>>(
-    fds: Fds,
+    fds: Fds<'_>,
     slot: SlotWriter,
     src: &mut S,
     job: &J,
@@ -48,7 +48,7 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
 struct Exit(i32);
 
 fn serve<S: Source, J: Job<S::Item>>(
-    fds: Fds,
+    fds: Fds<'_>,
     slot: SlotWriter,
     src: &mut S,
     job: &J,
@@ -118,8 +118,8 @@ fn serve<S: Source, J: Job<S::Item>>(
 
 /// The worker's [`Emit`]: values are encoded into a results frame that is sent when full and at
 /// the end of the chunk.
-struct Sender {
-    fds: Fds,
+struct Sender<'a> {
+    fds: Fds<'a>,
     slot: SlotWriter,
     frame: FrameBuf,
     /// The results frame being filled: (first item, items, values).
@@ -128,7 +128,7 @@ struct Sender {
     first: usize,
 }
 
-impl Sender {
+impl Sender<'_> {
     fn begin(&mut self) -> &mut ResultsHead {
         if self.head.is_none() {
             let head = ResultsHead {
@@ -207,7 +207,7 @@ impl Sender {
     }
 }
 
-impl<V: codec::Transfer> Emit<V> for Sender {
+impl<V: codec::Transfer> Emit<V> for Sender<'_> {
     fn start(&mut self, index: usize) {
         self.slot.mark(index as u64 + 1);
     }

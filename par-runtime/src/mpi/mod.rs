@@ -190,7 +190,7 @@ pub(crate) fn at_rank(rank: Option<usize>, e: Error) -> Error {
 }
 
 /// The error for a call whose link to `rank` closed before its result came.
-pub(crate) fn link_lost(rank: usize, job: Option<usize>, pid: crate::sys::Pid) -> Error {
+pub(crate) fn link_lost(rank: usize, job: Option<usize>, pid: i32) -> Error {
     Error::OnRank {
         rank,
         host: host(rank),

@@ -22,7 +22,7 @@ use ::mpi::Threading;
 
 use super::Link;
 use crate::error::{Error, Result};
-use crate::sys::{self, Fd, Pid, Watch};
+use crate::sys::{self, AsFd, Fd, Pid, Watch};
 use crate::wire::{self, Fill, FrameReader, Kind};
 
 /// A rank's first message to rank 0: `[u32 pid][host name]`.
@@ -109,7 +109,7 @@ fn request(r: Request) {
     c.requests.push(r);
     if let Some(w) = &c.wake {
         // A full wake-up pipe already holds a wake-up: nothing is lost.
-        let _ = sys::write(w.raw(), &[1]);
+        let _ = sys::write(w, &[1]);
     }
 }
 
@@ -246,7 +246,7 @@ fn mpi_thread(started: mpsc::Sender<std::result::Result<Started, String>>, wake:
     if rank == 0 {
         let mut peers = vec![Peer { pid, host }];
         peers.resize_with(size, || Peer {
-            pid: 0,
+            pid: Pid::from_raw(0),
             host: String::new(),
         });
         for _ in 1..size {
@@ -254,7 +254,7 @@ fn mpi_thread(started: mpsc::Sender<std::result::Result<Started, String>>, wake:
             let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
             let from = status.source_rank() as usize;
             if let (Some(p), Some(b)) = (peers.get_mut(from), bytes.get(..4)) {
-                p.pid = Pid::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                p.pid = Pid::from_raw(i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 p.host = String::from_utf8_lossy(&bytes[4..]).into_owned();
             }
         }
@@ -269,12 +269,12 @@ fn mpi_thread(started: mpsc::Sender<std::result::Result<Started, String>>, wake:
             Root::new(world, wake).run();
         }
     } else {
-        let mut hello = pid.to_le_bytes().to_vec();
+        let mut hello = pid.as_raw().to_le_bytes().to_vec();
         hello.extend_from_slice(host.as_bytes());
         world.process_at_rank(0).send_with_tag(&hello[..], HELLO);
         let peers = (0..=rank)
             .map(|r| Peer {
-                pid: if r == rank { pid } else { 0 },
+                pid: if r == rank { pid } else { Pid::from_raw(0) },
                 host: if r == rank {
                     host.clone()
                 } else {
@@ -367,7 +367,7 @@ enum Flushed {
 fn flush(fd: &Fd, out: &mut Vec<u8>, sent: &mut usize) -> Flushed {
     let mut wrote = Flushed::None;
     while *sent < out.len() {
-        match sys::write(fd.raw(), &out[*sent..]) {
+        match sys::write(fd, &out[*sent..]) {
             Ok(n) => {
                 *sent += n;
                 wrote = Flushed::Some;
@@ -508,7 +508,7 @@ impl Root {
                 }
             }
             let mut b = [0u8; 64];
-            while matches!(sys::read(self.wake.raw(), &mut b), Ok(n) if n > 0) {}
+            while matches!(sys::read(&self.wake, &mut b), Ok(n) if n > 0) {}
             while let Some((from, tag, bytes)) = receive(&self.world) {
                 worked = true;
                 self.state.arrived(from, tag, bytes);
@@ -534,19 +534,19 @@ impl Root {
                 continue;
             }
             let busy = self.state.busy.iter().any(|b| !b.is_empty());
-            let mut watches: Vec<Watch> = std::iter::once(Watch::new(self.wake.raw(), true, false))
+            let mut watches: Vec<Watch> = std::iter::once(Watch::new(&self.wake, true, false))
                 .chain(
                     self.state
                         .chans
                         .iter()
-                        .map(|c| Watch::new(c.cmd.raw(), true, false)),
+                        .map(|c| Watch::new(&c.cmd, true, false)),
                 )
                 .chain(
                     self.state
                         .chans
                         .iter()
                         .filter(|c| !c.out.is_empty())
-                        .map(|c| Watch::new(c.res.raw(), false, true)),
+                        .map(|c| Watch::new(&c.res, false, true)),
                 )
                 .collect();
             idle(&mut turns, busy, &mut watches);
@@ -573,7 +573,7 @@ impl Root {
                     if c.closed {
                         return worked;
                     }
-                    let fd = c.cmd.raw();
+                    let fd = &c.cmd;
                     match c.reader.fill(|b| sys::read(fd, b)) {
                         Ok(Fill::Read(_)) => continue,
                         Ok(Fill::WouldBlock) => return worked,
@@ -699,7 +699,7 @@ impl Server {
             // within a node), and panics are reported to rank 0, not printed.
             crate::mode::mark_detached();
             match &ends.cmd {
-                Some(cmd) => crate::jobs::pool::serve(cmd.raw(), ends.res.raw()),
+                Some(cmd) => crate::jobs::pool::serve(cmd.as_fd(), ends.res.as_fd()),
                 None => 1,
             }
         })?;
@@ -783,8 +783,8 @@ impl Rank {
                 .iter()
                 .flat_map(|s| {
                     [
-                        Watch::new(s.res.raw(), true, false),
-                        Watch::new(s.cmd.raw(), false, !s.out.is_empty()),
+                        Watch::new(&s.res, true, false),
+                        Watch::new(&s.cmd, false, !s.out.is_empty()),
                     ]
                 })
                 .collect();
@@ -874,7 +874,7 @@ impl Rank {
                     frame_bytes(&id.to_le_bytes(), kind, payload)
                 }
                 Ok(None) => {
-                    let fd = server.res.raw();
+                    let fd = &server.res;
                     match server.reader.fill(|b| sys::read(fd, b)) {
                         Ok(Fill::Read(_)) => continue,
                         Ok(Fill::WouldBlock) => return worked,
@@ -914,7 +914,7 @@ impl Rank {
         let Some((id, _, _)) = running else { return };
         let what = match (how, status) {
             (TIMED_OUT, _) => what.to_string(),
-            (_, Some(Ok(sys::Status::Signaled(sig)))) => format!("signal {sig}"),
+            (_, Some(Ok(sys::Status::Signaled(sig)))) => format!("signal {}", sig.number()),
             (_, Some(Ok(sys::Status::Exited(code)))) => format!("exit {code}"),
             (_, _) => "unknown".to_string(),
         };

@@ -4,14 +4,85 @@
 
 use std::alloc::Layout;
 use std::io;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use super::{Status, Watch};
 
 /// A file descriptor number (never a real one here).
 pub(crate) type RawFd = i32;
-/// A process id.
-pub(crate) type Pid = i32;
+
+/// A process id (only this process' own exists here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Pid(i32);
+
+impl Pid {
+    pub(crate) fn from_raw(pid: i32) -> Self {
+        Pid(pid)
+    }
+
+    pub(crate) fn as_raw(self) -> i32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Pid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// No process is ever signalled here: this type has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {}
+
+impl Signal {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {}
+    }
+}
+
+pub(super) fn signal_number(s: Signal) -> i32 {
+    match s {}
+}
+
+pub(super) fn signal(_: i32) -> Option<Signal> {
+    None
+}
+
+pub(super) fn realtime_offset(_: i32) -> Option<i32> {
+    None
+}
+
+/// Stands in for `std::os::fd::BorrowedFd` (which non-Unix targets lack); no fd exists here,
+/// so this type has no values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BorrowedFd<'a>(Never, PhantomData<&'a ()>);
+
+#[derive(Debug, Clone, Copy)]
+enum Never {}
+
+/// Stands in for `std::os::fd::AsFd`.
+pub(crate) trait AsFd {
+    fn as_fd(&self) -> BorrowedFd<'_>;
+}
+
+impl<T: AsFd + ?Sized> AsFd for &T {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        (**self).as_fd()
+    }
+}
+
+impl AsFd for BorrowedFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        *self
+    }
+}
+
+pub(super) fn fd_number(fd: BorrowedFd<'_>) -> RawFd {
+    match fd.0 {}
+}
 
 fn unsupported() -> io::Error {
     io::Error::new(
@@ -20,13 +91,19 @@ fn unsupported() -> io::Error {
     )
 }
 
-/// An fd owned by par (none exist here).
+/// An fd owned by par (none exist here: this type has no values).
 #[derive(Debug)]
-pub(crate) struct Fd(RawFd);
+pub(crate) struct Fd(Never);
 
 impl Fd {
     pub(crate) fn raw(&self) -> RawFd {
-        self.0
+        match self.0 {}
+    }
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self.0 {}
     }
 }
 
@@ -39,21 +116,21 @@ pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
     Err(unsupported())
 }
 
-pub(crate) fn set_nonblocking(_: &Fd) -> io::Result<()> {
+pub(crate) fn set_nonblocking(_: impl AsFd) -> io::Result<()> {
     Err(unsupported())
 }
 
-pub(crate) fn grow_pipe(_: &Fd, _: usize) {}
+pub(crate) fn grow_pipe(_: impl AsFd, _: usize) {}
 
-pub(crate) fn read(_: RawFd, _: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read(_: impl AsFd, _: &mut [u8]) -> io::Result<usize> {
     Err(unsupported())
 }
 
-pub(crate) fn write(_: RawFd, _: &[u8]) -> io::Result<usize> {
+pub(crate) fn write(_: impl AsFd, _: &[u8]) -> io::Result<usize> {
     Err(unsupported())
 }
 
-pub(crate) fn write_all(_: RawFd, _: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all(_: impl AsFd, _: &[u8]) -> io::Result<()> {
     Err(unsupported())
 }
 
@@ -62,7 +139,7 @@ pub(crate) fn poll(_: &mut [Watch], _: Option<Duration>) -> io::Result<()> {
 }
 
 pub(crate) fn getpid() -> Pid {
-    std::process::id() as Pid
+    Pid(std::process::id() as i32)
 }
 
 #[allow(dead_code)] // the same API as the Unix `sys`, whose `fork` its tests call
@@ -70,7 +147,7 @@ pub(crate) fn fork(_: &[RawFd], _: impl FnOnce() -> std::convert::Infallible) ->
     Err(unsupported())
 }
 
-pub(crate) fn dup2(_: RawFd, _: RawFd) -> io::Result<()> {
+pub(crate) fn redirect_stdout(_: impl AsFd) -> io::Result<()> {
     Err(unsupported())
 }
 
@@ -84,11 +161,23 @@ pub(crate) fn waitpid(_: Pid) -> io::Result<Status> {
 
 pub(crate) fn kill(_: Pid) {}
 
+/// No children here, so no error says one is gone.
+pub(crate) fn no_such_child(_: &io::Error) -> bool {
+    false
+}
+
 pub(crate) fn thread_count() -> usize {
     1
 }
 
-pub(crate) fn die_with_parent(_: RawFd) {}
+pub(crate) fn die_with_parent(_: impl AsFd) {}
+
+pub(crate) fn set_result_fd(_: impl AsFd) {}
+
+/// No workers here, so no result pipe.
+pub(crate) fn with_result_fd<R>(_: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    None
+}
 
 /// No child processes here: nothing waits.
 #[allow(dead_code)] // the same API as the Unix `sys`
@@ -108,23 +197,34 @@ pub(crate) fn cpu_time(_: Pid) -> Option<std::time::Duration> {
 
 const PAGE: usize = 4096;
 
-/// Zeroed, page-aligned heap memory standing in for a shared mapping (nothing is forked here).
-pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
-    let layout = Layout::from_size_align(len, PAGE)
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `layout` has a non-zero size (callers ask for at least one byte).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-    }
-    Ok(ptr)
+/// Zeroed, page-aligned heap memory standing in for a shared mapping (nothing is forked here);
+/// freed on drop.
+#[derive(Debug)]
+pub(super) struct Mapping {
+    ptr: NonNull<u8>,
+    layout: Layout,
 }
 
-/// Frees what [`map_shared`] returned.
-pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
-    if let Ok(layout) = Layout::from_size_align(len, PAGE) {
-        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed once.
-        unsafe { std::alloc::dealloc(ptr, layout) };
+impl Mapping {
+    pub(super) fn new(len: usize) -> io::Result<Self> {
+        let layout = Layout::from_size_align(len.max(1), PAGE)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `layout` has a non-zero size (at least one byte).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        Ok(Mapping { ptr, layout })
+    }
+
+    pub(super) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed once, here;
+        // the references handed out by `Shared` borrow it, so none outlives this drop.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
     }
 }
 

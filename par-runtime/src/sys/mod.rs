@@ -1,5 +1,7 @@
 //! Every system call and every `unsafe` block of par, as small safe functions returning
-//! `io::Result` (errno converted right after each call).
+//! `io::Result` (errno converted right after each call). No safe function here takes a raw fd
+//! or a raw pointer to act on: fds come as `impl AsFd` (an [`Fd`] or a `BorrowedFd`), pids as
+//! nix's `Pid`.
 //!
 //! `unix` is the real thing. `fallback` (non-Unix targets, or `--cfg par_fallback_sys` to test
 //! it on Unix) has no processes: every loop runs inline (see `mode::workers`), its process
@@ -23,7 +25,9 @@ pub(crate) use unix::*;
 #[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // never polled without fork
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Watch {
-    pub(crate) fd: RawFd,
+    /// Only the number, taken from a borrow in [`Watch::new`], so that callers can act on
+    /// their fds between polls (poll(2) reads numbers; one closed since is reported, not used).
+    fd: RawFd,
     pub(crate) read: bool,
     pub(crate) write: bool,
     /// Set by poll: readable, or end of file / error pending (a read will tell which).
@@ -33,14 +37,19 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(fd: RawFd, read: bool, write: bool) -> Self {
+    pub(crate) fn new(fd: impl AsFd, read: bool, write: bool) -> Self {
         Watch {
-            fd,
+            fd: fd_number(fd.as_fd()),
             read,
             write,
             readable: false,
             writable: false,
         }
+    }
+
+    /// The watched fd's number, to find whose it is (compare with [`Fd::raw`]).
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
     }
 }
 
@@ -49,7 +58,44 @@ impl Watch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
     Exited(i32),
-    Signaled(i32),
+    Signaled(Sig),
+}
+
+/// The signal that ended a process: nix's [`Signal`] where it has one, else its number (the
+/// real-time signals, which `Signal` has no variants for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sig {
+    Named(Signal),
+    Unnamed(i32),
+}
+
+impl Sig {
+    pub(crate) fn from_number(number: i32) -> Self {
+        signal(number).map_or(Sig::Unnamed(number), Sig::Named)
+    }
+
+    /// The signal's number, as `kill -l` gives it.
+    #[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // no children without fork
+    pub(crate) fn number(self) -> i32 {
+        match self {
+            Sig::Named(s) => signal_number(s),
+            Sig::Unnamed(n) => n,
+        }
+    }
+}
+
+/// The signal's name: `SIGKILL`, `SIGUSR1`, `SIGRTMIN+3`, or `unknown signal`.
+impl std::fmt::Display for Sig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Sig::Named(s) => f.write_str(s.as_str()),
+            Sig::Unnamed(n) => match realtime_offset(n) {
+                Some(0) => f.write_str("SIGRTMIN"),
+                Some(k) => write!(f, "SIGRTMIN+{k}"),
+                None => f.write_str("unknown signal"),
+            },
+        }
+    }
 }
 
 /// True where loops can fork workers.
@@ -64,7 +110,7 @@ pub(crate) const SLOT_STRIDE: usize = 128;
 /// mode.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    ptr: *mut u8,
+    map: Mapping,
     len: usize,
 }
 
@@ -73,7 +119,7 @@ impl Shared {
     pub(crate) fn new(len: usize) -> io::Result<Self> {
         let len = len.max(1);
         Ok(Shared {
-            ptr: map_shared(len)?,
+            map: Mapping::new(len)?,
             len,
         })
     }
@@ -89,7 +135,7 @@ impl Shared {
         // the pointer is aligned for AtomicU64; the region is zero-filled (a valid u64) and
         // lives as long as `self`; AtomicU64 allows shared mutation through `&`, and every
         // access from any process goes through atomics.
-        unsafe { &*self.ptr.add(at).cast::<AtomicU64>() }
+        unsafe { &*self.ptr().add(at).cast::<AtomicU64>() }
     }
 
     /// The writing end of slot `i`, for the one worker that owns it (see [`SlotWriter`]).
@@ -98,6 +144,11 @@ impl Shared {
         SlotWriter {
             ptr: std::ptr::NonNull::from(slot).cast::<u64>(),
         }
+    }
+
+    /// The region's first byte, page-aligned, valid for `len` bytes while `self` lives.
+    fn ptr(&self) -> *mut u8 {
+        self.map.ptr().as_ptr()
     }
 
     /// Size in bytes.
@@ -114,7 +165,7 @@ impl Shared {
         );
         // SAFETY: in bounds (asserted), page-aligned so aligned for any Pod type, every bit
         // pattern is a valid Pod value, and `&mut self` excludes mutable views here.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<T>(), n) }
+        unsafe { std::slice::from_raw_parts(self.ptr().cast::<T>(), n) }
     }
 
     /// Runs `f` on values `start..start + n` of `T`, mutably. `&mut self` makes the view
@@ -133,14 +184,8 @@ impl Shared {
         );
         // SAFETY: in bounds and aligned (asserted above; page-aligned base), every bit pattern
         // is a valid `T`, and `&mut self` ensures no other view of the region in this process.
-        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<T>().add(start), n) };
+        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr().cast::<T>().add(start), n) };
         f(s)
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        unmap_shared(self.ptr, self.len);
     }
 }
 

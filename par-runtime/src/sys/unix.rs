@@ -1,15 +1,27 @@
-//! The Unix implementation of `sys`: fork, pipes, poll, waitpid, signals, shared mappings.
+//! The Unix implementation of `sys`: fork, pipes, poll, waitpid, signals, shared mappings,
+//! on nix's typed wrappers (`OwnedFd`/`BorrowedFd`, `Pid`, `Signal`). Raw `libc` only where nix
+//! has no wrapper or its wrapper does not fit; each such call says why.
 //!
 //! What this module must never do: allocate or take a lock in a forked child before the child
 //! has left the fork window (see [`fork`]), or hand out a raw fd that is not registered.
 
 use std::io;
-pub(crate) use std::os::fd::RawFd;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::num::NonZeroUsize;
+pub(crate) use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{Status, Watch};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::mman::{MapFlags, ProtFlags};
+use nix::sys::signal::SigHandler;
+pub(crate) use nix::sys::signal::Signal;
+pub(crate) use nix::unistd::Pid;
+
+use super::{Sig, Status, Watch};
 
 /// Every fd par has open in this process. A forked worker closes all of them except its own, so
 /// that a worker never holds another worker's (or another loop's, forked concurrently by another
@@ -26,8 +38,25 @@ fn registry() -> MutexGuard<'static, Vec<RawFd>> {
 pub(crate) struct Fd(Option<OwnedFd>);
 
 impl Fd {
+    /// Registers `fd`; the caller holds the registry's lock (`reg`), so no fork sees it
+    /// half-made.
+    fn register(reg: &mut Vec<RawFd>, fd: OwnedFd) -> Fd {
+        reg.push(fd.as_raw_fd());
+        Fd(Some(fd))
+    }
+
+    /// The fd's number, to tell fds apart (never to do I/O: that takes the `Fd` or a borrow).
     pub(crate) fn raw(&self) -> RawFd {
-        self.0.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.0 {
+            Some(fd) => fd.as_fd(),
+            None => unreachable!("an Fd is emptied only by its drop"),
+        }
     }
 }
 
@@ -42,78 +71,70 @@ impl Drop for Fd {
     }
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
+/// `fd`'s number (see [`Watch`](super::Watch)).
+pub(super) fn fd_number(fd: BorrowedFd<'_>) -> RawFd {
+    fd.as_raw_fd()
 }
 
 /// A pipe `(read end, write end)`, both close-on-exec.
 pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
-    let mut fds = [0 as libc::c_int; 2];
     let mut reg = registry();
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    reg.extend_from_slice(&fds);
-    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok((Fd(Some(r)), Fd(Some(w))))
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    Ok((Fd::register(&mut reg, r), Fd::register(&mut reg, w)))
 }
 
 /// Makes reads and writes on `fd` return `WouldBlock` instead of blocking.
-pub(crate) fn set_nonblocking(fd: &Fd) -> io::Result<()> {
-    // SAFETY: F_GETFL has no memory-safety preconditions; a bad fd is EBADF.
-    let flags = cvt(unsafe { libc::fcntl(fd.raw(), libc::F_GETFL) })?;
-    // SAFETY: as above, F_SETFL only changes file status flags.
-    cvt(unsafe { libc::fcntl(fd.raw(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    add_flags(fd.as_fd(), OFlag::O_NONBLOCK)
+}
+
+/// Adds file status flags (`F_GETFL`, then `F_SETFL`).
+fn add_flags(fd: BorrowedFd<'_>, add: OFlag) -> io::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | add))?;
     Ok(())
 }
 
 /// Grows a pipe's buffer (Linux; a 1 MiB pipe moves several times more bytes per second than
 /// the default 64 KiB). Best effort: the system limit may refuse, which is not an error.
-pub(crate) fn grow_pipe(fd: &Fd, bytes: usize) {
+pub(crate) fn grow_pipe(fd: impl AsFd, bytes: usize) {
     #[cfg(target_os = "linux")]
-    // SAFETY: F_SETPIPE_SZ takes an int and has no memory-safety preconditions.
-    let _ = unsafe { libc::fcntl(fd.raw(), libc::F_SETPIPE_SZ, bytes as libc::c_int) };
+    let _ = fcntl(
+        fd.as_fd(),
+        FcntlArg::F_SETPIPE_SZ(bytes.try_into().unwrap_or(i32::MAX)),
+    );
     #[cfg(not(target_os = "linux"))]
     let _ = (fd, bytes);
 }
 
 /// `read(2)`, retrying on EINTR. `Ok(0)` is end of file.
-pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+#[inline]
+pub(crate) fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = fd.as_fd();
     loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-        match cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r,
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            r => return Ok(r?),
         }
     }
 }
 
 /// `write(2)`, retrying on EINTR. Writing to a pipe whose reader is gone is `EPIPE` (par
 /// ignores `SIGPIPE` in workers; Rust programs ignore it at start-up).
-pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+#[inline]
+pub(crate) fn write(fd: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    let fd = fd.as_fd();
     loop {
-        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
-        match cvt_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r,
+        match nix::unistd::write(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            r => return Ok(r?),
         }
     }
 }
 
 /// Writes all of `buf` to a blocking fd.
-pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all(fd: impl AsFd, mut buf: &[u8]) -> io::Result<()> {
+    let fd = fd.as_fd();
     while !buf.is_empty() {
         match write(fd, buf)? {
             0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -126,10 +147,14 @@ pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 /// Waits until one of `watches` is ready or `timeout` passes (`None`: no limit). EINTR returns
 /// early with nothing ready, so a signal handler's flag can be looked at by the caller.
 pub(crate) fn poll(watches: &mut [Watch], timeout: Option<Duration>) -> io::Result<()> {
+    // Raw `libc::poll`, not nix's: nix's `PollFd<'fd>` borrows each fd for the call, and a
+    // `Watch` keeps only the number (made from a borrow, see `Watch::new`) so that callers can
+    // act on their fds between polls. poll(2) only reads the numbers: one closed since is
+    // reported as POLLNVAL, never touched.
     let mut fds: Vec<libc::pollfd> = watches
         .iter()
         .map(|w| libc::pollfd {
-            fd: w.fd,
+            fd: w.fd(),
             events: (if w.read { libc::POLLIN } else { 0 })
                 | (if w.write { libc::POLLOUT } else { 0 }),
             revents: 0,
@@ -140,9 +165,9 @@ pub(crate) fn poll(watches: &mut [Watch], timeout: Option<Duration>) -> io::Resu
             .clamp(if d.is_zero() { 0 } else { 1 }, i32::MAX as u128) as libc::c_int
     });
     // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs.
-    match cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }) {
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-        Err(e) => return Err(e),
+    match Errno::result(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }) {
+        Err(Errno::EINTR) => {}
+        Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
     for (w, p) in watches.iter_mut().zip(&fds) {
@@ -153,12 +178,9 @@ pub(crate) fn poll(watches: &mut [Watch], timeout: Option<Duration>) -> io::Resu
     Ok(())
 }
 
-/// A process id.
-pub(crate) type Pid = i32;
-
 /// This process' id.
 pub(crate) fn getpid() -> Pid {
-    std::process::id() as Pid
+    nix::unistd::getpid()
 }
 
 /// Forks a worker process that runs `child` and never returns.
@@ -167,7 +189,8 @@ pub(crate) fn getpid() -> Pid {
 /// printed before the loop is not printed again by every worker at its exit, and no other
 /// thread holds either lock at the fork: the child may print and flush), and the fd registry is
 /// locked. In the child, every registered fd
-/// not in `keep` is closed, `SIGINT`/`SIGTERM` are reset to their default action (so Ctrl-C
+/// not in `keep` is closed (`keep` holds numbers, as [`Fd::raw`] gives them: nothing is done
+/// with them but sparing those fds), `SIGINT`/`SIGTERM` are reset to their default action (so Ctrl-C
 /// stops workers even if the parent handles it), `SIGPIPE` is ignored, and then `child` runs.
 ///
 /// # What the child may do
@@ -181,6 +204,7 @@ pub(crate) fn fork(
     keep: &[RawFd],
     child: impl FnOnce() -> std::convert::Infallible,
 ) -> io::Result<Pid> {
+    use nix::unistd::ForkResult;
     use std::io::Write;
     // stdout's and stderr's locks are held across the fork, so that no other thread of the
     // parent holds them at that moment: the child, which flushes stdout before it exits, would
@@ -190,25 +214,31 @@ pub(crate) fn fork(
     let mut err = std::io::stderr().lock();
     let _ = out.flush();
     let _ = err.flush();
-    let reg = registry();
+    let mut reg = registry();
     // SAFETY: fork has no memory-safety preconditions in the parent; the child only runs
     // `child`, whose rules are documented above, and leaves by `_exit`.
-    let pid = cvt(unsafe { libc::fork() });
+    let forked = unsafe { nix::unistd::fork() };
     drop((out, err));
-    let pid = pid?;
-    if pid != 0 {
-        return Ok(pid);
+    match forked? {
+        ForkResult::Parent { child } => return Ok(child),
+        ForkResult::Child => {}
     }
-    for &fd in reg.iter().filter(|fd| !keep.contains(fd)) {
-        // SAFETY: `fd` is one of par's own fds, inherited by this child, which never uses it.
-        unsafe { libc::close(fd) };
+    let kept = |fd: &RawFd| keep.contains(fd);
+    for &fd in reg.iter().filter(|fd| !kept(fd)) {
+        // By number: the `OwnedFd` of each registered fd is the parent's copy, which this child
+        // never drops (it leaves by `_exit`) and never uses, so closing the number is closing
+        // its one copy here.
+        let _ = nix::unistd::close(fd);
     }
+    reg.retain(kept); // the child's registry lists only what it has open
     drop(reg); // this thread holds it; unlocking the child's copy of the futex is sound
-               // SAFETY: SIG_DFL / SIG_IGN are valid dispositions and no handler code is involved.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    for (signal, action) in [
+        (Signal::SIGINT, SigHandler::SigDfl),
+        (Signal::SIGTERM, SigHandler::SigDfl),
+        (Signal::SIGPIPE, SigHandler::SigIgn),
+    ] {
+        // SAFETY: SIG_DFL / SIG_IGN are valid dispositions and no handler code is involved.
+        let _ = unsafe { nix::sys::signal::signal(signal, action) };
     }
     // `child` never returns; if it unwinds, the guard's drop leaves at once instead of letting
     // the unwind run the parent's code in the child. (Each caller catches its own panics;
@@ -244,43 +274,72 @@ pub(crate) fn fork_with<T>(
     })
 }
 
-/// Makes `target` (e.g. 1, stdout) refer to what `fd` refers to.
-pub(crate) fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 only changes this process' fd table; `target` is a standard stream the
-    // caller means to replace.
-    cvt(unsafe { libc::dup2(fd, target) }).map(drop)
+/// Makes this process' stdout refer to what `fd` refers to.
+pub(crate) fn redirect_stdout(fd: impl AsFd) -> io::Result<()> {
+    Ok(nix::unistd::dup2_stdout(fd)?)
 }
 
 /// Ends this process at once with `code`: no destructors, no atexit handlers, no flushing of
 /// the parent's stdio buffers (a worker flushes its own stdout first).
 pub(crate) fn exit_now(code: i32) -> ! {
+    // Raw `libc::_exit`: nix has no wrapper, and `std::process::exit` runs atexit handlers and
+    // flushes the parent's stdio buffers, which a forked child must not.
     // SAFETY: `_exit` has no preconditions and never returns.
     unsafe { libc::_exit(code) }
 }
 
 /// Waits for the child `pid` (never any other: a program's other children are not ours).
 pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
+    // Raw `libc::waitpid`: nix's `waitpid` reaps the child and then fails with EINVAL when the
+    // signal that killed it has no `Signal` variant (a real-time signal), losing the status.
     let mut status: libc::c_int = 0;
     loop {
         // SAFETY: `status` is a valid int for waitpid to fill.
-        match cvt(unsafe { libc::waitpid(pid, &mut status, 0) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        match Errno::result(unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) }) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
             Ok(_) => break,
         }
     }
     if libc::WIFSIGNALED(status) {
-        Ok(Status::Signaled(libc::WTERMSIG(status)))
+        Ok(Status::Signaled(Sig::from_number(libc::WTERMSIG(status))))
     } else {
         Ok(Status::Exited(libc::WEXITSTATUS(status)))
     }
 }
 
+/// True when `e` is `ECHILD`: the child waited for is not there (any more).
+pub(crate) fn no_such_child(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(Errno::ECHILD as i32)
+}
+
 /// Sends `SIGKILL` to `pid`. Errors (already gone) are ignored: the caller reaps it anyway.
+/// `pid` must be our own unreaped child, so that the pid cannot have been reused.
 pub(crate) fn kill(pid: Pid) {
-    // SAFETY: kill has no memory-safety preconditions; `pid` is our own unreaped child, so the
-    // pid cannot have been reused by another process.
-    let _ = unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+}
+
+/// Nix's name for signal `number`, if it has one.
+pub(super) fn signal(number: i32) -> Option<Signal> {
+    Signal::try_from(number).ok()
+}
+
+pub(super) fn signal_number(s: Signal) -> i32 {
+    s as i32
+}
+
+/// `SIGRTMIN+n`'s `n` if `number` is a real-time signal (nix's `Signal` has no variants for
+/// those; libc knows the range, which glibc sets at run time).
+pub(super) fn realtime_offset(number: i32) -> Option<i32> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&number)
+        .then(|| number - libc::SIGRTMIN());
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return {
+        let _ = number;
+        None
+    };
 }
 
 /// Number of threads in this process (Linux: `/proc/self/task`), 1 if unknown.
@@ -290,13 +349,13 @@ pub(crate) fn thread_count() -> usize {
 
 /// CPU time (user + system) that process `pid` has used so far (Linux `/proc`), if known.
 pub(crate) fn cpu_time(pid: Pid) -> Option<Duration> {
+    use nix::unistd::{sysconf, SysconfVar};
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // pid (comm) state ppid ...: comm may hold spaces, so count fields after the last ')'.
     let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions; it only reads a configuration value.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = sysconf(SysconfVar::CLK_TCK).ok()??;
     let ticks = u64::try_from(ticks).ok().filter(|&t| t > 0)?;
     Some(Duration::from_nanos(
         (utime + stime).saturating_mul(1_000_000_000) / ticks,
@@ -323,30 +382,45 @@ pub(crate) fn thread_names() -> Vec<String> {
         .collect()
 }
 
-/// Maps `len` bytes of zero-filled memory shared with the processes forked later.
-pub(super) fn map_shared(len: usize) -> io::Result<*mut u8> {
-    // SAFETY: an anonymous mapping with a null hint touches no existing memory.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ptr.cast())
+/// A zero-filled `MAP_SHARED` mapping of `len` bytes, shared with the processes forked
+/// after it was made; unmapped on drop. Only [`Shared`](super::Shared) holds one.
+#[derive(Debug)]
+pub(super) struct Mapping {
+    ptr: NonNull<u8>,
+    len: NonZeroUsize,
 }
 
-/// Unmaps what [`map_shared`] returned.
-pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
-    // SAFETY: `ptr`/`len` are exactly what mmap returned, and the caller holds no reference
-    // into the region any more.
-    unsafe { libc::munmap(ptr.cast(), len) };
+impl Mapping {
+    /// Maps `len` bytes (at least one), page-aligned.
+    pub(super) fn new(len: usize) -> io::Result<Self> {
+        let len = NonZeroUsize::new(len).unwrap_or(NonZeroUsize::MIN);
+        // SAFETY: an anonymous mapping with no address hint touches no existing memory.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }?;
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// The first byte (page-aligned); valid for `len` bytes while `self` lives.
+    pub(super) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, unmapped only here, once; the
+        // references handed out by `Shared` borrow it, so none outlives this drop.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len.get()) };
+    }
 }
 
 /// Makes this worker die with its parent. `fd` is the read end of this worker's own death pipe,
@@ -354,8 +428,11 @@ pub(super) fn unmap_shared(ptr: *mut u8, len: usize) {
 /// closes it, and with `O_ASYNC` and `F_SETOWN` set here the pipe sends this process `SIGIO`,
 /// whose default action ends it. No thread is needed (one cost ~100 us per worker here).
 ///
-/// If arming fails, a thread blocked reading `fd` does the same job.
-pub(crate) fn die_with_parent(fd: RawFd) {
+/// If arming fails, a thread blocked reading a copy of `fd` does the same job. Either way `fd`
+/// should stay open while the worker lives (a closed read end sends no `SIGIO`): it is a
+/// forked child's kept fd, which the child never closes.
+pub(crate) fn die_with_parent(fd: impl AsFd) {
+    let fd = fd.as_fd();
     if arm_sigio(fd).is_err() {
         watch_in_thread(fd);
         return;
@@ -367,27 +444,29 @@ pub(crate) fn die_with_parent(fd: RawFd) {
     }
 }
 
-fn arm_sigio(fd: RawFd) -> io::Result<()> {
+fn arm_sigio(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: SIG_DFL is a valid disposition; no handler code is involved.
-    if unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) } == libc::SIG_ERR {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: F_SETOWN takes a pid and has no memory-safety preconditions.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) })?;
-    // SAFETY: F_GETFL/F_SETFL only read and change file status flags.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: as above.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK) })?;
-    Ok(())
+    unsafe { nix::sys::signal::signal(Signal::SIGIO, SigHandler::SigDfl) }?;
+    // Raw `libc::fcntl(F_SETOWN)`: nix's `FcntlArg` has no `F_SETOWN`.
+    // SAFETY: F_SETOWN takes a pid and has no memory-safety preconditions; the fd is borrowed,
+    // so open for the call.
+    Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETOWN, getpid().as_raw()) })?;
+    add_flags(fd, OFlag::O_ASYNC | OFlag::O_NONBLOCK)
 }
 
-fn watch_in_thread(fd: RawFd) {
+fn watch_in_thread(fd: BorrowedFd<'_>) {
+    // The thread needs the fd for the rest of the process' life, longer than the borrow: it
+    // gets a copy of its own (CLOEXEC; unregistered, as a read end held open by a later fork
+    // of this worker hides no EOF from it).
+    let Ok(fd) = fd.try_clone_to_owned() else {
+        exit_now(71);
+    };
     let spawned = std::thread::Builder::new()
         .name("par-death-watch".into())
         .spawn(move || {
             let mut b = [0u8; 1];
             loop {
-                match read(fd, &mut b) {
+                match read(&fd, &mut b) {
                     Ok(0) | Err(_) => exit_now(70),
                     Ok(_) => {}
                 }
@@ -399,11 +478,37 @@ fn watch_in_thread(fd: RawFd) {
     }
 }
 
+/// The number of the pipe [`send_raw`](crate::worker::send_raw) writes to in this process
+/// (-1: none), for [`with_result_fd`].
+static RESULT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Records `fd` as this process' result pipe: a worker's, or a started child's channel to its
+/// parent.
+pub(crate) fn set_result_fd(fd: impl AsFd) {
+    RESULT_FD.store(fd.as_fd().as_raw_fd(), Ordering::Relaxed);
+}
+
+/// Runs `f` on the fd recorded by [`set_result_fd`] if it is still open (its `Fd` not dropped),
+/// holding the fd registry's lock meanwhile, so that it stays open until `f` returns.
+pub(crate) fn with_result_fd<R>(f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    let reg = registry();
+    let fd = RESULT_FD.load(Ordering::Relaxed);
+    if fd == -1 || !reg.contains(&fd) {
+        return None;
+    }
+    // SAFETY: a registered number belongs to a live `Fd` of this process (a forked child keeps
+    // only its kept ones registered, see `fork`), and an `Fd` is unregistered and closed only
+    // under the registry's lock, which is held until the borrow ends.
+    let r = f(unsafe { BorrowedFd::borrow_raw(fd) });
+    drop(reg);
+    Some(r)
+}
+
 /// Starts a new session with this process as its leader: it leaves the terminal's process group
 /// (Ctrl-C in the terminal no longer reaches it) and has no controlling terminal.
 pub(crate) fn setsid() -> io::Result<()> {
-    // SAFETY: setsid has no memory-safety preconditions.
-    cvt(unsafe { libc::setsid() }).map(drop)
+    nix::unistd::setsid()?;
+    Ok(())
 }
 
 /// Points stdin, stdout and stderr at `/dev/null`, as a daemon does: a detached process must
@@ -413,9 +518,9 @@ pub(crate) fn detach_stdio() -> io::Result<()> {
         .read(true)
         .write(true)
         .open("/dev/null")?;
-    for target in 0..3 {
-        dup2(null.as_raw_fd(), target)?;
-    }
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&null)?;
+    nix::unistd::dup2_stderr(&null)?;
     Ok(())
 }
 
@@ -458,31 +563,13 @@ pub(crate) fn listen(path: &std::path::Path) -> io::Result<Listener> {
 
 /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`).
 pub(crate) fn peer_uid(stream: &Stream) -> io::Result<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes and `len` is the size of `cred`, as
-    // getsockopt(SO_PEERCRED) requires; the fd belongs to `stream`, alive for the call.
-    let r = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    cvt(r)?;
-    Ok(cred.uid)
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    Ok(getsockopt(stream, PeerCredentials)?.uid())
 }
 
 /// This process' effective user id.
 pub(crate) fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// Connects to the socket at `path`.
@@ -495,7 +582,7 @@ pub(crate) fn accept(l: &Listener) -> io::Result<Stream> {
     l.accept().map(|(s, _)| s)
 }
 
-/// The fd of a listener, to keep it open across [`fork`].
+/// The fd number of a listener, to keep it open across [`fork`].
 pub(crate) fn listener_fd(l: &Listener) -> RawFd {
     l.as_raw_fd()
 }
