@@ -9,6 +9,13 @@
 //! cargo run --release --example raytrace -- --via pmap      # or queue, pool: the same image, other APIs
 //! ```
 //!
+//! On the ranks of an MPI job (feature `mpi`; see the README's "Running on a cluster"):
+//!
+//! ```sh
+//! cargo build --release --features mpi --examples
+//! mpirun -np 3 target/release/examples/raytrace --via mpi    # rank 0 draws, ranks 1-2 render
+//! ```
+//!
 //! Unlike PyGmy, whose forked children inherited one random state (so images differed run to
 //! run), every pixel seeds its own random occlusion rays: the image is the same for any number
 //! of workers and any schedule.
@@ -277,12 +284,12 @@ struct Args {
     workers: Option<usize>,
     rays: u32,
     out: String,
-    /// Which par API renders the rows: `loop` (par!), `pmap`, `queue` or `pool`.
+    /// Which par API renders the rows: `loop` (par!), `pmap`, `queue`, `pool` or `mpi`.
     via: String,
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("raytrace: {msg}\nusage: raytrace [--size WxH] [--workers N] [--rays N] [--out FILE.png] [--via loop|pmap|queue|pool]");
+    eprintln!("raytrace: {msg}\nusage: raytrace [--size WxH] [--workers N] [--rays N] [--out FILE.png] [--via loop|pmap|queue|pool|mpi]");
     std::process::exit(2)
 }
 
@@ -317,9 +324,9 @@ fn parse() -> Args {
             "--out" => a.out = value(),
             "--via" => {
                 a.via = value();
-                if !["loop", "pmap", "queue", "pool"].contains(&a.via.as_str()) {
+                if !["loop", "pmap", "queue", "pool", "mpi"].contains(&a.via.as_str()) {
                     usage(&format!(
-                        "--via {}: expected `loop`, `pmap`, `queue` or `pool`",
+                        "--via {}: expected `loop`, `pmap`, `queue`, `pool` or `mpi`",
                         a.via
                     ));
                 }
@@ -343,8 +350,16 @@ fn write_png(path: &str, w: u32, h: u32, rgb: &[u8]) -> Result<(), Box<dyn std::
     Ok(())
 }
 
+// MPI: rank 0 runs `run`, the other ranks serve `render_row` calls (plainly: just `run`).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    par::main(run)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let a = parse();
+    if a.via == "mpi" && par::mpi::size() < 2 {
+        usage("--via mpi renders on the other ranks of an MPI job: build with `--features mpi` and start it with `mpirun -np 3` (or `srun`)");
+    }
     let scene = Scene::pygmy(a.rays);
     let (w, h) = (a.w, a.h);
 
@@ -375,7 +390,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         // pprocess' reusable workers: each pool worker builds the scene on its first row and
         // keeps it (per-worker state persists between calls); only (rays, y, w, h) travel.
-        "pool" => {
+        // The same code as "pool": under `mpirun` (inside `par::main`), the pool's workers are
+        // the other ranks, on any node; only (rays, y, w, h) and the rows travel.
+        "pool" | "mpi" => {
             let mut pool = par::Pool::new(workers);
             for y in 0..h {
                 render_row::spawn(&mut pool, a.rays, y, w, h);
@@ -401,8 +418,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     });
+    let workers = match a.via.as_str() {
+        "mpi" => format!("{} ranks", par::mpi::size() - 1),
+        _ => format!("{workers} workers"),
+    };
     println!(
-        "{w}x{h}, {} occlusion rays, {workers} workers, via {}",
+        "{w}x{h}, {} occlusion rays, {workers}, via {}",
         a.rays, a.via
     );
     println!("sequential {:>8.1} ms", seq.as_secs_f64() * 1e3);

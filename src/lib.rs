@@ -226,7 +226,29 @@ pub use par_runtime::*;
 #[macro_export]
 macro_rules! par {
     ($($tokens:tt)*) => {
+        $crate::__par_impl!($($tokens)*)
+    };
+}
+
+/// Used by `par!`, not public API: calls the proc macro with `$crate`, and with the feature
+/// `mpi`, `@ranks` (a body that is one call of a `#[parallel]` function may run on the ranks
+/// of an MPI job; see [`mpi`]).
+#[cfg(not(feature = "mpi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __par_impl {
+    ($($tokens:tt)*) => {
         $crate::__private::par_impl!($crate; $($tokens)*)
+    };
+}
+
+/// See the other `__par_impl`.
+#[cfg(feature = "mpi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __par_impl {
+    ($($tokens:tt)*) => {
+        $crate::__private::par_impl!(@ranks $crate; $($tokens)*)
     };
 }
 

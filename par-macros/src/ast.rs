@@ -18,6 +18,9 @@ pub struct ParLoop {
     pub pat: Pat,
     pub iter: Expr,
     pub body: syn::Block,
+    /// `@ranks` before `$crate`: the facade has its `mpi` feature, so a body that is one call
+    /// may run on MPI ranks (see `ranks.rs`).
+    pub ranks: bool,
 }
 
 #[derive(Default)]
@@ -86,7 +89,13 @@ pub fn parse(cx: &Ctxt, input: TokenStream) -> Option<ParLoop> {
 }
 
 fn parse_loop(cx: &Ctxt, input: ParseStream) -> syn::Result<Option<ParLoop>> {
-    // `$crate ;` (or any path the facade passes) comes first.
+    // `@ranks` (from the facade with its `mpi` feature), then `$crate ;` (or any path the
+    // facade passes).
+    let ranks = input.peek(Token![@]);
+    if ranks {
+        input.parse::<Token![@]>()?;
+        input.parse::<Ident>()?;
+    }
     let mut krate = TokenStream::new();
     while !input.peek(Token![;]) {
         krate.extend([input.parse::<TokenTree>()?]);
@@ -128,6 +137,7 @@ fn parse_loop(cx: &Ctxt, input: ParseStream) -> syn::Result<Option<ParLoop>> {
         pat,
         iter,
         body,
+        ranks,
     }))
 }
 

@@ -10,6 +10,7 @@ mod check;
 mod ctxt;
 mod expand;
 mod parallel;
+mod ranks;
 
 use proc_macro::TokenStream;
 
@@ -23,7 +24,9 @@ pub fn par_impl(input: TokenStream) -> TokenStream {
         check::check(&cx, par_loop);
     }
     match (cx.finish(), parsed) {
-        (Ok(()), Some(par_loop)) => expand::expand(&par_loop).into(),
+        // MPI (the facade's feature `mpi`): `ranks::expand` adds the run on ranks, if it
+        // applies, around `expand::expand`.
+        (Ok(()), Some(par_loop)) => ranks::expand(par_loop).into(),
         (Err(e), _) => {
             // One block, whatever the number of errors, so that `par!` stays an expression. The
             // last `compile_error!` is the block's value: an error expression fits any expected

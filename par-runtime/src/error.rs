@@ -104,6 +104,12 @@ pub(crate) const PANICKED: u8 = 0;
 pub(crate) const FAILED: u8 = 1;
 /// ... or the value could not be encoded (its `Serialize` returned `Err`).
 pub(crate) const ENCODE: u8 = 2;
+/// MPI (feature `mpi`): the rank's serving process died during the call; the message is
+/// `signal N`, `exit N` or `unknown` ...
+pub(crate) const DIED: u8 = 3;
+/// ... or was killed when the call ran past the timeout; the message is the timeout in
+/// nanoseconds.
+pub(crate) const TIMED_OUT: u8 = 4;
 
 /// The error a decoded `Panic` frame's report stands for (see [`PANICKED`]).
 pub(crate) fn report_error(
@@ -123,6 +129,21 @@ pub(crate) fn report_error(
             index: Some(index),
             pid: Some(pid),
             message,
+        },
+        DIED => Error::WorkerDied {
+            index: Some(index),
+            pid,
+            death: match message.split_once(' ') {
+                Some(("signal", n)) => n.parse().map_or(Death::Unknown, Death::Signal),
+                Some(("exit", n)) => n.parse().map_or(Death::Unknown, Death::Exit),
+                _ => Death::Unknown,
+            },
+        },
+        TIMED_OUT => Error::TimedOut {
+            index,
+            pid,
+            timeout: Duration::from_nanos(message.parse().unwrap_or(0)),
+            parent_threads: 1,
         },
         _ => Error::Panicked {
             index,
@@ -227,6 +248,16 @@ pub enum Error {
     /// The loop was stopped by its [`Cancel`](crate::Cancel) handle: no new item was started
     /// after that, every worker was killed and reaped.
     Cancelled,
+    /// A call failed on another rank of an MPI job (feature `mpi`, see [`crate::mpi`]):
+    /// `source` says how, as it would for a local worker (its pid is the rank's process).
+    OnRank {
+        /// The rank that ran the call.
+        rank: usize,
+        /// The node it runs on, as MPI names it.
+        host: String,
+        /// What went wrong there.
+        source: Box<Error>,
+    },
     /// A system call failed (fork, pipe, poll, ...).
     Io {
         /// What par was doing.
@@ -248,7 +279,17 @@ impl Error {
             | Error::Decode { index, .. }
             | Error::Lost { index, .. } => index,
             Error::Retried { index, .. } => Some(index),
+            Error::OnRank { ref source, .. } => source.index(),
             Error::Cancelled | Error::Io { .. } => None,
+        }
+    }
+
+    /// The MPI rank where the failure happened, if it happened on another rank (feature `mpi`).
+    pub fn rank(&self) -> Option<usize> {
+        match *self {
+            Error::OnRank { rank, .. } => Some(rank),
+            Error::Retried { ref last, .. } => last.rank(),
+            _ => None,
         }
     }
 
@@ -261,6 +302,7 @@ impl Error {
             | Error::WorkerDied { pid, .. } => Some(pid),
             Error::Encode { pid, .. } | Error::Decode { pid, .. } | Error::Lost { pid, .. } => pid,
             Error::Retried { ref last, .. } => last.pid(),
+            Error::OnRank { ref source, .. } => source.pid(),
             Error::Cancelled | Error::Io { .. } => None,
         }
     }
@@ -378,6 +420,7 @@ impl fmt::Display for Error {
                 f,
                 "item {index} failed {attempts} times; the last time: {last}"
             ),
+            Error::OnRank { rank, host, source } => write!(f, "on rank {rank} ({host}): {source}"),
             Error::Cancelled => write!(f, "the loop was cancelled"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
@@ -388,6 +431,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::OnRank { source, .. } => Some(&**source),
             _ => None,
         }
     }

@@ -13,6 +13,8 @@
 //! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]), `pool` ([`Pool`] and the
 //!   registry of `#[parallel]` functions), `channel` ([`start`], [`Channel`], [`Exchange`]),
 //!   `background`.
+//! - `mpi/` (feature `mpi`): ranks of an MPI job as pool workers; `pool` and `queue` ask it
+//!   whether and how to link to ranks, and a rank's link is a `child::Child` that is a rank.
 //! - `child/`: one forked child, for every family above: `spawn` (pipes, fork, death with the
 //!   parent), `Child` (kill, reap, the death its end stands for, kill-and-reap on drop),
 //!   `report` (the child's epilogue and its panic report), `wait` (many children at once),
@@ -32,6 +34,8 @@ mod jobs;
 mod loops;
 mod macro_support;
 mod mode;
+// Feature `mpi`: ranks of an MPI job as pool workers (`par::main`, `par::mpi::rank`, ...).
+pub mod mpi;
 mod progress;
 #[allow(unsafe_code)]
 mod sys;
@@ -50,6 +54,7 @@ pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};
 pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
+pub use mpi::main;
 pub use wire::codec::Transfer;
 
 #[doc(hidden)]
@@ -58,6 +63,8 @@ pub mod __private {
     pub use crate::jobs::pool::{trampoline, NotAPoolJob, Registered};
     pub use crate::loops::source::{items, RangeIndex, RangeSource};
     pub use crate::macro_support::*;
+    // `par!` over MPI ranks (emitted only when the facade's feature `mpi` is on).
+    pub use crate::mpi::loops::{probe, rank_function_of, RankLoop, RankStays, RankTravels};
     pub use inventory;
     /// Test support, not public API.
     pub mod testing {

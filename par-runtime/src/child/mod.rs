@@ -105,6 +105,9 @@ pub(crate) struct Child {
     memory: Option<u64>,
     /// The kernel's OOM-kill count when it was forked (`limits::oom_kills_before_fork`).
     oom_kills: Option<u64>,
+    /// MPI (feature `mpi`): this link is to a rank of an MPI job, not to a forked child: it is
+    /// never signalled or waited for here, and its end means the link closed.
+    rank: Option<usize>,
 }
 
 /// Forks a child that runs `body` with its ends of the pipes `pipes` asks for, after marking
@@ -221,6 +224,7 @@ fn fork_child<T>(
         killed: false,
         memory,
         oom_kills,
+        rank: None,
     };
     let nonblocking =
         |fd: &Fd| sys::set_nonblocking(fd).map_err(|e| Error::io(what.nonblocking, e));
@@ -242,6 +246,25 @@ fn fork_child<T>(
 }
 
 impl Child {
+    /// MPI: a pool worker that is a rank of an MPI job (its process `pid` runs on its own
+    /// node). Killing and reaping it does nothing; its end is the link's (see `crate::mpi`).
+    pub(crate) fn rank(rank: usize, pid: Pid) -> Child {
+        Child {
+            pid,
+            death: None,
+            reaped: false,
+            killed: false,
+            memory: None,
+            oom_kills: None,
+            rank: Some(rank),
+        }
+    }
+
+    /// MPI: the rank this is a link to, `None` for a forked child.
+    pub(crate) fn rank_of(&self) -> Option<usize> {
+        self.rank
+    }
+
     /// The child's pid, as errors report it.
     pub(crate) fn pid(&self) -> i32 {
         self.pid.as_raw()
@@ -264,7 +287,7 @@ impl Child {
 
     /// Sends it `SIGKILL` unless it is reaped already (its pid could be another's by now).
     pub(crate) fn kill(&mut self) {
-        if !self.reaped {
+        if !self.reaped && self.rank.is_none() {
             sys::kill(self.pid);
             self.killed = true;
         }
@@ -274,6 +297,11 @@ impl Child {
     pub(crate) fn reap(&mut self) -> Option<io::Result<Status>> {
         if self.reaped {
             return None;
+        }
+        if self.rank.is_some() {
+            // MPI: not our child; nothing to wait for.
+            self.reaped = true;
+            return Some(Ok(Status::Exited(0)));
         }
         let status = sys::waitpid(self.pid);
         self.reaped = true;
@@ -298,6 +326,11 @@ impl Child {
     /// memory limit is [`Death::MemoryLimit`], a `SIGKILL` par did not send while the kernel's
     /// OOM-kill count grew is [`Death::OomKilled`].
     pub(crate) fn ended(&mut self, index: Option<usize>, work_left: bool) -> Option<Error> {
+        if let Some(rank) = self.rank {
+            // MPI: the link to the rank closed (the job is ending).
+            let _ = self.reap()?;
+            return work_left.then(|| crate::mpi::link_lost(rank, index, self.pid.as_raw()));
+        }
         let status = self.reap()?;
         if !work_left && ended_normally(&status) {
             return None;

@@ -162,6 +162,8 @@ pub struct Pool<T> {
     frame: FrameBuf,
     /// The workers' memory limit and environment.
     limits: Limits,
+    /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
+    ranks: Option<usize>,
 }
 
 impl<T> std::fmt::Debug for Pool<T> {
@@ -196,8 +198,10 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
+                    // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
+        let ranks = crate::mpi::ranks();
         Pool {
-            books: Limiter::new(limit),
+            books: Limiter::new(ranks.unwrap_or(limit)),
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
@@ -207,6 +211,7 @@ impl<T: Transfer> Pool<T> {
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
             limits: Limits::new(limit),
+            ranks,
         }
     }
 
@@ -374,9 +379,12 @@ impl<T: Transfer> Pool<T> {
 
     /// How many calls a worker may have queued (see `QUEUED`).
     fn depth(&self) -> usize {
+        // MPI hook: a rank always holds its next call, so the round trip through MPI (tens of
+        // microseconds to a millisecond) is hidden behind the running one.
+        let least = if self.ranks.is_some() { 2 } else { 1 };
         match self.call_ns {
-            Some(ns) => ((QUEUED.as_nanos() as f64 / ns.max(1.0)) as usize).clamp(1, MAX_DEPTH),
-            None => 1,
+            Some(ns) => ((QUEUED.as_nanos() as f64 / ns.max(1.0)) as usize).clamp(least, MAX_DEPTH),
+            None => least,
         }
     }
 
@@ -462,6 +470,23 @@ impl<T: Transfer> Pool<T> {
     }
 
     fn fork(&mut self) -> Result<Worker> {
+        // MPI hook: the worker is the next rank not yet linked, instead of a forked child.
+        if self.ranks.is_some() {
+            let rank = (1..)
+                .find(|r| self.workers.iter().all(|w| w.child.rank_of() != Some(*r)))
+                .unwrap_or(1);
+            let link = crate::mpi::connect(rank)?;
+            self.forks += 1;
+            return Ok(Worker {
+                child: Child::rank(link.rank, link.pid),
+                tx: link.tx,
+                rx: link.rx,
+                reader: FrameReader::new(wire::DEFAULT_MAX),
+                calls: VecDeque::new(),
+                broken: false,
+                since: Instant::now(),
+            });
+        }
         let pipes = Pipes {
             cmd: true,
             what: What::POOL_WORKER,
@@ -544,6 +569,7 @@ impl<T: Transfer> Pool<T> {
         {
             let w = &self.workers[at];
             let e = self.books.timed_out(w.calls[0].0, w.child.pid());
+            let e = crate::mpi::at_rank(w.child.rank_of(), e); // MPI: say which rank
             self.retire(at, Some(e));
         }
     }
@@ -584,13 +610,15 @@ impl<T: Transfer> Pool<T> {
                         }
                         got.push((job, r, elapsed));
                     }
+                    let rank = w.child.rank_of();
                     for (job, r, elapsed) in got {
+                        let r = crate::mpi::on_rank(rank, r); // MPI: say which rank
                         let ns = elapsed.as_nanos() as f64;
                         self.call_ns = Some(self.call_ns.map_or(ns, |old| 0.7 * old + 0.3 * ns));
                         self.finish(job, r);
                     }
                     if let Some(r) = corrupt {
-                        self.retire(at, r.err());
+                        self.retire(at, crate::mpi::on_rank(rank, r).err());
                         return;
                     }
                 }
@@ -717,7 +745,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
 
 /// A pool worker's life: serve calls until the parent closes the command pipe. Returns the
 /// exit code: 0, 1 when the parent sent garbage, 2 when a result could not be written.
-fn serve(cmd: BorrowedFd<'_>, res: BorrowedFd<'_>) -> i32 {
+pub(crate) fn serve(cmd: BorrowedFd<'_>, res: BorrowedFd<'_>) -> i32 {
     use std::io::Write;
     report::set_result_fd(res);
     let mut reader = FrameReader::new(wire::DEFAULT_MAX);
@@ -773,6 +801,38 @@ fn serve(cmd: BorrowedFd<'_>, res: BorrowedFd<'_>) -> i32 {
             return 2;
         }
         frame.clear();
+    }
+}
+
+/// What a `Queue` or `Map` needs to wait on calls it sends to the ranks of an MPI job through
+/// a pool (feature `mpi`, see `queue.rs`) together with its own children.
+impl<T: Transfer> Pool<T> {
+    /// True while a submitted call has not finished.
+    pub(crate) fn outstanding(&self) -> bool {
+        !self.pending.is_empty() || self.workers.iter().any(|w| !w.calls.is_empty())
+    }
+
+    /// Hands waiting calls to the workers (see [`Pool::answer_fds`]).
+    pub(crate) fn hand_out(&mut self) {
+        self.dispatch();
+    }
+
+    /// The pipes its workers answer on.
+    pub(crate) fn answer_fds(&self) -> impl Iterator<Item = &Fd> {
+        self.workers.iter().map(|w| &w.rx)
+    }
+
+    /// Reads the answers waiting on `fd` (one of [`Pool::answer_fds`]).
+    pub(crate) fn read_answers(&mut self, fd: sys::RawFd) {
+        if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
+            self.read(at);
+        }
+        self.dispatch();
+    }
+
+    /// The next finished call, `(pool job, result)`, without waiting.
+    pub(crate) fn take_finished(&mut self) -> Option<(usize, Result<T>)> {
+        self.books.done.pop_front()
     }
 }
 

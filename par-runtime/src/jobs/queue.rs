@@ -44,6 +44,9 @@ struct Jobs<'a, T> {
     books: Limiter<T>,
     /// The children's memory limit and environment.
     limits: Limits,
+    /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
+    /// (through a pool whose workers are ranks), and the job index of each of its calls.
+    ranks: Option<(crate::Pool<T>, Vec<usize>)>,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
@@ -53,7 +56,69 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             running: Vec::new(),
             books: Limiter::new(limit),
             limits: Limits::new(limit),
+            ranks: None,
         }
+    }
+
+    /// Submits a call of the `#[parallel]` function `name`: to the ranks of an MPI job when
+    /// this is rank 0 under `par::main` (feature `mpi`), else as a job like any other.
+    fn call<A: Transfer + 'a>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
+        if crate::mpi::ranks().is_none() {
+            return self.spawn(move || f(args));
+        }
+        let index = self.books.submit();
+        let (pool, indices) = self
+            .ranks
+            .get_or_insert_with(|| (crate::Pool::new(1), Vec::new()));
+        indices.push(index);
+        pool.call(name, args, f);
+        self.take_from_ranks();
+        index
+    }
+
+    /// Moves the calls finished on the ranks to `done`.
+    fn take_from_ranks(&mut self) {
+        while let Some((job, r)) = self.ranks.as_mut().and_then(|(p, _)| p.take_finished()) {
+            let index = self.ranks.as_ref().and_then(|(_, i)| i.get(job).copied());
+            self.books.finish(index.unwrap_or(job), r);
+        }
+    }
+
+    /// [`Jobs::wait_one`] while calls are out on the ranks: one `poll` over the children's
+    /// pipes and the ranks' links. (The family's timeout and cancel apply to the children; on
+    /// the ranks, `PAR_MPI_TIMEOUT` bounds a call.)
+    fn wait_with_ranks(&mut self) -> bool {
+        let before = self.books.done.len();
+        self.start_pending();
+        while self.books.done.len() == before {
+            let Some((pool, _)) = self.ranks.as_mut() else {
+                break;
+            };
+            pool.hand_out();
+            let pool = &*pool;
+            if pool.answer_fds().next().is_none() && self.running.is_empty() {
+                break;
+            }
+            let fds = self.running.iter().map(|c| &c.res).chain(pool.answer_fds());
+            match wait_readable(fds, None) {
+                Ok(ready) => {
+                    for fd in ready {
+                        match self.running.iter().position(|c| c.res.raw() == fd) {
+                            Some(i) => self.read(i),
+                            None => {
+                                if let Some((pool, _)) = self.ranks.as_mut() {
+                                    pool.read_answers(fd);
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+            self.take_from_ranks();
+            self.start_pending();
+        }
+        true
     }
 
     /// Queues a job (FIFO) and starts it at once if fewer than `limit` are running.
@@ -137,6 +202,10 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     /// Waits until at least one more job has finished (or nothing runs); returns false when
     /// there is nothing left to wait for.
     fn wait_one(&mut self) -> bool {
+        // MPI hook: calls out on the ranks are waited for with the children.
+        if self.ranks.as_ref().is_some_and(|(p, _)| p.outstanding()) {
+            return self.wait_with_ranks();
+        }
         if self.running.is_empty() {
             self.start_pending();
             return !self.books.done.is_empty();
@@ -299,14 +368,24 @@ pub trait Spawner<'a, T: Transfer> {
 }
 
 impl<'a, T: Transfer + 'a> Spawner<'a, T> for Queue<'a, T> {
-    fn spawn_call<A: Transfer + 'a>(&mut self, _: &'static str, args: A, f: fn(A) -> T) -> usize {
-        self.jobs.spawn(move || f(args))
+    fn spawn_call<A: Transfer + 'a>(
+        &mut self,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> T,
+    ) -> usize {
+        self.jobs.call(name, args, f) // MPI hook: to the ranks under `par::main`
     }
 }
 
 impl<'a, T: Transfer + 'a> Spawner<'a, T> for Map<'a, T> {
-    fn spawn_call<A: Transfer + 'a>(&mut self, _: &'static str, args: A, f: fn(A) -> T) -> usize {
-        self.jobs.spawn(move || f(args))
+    fn spawn_call<A: Transfer + 'a>(
+        &mut self,
+        name: &'static str,
+        args: A,
+        f: fn(A) -> T,
+    ) -> usize {
+        self.jobs.call(name, args, f) // MPI hook: to the ranks under `par::main`
     }
 }
 

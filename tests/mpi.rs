@@ -1,0 +1,276 @@
+//! The MPI backend (feature `mpi`). Run it under MPI, where ranks 1 and 2 serve the calls:
+//!
+//! ```text
+//! cargo test --features mpi --test mpi --no-run   # prints the test binary's path
+//! mpirun --allow-run-as-root --oversubscribe -np 3 target/debug/deps/mpi-<hash>
+//! ```
+//!
+//! Run plainly (`cargo test --features mpi --test mpi`), the same checks pass on forked workers.
+//! Every result is compared with the sequential run; under MPI the test also checks that the
+//! calls ran on ranks other than 0 and that a panic is reported with its rank and job index.
+//! (No libtest harness: `par::main` must own `main`, and the other ranks never return from it.)
+
+use std::process::ExitCode;
+
+use par::par;
+
+#[par::parallel]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Where a call ran: its argument, the rank and the process.
+#[par::parallel]
+fn whereabouts(x: u64) -> (u64, usize, u32) {
+    (x, par::mpi::rank(), std::process::id())
+}
+
+#[par::parallel]
+fn fails_at_3(x: u64) -> u64 {
+    if x == 3 {
+        panic!("job {x} fails on purpose");
+    }
+    x
+}
+
+/// Hybrid: a `par!` loop inside a call forks workers on the rank that runs the call.
+#[par::parallel]
+fn sum_of_squares(n: u64) -> (u64, usize) {
+    let v: Vec<u64> = par!(
+        workers = 2,
+        for i in 0..n {
+            i * i
+        }
+    );
+    (v.iter().sum(), par::mpi::rank())
+}
+
+fn check(what: &str, ok: bool, failures: &mut Vec<String>) {
+    println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+    if !ok {
+        failures.push(what.to_string());
+    }
+}
+
+fn main() -> ExitCode {
+    par::main(|| {
+        let mpi = par::mpi::size() > 1;
+        println!(
+            "rank {} of {} (launched by an MPI launcher: {})",
+            par::mpi::rank(),
+            par::mpi::size(),
+            par::mpi::launched()
+        );
+        let mut failures = Vec::new();
+        let n = 200u64;
+        let expected: Vec<u64> = (0..n).map(square).collect();
+
+        // Pool: its workers are the ranks.
+        let mut pool = par::Pool::new(2);
+        for x in 0..n {
+            square::spawn(&mut pool, x);
+        }
+        let got: Vec<u64> = pool.ordered().map(|r| r.unwrap()).collect();
+        check(
+            "Pool results equal the sequential run",
+            got == expected,
+            &mut failures,
+        );
+        drop(pool);
+
+        // Queue: `f::spawn` sends calls to the ranks; results in completion order.
+        let mut queue = par::Queue::new(2);
+        for x in 0..n {
+            square::spawn(&mut queue, x);
+        }
+        let mut got: Vec<(usize, u64)> = queue.map(|(j, r)| (j, r.unwrap())).collect();
+        got.sort();
+        let ok = got
+            .iter()
+            .enumerate()
+            .all(|(i, &(j, v))| i == j && v == expected[i]);
+        check(
+            "Queue results equal the sequential run",
+            ok && got.len() == n as usize,
+            &mut failures,
+        );
+
+        // Map: in submission order.
+        let mut map = par::Map::new(2);
+        for x in 0..n {
+            square::spawn(&mut map, x);
+        }
+        let got: Vec<u64> = map.map(|r| r.unwrap()).collect();
+        check(
+            "Map results equal the sequential run",
+            got == expected,
+            &mut failures,
+        );
+
+        // A Queue mixing closures (local children) and calls (ranks).
+        let mut queue = par::Queue::new(2);
+        for x in 0..20u64 {
+            if x % 2 == 0 {
+                queue.spawn(move || x * x);
+            } else {
+                square::spawn(&mut queue, x);
+            }
+        }
+        let mut got: Vec<(usize, u64)> = queue.map(|(j, r)| (j, r.unwrap())).collect();
+        got.sort();
+        let ok = got.len() == 20 && got.iter().all(|&(j, v)| v == expected[j]);
+        check(
+            "a Queue of closures and calls equals the sequential run",
+            ok,
+            &mut failures,
+        );
+
+        // pmap: the function is a closure, it runs on this node's forked workers.
+        let got: Vec<u64> = par::pmap(|x: u64| x * x, 0..n, 2)
+            .map(|r| r.unwrap())
+            .collect();
+        check(
+            "pmap results equal the sequential run",
+            got == expected,
+            &mut failures,
+        );
+
+        // A par! loop whose body is one call of a `#[parallel]` function: on the ranks.
+        let got: Vec<u64> = par!(for x in 0..n {
+            square(x)
+        });
+        check(
+            "a par! loop of a #[parallel] call equals the sequential run",
+            got == expected,
+            &mut failures,
+        );
+        let got: Vec<(u64, usize, u32)> = par!(for x in 0..n {
+            whereabouts(x)
+        });
+        let ranks: std::collections::BTreeSet<usize> = got.iter().map(|p| p.1).collect();
+        let ok = got.iter().enumerate().all(|(i, p)| p.0 == i as u64)
+            && if mpi {
+                !ranks.contains(&0)
+            } else {
+                ranks == [0].into()
+            };
+        check(
+            "... and it ran on the other ranks under MPI (here without)",
+            ok,
+            &mut failures,
+        );
+
+        // A par! loop whose body is a closure of local data: forked workers on this rank.
+        let offset = [1u64];
+        let got: Vec<u64> = par!(for x in 0..n {
+            square(x) + offset[0] - 1
+        });
+        check(
+            "a par! loop of any body equals the sequential run",
+            got == expected,
+            &mut failures,
+        );
+
+        // Where the calls ran.
+        let mut pool = par::Pool::new(2);
+        for x in 0..40 {
+            whereabouts::spawn(&mut pool, x);
+        }
+        let places: Vec<(u64, usize, u32)> = pool.ordered().map(|r| r.unwrap()).collect();
+        drop(pool);
+        let ranks: std::collections::BTreeSet<usize> = places.iter().map(|p| p.1).collect();
+        println!("calls ran on ranks {ranks:?}");
+        if mpi {
+            let others: std::collections::BTreeSet<usize> = (1..par::mpi::size()).collect();
+            check(
+                "under MPI, the calls ran on the other ranks",
+                ranks == others,
+                &mut failures,
+            );
+        } else {
+            check(
+                "without MPI, the calls ran here (rank 0)",
+                ranks == [0].into(),
+                &mut failures,
+            );
+        }
+
+        // Hybrid: a call that forks local workers on its rank.
+        let mut map = par::Map::new(2);
+        for k in 0..4u64 {
+            sum_of_squares::spawn(&mut map, 100 + k);
+        }
+        let got: Vec<(u64, usize)> = map.map(|r| r.unwrap()).collect();
+        let ok = got.iter().enumerate().all(|(k, &(s, rank))| {
+            s == (0..100 + k as u64).map(|i| i * i).sum::<u64>() && (rank != 0) == mpi
+        });
+        check(
+            "a par! loop inside a call on a rank (forked there)",
+            ok,
+            &mut failures,
+        );
+
+        // A panic is reported with the job index, and under MPI with its rank.
+        for via_pool in [true, false] {
+            let results: Vec<par::Result<u64>> = if via_pool {
+                let mut pool = par::Pool::new(2);
+                for x in 0..6 {
+                    fails_at_3::spawn(&mut pool, x);
+                }
+                pool.ordered().collect()
+            } else {
+                let mut map = par::Map::new(2);
+                for x in 0..6 {
+                    fails_at_3::spawn(&mut map, x);
+                }
+                map.collect()
+            };
+            let kind = if via_pool { "Pool" } else { "Map" };
+            let e = results[3].as_ref().err();
+            let message = e.map(|e| e.to_string()).unwrap_or_default();
+            println!("{kind}: job 3 -> {message}");
+            let others_ok = results
+                .iter()
+                .enumerate()
+                .all(|(i, r)| i == 3 || r.as_ref().ok() == Some(&(i as u64)));
+            let reported = e.is_some_and(|e| {
+                e.index() == Some(3)
+                    && message.contains("job 3 fails on purpose")
+                    && if mpi {
+                        e.rank().is_some_and(|r| r >= 1) && message.contains("on rank")
+                    } else {
+                        e.rank().is_none()
+                    }
+            });
+            check(&format!("{kind}: a panicking job is reported with its index (and rank), the others go on"), reported && others_ok, &mut failures);
+        }
+
+        // A par! loop on the ranks re-panics with the first failure, its index and rank.
+        let r = std::panic::catch_unwind(|| {
+            par!(for x in 0..6u64 {
+                fails_at_3(x)
+            })
+        });
+        let message = r
+            .err()
+            .and_then(|p| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        println!("par!: {message}");
+        let ok = message.contains("item 3 panicked")
+            && message.contains("job 3 fails on purpose")
+            && message.contains("on rank") == mpi;
+        check(
+            "par!: a panicking item is reported with its index (and rank)",
+            ok,
+            &mut failures,
+        );
+
+        if failures.is_empty() {
+            println!("all MPI checks passed");
+            ExitCode::SUCCESS
+        } else {
+            println!("{} MPI checks failed", failures.len());
+            ExitCode::FAILURE
+        }
+    })
+}
