@@ -367,32 +367,22 @@ pub trait Spawner<'a, T: Transfer> {
         -> usize;
 }
 
-impl<'a, T: Transfer + 'a> Spawner<'a, T> for Queue<'a, T> {
-    fn spawn_call<A: Transfer + 'a>(
-        &mut self,
-        name: &'static str,
-        args: A,
-        f: fn(A) -> T,
-    ) -> usize {
-        self.jobs.call(name, args, f) // MPI hook: to the ranks under `par::main`
-    }
-}
-
-impl<'a, T: Transfer + 'a> Spawner<'a, T> for Map<'a, T> {
-    fn spawn_call<A: Transfer + 'a>(
-        &mut self,
-        name: &'static str,
-        args: A,
-        f: fn(A) -> T,
-    ) -> usize {
-        self.jobs.call(name, args, f) // MPI hook: to the ranks under `par::main`
-    }
-}
-
-/// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both). Each
+/// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both), and
+/// their [`Spawner`] (how `f::spawn(&mut jobs, ...)` submits a `#[parallel]` call). Each
 /// doc example runs on the type it documents.
 macro_rules! family_options {
     ($family:ident, $result:literal) => {
+        impl<'a, T: Transfer + 'a> Spawner<'a, T> for $family<'a, T> {
+            fn spawn_call<A: Transfer + 'a>(
+                &mut self,
+                name: &'static str,
+                args: A,
+                f: fn(A) -> T,
+            ) -> usize {
+                self.jobs.call(name, args, f) // MPI hook: to the ranks under `par::main`
+            }
+        }
+
         impl<'a, T: Transfer> $family<'a, T> {
             /// Jobs running right now (never more than the limit).
             ///
