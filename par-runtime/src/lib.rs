@@ -12,7 +12,8 @@
 //!   (chunking), `source` (items), `shared` ([`SharedVec`]).
 //! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]), `pool` ([`Pool`] and the
 //!   registry of `#[parallel]` functions), `channel` ([`start`], [`Channel`], [`Exchange`]),
-//!   `background`.
+//!   `background`; `limiter` holds what Queue/Map and Pool share (job numbers, finished
+//!   results, progress, retry decisions, per-job deadlines, cancel).
 //! - `mpi/` (feature `mpi`): ranks of an MPI job as pool workers; `pool` and `queue` ask it
 //!   whether and how to link to ranks, and a rank's link is a `child::Child` that is a rank.
 //! - `child/`: one forked child, for every family above: `spawn` (pipes, fork, death with the
