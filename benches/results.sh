@@ -12,6 +12,13 @@ cargo bench --bench compare --no-run >/dev/null 2>&1
 cargo bench --bench jobs --no-run >/dev/null 2>&1
 compare=$(cargo bench --bench compare 2>/dev/null) || status=$?
 jobs=$(cargo bench --bench jobs 2>/dev/null) || status=${status:-$?}
+# The MPI backend's costs, where Open MPI is installed (feature `mpi`; see README, "Running on a
+# cluster"): it starts itself under mpirun and renders raytrace under -np 2 and -np 3.
+mpi=""
+if command -v mpirun >/dev/null; then
+    cargo build --release --features mpi --example raytrace >/dev/null 2>&1
+    mpi=$(cargo bench --features mpi --bench mpi 2>/dev/null) || status=${status:-$?}
+fi
 {
     echo "# Benchmark results"
     echo
@@ -31,6 +38,14 @@ jobs=$(cargo bench --bench jobs 2>/dev/null) || status=${status:-$?}
     echo '```text'
     echo "$jobs"
     echo '```'
+    if [ -n "$mpi" ]; then
+        echo
+        echo '## `cargo bench --features mpi --bench mpi`'
+        echo
+        echo '```text'
+        echo "$mpi"
+        echo '```'
+    fi
 } >"$out"
 echo "wrote $out"
 exit "${status:-0}"
