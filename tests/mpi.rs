@@ -135,6 +135,16 @@ fn main() -> ExitCode {
             &mut failures,
         );
 
+        // The companion's pmap: each item is a call, sent to the ranks under MPI.
+        let got: Vec<(u64, usize, u32)> = whereabouts::pmap(0..n, 2).map(|r| r.unwrap()).collect();
+        let ok = got.iter().enumerate().all(|(i, &(x, _, _))| x == i as u64)
+            && (!mpi || got.iter().all(|&(_, rank, _)| rank != 0));
+        check(
+            "f::pmap results equal the sequential run (on ranks other than 0 under MPI)",
+            ok && got.len() == n as usize,
+            &mut failures,
+        );
+
         // A par! loop whose body is one call of a `#[parallel]` function: on the ranks.
         let got: Vec<u64> = par!(for x in 0..n {
             square(x)

@@ -80,3 +80,29 @@ fn par_loops_inside_a_parallel_function_are_par_loops() {
         .sum();
     assert_eq!(grid_total(10), want);
 }
+
+/// The companion's `pmap`: one call per item (the argument, or a tuple of the arguments),
+/// results in input order, a failure in its place.
+#[test]
+fn a_parallel_function_s_pmap_runs_a_call_per_item_in_order() {
+    let got: Vec<u32> = risky::pmap([1u32, 3, 4], 2).map(|r| r.unwrap()).collect();
+    assert_eq!(got, [1, 3, 4]);
+    let got: Vec<par::Result<(u32, u32, u32)>> =
+        calculate::pmap((0..4u32).map(|i| (7u64, i, i + 1)), 3).collect();
+    for (i, r) in got.into_iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(r.unwrap(), calculate(7, i, i + 1));
+    }
+    let with_failure: Vec<par::Result<u32>> = risky::pmap(0..8u32, 2).collect();
+    assert_eq!(with_failure.len(), 8);
+    for (i, r) in with_failure.iter().enumerate() {
+        match r {
+            Ok(v) => assert_eq!(*v as usize, i),
+            Err(e) => {
+                assert_eq!(i, 2, "{e}");
+                assert!(e.to_string().contains("job 2 refuses"), "{e}");
+            }
+        }
+    }
+    assert!(with_failure[2].is_err());
+}

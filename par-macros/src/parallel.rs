@@ -160,6 +160,14 @@ pub fn expand(krate: &TokenStream, mut f: ItemFn) -> TokenStream {
         checks.push(quote_spanned!(ty.span()=> (&&&#check::<#ty>::new()).__par_result();));
     }
     let args = quote!((#( #types, )*));
+    // What `pmap` takes per item: the argument itself for a one-argument function, else the
+    // tuple of the arguments.
+    let (item, to_args) = if types.len() == 1 {
+        let ty = &types[0];
+        (quote!(#ty), quote!(|__par_a| (__par_a,)))
+    } else {
+        (quote!(#args), quote!(|__par_a| __par_a))
+    };
     let call = quote!((&&#krate::__private::Call::<#args, #ret>::new()));
     let uses = quote! {
         #[allow(unused_imports)]
@@ -187,6 +195,20 @@ pub fn expand(krate: &TokenStream, mut f: ItemFn) -> TokenStream {
                     queue,
                     Self::NAME,
                     (#( #names, )*),
+                    |(#( #names, )*): #args| #name(#( #names ),*),
+                )
+            }
+
+            /// `par::pmap` of this function: a call per item of `items` (its argument, or a tuple of its arguments), at most `limit` at a time, results in input order. Each call is a job of a `par::Map`, so under `par::main` in an MPI job the calls go to the other ranks.
+            #vis fn pmap<'a, I: ::core::iter::IntoIterator<Item = #item>>(items: I, limit: usize) -> impl ::core::iter::Iterator<Item = #krate::Result<#ret>> + 'a
+            where
+                I::IntoIter: 'a,
+            {
+                #uses
+                #call.__par_pmap(
+                    ::core::iter::IntoIterator::into_iter(items).map(#to_args),
+                    limit,
+                    Self::NAME,
                     |(#( #names, )*): #args| #name(#( #names ),*),
                 )
             }

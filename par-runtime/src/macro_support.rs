@@ -196,6 +196,16 @@ pub trait CallTravels<A, R> {
     ) -> usize
     where
         A: 'a;
+    fn __par_pmap<'a, I: IntoIterator<Item = A>>(
+        &self,
+        items: I,
+        limit: usize,
+        name: &'static str,
+        f: fn(A) -> R,
+    ) -> Box<dyn Iterator<Item = crate::Result<R>> + 'a>
+    where
+        A: 'a,
+        R: 'a;
 }
 
 impl<A: Transfer, R: Transfer> CallTravels<A, R> for &Call<A, R> {
@@ -215,6 +225,24 @@ impl<A: Transfer, R: Transfer> CallTravels<A, R> for &Call<A, R> {
     {
         queue.__par_spawn_call(name, args, f)
     }
+
+    fn __par_pmap<'a, I: IntoIterator<Item = A>>(
+        &self,
+        items: I,
+        limit: usize,
+        name: &'static str,
+        f: fn(A) -> R,
+    ) -> Box<dyn Iterator<Item = crate::Result<R>> + 'a>
+    where
+        A: 'a,
+        R: 'a,
+    {
+        let mut map = crate::Map::new(limit);
+        for args in items {
+            crate::Spawner::spawn_call(&mut map, name, args, f);
+        }
+        Box::new(map)
+    }
 }
 
 pub trait CallStays<A, R> {
@@ -232,6 +260,21 @@ pub trait CallStays<A, R> {
         A: 'a,
     {
         unreachable!("a `#[parallel]` function whose types do not travel failed to compile")
+    }
+    fn __par_pmap<'a, I: IntoIterator<Item = A>>(
+        &self,
+        _: I,
+        _: usize,
+        _: &'static str,
+        _: fn(A) -> R,
+    ) -> Box<dyn Iterator<Item = crate::Result<R>> + 'a>
+    where
+        A: 'a,
+        R: 'a,
+    {
+        unreachable!("a `#[parallel]` function whose types do not travel failed to compile");
+        #[allow(unreachable_code)]
+        Box::new(std::iter::empty())
     }
 }
 impl<A, R> CallStays<A, R> for Call<A, R> {}

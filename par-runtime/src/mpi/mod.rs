@@ -28,7 +28,8 @@
 //! **What goes to the ranks** (on rank 0, inside [`par::main`](crate::main), launched under MPI
 //! with two ranks or more): every worker of a [`Pool`](crate::Pool), and every call of a
 //! `#[parallel]` function submitted with `f::spawn(&mut queue_or_map, ...)` to a
-//! [`Queue`](crate::Queue) or [`Map`](crate::Map); and the calls of a `par!` loop whose body
+//! [`Queue`](crate::Queue) or [`Map`](crate::Map), or mapped with its companion's
+//! `f::pmap(items, limit)`; and the calls of a `par!` loop whose body
 //! is one call of a `#[parallel]` function (`par!(for y in 0..h { render_row(y) })`, no clause
 //! but `workers` and `schedule`). Their arguments and results travel as bytes, as they do to a
 //! local pool worker. Calls are scheduled dynamically: an idle rank gets the next call, and
