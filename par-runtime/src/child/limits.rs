@@ -3,10 +3,12 @@
 //! (environment variables); and how a death that these resources explain is named (a limited
 //! child's abort, the kernel's OOM killer) by [`Child::ended`](super::Child::ended).
 //!
-//! What this module must never do: take a lock or allocate in the child. The child's
-//! environment is built here, in the parent, and only installed in the child (one pointer
-//! store, see `sys::Environ`), because `setenv` in a child of a multi-threaded parent takes
-//! locks (Rust's environment lock, glibc's) that another thread may have held at the fork.
+//! What this module must never do: take a lock in the child. The variables are prepared here,
+//! in the parent, and the child merges them into the environment it inherited without a lock
+//! (a new `environ` array, one pointer store, see `sys::Environ`), because `setenv` in a child
+//! of a multi-threaded parent takes locks (Rust's environment lock, glibc's) that another
+//! thread may have held at the fork. (The child allocates that array: glibc's malloc is reset
+//! for the child at the fork.)
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -100,11 +102,11 @@ impl Limits {
                 if set.is_empty() {
                     return None;
                 }
-                let mut vars: Vec<_> = std::env::vars_os()
-                    .filter(|(k, _)| !set.iter().any(|(name, _)| k == name))
-                    .collect();
-                vars.extend(set.into_iter().map(|(k, v)| (k.into(), v.into())));
-                Some(sys::Environ::new(vars))
+                // Only the variables to set: each child merges them into the environment it
+                // inherited (see `sys::Environ`).
+                Some(sys::Environ::new(
+                    set.into_iter().map(|(k, v)| (k.into(), v.into())),
+                ))
             })
             .as_ref()
     }

@@ -612,80 +612,115 @@ pub(crate) fn oom_kills() -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// A complete environment for forked children, built in the parent (allocation and the
-/// environment lock happen there) and installed in a child by [`Environ::install`], which
-/// takes no lock and allocates nothing: `setenv` in a child of a multi-threaded parent could
-/// wait for ever on a lock (Rust's environment lock, glibc's) another thread held at the fork.
+/// Variables to set in forked children, prepared in the parent (where allocation and the
+/// environment lock are allowed) and merged into the child's inherited environment by
+/// [`Environ::install`], which takes no lock: `setenv` in a child of a multi-threaded parent
+/// could wait for ever on a lock (Rust's environment lock, glibc's) another thread held at the
+/// fork. Only the few variables travel this way: the parent neither copies nor rewrites its own
+/// environment (a copy per loop cost a fresh 4 KiB allocation, and with it page faults and
+/// `malloc_consolidate`, in the parent while its children ran).
 #[derive(Debug)]
 pub(crate) struct Environ {
-    /// The `NAME=value\0` strings, one after the other: one allocation, so that building it
-    /// touches few pages (each page the parent writes after a fork costs a fault).
-    _bytes: Vec<u8>,
-    /// Null-terminated, as `environ` is; points into `_bytes`, whose heap buffer never moves.
-    ptrs: Vec<*const libc::c_char>,
+    /// The `NAME=value` C strings to set.
+    vars: Vec<std::ffi::CString>,
 }
 
-// SAFETY: the pointers point into `_bytes`, which the value owns and never changes; they are
-// only read (by `install`, in a child), so sharing or sending the value is as safe as sharing
-// or sending the bytes.
-unsafe impl Send for Environ {}
-// SAFETY: as for `Send`: no interior mutability, the pointed-to bytes are immutable.
-unsafe impl Sync for Environ {}
-
 impl Environ {
-    /// An environment of these variables (names without `=` or NUL, values without NUL; others
-    /// are left out).
+    /// These variables (names without `=` or NUL, values without NUL; others are left out).
     pub(crate) fn new(
         vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
     ) -> Self {
         use std::os::unix::ffi::OsStrExt;
-        let mut bytes = Vec::with_capacity(4096);
-        let mut starts = Vec::with_capacity(64);
-        for (k, v) in vars {
-            let (k, v) = (k.as_bytes(), v.as_bytes());
-            if k.is_empty() || k.contains(&b'=') || k.contains(&0) || v.contains(&0) {
-                continue;
-            }
-            starts.push(bytes.len());
-            bytes.extend_from_slice(k);
-            bytes.push(b'=');
-            bytes.extend_from_slice(v);
-            bytes.push(0);
-        }
-        let ptrs = starts
-            .iter()
-            .map(|&at| bytes[at..].as_ptr().cast::<libc::c_char>())
-            .chain([std::ptr::null()])
+        let vars = vars
+            .into_iter()
+            .filter(|(k, _)| !k.is_empty() && !k.as_bytes().contains(&b'='))
+            .filter_map(|(k, v)| {
+                let mut entry = k.as_bytes().to_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(v.as_bytes());
+                std::ffi::CString::new(entry).ok()
+            })
             .collect();
-        Environ {
-            _bytes: bytes,
-            ptrs,
-        }
+        Environ { vars }
     }
 
-    /// Makes this the environment of the calling process: one store to `environ`, no lock, no
-    /// allocation. Only for a forked child, which has one thread (no other thread reads
-    /// `environ` meanwhile), and which keeps `self` alive until it exits (it never returns
-    /// into the code that owns `self`, and leaves by `_exit`).
+    /// Sets these variables in the calling process, replacing entries of the same names: a new
+    /// `environ` array (the inherited entries, but those, then these) stored with one write,
+    /// no lock taken. Only for a forked child: it has one thread (nothing reads or changes
+    /// `environ` meanwhile), it keeps `self` alive until it exits (it never returns into the
+    /// code that owns `self`, and leaves by `_exit`), and its allocator is usable (glibc's
+    /// malloc is reset for the child at the fork).
     pub(crate) fn install(&self) {
-        #[cfg(target_vendor = "apple")]
-        // SAFETY: `_NSGetEnviron` returns the address of the process' `environ` variable; the
-        // child has one thread, and the new array is null-terminated and outlives the child.
+        let sets: Vec<&[u8]> = self
+            .vars
+            .iter()
+            .map(|v| {
+                let bytes = v.as_bytes();
+                // The name with its `=`: what an inherited entry must start with to be replaced.
+                &bytes[..bytes.iter().position(|&b| b == b'=').map_or(0, |at| at + 1)]
+            })
+            .collect();
+        let mut ptrs: Vec<*const libc::c_char> = Vec::with_capacity(64 + self.vars.len());
+        // SAFETY: the child has one thread, so the inherited `environ` array and its strings
+        // do not change while they are read; the array is null-terminated and each entry is a
+        // C string, as the C runtime keeps them.
         unsafe {
-            *libc::_NSGetEnviron() = self.ptrs.as_ptr().cast_mut().cast();
+            let mut at = current_environ();
+            while !at.is_null() && !(*at).is_null() {
+                let entry = std::ffi::CStr::from_ptr(*at).to_bytes();
+                if !sets.iter().any(|name| entry.starts_with(name)) {
+                    ptrs.push(*at);
+                }
+                at = at.add(1);
+            }
         }
-        #[cfg(not(target_vendor = "apple"))]
-        {
-            extern "C" {
-                static mut environ: *const *const libc::c_char;
-            }
-            // SAFETY: the child has one thread, so nothing reads `environ` during the store;
-            // the array is null-terminated, its strings are `NAME=value` C strings, and both
-            // outlive the child (see above). libc's `setenv`/`unsetenv` work on it afterwards
-            // (glibc copies an array it did not allocate before growing it).
-            unsafe {
-                environ = self.ptrs.as_ptr();
-            }
+        ptrs.extend(self.vars.iter().map(|v| v.as_ptr()));
+        ptrs.push(std::ptr::null());
+        // The array must outlive the child: it leaves by `_exit`, never freeing it.
+        let ptrs = std::mem::ManuallyDrop::new(ptrs);
+        set_environ(ptrs.as_ptr());
+    }
+}
+
+/// The process' `environ` array (null-terminated; null itself if there is none).
+#[cfg(not(target_vendor = "apple"))]
+fn current_environ() -> *const *const libc::c_char {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: reading the pointer value of the C runtime's `environ`; the caller is a child
+    // with one thread, so no other thread writes it meanwhile.
+    unsafe { environ }
+}
+
+/// `environ` (`_NSGetEnviron` on Apple platforms).
+#[cfg(target_vendor = "apple")]
+fn current_environ() -> *const *const libc::c_char {
+    // SAFETY: `_NSGetEnviron` returns the address of the process' `environ` variable, read
+    // here in a child with one thread.
+    unsafe { (*libc::_NSGetEnviron()).cast_const().cast() }
+}
+
+/// Makes `array` (null-terminated, of `NAME=value` C strings that outlive the process) the
+/// process' environment: one store. For [`Environ::install`] only (a single-threaded child).
+fn set_environ(array: *const *const libc::c_char) {
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: `_NSGetEnviron` returns the address of `environ`; the caller is a child with one
+    // thread and the array lives as long as the process (see `Environ::install`).
+    unsafe {
+        *libc::_NSGetEnviron() = array.cast_mut().cast();
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        extern "C" {
+            static mut environ: *const *const libc::c_char;
+        }
+        // SAFETY: the caller is a child with one thread, so nothing reads `environ` during the
+        // store; the array is null-terminated, its strings are `NAME=value` C strings, and
+        // both outlive the child. libc's `setenv`/`unsetenv` work on it afterwards (glibc
+        // copies an array it did not allocate before growing it).
+        unsafe {
+            environ = array;
         }
     }
 }
