@@ -85,7 +85,10 @@ impl Loop {
     }
 
     /// Kills a worker whose current item has run longer than `timeout` and fails the loop with
-    /// [`Error::TimedOut`](crate::Error::TimedOut) naming that item.
+    /// [`Error::TimedOut`](crate::Error::TimedOut) naming that item. A worker that was sent
+    /// items and has not started the first one, without using any CPU for longer than
+    /// `timeout`, is killed the same way, naming the item it was sent (looked at about once a
+    /// second, see [`Loop::stall_after`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -159,7 +162,9 @@ impl Loop {
     /// pool that it inherited from the parent (rayon's global pool, a tokio runtime, a mutex
     /// another thread held at the fork) or on I/O. The warning names the worker, the item, the
     /// parent's thread count at the fork and what to do; the loop goes on (add a
-    /// [`timeout`](Loop::timeout) to end it). A hang is never silent.
+    /// [`timeout`](Loop::timeout) to end it). A hang is never silent: a worker that was sent
+    /// items and blocks before the first one starts (while it decodes them, say) is reported
+    /// too, naming the item it was sent.
     pub fn stall_after(mut self, d: Duration) -> Self {
         self.stall_after = Some(d);
         self

@@ -831,9 +831,12 @@ impl<V: Transfer> Team<V> {
             if w.child.is_reaped() || w.child.was_killed() {
                 continue;
             }
+            // Work sent and no item started: a worker blocked before its first item (a lock
+            // taken at its start) is watched too, or its hang would be silent.
+            let waiting = item == 0 && !w.in_flight.is_empty();
             let cpu = sys::cpu_time(w.child.process());
             let st = &mut w.stall;
-            if item == 0 || item != st.item || cpu.is_none() || cpu != st.cpu {
+            if (item == 0 && !waiting) || item != st.item || cpu.is_none() || cpu != st.cpu {
                 *st = Stall {
                     item,
                     cpu,
@@ -842,10 +845,27 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             st.idle += since;
-            if st.idle < self.stall_after || st.warned {
+            let idle = st.idle;
+            if waiting && self.timeout.is_some_and(|t| idle > t) {
+                // No item runs, so no item's deadline applies: the item it was sent and never
+                // started is the one that timed out.
+                let index = self.item_of(i);
+                let pid = self.workers[i].child.pid();
+                self.kill(i);
+                let e = Error::TimedOut {
+                    index: index.unwrap_or_default(),
+                    pid,
+                    timeout: idle,
+                    parent_threads: self.threads,
+                };
+                self.retry_or_fail(i, index, e);
                 continue;
             }
-            st.warned = true;
+            let w = &mut self.workers[i];
+            if idle < self.stall_after || w.stall.warned {
+                continue;
+            }
+            w.stall.warned = true;
             let wchan = sys::wait_channel(w.child.process());
             let cause = stall_cause(self.threads, &self.thread_names, wchan.as_deref());
             let hint = if self.timeout.is_some() {
@@ -853,11 +873,15 @@ impl<V: Transfer> Team<V> {
             } else {
                 " (a `timeout` would end it with an error)"
             };
+            let doing = if waiting {
+                let next = w.in_flight.front().map_or(0, |c| c.0 + c.3);
+                format!("has been sent item {next} and not started it")
+            } else {
+                format!("has run item {}", item - 1)
+            };
             eprintln!(
-                "par: worker {} has run item {} for {:?} without using any CPU; it is probably blocked: {cause}{hint}",
+                "par: worker {} {doing} for {idle:?} without using any CPU; it is probably blocked: {cause}{hint}",
                 w.child.pid(),
-                item - 1,
-                st.idle
             );
         }
     }
