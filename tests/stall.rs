@@ -72,21 +72,29 @@ fn fixture() {
     holder.join().expect("holder");
 }
 
+/// Runs the fixture in `mode` in a process of its own: its stdout, its stderr, and the first
+/// stall warning on its stderr (there must be one).
+fn run_stalling(mode: &str) -> (String, String, String) {
+    let out = common::run_fixture(mode, None)
+        .output()
+        .expect("run the fixture");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.starts_with("par: worker "))
+        .unwrap_or_else(|| panic!("no stall warning: {stderr}"))
+        .to_string();
+    (stdout, stderr, warning)
+}
+
 #[test]
 fn a_worker_blocked_on_a_lock_inherited_from_the_parent_is_reported() {
     if !common::loops_fork() {
         return;
     }
-    let out = common::run_fixture("1", None)
-        .output()
-        .expect("run the fixture");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    let warning = stderr
-        .lines()
-        .find(|l| l.starts_with("par: worker "))
-        .unwrap_or_else(|| panic!("no stall warning: {stderr}"));
+    let (stdout, stderr, warning) = run_stalling("1");
     assert!(
         warning.contains("has run item 3 for") && warning.contains("without using any CPU"),
         "{warning}"
@@ -111,16 +119,7 @@ fn a_worker_blocked_before_its_first_item_is_reported_and_timed_out() {
     if !common::loops_fork() {
         return;
     }
-    let out = common::run_fixture("2", None)
-        .output()
-        .expect("run the fixture");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    let warning = stderr
-        .lines()
-        .find(|l| l.starts_with("par: worker "))
-        .unwrap_or_else(|| panic!("no stall warning: {stderr}"));
+    let (stdout, _, warning) = run_stalling("2");
     assert!(
         warning.contains("has been sent item 0 and not started it"),
         "{warning}"
