@@ -19,6 +19,9 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     let skips = continues(body);
     let is_try = l.clauses.try_.is_some();
 
+    if let Some(ip) = crate::in_place::detect(&l.iter) {
+        return crate::in_place::expand(l, &ip, &opts);
+    }
     if let Some((_, reductions)) = &l.clauses.reduce {
         return reduce(l, reductions, &opts, &src);
     }
@@ -161,11 +164,20 @@ fn source(l: &ParLoop) -> TokenStream {
     if l.clauses.stream.is_some() {
         return quote_spanned!(iter.span()=> #krate::stream(#iter));
     }
+    source_of(krate, iter)
+}
+
+/// The source of any iterable (see [`source`]), checked to have no items that hold a `&mut`:
+/// a change through one would be made in a worker's copy and lost (`__private::MutCheck`; the
+/// in-place forms are recognised before this, in `in_place`).
+pub fn source_of(krate: &TokenStream, iter: &syn::Expr) -> TokenStream {
     quote_spanned!(iter.span()=> {
         #[allow(unused_imports)]
-        use #krate::__private::{ViaIter as _, ViaSource as _};
+        use #krate::__private::{MutFirst as _, MutSecond as _, MutTop as _, NoMut as _, ViaIter as _, ViaSource as _};
         let __par_iterable = #krate::__private::Iterable(#iter);
-        (&__par_iterable).__par_kind().__par_source(__par_iterable.0)
+        let __par_source = (&__par_iterable).__par_kind().__par_source(__par_iterable.0);
+        (&&&#krate::__private::MutCheck::of(&__par_source)).__par_no_mut();
+        __par_source
     })
 }
 

@@ -9,6 +9,7 @@ mod ast;
 mod check;
 mod ctxt;
 mod expand;
+mod in_place;
 mod parallel;
 mod ranks;
 
@@ -22,6 +23,7 @@ pub fn par_impl(input: TokenStream) -> TokenStream {
     let parsed = ast::parse(&cx, input.into());
     if let Some(par_loop) = &parsed {
         check::check(&cx, par_loop);
+        in_place::check(&cx, par_loop);
     }
     match (cx.finish(), parsed) {
         // MPI (the facade's feature `mpi`): `ranks::expand` adds the run on ranks, if it

@@ -24,7 +24,7 @@ use crate::ast::ParLoop;
 /// (`ByteBuf::from`) gets its parameters inferred as in the loop, and a closure or a local
 /// variable is only borrowed.
 pub fn expand(mut l: ParLoop) -> TokenStream {
-    if !l.ranks || !plain(&l) {
+    if !l.ranks || !plain(&l) || crate::in_place::detect(&l.iter).is_some() {
         return crate::expand::expand(&l);
     }
     let Some((func, args)) = one_call(&l.body) else {

@@ -8,7 +8,8 @@
 //! - `loops/`: the `par!` loop. `par_loop` (the forms on [`Loop`]) -> `exec` (inline or on a
 //!   team, and what `learn` says about it) -> `team` (the parent's poll loop over its workers)
 //!   -> `worker` (the child's loop) -> `forms` (what a worker does with a chunk: collect,
-//!   reduce; the inline emitter); beside them `options` ([`Loop`]'s options), `sched`
+//!   reduce; the inline emitter), `in_place` (the in-place forms: `&mut` items whose changes the
+//!   workers send back); beside them `options` ([`Loop`]'s options), `sched`
 //!   (chunking), `source` (items), `shared` ([`SharedVec`]).
 //! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]), `pool` ([`Pool`] and the
 //!   registry of `#[parallel]` functions), `channel` ([`start`], [`Channel`], [`Exchange`]),
@@ -62,6 +63,7 @@ pub use wire::codec::Transfer;
 /// Used by generated code, not public API.
 pub mod __private {
     pub use crate::jobs::pool::{trampoline, NotAPoolJob, Registered};
+    pub use crate::loops::in_place::{in_place, try_in_place};
     pub use crate::loops::source::{items, RangeIndex, RangeSource};
     pub use crate::macro_support::*;
     // `par!` over MPI ranks (emitted only when the facade's feature `mpi` is on).

@@ -410,3 +410,124 @@ pub mod ops {
         v.clone()
     }
 }
+
+/// What an in-place loop (`par!(for x in v.iter_mut() { ... })`) runs over: a collection whose
+/// elements are one slice, so that the workers' changes can be written back in place.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be updated in place by `par!`",
+    label = "par writes the workers' changes back into a `Vec`, an array, a slice, a `VecDeque` or a `Box<[T]>`",
+    note = "for another collection, compute the new values in the loop (`let new = par!(for (k, v) in &map {{ ... }})`) and store them after it"
+)]
+pub trait InPlaceTarget {
+    type Elem;
+    fn __par_slice(&mut self) -> &mut [Self::Elem];
+}
+
+impl<T> InPlaceTarget for [T] {
+    type Elem = T;
+    fn __par_slice(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T, const N: usize> InPlaceTarget for [T; N] {
+    type Elem = T;
+    fn __par_slice(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T> InPlaceTarget for Vec<T> {
+    type Elem = T;
+    fn __par_slice(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T> InPlaceTarget for Box<[T]> {
+    type Elem = T;
+    fn __par_slice(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T> InPlaceTarget for std::collections::VecDeque<T> {
+    type Elem = T;
+    fn __par_slice(&mut self) -> &mut [T] {
+        self.make_contiguous()
+    }
+}
+
+impl<U: InPlaceTarget + ?Sized> InPlaceTarget for &mut U {
+    type Elem = U::Elem;
+    fn __par_slice(&mut self) -> &mut [U::Elem] {
+        (**self).__par_slice()
+    }
+}
+
+/// The slice an in-place loop's target holds (see [`InPlaceTarget`]).
+pub fn in_place_slice<U: InPlaceTarget + ?Sized>(target: &mut U) -> &mut [U::Elem] {
+    target.__par_slice()
+}
+
+/// The check that a loop's items hold no `&mut` (autoref specialisation, as [`Check`]): such
+/// items would be changed in a worker's copy and the change lost. `(&&&MutCheck::of(&src))
+/// .__par_no_mut()` picks [`MutTop`] for items `&mut U`, [`MutFirst`] for `(&mut U, V)`,
+/// [`MutSecond`] for `(V, &mut U)`, else [`NoMut`]; the first three carry a bound that fails
+/// with [`ItemsHoldMut`]'s message. (The in-place forms never reach this check.)
+pub struct MutCheck<S>(PhantomData<fn() -> S>);
+
+impl<S> MutCheck<S> {
+    pub fn of(_: &S) -> Self {
+        MutCheck(PhantomData)
+    }
+}
+
+#[diagnostic::on_unimplemented(
+    message = "the items of this `par!` loop hold a `&mut`: a worker would change its own copy and the change would be lost",
+    label = "items that are `&mut` references",
+    note = "iterate with `.iter_mut()`, `.chunks_mut(k)`, `.chunks_exact_mut(k)` or `&mut v` directly on the `Vec`, array or slice (optionally `.enumerate()` or `.zip(other)`): par sends those changes back into it",
+    note = "or return the new value from the body and use the loop's value: `let new = par!(for x in &v {{ f(x) }})`"
+)]
+pub trait ItemsHoldMut {}
+
+pub trait NoMut {
+    fn __par_no_mut(&self) {}
+}
+impl<S> NoMut for MutCheck<S> {}
+
+pub trait MutTop<U: ?Sized> {
+    fn __par_no_mut(&self)
+    where
+        U: ItemsHoldMut,
+    {
+    }
+}
+impl<U: ?Sized> MutTop<U> for &&&MutCheck<Items<&mut U>> {}
+
+pub trait MutFirst<U: ?Sized> {
+    fn __par_no_mut(&self)
+    where
+        U: ItemsHoldMut,
+    {
+    }
+}
+impl<U: ?Sized, V> MutFirst<U> for &&MutCheck<Items<(&mut U, V)>> {}
+
+pub trait MutSecond<U: ?Sized> {
+    fn __par_no_mut(&self)
+    where
+        U: ItemsHoldMut,
+    {
+    }
+}
+impl<U: ?Sized, V> MutSecond<U> for &MutCheck<Items<(V, &mut U)>> {}
+
+/// Reborrows an in-place loop's target with method-call syntax (as `v.iter_mut()` does), so
+/// that a `&mut Vec<T>` binding without `mut` works as the target.
+pub trait InPlaceProbe {
+    fn __par_target(&mut self) -> &mut Self {
+        self
+    }
+}
+impl<T: ?Sized> InPlaceProbe for T {}

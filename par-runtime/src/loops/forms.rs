@@ -62,6 +62,11 @@ pub(crate) trait Emit<V> {
     }
     /// A value covering `items` items.
     fn value(&mut self, value: V, items: usize) -> Result<()>;
+    /// True where the job runs in the calling process (sequential mode): an in-place job then
+    /// changes the caller's own data and has nothing to send back.
+    fn inline(&self) -> bool {
+        false
+    }
 }
 
 /// Runs a chunk's loop `f` under one `catch_unwind` (one per item would keep accumulators in
@@ -69,7 +74,7 @@ pub(crate) trait Emit<V> {
 /// is on in its `&mut usize`, so a panic is reported at that item, and so is a value whose
 /// `Serialize` fails (a failure of the item, not of the runtime: the other workers go on as
 /// after a panic). Values are encoded inside, so a panicking `Serialize` is the item's panic.
-fn guarded(
+pub(crate) fn guarded(
     f: impl FnOnce(&mut usize) -> std::result::Result<(), JobError>,
 ) -> std::result::Result<(), JobError> {
     let mut at = 0;
@@ -105,7 +110,7 @@ fn each_item<I, V, Em: Emit<V>>(
     Ok(false)
 }
 
-fn failed<E: Display>(index: usize, e: E) -> JobError {
+pub(crate) fn failed<E: Display>(index: usize, e: E) -> JobError {
     JobError::Body(Failure::Failed {
         index,
         message: e.to_string(),
@@ -410,6 +415,9 @@ impl Extras {
 }
 
 impl<V: Transfer> Emit<V> for Inline<V> {
+    fn inline(&self) -> bool {
+        true
+    }
     #[inline]
     fn start(&mut self, index: usize) {
         if let Some(x) = &mut self.extras {

@@ -76,6 +76,7 @@ mod sealed {
     impl<T: super::RangeIndex> Sealed for super::RangeSource<T> {}
     impl<T> Sealed for super::Items<T> {}
     impl<I: Iterator> Sealed for super::Stream<I> {}
+    impl<S: super::Source> Sealed for super::Prefix<S> {}
 }
 
 /// An integer type that can index a range source (generated code's helper, not public API).
@@ -289,5 +290,57 @@ where
     }
     fn next_item(&mut self) -> Option<I::Item> {
         self.iter.next()
+    }
+}
+
+/// The first `len` items of an indexed source: what an in-place loop zipped with a longer
+/// iterable runs over (a zip stops at the shorter side).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Prefix<S> {
+    src: S,
+    len: usize,
+    next: usize,
+}
+
+impl<S: Source> Prefix<S> {
+    /// `src` cut to at most `len` items; `None` for a stream (which has no length).
+    pub(crate) fn new(src: S, len: usize) -> Option<Self> {
+        match src.plan() {
+            Plan::Indexed(n) => Some(Prefix {
+                src,
+                len: len.min(n),
+                next: 0,
+            }),
+            Plan::Stream => None,
+        }
+    }
+}
+
+impl<S: Source> Source for Prefix<S> {
+    type Item = S::Item;
+    fn plan(&self) -> Plan {
+        Plan::Indexed(self.len)
+    }
+    fn take(&mut self, index: usize) -> S::Item {
+        debug_assert!(index < self.len);
+        self.src.take(index)
+    }
+    fn take_range(&mut self, first: usize, count: usize) -> impl Iterator<Item = S::Item> + '_ {
+        debug_assert!(first + count <= self.len);
+        self.src.take_range(first, count)
+    }
+    fn pull(&mut self, _: usize, _: &mut Vec<u8>) -> Result<usize> {
+        unreachable_plan()
+    }
+    fn decode(&mut self, _: &[u8]) -> Result<Vec<S::Item>> {
+        unreachable_plan()
+    }
+    fn next_item(&mut self) -> Option<S::Item> {
+        if self.next >= self.len {
+            return None;
+        }
+        self.next += 1;
+        self.src.next_item()
     }
 }

@@ -217,6 +217,79 @@ pub(crate) fn vec_from_bytes<T: Pod>(bytes: &[u8], n: usize) -> Vec<T> {
     v
 }
 
+/// A caller's `&mut [T]` from which disjoint parts are handed out as `&mut` one at a time,
+/// each element at most once per process: what an in-place loop gives its body (the parent's
+/// slice inline, the worker's copy of it after the fork, at the same address). Claims are
+/// checked against a bitmap of the elements already handed out, so two live `&mut` to one
+/// element can never exist, whatever order the claims come in.
+pub(crate) struct Disjoint<'a, T> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+    /// One bit per element: handed out already.
+    claimed: std::cell::RefCell<Vec<u64>>,
+    _slice: std::marker::PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T> Disjoint<'a, T> {
+    pub(crate) fn new(slice: &'a mut [T]) -> Self {
+        let len = slice.len();
+        Disjoint {
+            ptr: std::ptr::NonNull::from(slice).cast::<T>(),
+            len,
+            claimed: std::cell::RefCell::new(vec![0; len.div_ceil(64)]),
+            _slice: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Elements `range`, mutably, or `None` if the range is out of bounds or any of its
+    /// elements was handed out before.
+    pub(crate) fn claim(&self, range: std::ops::Range<usize>) -> Option<&'a mut [T]> {
+        if range.start > range.end || range.end > self.len {
+            return None;
+        }
+        let mut claimed = self.claimed.borrow_mut();
+        let word = |i: usize| (i / 64, 1u64 << (i % 64));
+        // Whole words where the range covers them, single bits at its ends.
+        let mut i = range.start;
+        while i < range.end {
+            let (w, bit) = word(i);
+            if i.is_multiple_of(64) && i + 64 <= range.end {
+                if claimed[w] != 0 {
+                    return None;
+                }
+                i += 64;
+            } else {
+                if claimed[w] & bit != 0 {
+                    return None;
+                }
+                i += 1;
+            }
+        }
+        let mut i = range.start;
+        while i < range.end {
+            let (w, bit) = word(i);
+            if i.is_multiple_of(64) && i + 64 <= range.end {
+                claimed[w] = !0;
+                i += 64;
+            } else {
+                claimed[w] |= bit;
+                i += 1;
+            }
+        }
+        // SAFETY: the range is in bounds of the slice this was made from, which is borrowed
+        // mutably for `'a`, so nothing else accesses it meanwhile; its elements were never
+        // handed out before (the bitmap, checked and set above under its `RefCell`), so this
+        // `&mut` aliases no other one handed out by `self`.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(range.start), range.len())
+        })
+    }
+}
+
 mod sealed {
     pub trait Sealed {}
 }
