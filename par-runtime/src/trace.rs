@@ -1,7 +1,10 @@
 //! `tracing` spans and events (feature `tracing`): where a loop's time goes and what failed.
 //! Without the feature every function here is empty and compiles to nothing.
 //!
-//! - span `par_loop` (info) around every loop: `len` (None for streams), `workers`, `inline`
+//! - span `par_loop` (info) around every loop, opened once the loop's place is decided: `len`
+//!   (None for streams), `workers` (0 inline), `inline` (true when it runs in the calling
+//!   process), `reason` (why, as `exec::decide` said: "nested in a worker", "timeout needs a
+//!   worker process", auto's predicted times...)
 //! - event "worker started" (debug): `worker`, `pid`; "worker exited" (debug): `pid`, `status`
 //! - event "loop failed" (warn): `error`
 //! - event "loop finished" (info): `items`, `elapsed_ms`
@@ -16,13 +19,25 @@ pub(crate) type LoopSpan = tracing::span::EnteredSpan;
 #[cfg(not(feature = "tracing"))]
 pub(crate) struct LoopSpan;
 
-/// Enters the span of one loop; it ends when the returned guard is dropped.
-pub(crate) fn loop_span(len: Option<usize>, workers: usize) -> LoopSpan {
+/// Enters the span of one loop, run on `workers` forked workers or inline (`None`) for
+/// `reason`; it ends when the returned guard is dropped.
+pub(crate) fn loop_span(
+    len: Option<usize>,
+    workers: Option<usize>,
+    reason: &dyn std::fmt::Display,
+) -> LoopSpan {
     #[cfg(feature = "tracing")]
-    return tracing::info_span!("par_loop", len, workers, inline = workers <= 1).entered();
+    return tracing::info_span!(
+        "par_loop",
+        len,
+        workers = workers.unwrap_or(0),
+        inline = workers.is_none(),
+        reason = %reason
+    )
+    .entered();
     #[cfg(not(feature = "tracing"))]
     {
-        let _ = (len, workers);
+        let _ = (len, workers, reason);
         LoopSpan
     }
 }
