@@ -102,15 +102,31 @@ mod tests {
         }
     }
 
+    /// A span's `inline` and `reason` fields, as "inline=B reason=R".
+    struct Fields(String);
+    impl tracing::field::Visit for Fields {
+        fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+            if field.name() == "inline" {
+                self.0 += &format!("inline={value} ");
+            }
+        }
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "reason" {
+                self.0 += &format!("reason={value:?}");
+            }
+        }
+    }
+
     impl Subscriber for Recorder {
         fn enabled(&self, _: &Metadata<'_>) -> bool {
             true
         }
         fn new_span(&self, span: &Attributes<'_>) -> Id {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("span {}", span.metadata().name()));
+            let mut f = Fields(String::new());
+            span.record(&mut f);
+            let mut log = self.0.lock().unwrap();
+            log.push(format!("span {}", span.metadata().name()));
+            log.push(f.0);
             Id::from_u64(1)
         }
         fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -140,12 +156,39 @@ mod tests {
             assert!(r.is_err());
         });
         let log = rec.0.lock().unwrap().clone();
+        assert!(
+            crate::mode::workers(Some(2)) == 1
+                || log.iter().any(|l| l == "inline=false reason=forks"),
+            "{log:?}"
+        );
         for want in [
             "span par_loop",
             "worker started",
             "worker exited",
             "loop finished",
             "loop failed",
+        ] {
+            assert!(
+                log.iter().any(|l| l == want),
+                "{want:?} missing from {log:?}"
+            );
+        }
+    }
+
+    /// The span is opened after the decision: a loop that runs inline says so, with why.
+    #[test]
+    fn the_span_says_where_the_loop_ran_and_why() {
+        let rec = Recorder::default();
+        tracing::subscriber::with_default(rec.clone(), || {
+            crate::Loop::new().parallel(false).collect(0..3u8, |i| i);
+            crate::Loop::new().collect(0..0u8, |i| i);
+            crate::sequential(|| crate::Loop::new().collect(0..3u8, |i| i));
+        });
+        let log = rec.0.lock().unwrap().clone();
+        for want in [
+            "inline=true reason=if = false",
+            "inline=true reason=no items",
+            "inline=true reason=par::sequential runs loops inline",
         ] {
             assert!(
                 log.iter().any(|l| l == want),
