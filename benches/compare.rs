@@ -111,6 +111,33 @@ impl Bench {
     }
 }
 
+/// W8's item: ~5,000 multiply-adds.
+fn w8_item(i: u64) -> u64 {
+    let mut x = i;
+    for k in 0..5_000u64 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(k);
+    }
+    x
+}
+
+/// W8's call site: one clause-free `par!`, whose `auto` schedule learns across calls.
+fn w8_site(n: u64) -> Vec<u64> {
+    par!(for i in 0..n {
+        w8_item(i)
+    })
+}
+
+/// W8's reference: the same loop with `if = true` (always forks).
+fn w8_forked(n: u64) -> Vec<u64> {
+    par!(if = true, for i in 0..n {
+        w8_item(i)
+    })
+}
+
+fn wrapping_sum(v: &[u64]) -> String {
+    v.iter().fold(0u64, |a, &x| a.wrapping_add(x)).to_string()
+}
+
 fn mandel_row(y: usize) -> Vec<u16> {
     let dx = 3.0 / 2048.0;
     let ci = -1.5 + y as f64 * dx;
@@ -415,6 +442,45 @@ impl Bench {
         println!("  rayon values seen: {rayon_values:?}");
         self.budget("par / rayon", p / ray, Some(1.05), Some(1.5));
         self.budget("par / sequential", p / seq, None, Some(0.75));
+    }
+
+    /// W8: a call site that grows (benches/README.md): 3 runs at n = 100, then n = 200,000;
+    /// the large run against the same loop with `if = true`, best of the reps, interleaved.
+    fn w8(&self) {
+        println!(
+            "W8 a call site that grows: 3 x n=100, then n=200,000 (~5,000 multiply-adds per item)"
+        );
+        let want = wrapping_sum(&(0..200_000u64).map(w8_item).collect::<Vec<_>>());
+        let (mut grown, mut forked) = (Vec::new(), Vec::new());
+        let (mut grown_sum, mut forked_sum) = (String::new(), String::new());
+        for _ in 0..self.reps {
+            for _ in 0..3 {
+                std::hint::black_box(w8_site(100));
+            }
+            let t = Instant::now();
+            let v = w8_site(200_000);
+            grown.push(t.elapsed().as_secs_f64() * 1e3);
+            grown_sum = wrapping_sum(&v);
+            let t = Instant::now();
+            let v = w8_forked(200_000);
+            forked.push(t.elapsed().as_secs_f64() * 1e3);
+            forked_sum = wrapping_sum(&v);
+        }
+        let best = |a: &[f64]| a.iter().copied().fold(f64::INFINITY, f64::min);
+        let g = self.row(
+            "par auto (after n=100)",
+            best(&grown),
+            &grown,
+            &grown_sum,
+            &want,
+        );
+        let f = self.row("par if = true", best(&forked), &forked, &forked_sum, &want);
+        self.budget(
+            "auto after small runs / if = true",
+            g / f,
+            Some(1.05),
+            Some(1.3),
+        );
     }
 
     fn w6(&self) {
@@ -808,13 +874,14 @@ fn main() {
         b.floors();
     }
     type Workload = (&'static str, fn(&Bench));
-    let workloads: [Workload; 6] = [
+    let workloads: [Workload; 7] = [
         ("W1", Bench::w1),
         ("W2", Bench::w2),
         ("W3", Bench::w3),
         ("W4", Bench::w4),
         ("W5", Bench::w5),
         ("W6", Bench::w6),
+        ("W8", Bench::w8),
     ];
     for (name, run) in workloads {
         if b.wants(name) && !(gate && name == "W6") {

@@ -5,8 +5,8 @@
 //!
 //! Module map: one folder a layer, dependencies pointing one way, down this list
 //! (`shared/tools/modcycles.py par-runtime/src` checks that there is no cycle):
-//! - `loops/`: the `par!` loop. `par_loop` (the forms on [`Loop`]) -> `exec` (inline or on a
-//!   team, and what `learn` says about it) -> `team` (the parent's poll loop over its workers)
+//! - `loops/`: the `par!` loop. `par_loop` (the forms on [`Loop`]) -> `exec` (`decide`, the one inline-or-
+//!   team decision for every form, with what `learn` says about it) -> `team` (the parent's poll loop over its workers)
 //!   -> `worker` (the child's loop) -> `forms` (what a worker does with a chunk: collect,
 //!   reduce; the inline emitter), `in_place` (the in-place forms: `&mut` items whose changes the
 //!   workers send back); beside them `options` ([`Loop`]'s options), `sched`

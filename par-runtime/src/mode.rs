@@ -53,7 +53,9 @@ pub(crate) fn captures_panics() -> bool {
 
 /// The number of worker processes a loop without a `workers` option gets here and now:
 /// `PAR_WORKERS`, else the number of cores; 1 when loops run inline (inside a worker, inside
-/// [`sequential`], on a non-Unix target).
+/// [`sequential`], on a non-Unix target). A loop with a clause only a process gives (a
+/// `timeout`, say) still forks one worker where this says 1 because of the cores or of being
+/// in a worker; see [`Loop`](crate::Loop)'s "Workers and sequential mode".
 ///
 /// ```
 /// assert!(par::default_workers() >= 1);
@@ -63,16 +65,87 @@ pub fn default_workers() -> usize {
     workers(None)
 }
 
-/// The number of workers a loop gets: 1 means "run inline".
-pub(crate) fn workers(requested: Option<usize>) -> usize {
-    if !crate::sys::CAN_FORK || in_worker() || SEQUENTIAL.with(|s| s.get() > 0) {
-        return 1;
+/// An explicit sequential mode: every loop runs inline, whatever its clauses ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sequential {
+    /// `PAR_WORKERS=1`.
+    EnvOne,
+    /// Inside [`sequential`].
+    Scope,
+    /// A target without `fork` (non-Unix, or `--cfg par_fallback_sys`).
+    CannotFork,
+}
+
+impl std::fmt::Display for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sequential::EnvOne => "PAR_WORKERS=1",
+            Sequential::Scope => "par::sequential",
+            Sequential::CannotFork => "this target cannot fork and",
+        })
+    }
+}
+
+/// Where a loop is started, as far as its worker count goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Here {
+    /// An explicit sequential mode: inline, whatever the loop asks.
+    Sequential(Sequential),
+    /// Inside a worker: a nested loop runs inline unless a clause needs a process.
+    InWorker,
+    /// A parent that may fork: this many workers (at least 1, and 1 is one *forked* worker
+    /// when the loop forks at all).
+    Workers(usize),
+}
+
+/// Resolves the worker count of a loop that asked for `requested` (its `workers` option).
+pub(crate) fn here(requested: Option<usize>) -> Here {
+    if !crate::sys::CAN_FORK {
+        return Here::Sequential(Sequential::CannotFork);
+    }
+    if SEQUENTIAL.with(|s| s.get() > 0) {
+        return Here::Sequential(Sequential::Scope);
+    }
+    if in_worker() {
+        return Here::InWorker;
     }
     let env = env_workers();
     if env == Some(1) {
-        return 1;
+        // PAR_WORKERS=1 runs every loop inline, a `workers` clause included.
+        return Here::Sequential(Sequential::EnvOne);
     }
-    requested.or(env).unwrap_or_else(cores).max(1)
+    Here::Workers(requested.or(env).unwrap_or_else(cores).max(1))
+}
+
+/// The number of workers a loop without clauses gets: 1 means "run inline" (the job families
+/// ask this to know whether they fork at all).
+pub(crate) fn workers(requested: Option<usize>) -> usize {
+    match here(requested) {
+        Here::Workers(n) => n,
+        Here::Sequential(_) | Here::InWorker => 1,
+    }
+}
+
+/// Says once per call site on stderr that `clause` is ignored because `why` runs loops inline.
+pub(crate) fn warn_ignored(
+    site: &'static std::panic::Location<'static>,
+    clause: &str,
+    why: Sequential,
+) {
+    static WARNED: std::sync::Mutex<Vec<(&'static str, u32, u32)>> =
+        std::sync::Mutex::new(Vec::new());
+    let key = (site.file(), site.line(), site.column());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.contains(&key) {
+        warned.push(key);
+        eprintln!(
+            "par: {}:{}: {clause} ignored: {why} runs loops inline",
+            site.file(),
+            site.line()
+        );
+    }
 }
 
 /// The cores this process may use (at least 1).

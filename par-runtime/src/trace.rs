@@ -1,7 +1,10 @@
 //! `tracing` spans and events (feature `tracing`): where a loop's time goes and what failed.
 //! Without the feature every function here is empty and compiles to nothing.
 //!
-//! - span `par_loop` (info) around every loop: `len` (None for streams), `workers`, `inline`
+//! - span `par_loop` (info) around every loop, opened once the loop's place is decided: `len`
+//!   (None for streams), `workers` (0 inline), `inline` (true when it runs in the calling
+//!   process), `reason` (why, as `exec::decide` said: "nested in a worker", "timeout needs a
+//!   worker process", auto's predicted times...)
 //! - event "worker started" (debug): `worker`, `pid`; "worker exited" (debug): `pid`, `status`
 //! - event "loop failed" (warn): `error`
 //! - event "loop finished" (info): `items`, `elapsed_ms`
@@ -16,13 +19,25 @@ pub(crate) type LoopSpan = tracing::span::EnteredSpan;
 #[cfg(not(feature = "tracing"))]
 pub(crate) struct LoopSpan;
 
-/// Enters the span of one loop; it ends when the returned guard is dropped.
-pub(crate) fn loop_span(len: Option<usize>, workers: usize) -> LoopSpan {
+/// Enters the span of one loop, run on `workers` forked workers or inline (`None`) for
+/// `reason`; it ends when the returned guard is dropped.
+pub(crate) fn loop_span(
+    len: Option<usize>,
+    workers: Option<usize>,
+    reason: &dyn std::fmt::Display,
+) -> LoopSpan {
     #[cfg(feature = "tracing")]
-    return tracing::info_span!("par_loop", len, workers, inline = workers <= 1).entered();
+    return tracing::info_span!(
+        "par_loop",
+        len,
+        workers = workers.unwrap_or(0),
+        inline = workers.is_none(),
+        reason = %reason
+    )
+    .entered();
     #[cfg(not(feature = "tracing"))]
     {
-        let _ = (len, workers);
+        let _ = (len, workers, reason);
         LoopSpan
     }
 }
@@ -87,15 +102,31 @@ mod tests {
         }
     }
 
+    /// A span's `inline` and `reason` fields, as "inline=B reason=R".
+    struct Fields(String);
+    impl tracing::field::Visit for Fields {
+        fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+            if field.name() == "inline" {
+                self.0 += &format!("inline={value} ");
+            }
+        }
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "reason" {
+                self.0 += &format!("reason={value:?}");
+            }
+        }
+    }
+
     impl Subscriber for Recorder {
         fn enabled(&self, _: &Metadata<'_>) -> bool {
             true
         }
         fn new_span(&self, span: &Attributes<'_>) -> Id {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("span {}", span.metadata().name()));
+            let mut f = Fields(String::new());
+            span.record(&mut f);
+            let mut log = self.0.lock().unwrap();
+            log.push(format!("span {}", span.metadata().name()));
+            log.push(f.0);
             Id::from_u64(1)
         }
         fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -125,12 +156,39 @@ mod tests {
             assert!(r.is_err());
         });
         let log = rec.0.lock().unwrap().clone();
+        assert!(
+            crate::mode::workers(Some(2)) == 1
+                || log.iter().any(|l| l == "inline=false reason=forks"),
+            "{log:?}"
+        );
         for want in [
             "span par_loop",
             "worker started",
             "worker exited",
             "loop finished",
             "loop failed",
+        ] {
+            assert!(
+                log.iter().any(|l| l == want),
+                "{want:?} missing from {log:?}"
+            );
+        }
+    }
+
+    /// The span is opened after the decision: a loop that runs inline says so, with why.
+    #[test]
+    fn the_span_says_where_the_loop_ran_and_why() {
+        let rec = Recorder::default();
+        tracing::subscriber::with_default(rec.clone(), || {
+            crate::Loop::new().parallel(false).collect(0..3u8, |i| i);
+            crate::Loop::new().collect(0..0u8, |i| i);
+            crate::sequential(|| crate::Loop::new().collect(0..3u8, |i| i));
+        });
+        let log = rec.0.lock().unwrap().clone();
+        for want in [
+            "inline=true reason=if = false",
+            "inline=true reason=no items",
+            "inline=true reason=par::sequential runs loops inline",
         ] {
             assert!(
                 log.iter().any(|l| l == want),

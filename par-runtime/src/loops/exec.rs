@@ -1,6 +1,9 @@
-//! Runs a loop: inline or on a team of workers, as the options, the mode and (for `auto`) what
-//! was learnt about the loop say. Sits above the forms (what a worker does with a chunk) and
-//! the team (the parent's side of the workers).
+//! Runs a loop: inline or on a team of workers. [`decide`] is the one place that chooses, for
+//! every loop form, from the options, the input, the mode and (for `auto`) what was learnt
+//! about the loop; its [`Decision`] carries the reason, which the `tracing` span reports. Sits
+//! above the forms (what a worker does with a chunk) and the team (the parent's side of the
+//! workers). What it must never do: fork where the decision said inline, or run inline a loop
+//! whose clauses need a process outside an explicit sequential mode.
 
 use std::time::Instant;
 
@@ -11,8 +14,196 @@ use crate::loops::options::Loop;
 use crate::loops::sched::Schedule;
 use crate::loops::source::{Plan, Source};
 use crate::loops::team::{self, TeamIter};
-use crate::mode;
+use crate::mode::{self, Here};
 use crate::trace;
+
+/// Which loop form is being decided for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// `collect`, `for_each`, `reduce`: values in item order.
+    Ordered,
+    /// `position_any`, `any`: ended by the first match (never learns to run inline).
+    Find,
+    /// `unordered`: values as they complete.
+    Unordered,
+    /// `keep_going`: one `Result` per item, a crash fails only its item.
+    Each,
+}
+
+/// A clause that only a worker process gives: a loop with one forks, whatever the cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clause {
+    Timeout,
+    Retries,
+    MemoryLimit,
+    /// `if = true` / `parallel(true)`.
+    ParallelTrue,
+    Cancel,
+    /// `keep_going`: a crash fails only its item.
+    KeepGoing,
+}
+
+impl Clause {
+    /// The first clause of `opts` (and the form) that needs a process, if any.
+    fn of(opts: &Loop, form: Form) -> Option<Clause> {
+        if opts.timeout.is_some() {
+            Some(Clause::Timeout)
+        } else if opts.retries > 0 {
+            Some(Clause::Retries)
+        } else if opts.memory_limit.is_some() {
+            Some(Clause::MemoryLimit)
+        } else if opts.parallel == Some(true) {
+            Some(Clause::ParallelTrue)
+        } else if opts.cancel.is_some() {
+            Some(Clause::Cancel)
+        } else if form == Form::Each {
+            Some(Clause::KeepGoing)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Clause::Timeout => "timeout",
+            Clause::Retries => "retries",
+            Clause::MemoryLimit => "memory_limit",
+            Clause::ParallelTrue => "`if = true`",
+            Clause::Cancel => "cancel",
+            Clause::KeepGoing => "keep_going's crash isolation",
+        }
+    }
+}
+
+/// Why a loop runs where it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Reason {
+    /// No items: nothing to fork for.
+    Empty,
+    /// `if = false` / `parallel(false)`.
+    ParallelFalse,
+    /// An explicit sequential mode; the clause it drops, if any.
+    Sequential(mode::Sequential, Option<Clause>),
+    /// Nested in a worker, and no clause needs a process.
+    Nested,
+    /// One worker (asked for, or one core), and no clause needs a process.
+    OneWorker,
+    /// Forks: a clause only a process gives.
+    Needs(Clause),
+    /// `auto` predicted from what it learnt (see `learn.rs`).
+    Auto(learn::Prediction),
+    /// Forks: nothing says otherwise (an explicit schedule, a stream, a first run).
+    Default,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Empty => f.write_str("no items"),
+            Reason::ParallelFalse => f.write_str("if = false"),
+            Reason::Sequential(why, None) => write!(f, "{why} runs loops inline"),
+            Reason::Sequential(why, Some(c)) => {
+                write!(f, "{why} runs loops inline ({} ignored)", c.name())
+            }
+            Reason::Nested => f.write_str("nested in a worker"),
+            Reason::OneWorker => f.write_str("one worker"),
+            Reason::Needs(c) => write!(f, "{} needs a worker process", c.name()),
+            Reason::Auto(p) => write!(
+                f,
+                "auto: inline {:.0} us, forked {:.0} us predicted",
+                p.inline_ns / 1e3,
+                p.parallel_ns / 1e3
+            ),
+            Reason::Default => f.write_str("forks"),
+        }
+    }
+}
+
+/// Where a loop runs, and why: [`decide`]'s answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Decision {
+    /// `None`: inline, in the calling process; `Some(n)`: on `n` forked workers (n >= 1).
+    pub(crate) workers: Option<usize>,
+    pub(crate) reason: Reason,
+    /// `auto` learns from this run (an indexed, clause-free ordered loop in a parent).
+    pub(crate) learns: bool,
+}
+
+impl Decision {
+    fn inline(reason: Reason) -> Self {
+        Decision {
+            workers: None,
+            reason,
+            learns: false,
+        }
+    }
+
+    fn team(workers: usize, reason: Reason) -> Self {
+        Decision {
+            workers: Some(workers.max(1)),
+            reason,
+            learns: false,
+        }
+    }
+}
+
+/// The one decision, for every loop form: inline or a team of how many workers, and why.
+/// `len` is the number of items (`None` for a stream); `here` is the mode ([`mode::here`]).
+/// Prints the "clause ignored" note of an explicit sequential mode (once per call site).
+pub(crate) fn decide(
+    opts: &Loop,
+    len: Option<usize>,
+    form: Form,
+    here: Here,
+    site: learn::Site,
+) -> Decision {
+    if len == Some(0) {
+        return Decision::inline(Reason::Empty);
+    }
+    if opts.parallel == Some(false) {
+        return Decision::inline(Reason::ParallelFalse);
+    }
+    let needs = Clause::of(opts, form);
+    let workers = match here {
+        Here::Sequential(why) => {
+            if let Some(c) = needs {
+                mode::warn_ignored(site, c.name(), why);
+            }
+            return Decision::inline(Reason::Sequential(why, needs));
+        }
+        Here::InWorker => match needs {
+            // A nested loop that needs a process forks its own (one unless it asks for more).
+            Some(c) => return Decision::team(opts.workers.unwrap_or(1), Reason::Needs(c)),
+            None => return Decision::inline(Reason::Nested),
+        },
+        Here::Workers(n) => n,
+    };
+    if let Some(c) = needs {
+        return Decision::team(workers, Reason::Needs(c));
+    }
+    if workers <= 1 {
+        return Decision::inline(Reason::OneWorker);
+    }
+    match len {
+        Some(n) if opts.schedule == Schedule::Auto && form == Form::Ordered => {
+            let mut d = match learn::predict(site, n, workers) {
+                Some(p) if p.inline_pays() => Decision::inline(Reason::Auto(p)),
+                Some(p) => Decision::team(workers, Reason::Auto(p)),
+                None => Decision::team(workers, Reason::Default),
+            };
+            d.learns = true;
+            d
+        }
+        _ => Decision::team(workers, Reason::Default),
+    }
+}
+
+fn len_of<S: Source>(src: &S) -> Option<usize> {
+    match src.plan() {
+        Plan::Indexed(n) => Some(n),
+        Plan::Stream => None,
+    }
+}
 
 /// Runs a job to completion and returns its values in item order: inline or on a team, as the
 /// options, the mode and (for `auto`) what was learnt about the loop at `site` say.
@@ -29,47 +220,34 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
 /// `position_any`). Such loops never learn to run inline.
 pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
     opts: &Loop,
-    mut src: S,
+    src: S,
     job: &J,
     site: learn::Site,
     stop_on: Option<fn(&J::Value) -> bool>,
 ) -> Result<Vec<J::Value>> {
-    let len = match src.plan() {
-        Plan::Indexed(n) => Some(n),
-        Plan::Stream => None,
-    };
+    run_form(opts, src, job, site, stop_on, Form::Ordered)
+}
+
+/// [`run_until`] deciding for `form` (`Each` for a keep-going stream, which runs to its first
+/// failure but keeps its crash isolation).
+fn run_form<S: Source, J: Job<S::Item>>(
+    opts: &Loop,
+    mut src: S,
+    job: &J,
+    site: learn::Site,
+    stop_on: Option<fn(&J::Value) -> bool>,
+    form: Form,
+) -> Result<Vec<J::Value>> {
+    let len = len_of(&src);
     if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
         return Err(crate::error::Error::Cancelled);
     }
-    let workers = mode::workers(opts.workers);
-    let _span = trace::loop_span(len, workers);
+    let form = if stop_on.is_some() { Form::Find } else { form };
+    let decision = decide(opts, len, form, mode::here(opts.workers), site);
+    let _span = trace::loop_span(len, decision.workers, &decision.reason);
     let started = Instant::now();
-    // Only an indexed `auto` loop without a timeout or an explicit `parallel` learns (learn.rs).
-    let learns = match len {
-        // A loop with retries expects crashes, one with a memory limit expects its workers to
-        // be limited: neither gives up its isolation.
-        Some(n)
-            if opts.schedule == Schedule::Auto
-                && opts.timeout.is_none()
-                && opts.retries == 0
-                && opts.memory_limit.is_none()
-                && stop_on.is_none() =>
-        {
-            opts.parallel.is_none().then_some(n)
-        }
-        _ => None,
-    };
-    let inline = workers <= 1
-        || len == Some(0)
-        || opts.parallel == Some(false)
-        || learns.is_some_and(|n| learn::inline_pays(site, n, workers));
-    let result = if inline {
-        let r = run_inline(&mut src, job, len, opts.progress, opts.cancel.clone());
-        if let (Some(n), Ok(_)) = (learns, &r) {
-            learn::inline_run(site, n, started.elapsed());
-        }
-        r
-    } else {
+    let learns = len.filter(|_| decision.learns);
+    let result = if let Some(workers) = decision.workers {
         let r = team::run(opts, workers, &mut src, job, stop_on, false);
         match (learns, &r) {
             (Some(n), Ok((_, m))) => {
@@ -79,6 +257,12 @@ pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
             _ => {}
         }
         r.map(|(values, _)| values)
+    } else {
+        let r = run_inline(&mut src, job, len, opts.progress, opts.cancel.clone());
+        if let (Some(n), Ok(_)) = (learns, &r) {
+            learn::inline_run(site, n, started.elapsed());
+        }
+        r
     };
     match &result {
         Ok(values) => trace::finished(values.len(), started),
@@ -88,20 +272,23 @@ pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
 }
 
 /// Starts a job whose values are wanted as they complete.
-pub(crate) fn start_unordered<'a, S, J>(opts: &Loop, src: S, job: J) -> TeamIter<'a, J::Value>
+pub(crate) fn start_unordered<'a, S, J>(
+    opts: &Loop,
+    src: S,
+    job: J,
+    site: learn::Site,
+) -> TeamIter<'a, J::Value>
 where
     S: Source + 'a,
     J: Job<S::Item> + 'a,
 {
-    let workers = mode::workers(opts.workers);
-    let len = match src.plan() {
-        Plan::Indexed(n) => Some(n),
-        Plan::Stream => None,
-    };
-    if workers <= 1 || len == Some(0) {
-        return TeamIter::inline(src, job, len);
+    let len = len_of(&src);
+    let decision = decide(opts, len, Form::Unordered, mode::here(opts.workers), site);
+    let _span = trace::loop_span(len, decision.workers, &decision.reason);
+    match decision.workers {
+        Some(workers) => TeamIter::start(opts, workers, src, &job),
+        None => TeamIter::inline(src, job, len),
     }
-    TeamIter::start(opts, workers, src, &job)
 }
 
 /// Keep going: runs a one-value-per-item job to the end whatever fails, and returns one
@@ -112,6 +299,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
     opts: &Loop,
     mut src: S,
     job: &J,
+    site: learn::Site,
 ) -> Result<Vec<Result<J::Value>>> {
     if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
         return Err(crate::error::Error::Cancelled);
@@ -120,13 +308,13 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         Plan::Indexed(n) => n,
         Plan::Stream => {
             // Streams ship items that are not kept: they run to their first failure.
-            let values = run(opts, src, job, std::panic::Location::caller())?;
+            let values = run_form(opts, src, job, site, None, Form::Each)?;
             return Ok(values.into_iter().map(Ok).collect());
         }
     };
-    let workers = mode::workers(opts.workers);
-    let _span = trace::loop_span(Some(len), workers);
-    if workers <= 1 || len == 0 || opts.parallel == Some(false) {
+    let decision = decide(opts, Some(len), Form::Each, mode::here(opts.workers), site);
+    let _span = trace::loop_span(Some(len), decision.workers, &decision.reason);
+    let Some(workers) = decision.workers else {
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item = src.take(i);
@@ -137,7 +325,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
             out.push(r);
         }
         return Ok(out);
-    }
+    };
     let (values, measured) = team::run(opts, workers, &mut src, job, None, true)?;
     let mut failed = measured.failed;
     let mut values = values.into_iter();
@@ -158,4 +346,132 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::mode::Sequential;
+
+    #[track_caller]
+    fn here() -> learn::Site {
+        std::panic::Location::caller()
+    }
+
+    fn at(opts: &Loop, len: Option<usize>, form: Form, mode: Here) -> Decision {
+        decide(opts, len, form, mode, here())
+    }
+
+    #[test]
+    fn every_decision_path_gives_its_answer_and_reason() {
+        let plain = Loop::new();
+        let timeout = Loop::new().timeout(Duration::from_millis(200));
+        let w = Here::Workers;
+        // Nothing to run, or `if = false`: inline, whatever else.
+        assert_eq!(
+            at(&timeout, Some(0), Form::Ordered, w(4)).reason,
+            Reason::Empty
+        );
+        let off = Loop::new().workers(4).parallel(false);
+        for form in [Form::Ordered, Form::Unordered, Form::Each, Form::Find] {
+            let d = at(&off, Some(10), form, w(4));
+            assert_eq!(
+                (d.workers, d.reason),
+                (None, Reason::ParallelFalse),
+                "{form:?}"
+            );
+        }
+        // One worker: inline without clauses, one forked worker with one.
+        let d = at(&plain, Some(10), Form::Ordered, w(1));
+        assert_eq!((d.workers, d.reason), (None, Reason::OneWorker));
+        let d = at(&timeout, Some(10), Form::Ordered, w(1));
+        assert_eq!(
+            (d.workers, d.reason),
+            (Some(1), Reason::Needs(Clause::Timeout))
+        );
+        for (opts, clause) in [
+            (Loop::new().retries(1), Clause::Retries),
+            (Loop::new().memory_limit(1 << 30), Clause::MemoryLimit),
+            (Loop::new().parallel(true), Clause::ParallelTrue),
+            (Loop::new().cancel(&crate::Cancel::new()), Clause::Cancel),
+        ] {
+            let d = at(&opts, None, Form::Unordered, w(1));
+            assert_eq!((d.workers, d.reason), (Some(1), Reason::Needs(clause)));
+        }
+        let d = at(&plain, Some(10), Form::Each, w(1));
+        assert_eq!(
+            (d.workers, d.reason),
+            (Some(1), Reason::Needs(Clause::KeepGoing))
+        );
+        // Nested in a worker: inline unless a clause needs a process (then its own worker).
+        let d = at(&plain, Some(10), Form::Ordered, Here::InWorker);
+        assert_eq!((d.workers, d.reason), (None, Reason::Nested));
+        let d = at(&timeout, Some(10), Form::Ordered, Here::InWorker);
+        assert_eq!(
+            (d.workers, d.reason),
+            (Some(1), Reason::Needs(Clause::Timeout))
+        );
+        let d = at(
+            &timeout.clone().workers(3),
+            Some(10),
+            Form::Ordered,
+            Here::InWorker,
+        );
+        assert_eq!(d.workers, Some(3));
+        // The explicit sequential modes run everything inline and name the dropped clause.
+        for why in [
+            Sequential::EnvOne,
+            Sequential::Scope,
+            Sequential::CannotFork,
+        ] {
+            let d = at(&timeout, Some(10), Form::Ordered, Here::Sequential(why));
+            assert_eq!(d.workers, None);
+            assert_eq!(d.reason, Reason::Sequential(why, Some(Clause::Timeout)));
+            assert!(
+                d.reason.to_string().contains("timeout ignored"),
+                "{}",
+                d.reason
+            );
+        }
+        // Several workers, no clause: explicit schedules, searches, streams and unordered
+        // loops fork without learning; an ordered auto loop over an indexed input learns.
+        let dynamic = Loop::new().schedule(Schedule::Dynamic(1));
+        for (opts, len, form) in [
+            (&dynamic, Some(10), Form::Ordered),
+            (&plain, None, Form::Ordered),
+            (&plain, Some(10), Form::Find),
+            (&plain, Some(10), Form::Unordered),
+        ] {
+            let d = at(opts, len, form, w(4));
+            assert_eq!(
+                (d.workers, d.reason, d.learns),
+                (Some(4), Reason::Default, false)
+            );
+        }
+        let site = here();
+        let d = decide(&plain, Some(10), Form::Ordered, w(4), site);
+        assert_eq!(
+            (d.workers, d.reason, d.learns),
+            (Some(4), Reason::Default, true)
+        );
+        // Once learnt cheap, the same site runs inline for auto's numbers.
+        learn::parallel_run(
+            site,
+            10,
+            4,
+            Duration::from_micros(1),
+            Duration::from_millis(1),
+            Duration::from_millis(3),
+        );
+        let d = decide(&plain, Some(10), Form::Ordered, w(4), site);
+        assert_eq!(d.workers, None);
+        assert!(
+            matches!(d.reason, Reason::Auto(p) if p.inline_pays()),
+            "{:?}",
+            d.reason
+        );
+        learn::forget(site);
+    }
 }

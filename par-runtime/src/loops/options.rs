@@ -25,11 +25,29 @@ use crate::loops::sched::Schedule;
 /// # Workers and sequential mode
 ///
 /// The worker count defaults to the number of available cores; `PAR_WORKERS=N` in the
-/// environment overrides that default and [`Loop::workers`] overrides both. The loop runs
-/// inline, in the calling process, when the count is 1 (`PAR_WORKERS=1` forces this for every
-/// loop), inside a worker (nested loops never fork again), inside [`sequential`](crate::sequential),
-/// or on a non-Unix target. With `PAR_CHECK=1`, sequential mode still round-trips every
-/// result through the codec, so a type that does not survive serialization fails without forking.
+/// environment overrides that default and [`Loop::workers`] overrides both.
+///
+/// Where a loop runs is decided in one place, from its clauses, its input and the mode:
+///
+/// - A loop that asks for something only a process gives, a [`timeout`](Loop::timeout),
+///   [`retries`](Loop::retries), a [`memory_limit`](Loop::memory_limit),
+///   [`parallel(true)`](Loop::parallel) (`if = true`), a [`cancel`](Loop::cancel) handle or
+///   `keep_going` (`collect_each`, `reduce_each`: a crash fails only its item), forks at least
+///   one worker: with `workers(1)`, on a one-CPU machine, and nested inside a worker's item
+///   (it forks its own worker, or `workers(n)` of them).
+/// - A loop without such a clause runs inline, in the calling process, when it gets one
+///   worker (`workers(1)`, one core), when it is nested in a worker (nested loops never fork
+///   again), when it has no items, with `parallel(false)`, and when the `auto` schedule
+///   predicts inline is faster (see [`Loop::parallel`]).
+/// - The explicit sequential modes, `PAR_WORKERS=1`, [`sequential`](crate::sequential) and a
+///   target that cannot fork (non-Unix), run every loop inline and keep none of the clauses
+///   above (an item's crash is the caller's, a timeout is not enforced, a memory limit not
+///   set; `cancel` is still looked at between items, `keep_going` still gives panics and `Err`s
+///   to their items). par says so once per call site on stderr: `par: src/main.rs:42:
+///   timeout ignored: PAR_WORKERS=1 runs loops inline`.
+///
+/// With `PAR_CHECK=1`, sequential mode still round-trips every result through the codec, so
+/// a type that does not survive serialization fails without forking.
 ///
 /// # Forking from a multi-threaded program
 ///
@@ -72,7 +90,8 @@ impl Loop {
         Self::default()
     }
 
-    /// Runs the loop on `n` worker processes (at least 1; 1 runs it inline).
+    /// Runs the loop on `n` worker processes (at least 1; 1 runs it inline, unless a clause
+    /// needs a process: then it forks one worker).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n.max(1));
         self
@@ -105,9 +124,11 @@ impl Loop {
     /// `parallel(true)` always forks. Without it, the `auto` schedule decides by measurement:
     /// a loop's first run forks, and a later run of the same loop (the same call site) runs
     /// inline when the first showed that forking costs more than it saves, for example a
-    /// million items of a few nanoseconds each. An inline run keeps par's semantics but not
-    /// its isolation: a crash in an item would be a crash of the caller. Any explicit schedule,
-    /// a `timeout`, `retries`, a `memory_limit`, or `parallel(true)` keeps a loop forking.
+    /// million items of a few nanoseconds each; each call decides afresh from its own item
+    /// count, so a call site that first sees small inputs forks a large one. An inline run
+    /// keeps par's semantics but not its isolation: a crash in an item would be a crash of the
+    /// caller. Any explicit schedule, a `timeout`, `retries`, a `memory_limit`, `cancel` or
+    /// `parallel(true)` keeps a loop forking (see "Workers and sequential mode").
     ///
     /// ```
     /// let n = 3;
@@ -211,8 +232,8 @@ impl Loop {
     /// aborts when an allocation fails, and prints "memory allocation of N bytes failed" on
     /// the worker's stderr); an `abort()` of the body's own in a limited worker reads the same.
     /// A `Vec::try_reserve` that fails returns its `Err` to the body, as usual. A loop with a
-    /// memory limit always forks (the `auto` schedule never decides to run it inline), but
-    /// inline runs that you ask for (one worker, `PAR_WORKERS=1`) are not limited.
+    /// memory limit always forks (with one worker too), but the explicit sequential modes
+    /// (`PAR_WORKERS=1`, [`sequential`](crate::sequential)) run it inline, unlimited.
     ///
     /// ```
     /// # if cfg!(target_os = "linux") && par::default_workers() > 1 {

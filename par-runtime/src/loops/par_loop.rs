@@ -265,6 +265,7 @@ impl Loop {
     /// assert!(matches!(out[4], Err(par::Error::Failed { index: 4, .. })));
     /// assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 4);
     /// ```
+    #[track_caller]
     pub fn try_collect_each<S, T, E, F>(&self, src: S, body: F) -> Result<Vec<Result<T>>>
     where
         S: IntoSource,
@@ -272,7 +273,12 @@ impl Loop {
         E: Display,
         F: Fn(S::Item) -> std::result::Result<T, E>,
     {
-        exec::run_each(self, src.into_source(), &Collect::new(body))
+        exec::run_each(
+            self,
+            src.into_source(),
+            &Collect::new(body),
+            Location::caller(),
+        )
     }
 
     /// [`Loop::try_collect_each`] that panics only on a failure of the loop itself.
@@ -355,6 +361,7 @@ impl Loop {
     /// # Panics
     ///
     /// The iterator's `next` panics as [`Loop::collect`] does when an item fails.
+    #[track_caller]
     pub fn unordered<'a, S, T, F>(&self, src: S, body: F) -> Unordered<'a, T>
     where
         S: IntoSource + 'a,
@@ -368,6 +375,7 @@ impl Loop {
     }
 
     /// [`Loop::unordered`] yielding `Result`s: after the first `Err` the iterator ends.
+    #[track_caller]
     pub fn try_unordered<'a, S, T, E, F>(&self, src: S, body: F) -> TryUnordered<'a, T>
     where
         S: IntoSource + 'a,
@@ -377,7 +385,12 @@ impl Loop {
         F: Fn(S::Item) -> std::result::Result<T, E> + 'a,
     {
         TryUnordered {
-            inner: exec::start_unordered(self, src.into_source(), Collect::new(body)),
+            inner: exec::start_unordered(
+                self,
+                src.into_source(),
+                Collect::new(body),
+                Location::caller(),
+            ),
         }
     }
 }

@@ -39,6 +39,9 @@ pub(crate) fn main<S: Source, J: Job<S::Item>>(
     grain: usize,
 ) -> i32 {
     report::set_result_fd(fds.res);
+    // A worker forked by a loop nested in a worker's item inherits that worker's batched
+    // result frames: they are its parent's to send, not this worker's.
+    UNSENT.with(|u| u.borrow_mut().clear());
     match serve(fds, slot, src, job, grain) {
         Ok(()) => 0,
         Err(Exit(code)) => code,
