@@ -109,10 +109,14 @@ pub use par_runtime::*;
 /// ```
 ///
 /// Reductions, OpenMP style: the body stays as it was, the clause names the variables and
-/// operators (`+ - * min max & | ^ && ||`, or the path of an associative `fn(T, T) -> T`,
-/// whose private copies start from the variable's value before the loop, which must therefore
-/// be an identity of it). Partials are combined in item order, so a float sum has the same bits
-/// for any number of workers:
+/// operators (`+ - * min max & | ^ && ||`, or the path of an associative `fn(T, T) -> T`).
+/// Several variables may share an operator, as in OpenMP's `reduction(+: sx, sy)`:
+/// `reduce(+: sx, sy, max: m)`. Each grain's private copy starts from the operator's identity,
+/// never from the variable's value; that value from before the loop is combined once, after it.
+/// A `fn` path's identity is `Default::default()`, or the one the clause names:
+/// `reduce(add2 = [0, 0]: q)` (a type with neither is a compile error saying so).
+/// Partials are combined in item order, so a float sum has the same bits for any number of
+/// workers:
 ///
 /// ```
 /// use par::par;
@@ -126,6 +130,16 @@ pub use par_runtime::*;
 /// });
 /// assert_eq!(hits, (0..10_000u32).filter(|&s| (s as f64 * 0.618).fract() < 0.5).count() as u64);
 /// assert!(worst < 1.0);
+///
+/// // A `fn` path: the grains start from the identity `[0, 0]`, and `q`'s `10` counts once.
+/// fn add2(a: [u64; 2], b: [u64; 2]) -> [u64; 2] {
+///     [a[0] + b[0], a[1] + b[1]]
+/// }
+/// let mut q = [10u64, 0];
+/// par!(reduce(add2 = [0, 0]: q), for i in 0..4096u64 {
+///     q[(i % 2) as usize] += 1;
+/// });
+/// assert_eq!(q, [2058, 2048]);
 /// ```
 ///
 /// **Combining order.** The items are cut into *grains* of consecutive items whose bounds

@@ -60,8 +60,11 @@ pub enum Schedule {
 pub struct Reduction {
     pub op: Op,
     pub var: Ident,
+    /// `reduce(f = IDENTITY: v)`: the identity a `fn`-path reduction's grains start from.
+    pub identity: Option<Expr>,
 }
 
+#[derive(Clone)]
 pub enum Op {
     Add,
     Sub,
@@ -235,10 +238,7 @@ fn parse_clause(
             syn::parenthesized!(content in input);
             let mut reductions = Vec::new();
             while !content.is_empty() {
-                reductions.push(parse_reduction(cx, &content)?);
-                if !content.is_empty() {
-                    content.parse::<Token![,]>()?;
-                }
+                reductions.extend(parse_reduction(cx, &content)?);
             }
             if reductions.is_empty() {
                 return Err(syn::Error::new(
@@ -281,8 +281,66 @@ fn parse_schedule(input: ParseStream) -> syn::Result<Schedule> {
     }
 }
 
-fn parse_reduction(cx: &Ctxt, input: ParseStream) -> syn::Result<Reduction> {
-    let op = if input.peek(Token![&&]) {
+/// One operator group: `OP: v`, `OP: a, b, c` (OpenMP's `reduction(+: a, b)`), or for a
+/// `fn` path `f = IDENTITY: v`, up to the next group or the end, its trailing comma eaten.
+fn parse_reduction(cx: &Ctxt, input: ParseStream) -> syn::Result<Vec<Reduction>> {
+    let op = parse_op(input)?;
+    let identity = if input.peek(Token![=]) && !input.peek(Token![==]) {
+        let eq = input.parse::<Token![=]>()?;
+        let e: Expr = input.parse()?;
+        if matches!(op, Op::Fn(_)) {
+            Some(e)
+        } else {
+            cx.error_spanned_by(
+                quote::quote!(#eq #e),
+                "a built-in reduction operator has its own identity; `= IDENTITY` is for a `fn` path: `reduce(add2 = [0, 0]: q)`",
+            );
+            None
+        }
+    } else {
+        None
+    };
+    input.parse::<Token![:]>()?;
+    let mut out = Vec::new();
+    loop {
+        let var = parse_var(cx, input)?;
+        out.push(Reduction {
+            op: op.clone(),
+            var,
+            identity: identity.clone(),
+        });
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+        if input.is_empty() || starts_group(input) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the input starts a new operator group (`max: m`, `+: s`, `f = e: v`) rather than
+/// the next variable of the current one.
+fn starts_group(input: ParseStream) -> bool {
+    if input.peek(Token![&&])
+        || input.peek(Token![||])
+        || input.peek(Token![+])
+        || input.peek(Token![-])
+        || input.peek(Token![*])
+        || input.peek(Token![&])
+        || input.peek(Token![|])
+        || input.peek(Token![^])
+    {
+        return true;
+    }
+    let fork = input.fork();
+    fork.parse::<Path>().is_ok()
+        && ((fork.peek(Token![:]) && !fork.peek(Token![::])) || fork.peek(Token![=]))
+}
+
+fn parse_op(input: ParseStream) -> syn::Result<Op> {
+    Ok(if input.peek(Token![&&]) {
         input.parse::<Token![&&]>()?;
         Op::And
     } else if input.peek(Token![||]) {
@@ -315,8 +373,10 @@ fn parse_reduction(cx: &Ctxt, input: ParseStream) -> syn::Result<Reduction> {
             Some("max") => Op::Max,
             _ => Op::Fn(path),
         }
-    };
-    input.parse::<Token![:]>()?;
+    })
+}
+
+fn parse_var(cx: &Ctxt, input: ParseStream) -> syn::Result<Ident> {
     let var_expr: Expr = input.parse()?;
     let var = match &var_expr {
         Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
@@ -325,16 +385,13 @@ fn parse_reduction(cx: &Ctxt, input: ParseStream) -> syn::Result<Reduction> {
         _ => None,
     };
     match var {
-        Some(var) => Ok(Reduction { op, var }),
+        Some(var) => Ok(var),
         None => {
             cx.error_spanned_by(
                 &var_expr,
                 "a reduction variable must be a plain local variable name, e.g. `reduce(+: total)`",
             );
-            Ok(Reduction {
-                op,
-                var: Ident::new("__par_invalid", var_expr.span()),
-            })
+            Ok(Ident::new("__par_invalid", var_expr.span()))
         }
     }
 }

@@ -181,8 +181,14 @@ pub fn source_of(krate: &TokenStream, iter: &syn::Expr) -> TokenStream {
     })
 }
 
+/// A grain's starting value: the operator's identity, never the variable's value (that is
+/// combined once, after the loop). A `fn` path's identity is the one the clause names
+/// (`reduce(f = IDENTITY: v)`, typed like `v`) or else `Default::default()`.
 fn identity(krate: &TokenStream, r: &Reduction) -> TokenStream {
     let var = &r.var;
+    if let Some(e) = &r.identity {
+        return quote_spanned!(e.span()=> #krate::__private::ops::typed_like(&#var, #e));
+    }
     let f = match &r.op {
         Op::Add | Op::Sub => quote!(zero),
         Op::Mul => quote!(one),
@@ -192,7 +198,9 @@ fn identity(krate: &TokenStream, r: &Reduction) -> TokenStream {
         Op::BitOr | Op::BitXor => quote!(all_zeros),
         Op::And => return quote!(true),
         Op::Or => return quote!(false),
-        Op::Fn(_) => quote!(copy_of),
+        Op::Fn(_) => {
+            return quote_spanned!(var.span()=> #krate::__private::ops::fn_identity(&#var));
+        }
     };
     quote!(#krate::__private::ops::#f(&#var))
 }

@@ -404,10 +404,28 @@ pub mod ops {
     pub fn all_zeros<T: AllZeros>(_: &T) -> T {
         T::identity()
     }
-    /// A `fn`-path reduction starts every grain from a copy of the variable's value before the
-    /// loop, which must therefore be an identity of the function (or the function idempotent).
-    pub fn copy_of<T: Clone>(v: &T) -> T {
-        v.clone()
+    /// The identity a `fn`-path reduction's grains start from when the clause names none:
+    /// `Default::default()`. The variable's value from before the loop is not copied into the
+    /// grains; it is combined once, after the loop: `v = f(v0, partials)`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` has no identity for a `fn`-path reduction",
+        label = "a `fn`-path reduction variable needs an identity to start each grain from",
+        note = "name the identity in the clause, `reduce(f = IDENTITY: v)` (e.g. `reduce(add2 = [0, 0]: q)`), or implement `Default` for `{Self}` as the identity of the function"
+    )]
+    pub trait FnIdentity: Sized {
+        fn identity() -> Self;
+    }
+    impl<T: Default> FnIdentity for T {
+        fn identity() -> Self {
+            T::default()
+        }
+    }
+    pub fn fn_identity<T: FnIdentity>(_: &T) -> T {
+        T::identity()
+    }
+    /// The identity named in `reduce(f = IDENTITY: v)`, typed like the variable.
+    pub fn typed_like<T>(_: &T, identity: T) -> T {
+        identity
     }
 }
 
