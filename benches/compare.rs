@@ -820,6 +820,97 @@ fn openmp(reps: usize) -> Vec<(String, f64, String)> {
     }
 }
 
+/// W7's item: a CPU loop of `iters` steps (not a sleep), its result kept from the optimizer.
+fn w7_item(iters: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..black_box(iters) {
+        x = black_box(
+            x.wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
+        );
+    }
+    x
+}
+
+/// W9's row `i` of the matrix-vector product with `u[j] = 1`, left to right.
+fn w9_row(i: usize) -> f64 {
+    (0..1375usize)
+        .map(|j| 1.0 / (((i + j) * (i + j + 1) / 2 + i + 1) as f64))
+        .fold(0.0, |s, a| s + a)
+}
+
+const W9_ROWS: usize = 5500;
+const W9_REGIONS: usize = 40;
+
+fn w9_checksum(v: &[f64]) -> String {
+    format!("{:.16e}", v.iter().sum::<f64>())
+}
+
+impl Bench {
+    fn w7(&self) {
+        println!("W7 few long items of ~100 ms of CPU on 2 workers: wall / (ceil(n/2) x item)");
+        // Calibrate the item to about 100 ms here, then time it in this run.
+        let probe = 20_000_000u64;
+        let (t, _, _) = time(1, || black_box(w7_item(probe)));
+        let iters = ((probe as f64 * 100.0 / t.max(0.01)) as u64).max(1);
+        let (item, _, _) = time(self.reps, || black_box(w7_item(iters)));
+        println!("  one item, sequential       {item:>10.2} ms");
+        let mut worst: f64 = 0.0;
+        for n in [2u64, 3, 4, 8] {
+            let want: u64 = (0..n).map(|_| w7_item(iters)).fold(0, u64::wrapping_add);
+            let want = want.to_string();
+            let ideal = n.div_ceil(2) as f64 * item;
+            for (name, s) in [
+                ("auto", Schedule::Auto),
+                ("dynamic(1)", Schedule::Dynamic(1)),
+                ("static", Schedule::Static),
+            ] {
+                let (p, a, v) = time(self.reps, || {
+                    Loop::new()
+                        .workers(2)
+                        .schedule(s)
+                        .collect(0..n, |_| w7_item(iters))
+                });
+                let sum = v.iter().copied().fold(0, u64::wrapping_add).to_string();
+                self.row(&format!("n={n} par {name}"), p, &a, &sum, &want);
+                println!("    figure {:.3}", p / ideal);
+                worst = worst.max(p / ideal);
+            }
+        }
+        self.budget("W7 worst wall / ideal", worst, Some(1.10), Some(1.3));
+    }
+
+    fn w9(&self) {
+        println!("W9 40 regions, each a 5,500 x 1,375 matrix-vector product");
+        let r = self.reps;
+        let want = w9_checksum(&(0..W9_ROWS).map(w9_row).collect::<Vec<_>>());
+        let (ray, a, v) = time(r, || {
+            let mut v = Vec::new();
+            for _ in 0..W9_REGIONS {
+                v = self
+                    .pool
+                    .install(|| (0..W9_ROWS).into_par_iter().map(w9_row).collect::<Vec<_>>());
+            }
+            v
+        });
+        self.row("rayon", ray, &a, &w9_checksum(&v), &want);
+        let (p, a, v) = time(r, || {
+            let mut v = Vec::new();
+            for _ in 0..W9_REGIONS {
+                v = par!(
+                    workers = 2,
+                    for i in 0..W9_ROWS {
+                        w9_row(i)
+                    }
+                );
+            }
+            v
+        });
+        self.row("par auto", p, &a, &w9_checksum(&v), &want);
+        self.budget("W9 par / rayon", p / ray, Some(1.10), Some(1.4));
+    }
+}
+
 #[cfg(not(unix))]
 fn main() {
     println!("the comparison forks: Unix only");
@@ -874,14 +965,16 @@ fn main() {
         b.floors();
     }
     type Workload = (&'static str, fn(&Bench));
-    let workloads: [Workload; 7] = [
+    let workloads: [Workload; 9] = [
         ("W1", Bench::w1),
         ("W2", Bench::w2),
         ("W3", Bench::w3),
         ("W4", Bench::w4),
         ("W5", Bench::w5),
         ("W6", Bench::w6),
+        ("W7", Bench::w7),
         ("W8", Bench::w8),
+        ("W9", Bench::w9),
     ];
     for (name, run) in workloads {
         if b.wants(name) && !(gate && name == "W6") {

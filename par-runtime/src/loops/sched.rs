@@ -31,6 +31,10 @@ const TARGET: Duration = Duration::from_millis(2);
 
 /// Work kept queued per worker (see `Sched::depth`).
 const QUEUED: Duration = Duration::from_micros(200);
+/// Chunks at least this long are never queued behind another: the round trip for the next one
+/// (tens of microseconds) is below 1% of them, and a chunk queued behind one of them would
+/// wait that long while another worker may idle.
+const ALONE: Duration = Duration::from_millis(5);
 /// The deepest queue per worker.
 const MAX_DEPTH: usize = 64;
 
@@ -48,6 +52,8 @@ pub(crate) struct Sched {
     /// `Auto`: measured nanoseconds per unit (exponentially weighted), and the probe size.
     ns_per_unit: Option<f64>,
     probe: usize,
+    /// Probe chunks handed out at the current probe size (each worker gets one before it grows).
+    probes: usize,
     /// Size of the chunk handed out last (units).
     last: usize,
 }
@@ -81,6 +87,7 @@ impl Sched {
             blocks,
             ns_per_unit: None,
             probe: 1,
+            probes: 0,
             last: 1,
         }
     }
@@ -128,9 +135,14 @@ impl Sched {
                 let want = match self.ns_per_unit {
                     Some(ns) => (TARGET.as_nanos() as f64 / ns.max(0.1)) as usize,
                     None => {
-                        // Probe: grow geometrically until the first measurement arrives.
+                        // Probe: every worker gets one chunk of the probe size, then it grows
+                        // geometrically, until the first measurement arrives.
                         let p = self.probe;
-                        self.probe = self.probe.saturating_mul(4);
+                        self.probes += 1;
+                        if self.probes >= w {
+                            self.probes = 0;
+                            self.probe = self.probe.saturating_mul(4);
+                        }
                         p
                     }
                 };
@@ -149,19 +161,36 @@ impl Sched {
         }
     }
 
-    /// How many chunks to keep queued per worker: about `QUEUED` of work, at least two (which
-    /// hide the pipe latency when chunks are long) and at most `MAX_DEPTH`. Short chunks need a
-    /// deep queue so that a worker finds its next chunks already in its pipe and sends their
-    /// results in one write; long chunks must not get one: queued work can't move to an idle
-    /// worker at the tail, so the tail is at most about `QUEUED` long.
+    /// How many chunks to keep queued per worker. Before anything is measured, one: an item
+    /// may take seconds, and a chunk queued behind it would wait that long while another
+    /// worker idles. Once measured: one for chunks of `ALONE` or longer (their round trip is
+    /// negligible), else about `QUEUED` of work, at least two (which hide the pipe latency) and
+    /// at most `MAX_DEPTH`. Short chunks need a deep queue so that a worker finds its next
+    /// chunks already in its pipe and sends their results in one write; long chunks must not
+    /// get one: queued work can't move to an idle worker at the tail, so the tail is at most
+    /// about `QUEUED` long. The team hands chunks out level by level (`Team::dispatch`): no
+    /// worker gets a second chunk while another that can take one has none.
     pub(crate) fn depth(&self) -> usize {
         match self.ns_per_unit {
             Some(ns) => {
                 let chunk_ns = (ns * self.last as f64).max(1.0);
-                ((QUEUED.as_nanos() as f64 / chunk_ns) as usize).clamp(2, MAX_DEPTH)
+                if chunk_ns >= ALONE.as_nanos() as f64 {
+                    1
+                } else {
+                    ((QUEUED.as_nanos() as f64 / chunk_ns) as usize).clamp(2, MAX_DEPTH)
+                }
             }
-            None => 2,
+            None => 1,
         }
+    }
+
+    /// True when a chunk that has run for `age` has taken well over the measured chunk time
+    /// (twice it, plus `QUEUED`): the worker is on a long item, and nothing more is queued
+    /// behind it while it is.
+    pub(crate) fn overdue(&self, age: Duration) -> bool {
+        self.ns_per_unit.is_some_and(|ns| {
+            age.as_nanos() as f64 > 2.0 * ns * self.last as f64 + QUEUED.as_nanos() as f64
+        })
     }
 
     /// A finished chunk of `units` units took `elapsed` in a worker.
@@ -177,9 +206,89 @@ impl Sched {
     }
 }
 
+/// The worker to hand the next chunk to: of those that can take one (`Some((chunks queued, how
+/// long its oldest chunk has been the one it runs))`), the one with the fewest chunks queued, if
+/// that is below `depth`; on a tie the one whose running chunk started last (the other may be
+/// on a long item), then the lowest index. Chunks so go out level by level: every worker has
+/// one before any has two, and so on.
+pub(crate) fn pick(queued: &[Option<(usize, Duration)>], depth: usize) -> Option<usize> {
+    queued
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| q.filter(|q| q.0 < depth).map(|(q, age)| (q, age, i)))
+        .min()
+        .map(|(_, _, i)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hands out chunks as `Team::dispatch` does; returns (worker, chunk) in order.
+    fn dispatch(
+        s: &mut Sched,
+        queued: &mut [Option<(usize, Duration)>],
+    ) -> Vec<(usize, Range<usize>)> {
+        let mut out = Vec::new();
+        while let Some(w) = pick(queued, s.depth()) {
+            match s.next(w) {
+                Some(r) => {
+                    out.push((w, r));
+                    queued[w] = queued[w].map(|(q, age)| (q + 1, age));
+                }
+                None => queued[w] = None,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_worker_gets_a_chunk_before_any_gets_a_second() {
+        let idle = || Some((0, Duration::ZERO));
+        let busy = |q, us| Some((q, Duration::from_micros(us)));
+        // Two long items on two workers: one each, nothing queued behind either.
+        for p in [Schedule::Auto, Schedule::Dynamic(1), Schedule::Static] {
+            let mut s = Sched::new(p, Some(2), 2, 1);
+            let got = dispatch(&mut s, &mut [idle(), idle()]);
+            assert_eq!(got, vec![(0, 0..1), (1, 1..2)], "{p:?}");
+        }
+        // Three items: before anything is measured the third waits for whichever is free.
+        let mut s = Sched::new(Schedule::Dynamic(1), Some(3), 2, 1);
+        let got = dispatch(&mut s, &mut [idle(), idle()]);
+        assert_eq!(got, vec![(0, 0..1), (1, 1..2)]);
+        s.observe(1, Duration::from_millis(200));
+        let got = dispatch(&mut s, &mut [idle(), busy(1, 200_000)]);
+        assert_eq!(
+            got,
+            vec![(0, 2..3)],
+            "to the idle worker, none queued behind 200 ms"
+        );
+        // Auto probes: each worker gets a probe of the same size before the probe grows.
+        let mut s = Sched::new(Schedule::Auto, Some(1000), 3, 1);
+        let got = dispatch(&mut s, &mut [idle(), idle(), idle()]);
+        assert_eq!(got, vec![(0, 0..1), (1, 1..2), (2, 2..3)]);
+        // Short measured chunks: deep queues, filled level by level.
+        let mut s = Sched::new(Schedule::Dynamic(1), Some(1000), 2, 1);
+        s.next(0);
+        s.observe(1, Duration::from_micros(50));
+        let got = dispatch(&mut s, &mut [busy(3, 10), idle()]);
+        let workers: Vec<usize> = got.iter().map(|g| g.0).collect();
+        assert_eq!(
+            workers,
+            vec![1, 1, 1, 1, 0],
+            "depth 4: worker 1 catches up first"
+        );
+        // A long item followed by short ones: the worker on the long item gets nothing queued
+        // behind it, on a tie or once it has run well past the measured chunk time.
+        let mut s = Sched::new(Schedule::Dynamic(1), Some(1000), 2, 1);
+        s.next(0);
+        s.next(1);
+        s.observe(1, Duration::from_micros(50));
+        let got = dispatch(&mut s, &mut [busy(1, 100), idle()]);
+        assert_eq!(got[0], (1, 2..3), "to the idle worker first");
+        assert_eq!(got[1], (1, 3..4), "a tie: to the chunk that started last");
+        assert!(s.overdue(Duration::from_millis(1)) && !s.overdue(Duration::from_micros(50)));
+    }
 
     fn drain(s: &mut Sched, workers: usize) -> Vec<Range<usize>> {
         let mut out = Vec::new();
@@ -265,12 +374,18 @@ mod tests {
     #[test]
     fn queues_deepen_only_for_short_chunks() {
         let mut s = Sched::new(Schedule::Dynamic(1), Some(1000), 2, 1);
-        assert_eq!(s.depth(), 2, "nothing measured yet");
+        assert_eq!(s.depth(), 1, "nothing measured yet: an item may be long");
         s.next(0);
         s.observe(1, Duration::from_micros(5));
         assert_eq!(s.depth(), 40, "about 200 us of 5 us chunks");
-        s.observe(1, Duration::from_millis(50));
-        assert_eq!(s.depth(), 2, "long chunks: two, so the tail stays short");
+        s.observe(1, Duration::from_millis(2));
+        assert_eq!(
+            s.depth(),
+            2,
+            "chunks of a few ms: two, so the tail stays short"
+        );
+        s.observe(1, Duration::from_millis(200));
+        assert_eq!(s.depth(), 1, "long chunks: never one behind another");
         let mut tiny = Sched::new(Schedule::Dynamic(1), Some(1000), 2, 1);
         tiny.next(0);
         tiny.observe(1, Duration::from_nanos(100));

@@ -1,5 +1,6 @@
 //! The parent's side of a parallel loop: forks the workers, then runs one poll loop over all of
-//! their pipes that hands out chunks (non-blocking writes; two or more chunks queued per worker,
+//! their pipes that hands out chunks (non-blocking writes; every worker gets a chunk before any
+//! gets another, and chunks are queued ahead only as deep as measured chunk times make worth it,
 //! see `Sched::depth`),
 //! reads result frames as they come (so results of any size never deadlock), stores values by
 //! item index, watches per-item deadlines and reaps every worker it forked.
@@ -16,7 +17,7 @@ use crate::child::{self, report, Child, Limits, Pipes, What};
 use crate::error::{report_error, Death, Error, Result};
 use crate::loops::forms::{Inline, Job, JobError};
 use crate::loops::options::Loop;
-use crate::loops::sched::{Sched, Schedule};
+use crate::loops::sched::{self, Sched, Schedule};
 use crate::loops::source::{Plan, Source};
 use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
@@ -39,6 +40,9 @@ struct Worker {
     written: usize,
     /// Chunks sent and not finished: (first item, items, units, items whose values arrived).
     in_flight: VecDeque<(usize, usize, usize, usize)>,
+    /// Since when the front of `in_flight` has been the chunk it runs (about: since the
+    /// chunk before it finished, or it was sent to an idle worker).
+    front_since: Instant,
     reader: FrameReader,
     done_sent: bool,
     /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
@@ -318,6 +322,7 @@ impl<V: Transfer> Team<V> {
             out: FrameBuf::default(),
             written: 0,
             in_flight: VecDeque::new(),
+            front_since: Instant::now(),
             reader: FrameReader::new(self.max_frame),
             done_sent: false,
             failed: false,
@@ -409,13 +414,18 @@ impl<V: Transfer> Team<V> {
         Ok(())
     }
 
-    /// Tops up every worker's in-flight chunks, or tells it there is no more work.
+    /// Tops up the workers' in-flight chunks level by level (`sched::pick`: no worker gets a
+    /// second chunk while another that can take one has none), up to `Sched::depth`, or tells
+    /// a worker there is no more work.
     fn dispatch(&mut self, src: &mut dyn Pull) -> Result<()> {
-        for i in 0..self.workers.len() {
-            loop {
+        let mut queued = Vec::with_capacity(self.workers.len());
+        loop {
+            queued.clear();
+            for i in 0..self.workers.len() {
                 let w = &self.workers[i];
                 if w.done_sent || w.cmd.is_none() {
-                    break;
+                    queued.push(None);
+                    continue;
                 }
                 // `Done` goes out as soon as there is no more work, even behind a full queue: a
                 // worker that already knows it is done exits without another round trip.
@@ -425,31 +435,46 @@ impl<V: Transfer> Team<V> {
                     || self.stream_ended
                     || spent
                     || (self.sched.exhausted(i) && self.redo.is_empty());
-                if !no_more && w.in_flight.len() >= self.sched.depth() {
-                    break;
-                }
-                let chunk = if no_more {
-                    None
+                if no_more {
+                    self.send(i, None)?;
+                    queued.push(None);
+                } else if w.in_flight.is_empty() {
+                    queued.push(Some((0, Duration::ZERO)));
                 } else {
-                    self.next_chunk(i, src)?
-                };
-                let w = &mut self.workers[i];
-                match chunk {
-                    Some((first, items, units)) => {
-                        w.handed += items;
-                        w.in_flight.push_back((first, items, units, 0))
-                    }
-                    None => {
-                        w.out.done();
-                        w.done_sent = true;
-                    }
+                    // A worker long on its chunk (a long item) gets nothing queued behind it.
+                    let age = w.front_since.elapsed();
+                    let behind = !self.sched.overdue(age);
+                    queued.push(behind.then_some((w.in_flight.len(), age)));
                 }
-                w.out
-                    .end()
-                    .map_err(|e| Error::io("could not frame a chunk", e))?;
+            }
+            let Some(i) = sched::pick(&queued, self.sched.depth()) else {
+                return Ok(());
+            };
+            let chunk = self.next_chunk(i, src)?;
+            self.send(i, chunk)?;
+        }
+    }
+
+    /// Ends the frame `next_chunk` wrote for worker `i` and notes the chunk in flight, or with
+    /// `None` frames `Done` for it.
+    fn send(&mut self, i: usize, chunk: Option<(usize, usize, usize)>) -> Result<()> {
+        let w = &mut self.workers[i];
+        match chunk {
+            Some((first, items, units)) => {
+                w.handed += items;
+                if w.in_flight.is_empty() {
+                    w.front_since = Instant::now();
+                }
+                w.in_flight.push_back((first, items, units, 0))
+            }
+            None => {
+                w.out.done();
+                w.done_sent = true;
             }
         }
-        Ok(())
+        w.out
+            .end()
+            .map_err(|e| Error::io("could not frame a chunk", e))
     }
 
     /// Writes the next chunk frame for worker `i` into its buffer (without ending it).
@@ -620,6 +645,7 @@ impl<V: Transfer> Team<V> {
                     }
                     if head.last == 1 {
                         self.busy_ns = self.busy_ns.saturating_add(head.elapsed_ns);
+                        w.front_since = Instant::now();
                         if let Some((_, _, units, _)) = w.in_flight.pop_front() {
                             self.sched
                                 .observe(units, Duration::from_nanos(head.elapsed_ns));
