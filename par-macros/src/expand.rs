@@ -175,8 +175,10 @@ pub fn source_of(krate: &TokenStream, iter: &syn::Expr) -> TokenStream {
         #[allow(unused_imports)]
         use #krate::__private::{MutFirst as _, MutSecond as _, MutTop as _, NoMut as _, ViaIter as _, ViaSource as _};
         let __par_iterable = #krate::__private::Iterable(#iter);
-        let __par_source = (&__par_iterable).__par_kind().__par_source(__par_iterable.0);
-        (&&&#krate::__private::MutCheck::of(&__par_source)).__par_no_mut();
+        let __par_kind = (&__par_iterable).__par_kind();
+        let __par_check = #krate::__private::MutCheck::of(&__par_kind, &__par_iterable.0);
+        let __par_source = __par_kind.__par_source(__par_iterable.0);
+        (&&&__par_check.and(&__par_source)).__par_no_mut();
         __par_source
     })
 }

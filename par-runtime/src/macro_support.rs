@@ -489,14 +489,20 @@ pub fn in_place_slice<U: InPlaceTarget + ?Sized>(target: &mut U) -> &mut [U::Ele
 }
 
 /// The check that a loop's items hold no `&mut` (autoref specialisation, as [`Check`]): such
-/// items would be changed in a worker's copy and the change lost. `(&&&MutCheck::of(&src))
-/// .__par_no_mut()` picks [`MutTop`] for items `&mut U`, [`MutFirst`] for `(&mut U, V)`,
-/// [`MutSecond`] for `(V, &mut U)`, else [`NoMut`]; the first three carry a bound that fails
-/// with [`ItemsHoldMut`]'s message. (The in-place forms never reach this check.)
-pub struct MutCheck<S>(PhantomData<fn() -> S>);
+/// items would be changed in a worker's copy and the change lost. `K` is the iterable's kind
+/// ([`IterTag`] or [`SourceTag`]), `I` the iterable, `S` the source. For an iterator (`IterTag`)
+/// the source `Items<T>` is looked at: `&mut U`, `(&mut U, V)` or `(V, &mut U)` items are
+/// refused; for an `IntoSource` (`SourceTag`) the iterable itself, a `Vec` of such items (its
+/// source type is left alone: for a range of a still-unknown integer type it is not known yet).
+/// [`MutTop`], [`MutFirst`] and [`MutSecond`] carry a bound that fails with [`ItemsHoldMut`]'s
+/// message; [`NoMut`] is the fallback. (The in-place forms never reach this check.)
+pub struct MutCheck<K, I, S>(PhantomData<fn() -> (K, I, S)>);
 
-impl<S> MutCheck<S> {
-    pub fn of(_: &S) -> Self {
+impl<K, I> MutCheck<K, I, ()> {
+    pub fn of(_: &K, _: &I) -> Self {
+        MutCheck(PhantomData)
+    }
+    pub fn and<S>(self, _: &S) -> MutCheck<K, I, S> {
         MutCheck(PhantomData)
     }
 }
@@ -512,7 +518,7 @@ pub trait ItemsHoldMut {}
 pub trait NoMut {
     fn __par_no_mut(&self) {}
 }
-impl<S> NoMut for MutCheck<S> {}
+impl<K, I, S> NoMut for MutCheck<K, I, S> {}
 
 pub trait MutTop<U: ?Sized> {
     fn __par_no_mut(&self)
@@ -521,7 +527,8 @@ pub trait MutTop<U: ?Sized> {
     {
     }
 }
-impl<U: ?Sized> MutTop<U> for &&&MutCheck<Items<&mut U>> {}
+impl<U: ?Sized, I> MutTop<U> for &&&MutCheck<IterTag, I, Items<&mut U>> {}
+impl<U: ?Sized, S> MutTop<U> for &&&MutCheck<SourceTag, Vec<&mut U>, S> {}
 
 pub trait MutFirst<U: ?Sized> {
     fn __par_no_mut(&self)
@@ -530,7 +537,8 @@ pub trait MutFirst<U: ?Sized> {
     {
     }
 }
-impl<U: ?Sized, V> MutFirst<U> for &&MutCheck<Items<(&mut U, V)>> {}
+impl<U: ?Sized, V, I> MutFirst<U> for &&MutCheck<IterTag, I, Items<(&mut U, V)>> {}
+impl<U: ?Sized, V, S> MutFirst<U> for &&MutCheck<SourceTag, Vec<(&mut U, V)>, S> {}
 
 pub trait MutSecond<U: ?Sized> {
     fn __par_no_mut(&self)
@@ -539,7 +547,8 @@ pub trait MutSecond<U: ?Sized> {
     {
     }
 }
-impl<U: ?Sized, V> MutSecond<U> for &MutCheck<Items<(V, &mut U)>> {}
+impl<U: ?Sized, V, I> MutSecond<U> for &MutCheck<IterTag, I, Items<(V, &mut U)>> {}
+impl<U: ?Sized, V, S> MutSecond<U> for &MutCheck<SourceTag, Vec<(V, &mut U)>, S> {}
 
 /// Reborrows an in-place loop's target with method-call syntax (as `v.iter_mut()` does), so
 /// that a `&mut Vec<T>` binding without `mut` works as the target.
