@@ -496,6 +496,7 @@ pub fn in_place_slice<U: InPlaceTarget + ?Sized>(target: &mut U) -> &mut [U::Ele
 /// source type is left alone: for a range of a still-unknown integer type it is not known yet).
 /// [`MutTop`], [`MutFirst`] and [`MutSecond`] carry a bound that fails with [`ItemsHoldMut`]'s
 /// message; [`NoMut`] is the fallback. (The in-place forms never reach this check.)
+#[allow(clippy::type_complexity)] // a marker: only its type parameters matter
 pub struct MutCheck<K, I, S>(PhantomData<fn() -> (K, I, S)>);
 
 impl<K, I> MutCheck<K, I, ()> {
