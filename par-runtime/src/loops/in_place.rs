@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::loops::exec;
 use crate::loops::forms::{failed, guarded, Emit, Job, JobError};
 use crate::loops::options::Loop;
+use crate::loops::par_loop::or_panic;
 use crate::loops::source::{IntoSource, Prefix, RangeSource};
 use crate::sys::Disjoint;
 use crate::wire::codec::Transfer;
@@ -244,14 +245,6 @@ pub(crate) fn no_extra() -> RangeSource<usize> {
     (0..usize::MAX).into_source()
 }
 
-#[track_caller]
-fn or_panic<T>(r: Result<T>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 /// What `par!`'s in-place forms call (through `par::__private`): [`run`], panicking on failure.
 #[track_caller]
 #[doc(hidden)]
@@ -268,15 +261,7 @@ pub fn in_place<T, S, E, F>(
     E: Display,
     F: Fn(usize, &mut [T], S::Item) -> std::result::Result<(), E>,
 {
-    or_panic(run(
-        opts,
-        slice,
-        chunk,
-        exact,
-        extra,
-        body,
-        Location::caller(),
-    ))
+    or_panic(try_in_place(opts, slice, chunk, exact, extra, body))
 }
 
 /// [`in_place`] of `par!(try, ...)`.

@@ -399,7 +399,7 @@ impl Loop {
 /// call it) makes the panic's location the user's `par!` or `Loop` call, not this file; the
 /// message carries the worker's own report (item, pid, location of the original panic).
 #[track_caller]
-fn or_panic<T>(r: Result<T>) -> T {
+pub(crate) fn or_panic<T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("{e}"),
