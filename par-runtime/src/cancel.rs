@@ -30,16 +30,35 @@ pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Cancel {
     /// A handle not cancelled yet.
+    ///
+    /// ```
+    /// assert!(!par::Cancel::new().is_cancelled());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Stops every loop this handle was given to (running or started later).
+    ///
+    /// ```
+    /// let stop = par::Cancel::new();
+    /// stop.clone().cancel(); // any clone
+    /// // A loop given a cancelled handle does not start.
+    /// let r = par::Loop::new().cancel(&stop).try_collect(0..10u32, |i| Ok::<_, String>(i));
+    /// assert!(matches!(r, Err(par::Error::Cancelled)));
+    /// ```
     pub fn cancel(&self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// True once [`Cancel::cancel`] was called on any clone.
+    ///
+    /// ```
+    /// let stop = par::Cancel::new();
+    /// let seen = stop.clone();
+    /// stop.cancel();
+    /// assert!(seen.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }

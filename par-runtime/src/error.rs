@@ -4,6 +4,27 @@ use std::fmt;
 use std::time::Duration;
 
 /// How a worker process ended when it should not have.
+///
+/// It is the `death` of [`Error::WorkerDied`]: match on it to tell a crash from an `exit`.
+/// (A crash needs a worker to be isolated in: with `PAR_WORKERS=1` a loop runs inline and a
+/// crash is the caller's, so this example only classifies.)
+///
+/// ```
+/// use par::{Death, Error};
+///
+/// fn advice(e: &Error) -> &'static str {
+///     match e {
+///         Error::WorkerDied { death: Death::Signal(11), .. } => "a segfault: run the item under a debugger",
+///         Error::WorkerDied { death: Death::Exit(_), .. } => "the body called exit(): a library gave up",
+///         Error::WorkerDied { death: Death::MemoryLimit { .. } | Death::OomKilled, .. } => "out of memory",
+///         Error::WorkerDied { .. } => "killed from outside",
+///         _ => "not a death",
+///     }
+/// }
+/// let died = Error::WorkerDied { index: Some(2), pid: 4242, death: Death::Exit(3) };
+/// assert_eq!(advice(&died), "the body called exit(): a library gave up");
+/// assert_eq!(Death::Exit(3).to_string(), "exited with status 3");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Death {
@@ -159,6 +180,30 @@ pub(crate) fn report_error(
 /// Each variant carries the item index (position in iteration order, or the job's submission
 /// number for queues) and the pid of the worker process where they are known, so a failure can
 /// be reproduced by running that one item sequentially.
+///
+/// Its `Display` says all of it in one line, ready for a log:
+///
+/// ```
+/// use par::{Error, Loop};
+///
+/// let r = Loop::new().workers(2).try_collect(0..10u32, |i| {
+///     if i == 7 {
+///         return Err(format!("no square root for {i}"));
+///     }
+///     Ok(i * i)
+/// });
+/// let err = r.unwrap_err();
+/// assert_eq!(err.index(), Some(7));
+/// assert!(err.to_string().contains("item 7"), "{err}");
+/// match err {
+///     Error::Failed { index, pid, message } => {
+///         assert_eq!(index, 7);
+///         assert!(pid > 0);
+///         assert_eq!(message, "no square root for 7");
+///     }
+///     other => panic!("unexpected {other}"),
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -269,6 +314,14 @@ pub enum Error {
 
 impl Error {
     /// The index of the item (or job) this error is about, if it is about one.
+    ///
+    /// ```
+    /// let err = par::Loop::new().workers(2)
+    ///     .try_for_each(0..5u32, |i| if i == 3 { Err("three") } else { Ok(()) })
+    ///     .unwrap_err();
+    /// assert_eq!(err.index(), Some(3));
+    /// assert_eq!(par::Error::Cancelled.index(), None);
+    /// ```
     pub fn index(&self) -> Option<usize> {
         match *self {
             Error::Panicked { index, .. }
@@ -285,6 +338,14 @@ impl Error {
     }
 
     /// The MPI rank where the failure happened, if it happened on another rank (feature `mpi`).
+    ///
+    /// ```
+    /// // A local worker's failure happened on no other rank.
+    /// let err = par::Loop::new().workers(2)
+    ///     .try_for_each(0..2u32, |i| if i == 1 { Err("one") } else { Ok(()) })
+    ///     .unwrap_err();
+    /// assert_eq!(err.rank(), None);
+    /// ```
     pub fn rank(&self) -> Option<usize> {
         match *self {
             Error::OnRank { rank, .. } => Some(rank),
@@ -294,6 +355,14 @@ impl Error {
     }
 
     /// The pid of the worker process involved, if one was and it is known (never `Some(0)`).
+    ///
+    /// ```
+    /// let err = par::Loop::new().workers(2)
+    ///     .try_for_each(0..4u32, |i| if i == 2 { Err("two") } else { Ok(()) })
+    ///     .unwrap_err();
+    /// // The worker's pid (this process's own where the loop ran inline, `PAR_WORKERS=1`).
+    /// assert!(err.pid().unwrap() > 0);
+    /// ```
     pub fn pid(&self) -> Option<i32> {
         match *self {
             Error::Panicked { pid, .. }
@@ -438,4 +507,12 @@ impl std::error::Error for Error {
 }
 
 /// `Result` with [`Error`].
+///
+/// ```
+/// fn squares(n: u64) -> par::Result<Vec<u64>> {
+///     par::Loop::new().try_collect(0..n, |i| Ok::<_, String>(i * i))
+/// }
+/// assert_eq!(squares(4)?, [0, 1, 4, 9]);
+/// # Ok::<(), par::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -29,6 +29,13 @@ pub fn sequential<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// True in a par worker process. Loops started in a worker run inline (no fork bombs).
+///
+/// ```
+/// assert!(!par::in_worker()); // the caller
+/// let inside = par::Loop::new().workers(2).collect(0..2u8, |_| par::in_worker());
+/// // In workers (unless the loop ran inline: `PAR_WORKERS=1`).
+/// assert!(inside.iter().all(|&w| w) || par::default_workers() == 1);
+/// ```
 pub fn in_worker() -> bool {
     IN_WORKER.load(Ordering::Relaxed)
 }
@@ -156,6 +163,11 @@ pub(crate) fn cores() -> usize {
 /// `PAR_WORKERS` takes at most this many workers per core (more only oversubscribe the
 /// machine and fork a process per item of a small loop); a loop's own `workers = n` clause is
 /// not capped.
+///
+/// ```
+/// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// assert!(par::default_workers() <= cores * par::MAX_WORKERS_PER_CORE);
+/// ```
 pub const MAX_WORKERS_PER_CORE: usize = 4;
 
 /// `PAR_WORKERS`, checked: a value that is not a positive number is ignored with a one-line

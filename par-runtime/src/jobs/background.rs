@@ -70,7 +70,15 @@ impl Background {
         self.pid.as_raw() as u32
     }
 
-    /// Where its result waits.
+    /// Where its result waits: the socket path it was started with, for
+    /// [`BackgroundQueue::connect`] (from this process or a later one).
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("par-doc-path-{}.socket", std::process::id()));
+    /// let job = par::background(&path, || 1u8).unwrap();
+    /// assert_eq!(job.path(), path);
+    /// # let _ = par::BackgroundQueue::<u8>::connect(job.path()).unwrap().recv();
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -208,6 +216,15 @@ fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() 
 /// Collects the result of a [`background`] job waiting at a socket path (pprocess'
 /// `BackgroundQueue`): iterate it (one item) or call [`recv`](BackgroundQueue::recv).
 /// Connecting works from any process, also a later run of the program that started the job.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("par-doc-bq-{}.socket", std::process::id()));
+/// par::background(&path, || (1..=10u64).product::<u64>()).unwrap();
+/// // ... later, maybe from another run of the program:
+/// let queue = par::BackgroundQueue::<u64>::connect(&path).unwrap();
+/// let results: Vec<u64> = queue.map(|r| r.unwrap()).collect();
+/// assert_eq!(results, [3_628_800]);
+/// ```
 #[derive(Debug)]
 pub struct BackgroundQueue<T> {
     path: PathBuf,

@@ -593,7 +593,17 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
 
     /// Sends `msg` to channel `id`. An `Io` error if that channel is not (or no more) active.
     ///
-    /// See [`Exchange::start`] for an example.
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<u32, u32> = Exchange::new(2);
+    /// let id = ex.start(|ch: &mut Channel<u32, u32>| {
+    ///     let x = ch.recv().unwrap().unwrap();
+    ///     ch.send(&(x * 2)).unwrap();
+    /// });
+    /// ex.send(id, &21).unwrap();
+    /// assert_eq!(ex.recv(id).unwrap(), Some(42));
+    /// assert!(ex.send(12345, &1).is_err()); // no such channel
+    /// ```
     pub fn send(&mut self, id: usize, msg: &S) -> Result<()> {
         match self.active.iter_mut().find(|c| c.index == id) {
             Some(ch) => ch.send(msg),
@@ -651,7 +661,13 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     /// Receives from channel `id` (waiting if it is not ready). `Ok(None)`: it finished (it
     /// then leaves the exchange and a waiting start begins) or is unknown.
     ///
-    /// See [`Exchange::ready`] for an example.
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<(), u8> = Exchange::new(1);
+    /// let id = ex.start(|ch: &mut Channel<u8, ()>| ch.send(&7).unwrap());
+    /// assert_eq!(ex.recv(id).unwrap(), Some(7));
+    /// assert_eq!(ex.recv(id).unwrap(), None); // it finished
+    /// ```
     pub fn recv(&mut self, id: usize) -> Result<Option<R>> {
         if let Some(at) = self.failed.iter().position(|(i, _)| *i == id) {
             let (_, e) = self.failed.remove(at).expect("position is in range");

@@ -236,6 +236,22 @@ impl<T: Transfer> Pool<T> {
     /// Runs a call again, on a new worker, when the worker running it dies (a signal, `exit`),
     /// up to `n` more times; a call that died every time yields [`Error::Retried`]. A panic is
     /// the call's answer and is not retried.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn flaky(marker: std::path::PathBuf) -> u8 {
+    ///     // Dies the first time it runs in a worker (a crash, not a panic), works the second.
+    ///     if par::in_worker() && std::fs::File::create_new(&marker).is_ok() {
+    ///         std::process::abort();
+    ///     }
+    ///     5
+    /// }
+    /// let marker = std::env::temp_dir().join(format!("par-doc-retries-{}", std::process::id()));
+    /// let mut pool = par::Pool::new(2).retries(1);
+    /// let job = flaky::spawn(&mut pool, marker.clone());
+    /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &5);
+    /// # let _ = std::fs::remove_file(&marker);
+    /// ```
     pub fn retries(mut self, n: u32) -> Self {
         self.books.retries = n;
         self
@@ -285,6 +301,16 @@ impl<T: Transfer> Pool<T> {
     /// Limits each worker to `bytes` of data; the call during which an allocation fails under
     /// it yields [`Death::MemoryLimit`](crate::Death::MemoryLimit) and its worker is replaced
     /// (see [`Loop::memory_limit`](crate::Loop::memory_limit)).
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn sum_of(n: usize) -> u64 {
+    ///     vec![1u64; n].iter().sum()
+    /// }
+    /// let mut pool = par::Pool::new(2).memory_limit(1 << 30); // 1 GiB per worker
+    /// let job = sum_of::spawn(&mut pool, 1000);
+    /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &1000);
+    /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.limits = self.limits.clone().memory(Some(bytes));
         self
@@ -293,6 +319,18 @@ impl<T: Transfer> Pool<T> {
     /// The thread count of the usual thread pools in each worker (see
     /// [`Loop::threads_per_worker`](crate::Loop::threads_per_worker)); by default
     /// `max(1, cores / limit)` where you did not set them.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn threads() -> Option<String> {
+    ///     std::env::var("OMP_NUM_THREADS").ok()
+    /// }
+    /// let mut pool = par::Pool::new(2).threads_per_worker(1);
+    /// let job = threads::spawn(&mut pool);
+    /// let seen = pool.get(job).unwrap().as_ref().unwrap();
+    /// // In a worker the usual pools are told to use 1 thread (inline, `PAR_WORKERS=1`, nothing is set).
+    /// assert!(seen.is_none() || seen.as_deref() == Some("1"));
+    /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
         self.limits = self.limits.clone().threads(Some(n));
         self
@@ -318,6 +356,11 @@ impl<T: Transfer> Pool<T> {
     }
 
     /// Worker processes alive now (never more than the limit).
+    ///
+    /// ```
+    /// let pool = par::Pool::<u8>::new(3);
+    /// assert_eq!(pool.workers(), 0); // workers are forked by the first calls
+    /// ```
     pub fn workers(&self) -> usize {
         self.workers.len()
     }
@@ -874,6 +917,19 @@ mod sealed {
 pub trait NotAPoolJob: sealed::Sealed {}
 
 /// The results of a [`Pool`] in submission order: see [`Pool::ordered`].
+///
+/// ```
+/// #[par::parallel]
+/// fn cube(x: u64) -> u64 {
+///     x * x * x
+/// }
+/// let mut pool = par::Pool::new(2);
+/// for x in 1..=4 {
+///     cube::spawn(&mut pool, x);
+/// }
+/// let cubes: Vec<u64> = pool.ordered().map(|r| r.unwrap()).collect();
+/// assert_eq!(cubes, [1, 8, 27, 64]);
+/// ```
 #[derive(Debug)]
 pub struct Ordered<'p, T> {
     pool: &'p mut Pool<T>,

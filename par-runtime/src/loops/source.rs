@@ -25,6 +25,16 @@ pub enum Plan {
 ///
 /// It is sealed: the protocol between a loop and its workers (how items are taken by index,
 /// pulled, shipped and decoded) is par's own, so only par's sources implement it.
+///
+/// ```
+/// // A function that takes any source a loop can run over, and the loop's results.
+/// fn squares<S: par::IntoSource<Item = u64>>(src: S) -> Vec<u64> {
+///     par::Loop::new().collect(src, |x| x * x)
+/// }
+/// assert_eq!(squares(1..4u64), [1, 4, 9]);
+/// assert_eq!(squares(vec![5, 6]), [25, 36]);
+/// assert_eq!(squares(par::stream((0..3u64).map(|x| x + 1))), [1, 4, 9]);
+/// ```
 pub trait Source: sealed::Sealed {
     /// The loop variable's type.
     type Item;
@@ -53,6 +63,13 @@ pub trait Source: sealed::Sealed {
 
 /// Conversion into a [`Source`]: implemented for integer ranges, `Vec<T>`, arrays, slices and
 /// the wrappers [`items`] and [`stream`].
+///
+/// ```
+/// use par::IntoSource;
+/// let src = [1u8, 2, 3].into_source(); // what a loop does with its input
+/// let doubled = par::Loop::new().workers(2).collect(src, |x| x * 2);
+/// assert_eq!(doubled, [2, 4, 6]);
+/// ```
 pub trait IntoSource {
     /// The loop variable's type.
     type Item;
@@ -167,6 +184,11 @@ fn unreachable_plan<T>() -> T {
 }
 
 /// Items materialised in the parent before the fork; see [`items`].
+///
+/// ```
+/// let words: par::Items<&str> = par::items("a bb ccc".split(' '));
+/// assert_eq!(par::Loop::new().collect(words, |w| w.len()), [1, 2, 3]);
+/// ```
 #[derive(Debug)]
 pub struct Items<T> {
     items: Vec<Option<T>>,
@@ -246,6 +268,11 @@ impl<T, const N: usize> IntoSource for [T; N] {
 }
 
 /// A lazy iterator shipped item by item; see [`stream`].
+///
+/// ```
+/// let lines: par::Stream<_> = par::stream((1..=3u32).map(|n| format!("line {n}")));
+/// assert_eq!(par::Loop::new().collect(lines, |l| l.len()), [6, 6, 6]);
+/// ```
 #[derive(Debug)]
 pub struct Stream<I> {
     iter: I,

@@ -100,6 +100,12 @@ pub fn main<T>(body: impl FnOnce() -> T) -> T {
 /// True when this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`): one
 /// of `OMPI_COMM_WORLD_SIZE`, `PMI_SIZE`, `PMI_RANK`, `PMIX_RANK` or `SLURM_PROCID` is set.
 /// [`par::main`](crate::main) initializes MPI only then.
+///
+/// ```
+/// if !par::mpi::launched() {
+///     println!("not under mpirun: loops use local workers");
+/// }
+/// ```
 pub fn launched() -> bool {
     [
         "OMPI_COMM_WORLD_SIZE",
@@ -113,6 +119,12 @@ pub fn launched() -> bool {
 }
 
 /// This process' rank in the MPI job (0 when not running under [`par::main`](crate::main) with MPI).
+///
+/// ```
+/// if !par::mpi::launched() {
+///     assert_eq!(par::mpi::rank(), 0);
+/// }
+/// ```
 pub fn rank() -> usize {
     #[cfg(feature = "mpi")]
     if let Some(w) = pump::world() {

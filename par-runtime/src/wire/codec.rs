@@ -15,6 +15,18 @@ use crate::error::{Error, Result};
 /// A value that can travel between a worker and the parent: results, reduction partials,
 /// streamed items and arguments of parallel callables. Implemented for every type that is
 /// `serde::Serialize + serde::de::DeserializeOwned`; derive those two to make a type travel.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct Stats {
+///     min: f64,
+///     max: f64,
+/// }
+/// fn travels<T: par::Transfer>() {}
+/// travels::<Stats>();
+/// let rows = par::Loop::new().workers(2).collect(0..2u32, |i| Stats { min: i as f64, max: 10.0 });
+/// assert_eq!(rows[1], Stats { min: 1.0, max: 10.0 });
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot travel between processes: it does not implement `serde::Serialize` and `serde::de::DeserializeOwned`",
     label = "`{Self}` must be serializable: values computed in a worker process travel to the parent as bytes",
