@@ -1,4 +1,4 @@
-"""Python multiprocessing.Pool(2) versions of BENCHMARKS.md's workloads, for benches/compare.rs.
+"""Python multiprocessing.Pool(2) versions of the workloads of benches/README.md, for benches/compare.rs.
 
 Prints one line per workload: `NAME best_ms checksum rep_ms,rep_ms,...` (pool start-up not
 included: the pool is created once, before the timed regions, as a user would).

@@ -1,4 +1,4 @@
-/* OpenMP versions of BENCHMARKS.md's W1-W5, for benches/compare.rs.
+/* OpenMP versions of the W1-W5 workloads of benches/README.md, for benches/compare.rs.
  * Built with: gcc -O2 -fopenmp -ffp-contract=off compare_omp.c -o compare_omp
  * Prints one line per workload: NAME best_ms checksum rep_ms,rep_ms,... (2 threads). */
 #include <omp.h>
