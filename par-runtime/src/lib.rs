@@ -11,12 +11,17 @@
 //!   reduce; the inline emitter), `in_place` (the in-place forms: `&mut` items whose changes the
 //!   workers send back); beside them `options` ([`Loop`]'s options), `sched`
 //!   (chunking), `source` (items), `shared` ([`SharedVec`]).
-//! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]), `pool` ([`Pool`] and the
-//!   registry of `#[parallel]` functions), `channel` ([`start`], [`Channel`], [`Exchange`]),
-//!   `background`; `limiter` holds what Queue/Map and Pool share (job numbers, finished
-//!   results, progress, retry decisions, per-job deadlines, cancel).
-//! - `mpi/` (feature `mpi`): ranks of an MPI job as pool workers; `pool` and `queue` ask it
-//!   whether and how to link to ranks, and a rank's link is a `child::Child` that is a rank.
+//! - `mpi/` upper half (feature `mpi`): `entry` ([`main`]) -> `pump` (the MPI thread; a rank's
+//!   serving loop forks a child running `pool::serve`) and `loops` (a `par!` body on the ranks,
+//!   through a [`Pool`]).
+//! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]; on MPI ranks a `Queue` runs
+//!   through a `Pool`) -> `pool` ([`Pool`] and the registry of `#[parallel]` functions);
+//!   `channel` ([`start`], [`Channel`], [`Exchange`]), `background`; under them `spawner`
+//!   ([`Spawner`]) and `limiter`, what Queue/Map and Pool share (job numbers, finished results,
+//!   progress, retry decisions, per-job deadlines, cancel).
+//! - `mpi/` lower half: `mpi` itself and `mpi::world` (what this process knows of the job,
+//!   and the links pools open to ranks); `pool` and `queue` ask it whether and how to link to
+//!   ranks, and a rank's link is a `child::Child` that is a rank.
 //! - `child/`: one forked child, for every family above: `spawn` (pipes, fork, death with the
 //!   parent), `Child` (kill, reap, the death its end stands for, kill-and-reap on drop),
 //!   `report` (the child's epilogue and its panic report), `wait` (many children at once),
@@ -49,14 +54,15 @@ pub use error::{Death, Error, Result};
 pub use jobs::background::{background, Background, BackgroundQueue};
 pub use jobs::channel::{start, Channel, Exchange};
 pub use jobs::pool::{registered, Ordered, Pool};
-pub use jobs::queue::{pmap, Map, Queue, Spawner};
+pub use jobs::queue::{pmap, Map, Queue};
+pub use jobs::spawner::Spawner;
 pub use loops::options::Loop;
 pub use loops::par_loop::{TryUnordered, Unordered};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};
 pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
-pub use mpi::main;
+pub use mpi::entry::main;
 pub use wire::codec::Transfer;
 
 #[doc(hidden)]

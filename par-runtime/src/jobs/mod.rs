@@ -8,3 +8,4 @@ pub(crate) mod channel;
 pub(crate) mod limiter;
 pub(crate) mod pool;
 pub(crate) mod queue;
+pub(crate) mod spawner;

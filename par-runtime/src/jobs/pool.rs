@@ -19,7 +19,7 @@ use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::jobs::limiter::{AfterDeath, Limiter};
-use crate::jobs::queue::Spawner;
+use crate::jobs::spawner::Spawner;
 use crate::mode;
 use crate::sys::{self, AsFd, BorrowedFd, Fd};
 use crate::wire::codec::{self, Transfer};

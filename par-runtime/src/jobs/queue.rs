@@ -16,6 +16,7 @@ use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{Error, Result};
 use crate::jobs::limiter::{AfterDeath, Limiter};
+use crate::jobs::spawner::Spawner;
 use crate::mode;
 use crate::sys::{self, Fd};
 use crate::wire::codec::{self, Transfer};
@@ -354,38 +355,6 @@ fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<
         (Kind::Panic, payload) => (None, Err(panic_error(payload, pid))),
         (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
     })
-}
-
-/// Where a call of a `#[parallel]` function can be submitted: [`Queue`] and [`Map`] (which run
-/// `f(args)` in a forked child) and [`Pool`](crate::Pool) (which sends `name` and the encoded
-/// `args` to a reusable worker). The companion `spawn` that `#[parallel]` generates takes any
-/// `Spawner`.
-///
-/// ```
-/// #[par::parallel]
-/// fn double(x: u32) -> u32 {
-///     x * 2
-/// }
-/// // One helper submits to any of them.
-/// fn submit_all<'a, S: par::Spawner<'a, u32>>(to: &mut S) {
-///     for x in 0..3 {
-///         double::spawn(to, x);
-///     }
-/// }
-/// let mut queue = par::Queue::new(2);
-/// submit_all(&mut queue);
-/// let mut got: Vec<u32> = queue.map(|(_job, r)| r.unwrap()).collect();
-/// got.sort();
-/// assert_eq!(got, [0, 2, 4]);
-/// let mut pool = par::Pool::new(2);
-/// submit_all(&mut pool);
-/// assert_eq!(pool.ordered().map(|r| r.unwrap()).collect::<Vec<_>>(), [0, 2, 4]);
-/// ```
-pub trait Spawner<'a, T: Transfer> {
-    /// Submits a call of the function registered as `name`, which is `f`, with `args` (its
-    /// arguments as a tuple); returns the job number. Never blocks.
-    fn spawn_call<A: Transfer + 'a>(&mut self, name: &'static str, args: A, f: fn(A) -> T)
-        -> usize;
 }
 
 /// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both), and

@@ -63,39 +63,18 @@
 //! rank 0 hang on a rank that stopped answering (`PAR_MPI_TIMEOUT`); change anything when the
 //! program was not launched under MPI.
 
+// Layers, lowest first: this file and `world` (what the process knows of the job, links to
+// ranks: used by the pools), then `jobs::pool`, then `pump` (the MPI thread, whose serving
+// loops run `pool::serve`) and `loops`, then `entry` (`par::main`). Nothing here names the
+// modules above it.
+pub(crate) mod entry;
 pub(crate) mod loops;
 #[cfg(feature = "mpi")]
 mod pump;
+#[cfg(feature = "mpi")]
+mod world;
 
 use crate::error::{Error, Result};
-
-/// Runs the program's body under MPI when launched by `mpirun`/`srun`, and plainly otherwise.
-///
-/// Launched under MPI (feature `mpi`), rank 0 runs `body` and returns its value; every other
-/// rank serves calls of `#[parallel]` functions from rank 0 until `body` returns or panics,
-/// then exits with status 0 without returning. MPI is finalized before this returns (or
-/// re-raises `body`'s panic), so the program's exit status is rank 0's. Not launched under
-/// MPI, or without the feature, it is `body()`.
-///
-/// Call it once, from `main`, before anything forks: on a rank other than 0, nothing written
-/// before it in `main` should have side effects other ranks must not repeat.
-///
-/// ```
-/// fn main() -> std::process::ExitCode {
-///     par::main(|| {
-///         let squares: Vec<u64> = par::par!(for x in 0..10u64 { x * x });
-///         assert_eq!(squares[3], 9);
-///         std::process::ExitCode::SUCCESS
-///     })
-/// }
-/// ```
-pub fn main<T>(body: impl FnOnce() -> T) -> T {
-    #[cfg(feature = "mpi")]
-    if launched() {
-        return pump::main(body);
-    }
-    body()
-}
 
 /// True when this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`): one
 /// of `OMPI_COMM_WORLD_SIZE`, `PMI_SIZE`, `PMI_RANK`, `PMIX_RANK` or `SLURM_PROCID` is set.
@@ -127,7 +106,7 @@ pub fn launched() -> bool {
 /// ```
 pub fn rank() -> usize {
     #[cfg(feature = "mpi")]
-    if let Some(w) = pump::world() {
+    if let Some(w) = world::world() {
         return w.rank;
     }
     0
@@ -141,7 +120,7 @@ pub fn rank() -> usize {
 /// ```
 pub fn size() -> usize {
     #[cfg(feature = "mpi")]
-    if let Some(w) = pump::world() {
+    if let Some(w) = world::world() {
         return w.size;
     }
     1
@@ -152,7 +131,7 @@ pub fn size() -> usize {
 /// everywhere else (a forked worker, another rank, no MPI).
 pub(crate) fn ranks() -> Option<usize> {
     #[cfg(feature = "mpi")]
-    if let Some(w) = pump::world() {
+    if let Some(w) = world::world() {
         if w.serving() && !crate::mode::in_worker() {
             return Some(w.size - 1);
         }
@@ -175,7 +154,7 @@ pub(crate) struct Link {
 /// Opens a new link to `rank` (only where [`ranks`] is `Some`).
 pub(crate) fn connect(rank: usize) -> Result<Link> {
     #[cfg(feature = "mpi")]
-    return pump::connect(rank);
+    return world::connect(rank);
     #[cfg(not(feature = "mpi"))]
     Err(Error::io(
         "could not link to an MPI rank",
@@ -218,7 +197,7 @@ pub(crate) fn link_lost(rank: usize, job: Option<usize>, pid: i32) -> Error {
 /// The name of the node `rank` runs on, as MPI reports it.
 fn host(rank: usize) -> String {
     #[cfg(feature = "mpi")]
-    if let Some(w) = pump::world() {
+    if let Some(w) = world::world() {
         if let Some(p) = w.peers.get(rank) {
             return p.host.clone();
         }

@@ -12,16 +12,16 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, PoisonError};
 use std::time::{Duration, Instant};
 
 use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use ::mpi::topology::{Communicator, SimpleCommunicator};
 use ::mpi::Threading;
 
-use super::Link;
-use crate::error::{Error, Result};
+use super::world::{request, world, Peer, Request, World, CONTROL, WORLD};
+use crate::error::Result;
 use crate::sys::{self, AsFd, Fd, Pid, Watch};
 use crate::wire::{self, Fill, FrameReader, Kind};
 
@@ -47,106 +47,6 @@ use crate::error::{DIED, TIMED_OUT};
 const SERVING_DEPTH: usize = 2;
 /// Idle turns of the loop spent spinning (yielding) before it sleeps between looks at MPI.
 const SPIN: u32 = 16;
-
-/// What rank 0 knows of each rank.
-pub(super) struct Peer {
-    pub(super) pid: Pid,
-    pub(super) host: String,
-}
-
-/// The MPI job as this process sees it.
-pub(super) struct World {
-    pub(super) rank: usize,
-    pub(super) size: usize,
-    /// By rank (rank 0's view; on other ranks only their own entry is filled).
-    pub(super) peers: Vec<Peer>,
-    /// The process that runs the MPI thread (a forked child does not).
-    owner: Pid,
-    /// True on rank 0 while `main`'s body runs: pools may link to ranks.
-    serving: AtomicBool,
-}
-
-impl World {
-    /// True in rank 0's own process (not a forked child) while the body of `main` runs.
-    pub(super) fn serving(&self) -> bool {
-        self.serving.load(Ordering::Relaxed) && self.owner == sys::getpid() && self.size > 1
-    }
-}
-
-static WORLD: OnceLock<World> = OnceLock::new();
-
-pub(super) fn world() -> Option<&'static World> {
-    WORLD.get()
-}
-
-/// Requests from pools on rank 0 to its MPI thread, which is woken by a byte on `wake`.
-enum Request {
-    Link {
-        id: u64,
-        rank: usize,
-        /// Read end of the pool's command pipe.
-        cmd: Fd,
-        /// Write end of the pool's result pipe.
-        res: Fd,
-    },
-    Stop,
-}
-
-struct Control {
-    requests: Vec<Request>,
-    /// Write end of the MPI thread's wake-up pipe.
-    wake: Option<Fd>,
-}
-
-static CONTROL: Mutex<Control> = Mutex::new(Control {
-    requests: Vec::new(),
-    wake: None,
-});
-static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
-
-fn request(r: Request) {
-    let mut c = CONTROL.lock().unwrap_or_else(PoisonError::into_inner);
-    c.requests.push(r);
-    if let Some(w) = &c.wake {
-        // A full wake-up pipe already holds a wake-up: nothing is lost.
-        let _ = sys::write(w, &[1]);
-    }
-}
-
-fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::io(context, e)
-}
-
-/// A new link to `rank`: two pipes, whose far ends go to the MPI thread.
-pub(super) fn connect(rank: usize) -> Result<Link> {
-    let w = world()
-        .filter(|w| w.serving() && rank >= 1 && rank < w.size)
-        .ok_or_else(|| {
-            Error::io(
-                "could not link to an MPI rank",
-                std::io::Error::other(format!("no rank {rank} serves this process")),
-            )
-        })?;
-    let (cmd_r, cmd_w) = sys::pipe().map_err(io("could not create a rank link's pipe"))?;
-    let (res_r, res_w) = sys::pipe().map_err(io("could not create a rank link's pipe"))?;
-    for fd in [&cmd_r, &res_w, &res_r] {
-        sys::set_nonblocking(fd).map_err(io("could not make a rank link non-blocking"))?;
-    }
-    sys::grow_pipe(&res_r, 1 << 20);
-    sys::grow_pipe(&cmd_w, 1 << 20);
-    request(Request::Link {
-        id: NEXT_LINK.fetch_add(1, Ordering::Relaxed),
-        rank,
-        cmd: cmd_r,
-        res: res_w,
-    });
-    Ok(Link {
-        rank,
-        pid: w.peers[rank].pid,
-        tx: cmd_w,
-        rx: res_r,
-    })
-}
 
 /// `PAR_MPI_TIMEOUT` (seconds): how long a call may run on a rank.
 fn timeout() -> Option<Duration> {
