@@ -170,6 +170,32 @@ fn main() -> ExitCode {
             &mut failures,
         );
 
+        // A clause the ranks cannot honour keeps the loop on this rank's forked workers, with
+        // the clause: a memory limit, or threads per worker (they would be dropped on a rank).
+        let got: Vec<(u64, usize, u32)> = par!(
+            memory_limit = 1 << 30,
+            for x in 0..n {
+                whereabouts(x)
+            }
+        );
+        let got2: Vec<(u64, usize, u32)> = par!(
+            threads_per_worker = 1,
+            for x in 0..n {
+                whereabouts(x)
+            }
+        );
+        let local = |g: &[(u64, usize, u32)]| {
+            g.len() == n as usize
+                && g.iter()
+                    .enumerate()
+                    .all(|(i, p)| p.0 == i as u64 && p.1 == 0)
+        };
+        check(
+            "a par! loop of a #[parallel] call with memory_limit or threads_per_worker stays on rank 0's workers",
+            local(&got) && local(&got2),
+            &mut failures,
+        );
+
         // A par! loop whose body is a closure of local data: forked workers on this rank.
         let offset = [1u64];
         let got: Vec<u64> = par!(for x in 0..n {

@@ -6,7 +6,8 @@
 //! order. Otherwise (and always without the feature) the usual loop runs on forked workers.
 //!
 //! Only plain collecting loops qualify: no clause but `workers` and `schedule` (which the
-//! ranks' dynamic scheduling replaces); a body that is not exactly one call expression, or any
+//! ranks' dynamic scheduling replaces; `plain` matches every clause, so a new one must be
+//! decided there); a body that is not exactly one call expression, or any
 //! other clause, keeps the usual expansion only.
 
 use proc_macro2::TokenStream;
@@ -85,19 +86,42 @@ pub fn expand(mut l: ParLoop) -> TokenStream {
 
 /// No clause that changes what the loop returns or how failures are handled.
 fn plain(l: &ParLoop) -> bool {
-    let c = &l.clauses;
-    c.timeout.is_none()
-        && c.progress.is_none()
-        && c.if_.is_none()
-        && c.retries.is_none()
-        && c.retry_panics.is_none()
-        && c.cancel.is_none()
-        && c.find.is_none()
-        && c.keep_going.is_none()
-        && c.unordered.is_none()
-        && c.try_.is_none()
-        && c.stream.is_none()
-        && c.reduce.is_none()
+    // Exhaustive on purpose: a new clause does not compile here until it is decided whether
+    // the ranks honour it. `workers` and `schedule` are replaced by the ranks' own dynamic
+    // scheduling; every other clause, set, keeps the loop on local workers (the ranks would
+    // drop it: a memory limit, a timeout, a cancel...).
+    let crate::ast::Clauses {
+        workers: _,
+        schedule: _,
+        timeout,
+        progress,
+        if_,
+        retries,
+        retry_panics,
+        cancel,
+        memory_limit,
+        threads_per_worker,
+        find,
+        keep_going,
+        unordered,
+        try_,
+        stream,
+        reduce,
+    } = &l.clauses;
+    timeout.is_none()
+        && progress.is_none()
+        && if_.is_none()
+        && retries.is_none()
+        && retry_panics.is_none()
+        && cancel.is_none()
+        && memory_limit.is_none()
+        && threads_per_worker.is_none()
+        && find.is_none()
+        && keep_going.is_none()
+        && unordered.is_none()
+        && try_.is_none()
+        && stream.is_none()
+        && reduce.is_none()
 }
 
 /// The body `{ f(args...) }`: one call of a path, as the block's value.
