@@ -75,7 +75,9 @@ pub mod __private {
     // `par!` over MPI ranks (emitted only when the facade's feature `mpi` is on).
     pub use crate::mpi::loops::{probe, rank_function_of, RankLoop, RankStays, RankTravels};
     pub use inventory;
-    /// Test support, not public API.
+    /// Test support, not public API: only with the `testing` feature, which par's own tests
+    /// turn on (a dev-dependency), never a user's build.
+    #[cfg(feature = "testing")]
     pub mod testing {
         pub use crate::child::report::send_raw;
     }

@@ -174,6 +174,7 @@ thread_local! {
 ///
 /// In a loop worker, whose results may wait to leave in a batch, the frames of the items
 /// before it leave first: the bytes stand in the stream where the item that sends them stands.
+#[cfg(feature = "testing")]
 pub fn send_raw(bytes: &[u8]) -> std::io::Result<()> {
     sys::with_result_fd(|fd| {
         let unsent = UNSENT.with(|u| std::mem::take(&mut *u.borrow_mut()));

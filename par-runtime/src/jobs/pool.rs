@@ -37,8 +37,7 @@ pub struct Registered {
 }
 
 /// A registered function's entry point: encoded arguments in, encoded result (or why not) out.
-#[doc(hidden)]
-pub type Trampoline = fn(&[u8]) -> std::result::Result<Vec<u8>, String>;
+pub(crate) type Trampoline = fn(&[u8]) -> std::result::Result<Vec<u8>, String>;
 
 inventory::collect!(Registered);
 
@@ -953,6 +952,7 @@ impl<T: Transfer> Iterator for Ordered<'_, T> {
     }
 }
 
+impl<T: Transfer> crate::jobs::spawner::sealed::Sealed for Pool<T> {}
 impl<T: Transfer> Spawner<'static, T> for Pool<T> {
     fn spawn_call<A: Transfer + 'static>(
         &mut self,

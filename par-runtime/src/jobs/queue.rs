@@ -362,6 +362,7 @@ fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<
 /// doc example runs on the type it documents.
 macro_rules! family_options {
     ($family:ident, $result:literal) => {
+        impl<T: Transfer> crate::jobs::spawner::sealed::Sealed for $family<'_, T> {}
         impl<'a, T: Transfer + 'a> Spawner<'a, T> for $family<'a, T> {
             fn spawn_call<A: Transfer + 'a>(
                 &mut self,

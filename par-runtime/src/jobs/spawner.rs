@@ -29,9 +29,17 @@ use crate::wire::codec::Transfer;
 /// submit_all(&mut pool);
 /// assert_eq!(pool.ordered().map(|r| r.unwrap()).collect::<Vec<_>>(), [0, 2, 4]);
 /// ```
-pub trait Spawner<'a, T: Transfer> {
+///
+/// It is sealed: a hook for the code `#[parallel]` generates, implemented by par's families
+/// only (use it as a bound, as above, not as a trait to implement).
+pub trait Spawner<'a, T: Transfer>: sealed::Sealed {
     /// Submits a call of the function registered as `name`, which is `f`, with `args` (its
     /// arguments as a tuple); returns the job number. Never blocks.
     fn spawn_call<A: Transfer + 'a>(&mut self, name: &'static str, args: A, f: fn(A) -> T)
         -> usize;
+}
+
+pub(crate) mod sealed {
+    /// Implemented by [`Queue`](crate::Queue), [`Map`](crate::Map) and [`Pool`](crate::Pool).
+    pub trait Sealed {}
 }

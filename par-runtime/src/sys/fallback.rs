@@ -175,6 +175,7 @@ pub(crate) fn die_with_parent(_: impl AsFd) {}
 pub(crate) fn set_result_fd(_: impl AsFd) {}
 
 /// No workers here, so no result pipe.
+#[cfg(feature = "testing")]
 pub(crate) fn with_result_fd<R>(_: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
     None
 }

@@ -490,6 +490,7 @@ pub(crate) fn set_result_fd(fd: impl AsFd) {
 
 /// Runs `f` on the fd recorded by [`set_result_fd`] if it is still open (its `Fd` not dropped),
 /// holding the fd registry's lock meanwhile, so that it stays open until `f` returns.
+#[cfg(feature = "testing")]
 pub(crate) fn with_result_fd<R>(f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
     let reg = registry();
     let fd = RESULT_FD.load(Ordering::Relaxed);
