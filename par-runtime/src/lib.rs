@@ -5,6 +5,8 @@
 //!
 //! Module map: one folder a layer, dependencies pointing one way, down this list
 //! (`shared/tools/modcycles.py par-runtime/src` checks that there is no cycle):
+//! - `macro_support`: the top floor, the helpers of the code `par!` and `#[parallel]`
+//!   generate (it reaches every layer below, as that code does);
 //! - `loops/`: the `par!` loop. `par_loop` (the forms on [`Loop`]) -> `exec` (`decide`, the one inline-or-
 //!   team decision for every form, with what `learn` says about it) -> `team` (the parent's poll loop over its workers)
 //!   -> `worker` (the child's loop) -> `forms` (what a worker does with a chunk: collect,
@@ -28,8 +30,7 @@
 //!   `limits` (a child's memory limit and thread-count environment, set right after the fork,
 //!   and the names of the deaths they explain: a memory limit, the kernel's OOM killer).
 //! - `wire/`: frames (`wire`) and the serde codec (`wire::codec`).
-//! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`, `macro_support` (generated
-//!   code's helpers);
+//! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`;
 //! - `sys/`: every system call and every `unsafe` block.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
