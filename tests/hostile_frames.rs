@@ -121,3 +121,71 @@ fn a_frame_that_stops_half_way_while_its_worker_lives_on_is_reported_not_waited_
     );
     no_children_left();
 }
+
+/// A linked list as deep as it is long, with an iterative `Drop` (the default would recurse).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Deep(Option<Box<Deep>>);
+
+impl Drop for Deep {
+    fn drop(&mut self) {
+        let mut next = self.0.take();
+        while let Some(mut node) = next {
+            next = node.0.take();
+        }
+    }
+}
+
+fn deep(n: usize) -> Deep {
+    let mut d = Deep(None);
+    for _ in 0..n {
+        d = Deep(Some(Box::new(d)));
+    }
+    d
+}
+
+fn length(mut d: &Deep) -> usize {
+    let mut n = 0;
+    while let Some(inner) = &d.0 {
+        n += 1;
+        d = inner;
+    }
+    n
+}
+
+#[test]
+fn a_result_nested_too_deep_is_a_decode_error_naming_the_item_not_a_crash_of_the_parent() {
+    let _guard = watchdog("deep");
+    if !common::loops_fork() {
+        return;
+    }
+    // The worker (forked from this thread) needs a large stack to *encode* 200,000 levels;
+    // the parent's decoding must not need one, nor crash.
+    let run = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(|| {
+            par::Loop::new()
+                .workers(2)
+                .schedule(par::Schedule::Dynamic(1))
+                .try_collect(0..4usize, |i| {
+                    Ok::<_, String>(if i == 2 { deep(200_000) } else { deep(i) })
+                })
+        })
+        .expect("spawn");
+    match run.join().expect("the parent survived") {
+        Err(e @ Error::Decode { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("nested deeper than"), "{msg}");
+            assert_eq!(e.index(), Some(2), "{msg}");
+            assert!(e.pid().is_some_and(|p| p > 0), "{msg}");
+        }
+        Err(other) => panic!("expected a decode error, got {other}"),
+        Ok(v) => panic!("expected a decode error, got {} values", v.len()),
+    }
+    // A deep value below the limit arrives whole, decoded on an ordinary test thread's stack.
+    let got = par::Loop::new()
+        .workers(2)
+        .try_collect(0..2usize, |i| Ok::<_, String>(deep(1000 * (i + 1))))
+        .expect("decodes");
+    assert_eq!(got.iter().map(length).collect::<Vec<_>>(), [1000, 2000]);
+    no_children_left();
+}

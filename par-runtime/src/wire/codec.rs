@@ -106,8 +106,20 @@ pub(crate) fn round_trip<T: Transfer>(value: T) -> Result<T> {
 /// Bounded: postcard reads from the slice, so a `String`'s or a byte buffer's length is checked
 /// against the bytes that are there, and serde pre-allocates a `Vec` for at most a cautious
 /// size hint (1 MiB), whatever length the payload declares.
+///
+/// Bounded in depth too: a value nested deeper than `depth::MAX_DEPTH` levels is an error,
+/// and any depth below it decodes without overflowing the stack (see `wire/depth.rs`).
 pub(crate) fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8])> {
-    postcard::take_from_bytes(bytes).map_err(|e| decode_error(e.to_string()))
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    let value = T::deserialize(super::depth::Deserializer::new(&mut de)).map_err(|e| {
+        if super::depth::take_refusal() {
+            decode_error(super::depth::refusal_message())
+        } else {
+            decode_error(e.to_string())
+        }
+    })?;
+    let rest = de.finalize().map_err(|e| decode_error(e.to_string()))?;
+    Ok((value, rest))
 }
 
 /// serde's message for why `value` cannot be serialized, found by serializing it again into

@@ -9,6 +9,7 @@
 //! (`pool.rs`) sends its workers `Call` frames (`[u64 job][u32 name length][name][arguments]`).
 
 pub(crate) mod codec;
+mod depth;
 
 use std::io;
 
