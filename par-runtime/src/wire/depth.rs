@@ -45,7 +45,7 @@ pub(crate) fn refusal_message() -> String {
 /// Runs `f` (the next level's decoding) on a new stack segment when the current one is nearly
 /// used up; looks only every [`LOOK_EVERY`] levels, so that shallow values pay nothing.
 fn grow<R>(param: Param, f: impl FnOnce() -> R) -> R {
-    if param.depth % LOOK_EVERY == 0 {
+    if param.depth.is_multiple_of(LOOK_EVERY) {
         stacker::maybe_grow(RED_ZONE, STACK_SIZE, f)
     } else {
         f()
