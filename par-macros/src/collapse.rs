@@ -102,8 +102,9 @@ pub fn prepare(cx: &Ctxt, l: &mut ParLoop) -> Option<Collapse> {
         elems,
     });
     l.body = body;
-    let span = l.iter.span();
-    l.iter = syn::parse_quote_spanned!(span=> 0..__par_collapsed_len);
+    // Named as `lower` names it (call-site hygiene), not with the user's span.
+    let len = Ident::new("__par_collapsed_len", Span::call_site());
+    l.iter = syn::parse_quote!(0..#len);
     Some(Collapse { iters, pats })
 }
 
