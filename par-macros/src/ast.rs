@@ -275,19 +275,15 @@ fn parse_clause(
         "collapse" => {
             let content;
             syn::parenthesized!(content in input);
-            let depth: syn::LitInt = content.parse().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "`collapse` takes the number of nested loops to merge: `collapse(2)`",
+            // All of the parentheses' tokens are taken first, so that a wrong argument is
+            // one error (not also syn's "expected `)`").
+            let args: TokenStream = content.parse()?;
+            let depth: syn::LitInt = syn::parse2(args.clone()).map_err(|_| {
+                syn::Error::new_spanned(
+                    &args,
+                    "`collapse` takes the number of nested loops to merge, a literal: `collapse(2)`",
                 )
             })?;
-            if !content.is_empty() {
-                let rest: TokenStream = content.parse()?;
-                return Err(syn::Error::new_spanned(
-                    rest,
-                    "`collapse` takes one number, the loops to merge: `collapse(2)`",
-                ));
-            }
             match depth.base10_parse::<usize>() {
                 Ok(k) if k >= 1 => {}
                 _ => {

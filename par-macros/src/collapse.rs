@@ -57,7 +57,12 @@ pub fn prepare(cx: &Ctxt, l: &mut ParLoop) -> Option<Collapse> {
                 cx.error_spanned_by(
                     &body,
                     format!(
-                        "`collapse({k})` needs a nest of {k} `for` loops, each loop's body exactly one `for` loop but the innermost's; this is the body of loop {level} (the `par!` loop is loop 1), and it is not a single `for` loop: move its other statements into the innermost body, or merge fewer loops (`collapse({level})`, or none)"
+                        "`collapse({k})` merges a nest of {k} `for` loops, so the body of each loop but the innermost must be exactly one `for` loop; the body of loop {level} of the nest (the `par!` loop is loop 1) is not: move its other statements into the innermost body, or {fewer}",
+                        fewer = if level == 1 {
+                            "remove `collapse` (the inner loop then runs sequentially in each item)".to_string()
+                        } else {
+                            format!("merge fewer loops: `collapse({level})`")
+                        }
                     ),
                 );
                 return None;
