@@ -235,7 +235,7 @@ pub use par_runtime::*;
 ///
 /// The loop's value is flat: a `Vec` of the innermost body's values in `(i, j)` order, the last
 /// loop varying fastest, as OpenMP's iteration space. A failing item's index
-/// ([`Error::index`], and a panic's message) is its position in that order: for
+/// ([`Error::index`], and a panic's message), and `find`'s, is its position in that order: for
 /// `for i in 0..n { for j in 0..m { .. } }`, the item at the `i`-th value of the outer range
 /// and the `j`-th of the inner one is `i * m + j`.
 ///
