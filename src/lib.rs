@@ -191,6 +191,77 @@ pub use par_runtime::*;
 /// sized from measured item time); see [`Schedule`]. `crate = path` names the `par` crate when
 /// it is renamed.
 ///
+/// # Scratch: `private`
+///
+/// `private(x, ...)` (OpenMP's `private`, initialised as `firstprivate` is) gives each item its
+/// own copy of each variable: a `Clone::clone` of its value from before the loop, made at the
+/// start of the item, in the worker. The body changes the copy as it likes (`&mut x`, `x = ..`,
+/// `x.push(..)`) and the change is dropped when the item ends. The caller's variable is the same
+/// afterwards in every mode, forked or inline (`PAR_WORKERS=1`, [`sequential`]), so no mode can
+/// give another answer. It goes with every form: collect, for-each, `reduce`, `try`,
+/// `keep_going`, `find`, in-place and `collapse` loops.
+///
+/// ```
+/// use par::par;
+///
+/// fn vranlc(n: usize, seed: &mut f64, a: f64, out: &mut [f64]) {
+///     for o in out.iter_mut().take(n) {
+///         *seed = (*seed * a) % 8192.0;
+///         *o = *seed / 8192.0;
+///     }
+/// }
+///
+/// let x = vec![0.0f64; 64];
+/// let seed = 17.0f64;
+/// let sums: Vec<f64> = par!(private(x, seed), for k in 0..100u32 {
+///     seed += k as f64;
+///     vranlc(64, &mut seed, 5.0, &mut x);
+///     x.iter().sum::<f64>()
+/// });
+/// assert_eq!(sums.len(), 100);
+/// assert_eq!((x[0], seed), (0.0, 17.0)); // the caller's copies are unchanged
+/// ```
+///
+/// # Nested loops: `collapse`
+///
+/// `collapse(k)` merges the `par!` loop and the `k - 1` loops nested in it into one loop over
+/// all their iterations (OpenMP's `collapse(k)`), spread over the workers; it pays when the
+/// outer loop alone has fewer items than there are workers, or items of uneven cost. The nest
+/// must be rectangular, as in OpenMP: each loop's body but the innermost is exactly one `for`
+/// loop (no label, no other statement), and an inner range uses no variable of an outer loop
+/// (`for j in 0..i` is a compile error saying so). Each range is evaluated once, before the
+/// loop. Ranges of any integer type and any start work (`1..=n`, `-5i64..5`), and so does any
+/// `Clone` iterator with a cheap `nth` (`&v`, `v.iter()`).
+///
+/// The loop's value is flat: a `Vec` of the innermost body's values in `(i, j)` order, the last
+/// loop varying fastest, as OpenMP's iteration space. A failing item's index
+/// ([`Error::index`], and a panic's message), and `find`'s, is its position in that order: for
+/// `for i in 0..n { for j in 0..m { .. } }`, the item at the `i`-th value of the outer range
+/// and the `j`-th of the inner one is `i * m + j`.
+///
+/// ```
+/// use par::par;
+///
+/// let (n, m) = (3u32, 4u32);
+/// let cells: Vec<(u32, u32)> = par!(collapse(2), for i in 1..=n {
+///     for j in 0..m {
+///         (i, j)
+///     }
+/// });
+/// assert_eq!(cells.len(), 12);
+/// assert_eq!(cells[5], (2, 1)); // item 5 = 1 * 4 + 1
+///
+/// let mut total = 0u64;
+/// par!(collapse(3), reduce(+: total), for i in 0..10u64 {
+///     for j in 0..10u64 {
+///         for k in 0..10u64 {
+///             total += i * j * k;
+///         }
+///     }
+/// });
+/// assert_eq!(total, 45 * 45 * 45);
+/// ```
+///
 /// # What a worker cannot change
 ///
 /// Each worker is a forked copy of the program: what the body changes in memory, it changes in
@@ -231,8 +302,13 @@ pub use par_runtime::*;
 /// What the compiler rejects, each with an error on your tokens saying what to write instead:
 /// `break`, `return`, `.await`, `yield` and labelled `continue` to an outer loop in the body;
 /// assigning to (or `&mut` borrowing) a variable from outside the loop that is not a reduction
-/// variable; interior mutation through one (`.fetch_add(..)`, `.store(..)`, `.lock()`,
-/// `.borrow_mut()`, `.set(x)`, `.push(x)`, ...); `?` without the `try` clause; unknown,
+/// or `private` variable; interior mutation through one (`.fetch_add(..)`, `.store(..)`,
+/// `.lock()`, `.borrow_mut()`, `.set(x)`), or a change to a captured collection (`.push(x)`,
+/// `.extend_from_slice(..)`, `.fill(..)`, `.entry(..)`, `.iter_mut()`, `.sort()`, ...). Each
+/// message names the fix that fits: a reduction for `total += x`; `private(x)`, a declaration
+/// in the body or the loop's value for scratch; the loop's value or the in-place form for
+/// `out[i] = ..`; the loop's `.last()` for `last = i`. Also: a `collapse` nest that is not
+/// rectangular or not one `for` per level; `?` without the `try` clause; unknown,
 /// duplicated or misplaced clauses; `unordered` with `reduce`; a result type that is not
 /// serializable (one error, on the body's value; for a `Result` whose error type is not
 /// serializable, such as `io::Result<T>`, the error says how to convert it:

@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -48,6 +48,12 @@ pub struct Clauses {
     pub try_: Option<Span>,
     pub stream: Option<Span>,
     pub reduce: Option<(Span, Vec<Reduction>)>,
+    /// `private(x, buf)`: each item works on its own clone of each variable, made from the value
+    /// from before the loop; its changes are dropped (OpenMP's `firstprivate`).
+    pub private: Option<(Span, Vec<Ident>)>,
+    /// `collapse(k)`: the body is `k - 1` nested `for` loops, and the `k`-deep rectangular nest
+    /// is one iteration space (OpenMP's `collapse(k)`; see `collapse.rs`).
+    pub collapse: Option<(Span, syn::LitInt)>,
 }
 
 pub enum Schedule {
@@ -248,6 +254,47 @@ fn parse_clause(
             }
             set(&mut c.reduce, (span, reductions), span, "reduce")
         }
+        "private" => {
+            let content;
+            syn::parenthesized!(content in input);
+            let mut vars = Vec::new();
+            while !content.is_empty() {
+                vars.push(parse_private_var(cx, &content)?);
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            if vars.is_empty() {
+                return Err(syn::Error::new(
+                    span,
+                    "empty `private()`; name the variables each item gets its own copy of: `private(buf)`",
+                ));
+            }
+            set(&mut c.private, (span, vars), span, "private")
+        }
+        "collapse" => {
+            let content;
+            syn::parenthesized!(content in input);
+            // All of the parentheses' tokens are taken first, so that a wrong argument is
+            // one error (not also syn's "expected `)`").
+            let args: TokenStream = content.parse()?;
+            let depth: syn::LitInt = syn::parse2(args.clone()).map_err(|_| {
+                syn::Error::new_spanned(
+                    &args,
+                    "`collapse` takes the number of nested loops to merge, a literal: `collapse(2)`",
+                )
+            })?;
+            match depth.base10_parse::<usize>() {
+                Ok(k) if k >= 1 => {}
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        &depth,
+                        "`collapse(k)` needs `k` of at least 1 (the loop and its `k - 1` nested loops): `collapse(2)`",
+                    ))
+                }
+            }
+            set(&mut c.collapse, (span, depth), span, "collapse")
+        }
         other => Err(syn::Error::new(
             span,
             format!("unknown `par!` clause `{other}`; expected one of: {CLAUSES}"),
@@ -374,6 +421,21 @@ fn parse_op(input: ParseStream) -> syn::Result<Op> {
             _ => Op::Fn(path),
         }
     })
+}
+
+/// A `private` variable: a plain local variable name.
+fn parse_private_var(cx: &Ctxt, input: ParseStream) -> syn::Result<Ident> {
+    let e: Expr = input.parse()?;
+    if let Expr::Path(p) = &e {
+        if let (None, Some(id)) = (&p.qself, p.path.get_ident()) {
+            return Ok(id.clone());
+        }
+    }
+    cx.error_spanned_by(
+        &e,
+        "a `private` variable must be a plain local variable name, e.g. `private(buf)`; each item gets a clone of it",
+    );
+    Ok(Ident::new("__par_invalid", e.span()))
 }
 
 fn parse_var(cx: &Ctxt, input: ParseStream) -> syn::Result<Ident> {

@@ -10,8 +10,38 @@ use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, l: &ParLoop) {
     unordered_with_reduce(cx, l);
+    private_vars(cx, l);
     retries_for_collected_results(cx, l);
     body(cx, l);
+}
+
+/// `private(x)` names variables from outside of the body; a reduction variable is already
+/// private to each grain, and a name twice is a typo.
+fn private_vars(cx: &Ctxt, l: &ParLoop) {
+    let Some((_, vars)) = &l.clauses.private else {
+        return;
+    };
+    let reductions: HashSet<String> = l
+        .clauses
+        .reduce
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|r| r.var.to_string()))
+        .collect();
+    let mut seen = HashSet::new();
+    for v in vars {
+        let name = v.to_string();
+        if reductions.contains(&name) {
+            cx.error_spanned_by(
+                v,
+                format!("`{name}` is both `private` and a reduction variable; a reduction's grains already start from private copies: remove `{name}` from `private(..)`"),
+            );
+        } else if !seen.insert(name.clone()) {
+            cx.error_spanned_by(
+                v,
+                format!("`{name}` is named twice in `private(..)`; name it once"),
+            );
+        }
+    }
 }
 
 /// `retry_panics` widens `retries`; alone it would do nothing. And an `unordered` loop hands
@@ -69,12 +99,20 @@ fn body(cx: &Ctxt, l: &ParLoop) {
         .iter()
         .flat_map(|(_, r)| r.iter().map(|r| r.var.to_string()))
         .collect();
+    let privates: HashSet<String> = l
+        .clauses
+        .private
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|v| v.to_string()))
+        .collect();
     let mut walker = Walker {
         cx,
         loop_depth: 0,
         labels: Vec::new(),
         locals: locals.0,
         reductions,
+        privates,
+        body: &l.body,
         question_mark: if l.clauses.try_.is_some() || ends_in_ok_or_err(&l.body) {
             QuestionMark::Allowed
         } else {
@@ -128,6 +166,10 @@ struct Walker<'a> {
     labels: Vec<String>,
     locals: HashSet<String>,
     reductions: HashSet<String>,
+    /// `private(..)` variables: each item mutates its own clone.
+    privates: HashSet<String>,
+    /// The whole body, to tell whether a variable assigned in it is also read there.
+    body: &'a syn::Block,
     question_mark: QuestionMark,
 }
 
@@ -165,6 +207,39 @@ const INTERIOR: &[(&str, Option<usize>, Fix)] = &[
     ("insert", None, Fix::Collect),
     ("extend", Some(1), Fix::Collect),
     ("append", Some(1), Fix::Collect),
+    ("extend_from_slice", Some(1), Fix::Extend),
+    ("entry", Some(1), Fix::Map),
+    ("copy_from_slice", Some(1), Fix::Scratch),
+    ("clone_from_slice", Some(1), Fix::Scratch),
+    ("fill", Some(1), Fix::Scratch),
+    ("fill_with", Some(1), Fix::Scratch),
+    ("iter_mut", Some(0), Fix::Scratch),
+    ("values_mut", Some(0), Fix::Scratch),
+    ("as_mut_slice", Some(0), Fix::Scratch),
+    ("get_mut", Some(1), Fix::Scratch),
+    ("first_mut", Some(0), Fix::Scratch),
+    ("last_mut", Some(0), Fix::Scratch),
+    ("split_at_mut", Some(1), Fix::Scratch),
+    ("chunks_mut", Some(1), Fix::Scratch),
+    ("clear", Some(0), Fix::Scratch),
+    ("truncate", Some(1), Fix::Scratch),
+    ("resize", Some(2), Fix::Scratch),
+    ("reserve", Some(1), Fix::Scratch),
+    ("retain", Some(1), Fix::Scratch),
+    ("dedup", Some(0), Fix::Scratch),
+    ("reverse", Some(0), Fix::Scratch),
+    ("rotate_left", Some(1), Fix::Scratch),
+    ("rotate_right", Some(1), Fix::Scratch),
+    ("sort", Some(0), Fix::Scratch),
+    ("sort_unstable", Some(0), Fix::Scratch),
+    ("sort_by", Some(1), Fix::Scratch),
+    ("sort_by_key", Some(1), Fix::Scratch),
+    ("sort_unstable_by", Some(1), Fix::Scratch),
+    ("sort_unstable_by_key", Some(1), Fix::Scratch),
+    ("pop", Some(0), Fix::Scratch),
+    ("remove", Some(1), Fix::Scratch),
+    ("swap_remove", Some(1), Fix::Scratch),
+    ("drain", Some(1), Fix::Scratch),
 ];
 
 /// What to write instead of an interior mutation.
@@ -175,6 +250,30 @@ enum Fix {
     Min,
     Value,
     Collect,
+    /// `extend_from_slice`: items that the loop's values, joined, would be.
+    Extend,
+    /// `entry(..)`: a map built from the items.
+    Map,
+    /// A buffer or collection used as scratch space, or filled by the loop.
+    Scratch,
+}
+
+/// How a body changes a variable from outside of it.
+#[derive(Clone, Copy)]
+enum Change {
+    /// `x = v`, `x.f = v`, `x[i] = v`.
+    Assign,
+    /// `x += v` and the other compound assignments; the reduction operator that fits, if any.
+    Compound(Option<&'static str>),
+    /// `&mut x`.
+    Borrow,
+}
+
+/// The fixes for a scratch variable: declare it in the body, `private`, or return its value.
+fn scratch_fix(name: &str) -> String {
+    format!(
+        "if it is scratch space, declare it inside the body (`let mut {name} = ...;`) or give each item its own copy with the `private` clause (`par!(private({name}), for ...)`); if the loop computes it, return the value from the body and use the loop's value (`let values = par!(for ...)`)"
+    )
 }
 
 fn label_name(l: &Option<Lifetime>) -> Option<String> {
@@ -212,19 +311,85 @@ impl Walker<'_> {
         }
     }
 
+    /// Whether a variable that is not local is one the body may change: a reduction's or a
+    /// `private` one.
+    fn owned(&self, name: &str) -> bool {
+        self.locals.contains(name) || self.reductions.contains(name) || self.privates.contains(name)
+    }
+
     /// Mutating a variable captured from outside the loop would change only the worker's copy.
-    fn mutation(&self, place: &Expr, what: &str) {
+    fn mutation(&self, place: &Expr, change: Change) {
         let Some(var) = Self::root(place) else { return };
         let name = var.to_string();
-        if self.locals.contains(&name) || self.reductions.contains(&name) {
+        if self.owned(&name) {
             return;
         }
+        let what = match change {
+            Change::Borrow => "`&mut` borrow of",
+            Change::Assign | Change::Compound(_) => "assignment to",
+        };
+        let indexed = matches!(place, Expr::Index(_));
+        let field = matches!(place, Expr::Field(_));
+        let instead = match change {
+            // `total += x`, `hist[k] += 1` (an element-wise reduction of an array or `Vec`).
+            Change::Compound(Some(op)) if !field => format!(
+                "declare it in a reduction (`reduce({op}: {name})`) or return the value from the body and use the loop's result"
+            ),
+            Change::Compound(Some(_)) => format!(
+                "declare it in a reduction with a `fn` that combines two values (`reduce(merge: {name})`), or return the value from the body and use the loop's result"
+            ),
+            // `out[i] = v`: the loop's value, or the in-place form.
+            Change::Assign if indexed => format!(
+                "return the value from the body instead, and the loop's value is the `Vec` of every item's value in item order (`let {name}: Vec<_> = par!(for i in .. {{ value }});`), or update `{name}` in place (`par!(for (i, o) in {name}.iter_mut().enumerate() {{ *o = value; }})`)"
+            ),
+            // `last = i`, never read in the body: OpenMP's `lastprivate`.
+            Change::Assign if !self.reads(&name) => format!(
+                "to keep the last item's value (OpenMP's `lastprivate`), return it from the body and take the last of the loop's values (`let {name} = par!(for ... {{ value }}).last().copied();`); if it is scratch space, declare it inside the body or use `private({name})`"
+            ),
+            Change::Assign | Change::Compound(None) | Change::Borrow => scratch_fix(&name),
+        };
         self.cx.error_spanned_by(
             place,
             format!(
-                "{what} `{name}`, a variable from outside of the `par!` loop body; each iteration runs in a separate worker process, so the change would be lost: declare it in a reduction (`reduce(+: {name})`) or return the value from the body and use the loop's result"
+                "{what} `{name}`, a variable from outside of the `par!` loop body; each iteration runs in a separate worker process, so the change would be lost: {instead}"
             ),
         );
+    }
+
+    /// Whether the body reads `name` (any use but as the target of a plain `name = ...`).
+    fn reads(&self, name: &str) -> bool {
+        struct Reads<'n> {
+            name: &'n str,
+            found: bool,
+        }
+        impl<'ast> Visit<'ast> for Reads<'_> {
+            fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+                if !matches!(&*a.left, Expr::Path(_)) {
+                    self.visit_expr(&a.left);
+                }
+                self.visit_expr(&a.right);
+            }
+            fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+                if p.qself.is_none() && p.path.is_ident(self.name) {
+                    self.found = true;
+                }
+            }
+            fn visit_macro(&mut self, m: &'ast syn::Macro) {
+                fn any(ts: proc_macro2::TokenStream, name: &str) -> bool {
+                    ts.into_iter().any(|t| match t {
+                        proc_macro2::TokenTree::Ident(i) => i == name,
+                        proc_macro2::TokenTree::Group(g) => any(g.stream(), name),
+                        _ => false,
+                    })
+                }
+                if any(m.tokens.clone(), self.name) {
+                    self.found = true;
+                }
+            }
+        }
+        let mut r = Reads { name, found: false };
+        r.visit_block(self.body);
+        r.found
     }
 }
 
@@ -244,7 +409,7 @@ impl Walker<'_> {
             return;
         };
         let name = var.to_string();
-        if self.locals.contains(&name) || self.reductions.contains(&name) {
+        if self.owned(&name) {
             return;
         }
         let instead = match fix {
@@ -253,6 +418,9 @@ impl Walker<'_> {
             Fix::Min => format!("declare a plain number in a reduction (`reduce(min: {name})`)"),
             Fix::Value => "return the value from the body and use the loop's result (`let values = par!(for ...)`), or use a reduction".to_string(),
             Fix::Collect => "return the item from the body: the loop's value is the `Vec` of every item's value, in order (`let items = par!(for ...)`)".to_string(),
+            Fix::Extend => format!("return the items from the body as a `Vec` and join the loop's values in item order (`let {name}: Vec<_> = par!(for ... {{ items }}).concat();`); if it is scratch space, declare it inside the body or use `private({name})`"),
+            Fix::Map => format!("return the key and value from the body and build the map from the loop's value after it (`for (k, v) in par!(for ... {{ (k, v) }}) {{ *{name}.entry(k).or_default() += v; }}`), or reduce into a map with a `fn` that merges two maps (`reduce(merge: {name})`)"),
+            Fix::Scratch => scratch_fix(&name),
         };
         let args = if m.args.is_empty() { "" } else { ".." };
         let (receiver, dot, ident) = (&m.receiver, &m.dot_token, &m.method);
@@ -327,33 +495,31 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     }
 
     fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
-        self.mutation(&a.left, "assignment to");
+        self.mutation(&a.left, Change::Assign);
         visit::visit_expr_assign(self, a);
     }
 
     fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
         use syn::BinOp::*;
-        if matches!(
-            b.op,
-            AddAssign(_)
-                | SubAssign(_)
-                | MulAssign(_)
-                | DivAssign(_)
-                | RemAssign(_)
-                | BitXorAssign(_)
-                | BitAndAssign(_)
-                | BitOrAssign(_)
-                | ShlAssign(_)
-                | ShrAssign(_)
-        ) {
-            self.mutation(&b.left, "assignment to");
+        let op = match b.op {
+            AddAssign(_) => Some(Some("+")),
+            SubAssign(_) => Some(Some("-")),
+            MulAssign(_) => Some(Some("*")),
+            BitXorAssign(_) => Some(Some("^")),
+            BitAndAssign(_) => Some(Some("&")),
+            BitOrAssign(_) => Some(Some("|")),
+            DivAssign(_) | RemAssign(_) | ShlAssign(_) | ShrAssign(_) => Some(None),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.mutation(&b.left, Change::Compound(op));
         }
         visit::visit_expr_binary(self, b);
     }
 
     fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
         if r.mutability.is_some() {
-            self.mutation(&r.expr, "`&mut` borrow of");
+            self.mutation(&r.expr, Change::Borrow);
         }
         visit::visit_expr_reference(self, r);
     }

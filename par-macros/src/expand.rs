@@ -332,3 +332,23 @@ fn reduce(
         })
     }
 }
+
+/// `private(x, ...)`: the body starts with `let mut x = x.clone();` for each variable, so each
+/// item changes its own copy of the value from before the loop, in a worker or inline alike,
+/// and the body's closure still only reads `x` (it stays `Fn`). The statements are put before
+/// the body's own, in the same block, so that its value and its `continue`s are unchanged.
+pub fn privatize(l: &mut ParLoop) {
+    let Some((_, vars)) = &l.clauses.private else {
+        return;
+    };
+    let copies: Vec<syn::Stmt> = vars
+        .iter()
+        .map(|v| {
+            syn::parse_quote_spanned!(v.span()=>
+                #[allow(unused_mut)]
+                let mut #v = ::core::clone::Clone::clone(&#v);
+            )
+        })
+        .collect();
+    l.body.stmts.splice(0..0, copies);
+}

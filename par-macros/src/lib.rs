@@ -7,6 +7,7 @@
 
 mod ast;
 mod check;
+mod collapse;
 mod ctxt;
 mod expand;
 mod in_place;
@@ -20,7 +21,9 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn par_impl(input: TokenStream) -> TokenStream {
     let cx = ctxt::Ctxt::new();
-    let parsed = ast::parse(&cx, input.into());
+    let mut parsed = ast::parse(&cx, input.into());
+    // `collapse(k)`: the checks see the nest's innermost body, with the levels' patterns.
+    let collapsed = parsed.as_mut().and_then(|l| collapse::prepare(&cx, l));
     if let Some(par_loop) = &parsed {
         check::check(&cx, par_loop);
         in_place::check(&cx, par_loop);
@@ -28,7 +31,15 @@ pub fn par_impl(input: TokenStream) -> TokenStream {
     match (cx.finish(), parsed) {
         // MPI (the facade's feature `mpi`): `ranks::expand` adds the run on ranks, if it
         // applies, around `expand::expand`.
-        (Ok(()), Some(par_loop)) => ranks::expand(par_loop).into(),
+        (Ok(()), Some(mut par_loop)) => {
+            let prelude = collapsed.map(|c| collapse::lower(c, &mut par_loop));
+            expand::privatize(&mut par_loop);
+            let expanded = ranks::expand(par_loop);
+            match prelude {
+                Some(prelude) => quote::quote!({ #prelude #expanded }).into(),
+                None => expanded.into(),
+            }
+        }
         (Err(e), _) => {
             // One block, whatever the number of errors, so that `par!` stays an expression. The
             // last `compile_error!` is the block's value: an error expression fits any expected
