@@ -107,6 +107,8 @@ fn plain(l: &ParLoop) -> bool {
         try_,
         stream,
         reduce,
+        private,
+        collapse,
     } = &l.clauses;
     timeout.is_none()
         && progress.is_none()
@@ -122,6 +124,8 @@ fn plain(l: &ParLoop) -> bool {
         && try_.is_none()
         && stream.is_none()
         && reduce.is_none()
+        && private.is_none()
+        && collapse.is_none()
 }
 
 /// The body `{ f(args...) }`: one call of a path, as the block's value.
