@@ -55,6 +55,8 @@ pub enum Schedule {
     Dynamic(Option<Expr>),
     Guided(Option<Expr>),
     Auto,
+    /// `schedule = runtime`: from `PAR_SCHEDULE` (`Loop::schedule_from_env`).
+    Runtime,
 }
 
 pub struct Reduction {
@@ -274,9 +276,10 @@ fn parse_schedule(input: ParseStream) -> syn::Result<Schedule> {
         "dynamic" => Ok(Schedule::Dynamic(arg(input)?)),
         "guided" => Ok(Schedule::Guided(arg(input)?)),
         "auto" => Ok(Schedule::Auto),
+        "runtime" => Ok(Schedule::Runtime),
         other => Err(syn::Error::new(
             kind.span(),
-            format!("unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)` or `auto`"),
+            format!("unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)`, `auto` or `runtime` (from `PAR_SCHEDULE`)"),
         )),
     }
 }

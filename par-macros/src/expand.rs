@@ -114,10 +114,12 @@ fn options(l: &ParLoop) -> TokenStream {
     if let Some(w) = &c.workers {
         opts = quote!(#opts.workers(#w));
     }
-    if let Some(s) = &c.schedule {
+    if let Some(Schedule::Runtime) = &c.schedule {
+        opts = quote!(#opts.schedule_from_env());
+    } else if let Some(s) = &c.schedule {
         let s = match s {
             Schedule::Static => quote!(Static),
-            Schedule::Auto => quote!(Auto),
+            Schedule::Auto | Schedule::Runtime => quote!(Auto),
             Schedule::Dynamic(k) => {
                 let k = k.as_ref().map_or(quote!(1), |k| quote!(#k));
                 quote!(Dynamic(#k))

@@ -51,7 +51,7 @@ pub use jobs::channel::{start, Channel, Exchange};
 pub use jobs::pool::{registered, Ordered, Pool};
 pub use jobs::queue::{pmap, Map, Queue, Spawner};
 pub use loops::join::{join, try_join};
-pub use loops::options::Loop;
+pub use loops::options::{Loop, ParseScheduleError};
 pub use loops::par_loop::{TryUnordered, Unordered};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
