@@ -71,6 +71,14 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         };
         return quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure));
     }
+    if l.clauses.ordered.is_some() {
+        let method = if is_try {
+            quote!(try_ordered)
+        } else {
+            quote!(ordered)
+        };
+        return quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure));
+    }
     let method = match (l.clauses.unordered.is_some(), unit, is_try) {
         (true, _, false) => quote!(unordered),
         (true, _, true) => quote!(try_unordered),

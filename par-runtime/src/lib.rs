@@ -52,7 +52,7 @@ pub use jobs::pool::{registered, Ordered, Pool};
 pub use jobs::queue::{pmap, Map, Queue, Spawner};
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
-pub use loops::par_loop::{TryUnordered, Unordered};
+pub use loops::par_loop::{InOrder, TryInOrder, TryUnordered, Unordered};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};
