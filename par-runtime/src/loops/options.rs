@@ -61,6 +61,30 @@ use crate::loops::sched::Schedule;
 /// fork-safe, but a `Mutex` of your own, `stdout` locked by another thread, or a C library's
 /// internal lock may deadlock the worker. A [`timeout`](Loop::timeout) turns such a hang into
 /// [`Error::TimedOut`](crate::Error::TimedOut), whose message says the parent was multi-threaded.
+///
+/// # From async code
+///
+/// A loop (and `par!`, [`join`](crate::join), a [`Queue`](crate::Queue)...) blocks its caller
+/// until its values are in. Called straight from an `async fn`, it blocks the runtime thread
+/// it runs on, and the tasks waiting for that thread stop (a 10 ms ticker ticked 17 times in
+/// 600 ms). Run it with `tokio::task::spawn_blocking` (async-std and smol have their own
+/// `spawn_blocking`): the loop then waits on a thread of the blocking pool and the runtime goes
+/// on. The body runs in the forked workers, which hold a copy of the runtime they never use:
+/// do not call into the runtime (`Handle::current().block_on`, a channel of it) from a body.
+///
+/// ```
+/// async fn checksums(files: Vec<Vec<u8>>) -> Vec<u64> {
+///     tokio::task::spawn_blocking(move || {
+///         par::Loop::new().collect(&files, |f| f.iter().map(|&b| b as u64).sum())
+///     })
+///     .await
+///     .expect("the loop ran to its end")
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+/// let sums = rt.block_on(checksums(vec![vec![1, 2, 3], vec![250; 4]]));
+/// assert_eq!(sums, [6, 1000]);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Loop {
     pub(crate) workers: Option<usize>,
