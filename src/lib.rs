@@ -172,6 +172,16 @@ pub use par_runtime::*;
 /// got.sort();
 /// assert_eq!(got, (0..10).map(|x| x * 2).collect::<Vec<_>>());
 ///
+/// // `ordered`: an iterator of the values in item order, each as soon as it and the items
+/// // before it are done, running a bounded window ahead (Python's `imap`, OpenMP's `ordered`).
+/// let lines: Vec<String> = par!(ordered, for x in 0..3u32 { format!("line {x}") }).collect();
+/// assert_eq!(lines, ["line 0", "line 1", "line 2"]);
+///
+/// // `schedule = runtime`: the schedule of `PAR_SCHEDULE` (`dynamic,4`, `guided`, ...), as
+/// // OpenMP's `OMP_SCHEDULE`; see `Loop::schedule_from_env`.
+/// let v = par!(schedule = runtime, for x in 0..4u32 { x });
+/// assert_eq!(v, [0, 1, 2, 3]);
+///
 /// // `stream`: pull a lazy (even endless) iterator as workers need items; items must be serde.
 /// let firsts = par!(stream, unordered, for n in (1u64..).map(|n| n * n) { n + 1 }).take(5).count();
 /// assert_eq!(firsts, 5);
@@ -313,6 +323,9 @@ pub use par_runtime::*;
 /// serializable (one error, on the body's value; for a `Result` whose error type is not
 /// serializable, such as `io::Result<T>`, the error says how to convert it:
 /// `.map_err(|e| e.to_string())`).
+///
+/// From an `async fn`, run the loop through `tokio::task::spawn_blocking`: called directly it
+/// blocks the runtime thread it runs on (see [`Loop`]'s "From async code").
 ///
 /// A reduction variable that is an unsuffixed float (`let mut s = 0.0;`) needs its type
 /// (`0.0f64`) when the body calls a method on it, as in a sequential loop; rustc labels the

@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -45,6 +45,8 @@ pub struct Clauses {
     /// `keep_going`: one `Result` per item; a failure fails only its item.
     pub keep_going: Option<Span>,
     pub unordered: Option<Span>,
+    /// `ordered`: an iterator of the values in item order, each as soon as it is due.
+    pub ordered: Option<Span>,
     pub try_: Option<Span>,
     pub stream: Option<Span>,
     pub reduce: Option<(Span, Vec<Reduction>)>,
@@ -61,6 +63,8 @@ pub enum Schedule {
     Dynamic(Option<Expr>),
     Guided(Option<Expr>),
     Auto,
+    /// `schedule = runtime`: from `PAR_SCHEDULE` (`Loop::schedule_from_env`).
+    Runtime,
 }
 
 pub struct Reduction {
@@ -238,6 +242,7 @@ fn parse_clause(
             )
         }
         "unordered" => set(&mut c.unordered, span, span, "unordered"),
+        "ordered" => set(&mut c.ordered, span, span, "ordered"),
         "stream" => set(&mut c.stream, span, span, "stream"),
         "reduce" => {
             let content;
@@ -321,9 +326,10 @@ fn parse_schedule(input: ParseStream) -> syn::Result<Schedule> {
         "dynamic" => Ok(Schedule::Dynamic(arg(input)?)),
         "guided" => Ok(Schedule::Guided(arg(input)?)),
         "auto" => Ok(Schedule::Auto),
+        "runtime" => Ok(Schedule::Runtime),
         other => Err(syn::Error::new(
             kind.span(),
-            format!("unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)` or `auto`"),
+            format!("unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)`, `auto` or `runtime` (from `PAR_SCHEDULE`)"),
         )),
     }
 }

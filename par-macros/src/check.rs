@@ -11,6 +11,7 @@ use crate::ctxt::Ctxt;
 pub fn check(cx: &Ctxt, l: &ParLoop) {
     unordered_with_reduce(cx, l);
     private_vars(cx, l);
+    ordered_alone(cx, l);
     retries_for_collected_results(cx, l);
     body(cx, l);
 }
@@ -75,6 +76,29 @@ fn retries_for_collected_results(cx: &Ctxt, l: &ParLoop) {
             span,
             "`unordered` cannot be combined with `retries`; results already handed out cannot be taken back when an item runs again: collect the results instead (remove `unordered`)",
         ));
+    }
+}
+
+/// `ordered` is a form of its own (an iterator of the values in item order): with another
+/// form's clause one of the two would be ignored; and values already handed out cannot be
+/// taken back when an item runs again.
+fn ordered_alone(cx: &Ctxt, l: &ParLoop) {
+    let c = &l.clauses;
+    let Some(span) = c.ordered else { return };
+    let other = [
+        (c.unordered.is_some(), "unordered", "`unordered` yields values as they complete, `ordered` in item order: keep one"),
+        (c.reduce.is_some(), "reduce", "a reduction yields one combined value, not a stream of values: remove `ordered`"),
+        (c.find.is_some(), "find", "`find` stops at the first item whose body is `true`: remove `ordered`"),
+        (c.keep_going.is_some(), "keep_going", "`keep_going` collects one `Result` per item; for values in order that stop at the first failure write `ordered, try`"),
+        (c.retries.is_some(), "retries", "values already handed out cannot be taken back when an item runs again: collect the values instead (remove `ordered`)"),
+    ];
+    for (present, name, why) in other {
+        if present {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!("`ordered` cannot be combined with `{name}`; {why}"),
+            ));
+        }
     }
 }
 

@@ -71,6 +71,14 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         };
         return quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure));
     }
+    if l.clauses.ordered.is_some() {
+        let method = if is_try {
+            quote!(try_ordered)
+        } else {
+            quote!(ordered)
+        };
+        return quote_spanned!(l.iter.span()=> #opts.#method(#src, #closure));
+    }
     let method = match (l.clauses.unordered.is_some(), unit, is_try) {
         (true, _, false) => quote!(unordered),
         (true, _, true) => quote!(try_unordered),
@@ -114,10 +122,12 @@ fn options(l: &ParLoop) -> TokenStream {
     if let Some(w) = &c.workers {
         opts = quote!(#opts.workers(#w));
     }
-    if let Some(s) = &c.schedule {
+    if let Some(Schedule::Runtime) = &c.schedule {
+        opts = quote!(#opts.schedule_from_env());
+    } else if let Some(s) = &c.schedule {
         let s = match s {
             Schedule::Static => quote!(Static),
-            Schedule::Auto => quote!(Auto),
+            Schedule::Auto | Schedule::Runtime => quote!(Auto),
             Schedule::Dynamic(k) => {
                 let k = k.as_ref().map_or(quote!(1), |k| quote!(#k));
                 quote!(Dynamic(#k))

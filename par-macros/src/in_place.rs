@@ -139,6 +139,7 @@ pub fn check(cx: &Ctxt, l: &ParLoop) {
         (c.keep_going, "keep_going"),
         (c.find, "find"),
         (c.unordered, "unordered"),
+        (c.ordered, "ordered"),
         (c.stream, "stream"),
     ];
     for (span, name) in refused {

@@ -104,6 +104,7 @@ fn plain(l: &ParLoop) -> bool {
         find,
         keep_going,
         unordered,
+        ordered,
         try_,
         stream,
         reduce,
@@ -121,6 +122,7 @@ fn plain(l: &ParLoop) -> bool {
         && find.is_none()
         && keep_going.is_none()
         && unordered.is_none()
+        && ordered.is_none()
         && try_.is_none()
         && stream.is_none()
         && reduce.is_none()

@@ -291,6 +291,28 @@ where
     }
 }
 
+/// Starts a job whose values are wanted in item order, each as soon as it and every item
+/// before it are done (`ordered`): decided as an unordered loop (it never learns to run inline),
+/// inline one item per `next`.
+pub(crate) fn start_ordered<'a, S, J>(
+    opts: &Loop,
+    src: S,
+    job: J,
+    site: learn::Site,
+) -> TeamIter<'a, J::Value>
+where
+    S: Source + 'a,
+    J: Job<S::Item> + 'a,
+{
+    let len = len_of(&src);
+    let decision = decide(opts, len, Form::Unordered, mode::here(opts.workers), site);
+    let _span = trace::loop_span(len, decision.workers, &decision.reason);
+    match decision.workers {
+        Some(workers) => TeamIter::start_ordered(opts, workers, src, &job),
+        None => TeamIter::inline(src, job, len),
+    }
+}
+
 /// Keep going: runs a one-value-per-item job to the end whatever fails, and returns one
 /// `Result` per item in order: a panic, an `Err`, a crash, a kill or a timeout fails only its
 /// item. Inline (sequential mode) each item runs on its own, so a panic or an `Err` stays its

@@ -4,6 +4,7 @@
 pub(crate) mod exec;
 pub(crate) mod forms;
 pub(crate) mod in_place;
+pub(crate) mod join;
 pub(crate) mod learn;
 pub(crate) mod options;
 pub(crate) mod par_loop;

@@ -3,6 +3,9 @@
 //! ([`Loop::collect`] and the others) are implemented in `par_loop`, above the team and the
 //! workers, which read these options from here.
 
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cancel::Cancel;
@@ -58,6 +61,30 @@ use crate::loops::sched::Schedule;
 /// fork-safe, but a `Mutex` of your own, `stdout` locked by another thread, or a C library's
 /// internal lock may deadlock the worker. A [`timeout`](Loop::timeout) turns such a hang into
 /// [`Error::TimedOut`](crate::Error::TimedOut), whose message says the parent was multi-threaded.
+///
+/// # From async code
+///
+/// A loop (and `par!`, [`join`](crate::join), a [`Queue`](crate::Queue)...) blocks its caller
+/// until its values are in. Called straight from an `async fn`, it blocks the runtime thread
+/// it runs on, and the tasks waiting for that thread stop (a 10 ms ticker ticked 17 times in
+/// 600 ms). Run it with `tokio::task::spawn_blocking` (async-std and smol have their own
+/// `spawn_blocking`): the loop then waits on a thread of the blocking pool and the runtime goes
+/// on. The body runs in the forked workers, which hold a copy of the runtime they never use:
+/// do not call into the runtime (`Handle::current().block_on`, a channel of it) from a body.
+///
+/// ```
+/// async fn checksums(files: Vec<Vec<u8>>) -> Vec<u64> {
+///     tokio::task::spawn_blocking(move || {
+///         par::Loop::new().collect(&files, |f| f.iter().map(|&b| b as u64).sum())
+///     })
+///     .await
+///     .expect("the loop ran to its end")
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+/// let sums = rt.block_on(checksums(vec![vec![1, 2, 3], vec![250; 4]]));
+/// assert_eq!(sums, [6, 1000]);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Loop {
     pub(crate) workers: Option<usize>,
@@ -100,6 +127,42 @@ impl Loop {
     /// How items are divided into chunks and handed to workers; see [`Schedule`].
     pub fn schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
+        self
+    }
+
+    /// The schedule named by the environment variable `PAR_SCHEDULE` (OpenMP's
+    /// `schedule(runtime)` and `OMP_SCHEDULE`; the clause `schedule = runtime` of `par!`):
+    /// `static`, `dynamic`, `dynamic,4`, `guided`, `guided,2` or `auto`, in any case, parsed
+    /// as [`Schedule::from_str`](Schedule#impl-FromStr-for-Schedule) says. Unset or empty, the
+    /// loop keeps the schedule it has (`auto` unless set before). A value that does not parse
+    /// is not an error of the loop: par says once per process on stderr what was wrong and
+    /// what it accepts (`par: PAR_SCHEDULE="fast": unknown schedule kind ...; using auto`),
+    /// and the loop runs with `auto`, so a typo in a job script slows nothing down silently
+    /// and stops nothing.
+    ///
+    /// ```
+    /// // Run as `PAR_SCHEDULE=dynamic,4 ./program` to hand out chunks of 4 items.
+    /// let v = par::Loop::new().schedule_from_env().collect(0..10u32, |i| i + 1);
+    /// assert_eq!(v, (1..=10).collect::<Vec<_>>());
+    /// ```
+    pub fn schedule_from_env(mut self) -> Self {
+        let Some(value) = std::env::var_os(SCHEDULE_ENV) else {
+            return self;
+        };
+        let value = value.to_string_lossy();
+        if value.trim().is_empty() {
+            return self;
+        }
+        self.schedule = match value.parse::<Schedule>() {
+            Ok(s) => s,
+            Err(e) => {
+                static WARNED: AtomicBool = AtomicBool::new(false);
+                if !WARNED.swap(true, Ordering::Relaxed) {
+                    eprintln!("par: {SCHEDULE_ENV}={value:?}: {e}; using auto");
+                }
+                Schedule::Auto
+            }
+        };
         self
     }
 
@@ -282,5 +345,146 @@ impl Loop {
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = Some(bytes);
         self
+    }
+}
+
+/// The variable [`Loop::schedule_from_env`] reads.
+const SCHEDULE_ENV: &str = "PAR_SCHEDULE";
+
+/// The forms `Schedule::from_str` accepts, as its errors list them.
+const SCHEDULE_FORMS: &str =
+    "`static`, `static,N`, `dynamic`, `dynamic,N`, `guided`, `guided,N` or `auto` (N a positive number of items)";
+
+/// Parses a schedule as `OMP_SCHEDULE` writes it: a kind, optionally followed by `,N` with
+/// `N` a positive number of items, in any case and with spaces around the parts allowed.
+///
+/// | text | schedule |
+/// |---|---|
+/// | `auto` | [`Schedule::Auto`] |
+/// | `static` | [`Schedule::Static`] |
+/// | `static,N` | [`Schedule::Dynamic(N)`](Schedule::Dynamic): chunks of N items (par hands fixed-size chunks out on demand, not round-robin) |
+/// | `dynamic`, `dynamic,N` | [`Schedule::Dynamic`] of 1, of N |
+/// | `guided`, `guided,N` | [`Schedule::Guided`] of at least 1, of at least N items |
+///
+/// ```
+/// use par::Schedule;
+/// assert_eq!("dynamic,4".parse::<Schedule>().unwrap(), Schedule::Dynamic(4));
+/// assert_eq!("GUIDED".parse::<Schedule>().unwrap(), Schedule::Guided(1));
+/// assert_eq!(" static , 8 ".parse::<Schedule>().unwrap(), Schedule::Dynamic(8));
+/// let e = "dynamic,0".parse::<Schedule>().unwrap_err();
+/// assert!(e.to_string().contains("expected `static`"), "{e}");
+/// ```
+impl FromStr for Schedule {
+    type Err = ParseScheduleError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| ParseScheduleError {
+            text: text.to_string(),
+            reason,
+        };
+        let (kind, chunk) = match text.split_once(',') {
+            Some((kind, chunk)) => (kind, Some(chunk.trim())),
+            None => (text, None),
+        };
+        let chunk = match chunk {
+            None => None,
+            Some(c) => match c.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(err(format!(
+                        "the chunk size `{c}` is not a positive number of items"
+                    )))
+                }
+            },
+        };
+        match (kind.trim().to_ascii_lowercase().as_str(), chunk) {
+            ("auto", None) => Ok(Schedule::Auto),
+            ("auto", Some(_)) => Err(err("`auto` takes no chunk size".to_string())),
+            ("static", None) => Ok(Schedule::Static),
+            ("static", Some(n)) | ("dynamic", Some(n)) => Ok(Schedule::Dynamic(n)),
+            ("dynamic", None) => Ok(Schedule::Dynamic(1)),
+            ("guided", n) => Ok(Schedule::Guided(n.unwrap_or(1))),
+            ("", _) => Err(err("no schedule kind".to_string())),
+            (other, _) => Err(err(format!("unknown schedule kind `{other}`"))),
+        }
+    }
+}
+
+/// Why a text is not a [`Schedule`] (see `Schedule::from_str`): its `Display` says what was
+/// wrong and the forms that are accepted.
+///
+/// ```
+/// let e = "fastest".parse::<par::Schedule>().unwrap_err();
+/// assert_eq!(e.text(), "fastest");
+/// assert_eq!(
+///     e.to_string(),
+///     "invalid schedule `fastest`: unknown schedule kind `fastest`; expected `static`, \
+///      `static,N`, `dynamic`, `dynamic,N`, `guided`, `guided,N` or `auto` (N a positive \
+///      number of items)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseScheduleError {
+    text: String,
+    reason: String,
+}
+
+impl ParseScheduleError {
+    /// The text that did not parse.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for ParseScheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid schedule `{}`: {}; expected {SCHEDULE_FORMS}",
+            self.text, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ParseScheduleError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_parses_in_any_case_and_bad_ones_say_why() {
+        for (text, want) in [
+            ("auto", Schedule::Auto),
+            ("AUTO", Schedule::Auto),
+            ("static", Schedule::Static),
+            ("Static", Schedule::Static),
+            ("static,8", Schedule::Dynamic(8)),
+            ("dynamic", Schedule::Dynamic(1)),
+            ("dynamic,4", Schedule::Dynamic(4)),
+            ("DYNAMIC, 16", Schedule::Dynamic(16)),
+            ("guided", Schedule::Guided(1)),
+            ("guided,2", Schedule::Guided(2)),
+            ("  guided ,3 ", Schedule::Guided(3)),
+        ] {
+            assert_eq!(text.parse::<Schedule>(), Ok(want), "{text:?}");
+        }
+        for (text, why) in [
+            ("", "no schedule kind"),
+            (",4", "no schedule kind"),
+            ("fast", "unknown schedule kind `fast`"),
+            ("dynamic,0", "`0` is not a positive number"),
+            ("dynamic,-2", "`-2` is not a positive number"),
+            ("guided,x", "`x` is not a positive number"),
+            ("dynamic,", "`` is not a positive number"),
+            ("auto,4", "`auto` takes no chunk size"),
+            ("dynamic,4,5", "`4,5` is not a positive number"),
+        ] {
+            let e = text.parse::<Schedule>().unwrap_err();
+            let shown = e.to_string();
+            assert!(shown.contains(why), "{text:?}: {shown}");
+            assert!(shown.contains(SCHEDULE_FORMS), "{text:?}: {shown}");
+            assert_eq!(e.text(), text);
+        }
     }
 }

@@ -393,6 +393,111 @@ impl Loop {
             ),
         }
     }
+
+    /// Runs `body` on every item and yields the values **in item order**, each as soon as it
+    /// and every item before it are done (Python's `imap`, OpenMP's `ordered`): "process in
+    /// parallel, write the output in order as it comes". Workers are forked when this is
+    /// called; dropping the iterator early kills and reaps them.
+    ///
+    /// Memory is bounded, whatever the input's length: the loop never runs more than a window
+    /// of `4 x workers` chunks ahead of the first value the caller has not taken yet, so it
+    /// buffers at most that many values and pulls a [`stream`](crate::stream) no further. A
+    /// chunk holds at most 64 items (or `k` for `dynamic(k)` with a larger `k`): a slow item
+    /// holds back the values after it, never the work on them within the window. `static`
+    /// runs as `auto` here (a block per worker would be past the window). Like
+    /// [`Loop::unordered`], it does not retry items or recycle workers; inline (one worker,
+    /// sequential mode) it runs one item per `next`.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let mut out = Vec::new();
+    /// for line in par::Loop::new().workers(2).ordered(0..5u32, |i| format!("line {i}")) {
+    ///     writeln!(out, "{line}").unwrap(); // written as soon as it and the lines before it are in
+    /// }
+    /// assert_eq!(String::from_utf8(out).unwrap(), "line 0\nline 1\nline 2\nline 3\nline 4\n");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// The iterator's `next` panics as [`Loop::collect`] does when an item fails, once every
+    /// value before that item has been yielded.
+    #[track_caller]
+    pub fn ordered<'a, S, T, F>(&self, src: S, body: F) -> InOrder<'a, T>
+    where
+        S: IntoSource + 'a,
+        S::Source: 'a,
+        T: Transfer + 'a,
+        F: Fn(S::Item) -> T + 'a,
+    {
+        InOrder {
+            inner: self.try_ordered(src, move |item| Ok::<T, Infallible>(body(item))),
+        }
+    }
+
+    /// [`Loop::ordered`] yielding `Result`s: the values before the first failing item, then
+    /// that item's `Err` (its index is the failing item's), then the end.
+    ///
+    /// ```
+    /// let got: Vec<_> = par::Loop::new().workers(2).try_ordered(0..10u32, |i| {
+    ///     if i == 6 { Err(format!("six")) } else { Ok(i * 2) }
+    /// }).collect();
+    /// assert_eq!(got.len(), 7);
+    /// assert_eq!(got[5].as_ref().ok(), Some(&10));
+    /// assert_eq!(got[6].as_ref().unwrap_err().index(), Some(6));
+    /// ```
+    #[track_caller]
+    pub fn try_ordered<'a, S, T, E, F>(&self, src: S, body: F) -> TryInOrder<'a, T>
+    where
+        S: IntoSource + 'a,
+        S::Source: 'a,
+        T: Transfer + 'a,
+        E: Display + 'a,
+        F: Fn(S::Item) -> std::result::Result<T, E> + 'a,
+    {
+        TryInOrder {
+            inner: exec::start_ordered(
+                self,
+                src.into_source(),
+                Collect::new(body),
+                Location::caller(),
+            ),
+        }
+    }
+}
+
+/// Values in item order, as soon as each and the items before it are done; see
+/// [`Loop::ordered`].
+///
+/// ```
+/// let firsts: Vec<u64> = par::Loop::new().ordered(0..1_000_000u64, |i| i * i).take(3).collect();
+/// assert_eq!(firsts, [0, 1, 4]); // dropping the iterator stops the rest
+/// ```
+pub struct InOrder<'a, T: Transfer> {
+    inner: TryInOrder<'a, T>,
+}
+
+impl<T: Transfer> Iterator for InOrder<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.inner.next().map(or_panic)
+    }
+}
+
+/// Values in item order, then the first failure; see [`Loop::try_ordered`].
+///
+/// ```
+/// let mut it = par::Loop::new().try_ordered(0..3u8, |i| Ok::<u8, String>(i + 1));
+/// assert_eq!(it.next().unwrap().unwrap(), 1);
+/// ```
+pub struct TryInOrder<'a, T: Transfer> {
+    inner: TeamIter<'a, T>,
+}
+
+impl<T: Transfer> Iterator for TryInOrder<'_, T> {
+    type Item = Result<T, Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
 }
 
 /// Re-raises a loop's failure in the caller. `#[track_caller]` (here and on the forms that

@@ -88,6 +88,23 @@ enum Store<V> {
     Unordered(VecDeque<V>),
 }
 
+/// An `ordered` iterator's window: the parent hands out no item at or past `yielded + items`
+/// (so it buffers at most that many values, and pulls a stream no further), in chunks of at
+/// most `chunk` items.
+struct Window {
+    items: usize,
+    chunk: usize,
+    /// Values the iterator has handed to its caller.
+    yielded: usize,
+    /// One past the last item handed out.
+    handed: usize,
+}
+
+/// Items per chunk of an `ordered` loop (at most; `dynamic(k)` for a larger `k`).
+const ORDERED_CHUNK: usize = 64;
+/// An `ordered` loop's window, in chunks per worker.
+const ORDERED_AHEAD: usize = 4;
+
 /// Pulls a stream's items in the parent (object-safe view of [`Source::pull`]).
 trait Pull {
     fn pull(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize>;
@@ -147,6 +164,8 @@ pub(crate) struct Team<V> {
     max_items: Option<usize>,
     /// The workers' memory limit and environment (`Loop::memory_limit`, threads per worker).
     limits: Limits,
+    /// `ordered`: how far ahead of its caller the loop may run.
+    window: Option<Window>,
     _v: PhantomData<V>,
 }
 
@@ -271,6 +290,7 @@ impl<V: Transfer> Team<V> {
             limits: Limits::new(workers)
                 .memory(opts.memory_limit)
                 .threads(opts.threads_per_worker),
+            window: None,
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -447,6 +467,13 @@ impl<V: Transfer> Team<V> {
                     queued.push(behind.then_some((w.in_flight.len(), age)));
                 }
             }
+            if self
+                .window
+                .as_ref()
+                .is_some_and(|w| w.handed >= w.yielded + w.items)
+            {
+                return Ok(());
+            }
             let Some(i) = sched::pick(&queued, self.sched.depth()) else {
                 return Ok(());
             };
@@ -487,9 +514,17 @@ impl<V: Transfer> Team<V> {
             return Ok(None);
         }
         // Work of a retired worker goes first, in its order (see `retry_or_fail`).
-        let Some(units) = self.redo.pop_front().or_else(|| self.sched.next(i)) else {
+        let Some(mut units) = self.redo.pop_front().or_else(|| self.sched.next(i)) else {
             return Ok(None);
         };
+        if let Some(window) = &self.window {
+            // An ordered loop's chunks are cut to its chunk size; the rest goes first next time.
+            let most = window.chunk.div_ceil(self.grain).max(1);
+            if units.len() > most && self.len.is_some() {
+                self.redo.push_front(units.start + most..units.end);
+            }
+            units.end = units.end.min(units.start + most);
+        }
         let w = &mut self.workers[i];
         match self.len {
             Some(n) => {
@@ -499,6 +534,9 @@ impl<V: Transfer> Team<V> {
                     first: first as u64,
                     count: count as u64,
                 });
+                if let Some(window) = &mut self.window {
+                    window.handed = window.handed.max(first + count);
+                }
                 Ok(Some((first, count, units.len())))
             }
             None => {
@@ -518,6 +556,9 @@ impl<V: Transfer> Team<V> {
                 let head_at = at - wire::CHUNK_HEAD;
                 w.out.buf[head_at + 8..head_at + 16].copy_from_slice(&(count as u64).to_le_bytes());
                 self.stream_next += count;
+                if let Some(window) = &mut self.window {
+                    window.handed = self.stream_next;
+                }
                 Ok(Some((first, count, count.div_ceil(self.grain))))
             }
         }
@@ -1013,6 +1054,15 @@ impl<V: Transfer> Team<V> {
         Ok(out)
     }
 
+    /// True when a recorded failure is due to be handed out by an ordered iterator whose next
+    /// item is `next`: it is about an item at or before `next`, or about no item (a cancel, a
+    /// corrupt frame).
+    fn failure_reached(&self, next: usize) -> bool {
+        self.errors
+            .iter()
+            .any(|e| matches!(e, Error::Cancelled) || e.index().is_none_or(|i| i <= next))
+    }
+
     fn take_error(&mut self) -> Option<Error> {
         if self.errors.is_empty() {
             return None;
@@ -1042,6 +1092,17 @@ enum Inner<'a, V> {
         src: Box<dyn Pull + 'a>,
         done: bool,
     },
+    /// `ordered`: values in item order, from the team's ordered store, each as soon as it and
+    /// every item before it are in.
+    Ordered {
+        team: Box<Team<V>>,
+        src: Box<dyn Pull + 'a>,
+        done: bool,
+        /// The first item whose value has not been taken from the store.
+        next: usize,
+        /// Values taken from the store and not yet handed out.
+        out: VecDeque<V>,
+    },
     Inline(Box<dyn Iterator<Item = Result<V>> + 'a>),
     Failed(Option<Error>),
 }
@@ -1063,6 +1124,47 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
                     team: Box::new(team),
                     src: Box::new(src),
                     done: false,
+                }
+            }
+            Err(e) => Inner::Failed(Some(e)),
+        };
+        TeamIter { inner }
+    }
+
+    /// `ordered`: a team whose values come out in item order, running at most a bounded
+    /// window ahead of what the caller has taken (see `Window`). Like `unordered`, it neither
+    /// retries nor recycles workers; `static` runs as `auto` (one block per worker would put
+    /// every worker but the first past the window).
+    pub(crate) fn start_ordered<S: Source + 'a, J: Job<S::Item, Value = V>>(
+        opts: &Loop,
+        workers: usize,
+        mut src: S,
+        job: &J,
+    ) -> Self {
+        let opts = match opts.schedule {
+            Schedule::Static => opts.clone().schedule(Schedule::Auto),
+            _ => opts.clone(),
+        };
+        let inner = match Team::start(&opts, workers, &mut src, job, true) {
+            Ok(mut team) => {
+                team.retries = 0;
+                team.max_items = None;
+                let chunk = match opts.schedule {
+                    Schedule::Dynamic(k) => k.max(ORDERED_CHUNK),
+                    _ => ORDERED_CHUNK,
+                };
+                team.window = Some(Window {
+                    items: ORDERED_AHEAD * team.workers.len() * chunk,
+                    chunk,
+                    yielded: 0,
+                    handed: 0,
+                });
+                Inner::Ordered {
+                    team: Box::new(team),
+                    src: Box::new(src),
+                    done: false,
+                    next: 0,
+                    out: VecDeque::new(),
                 }
             }
             Err(e) => Inner::Failed(Some(e)),
@@ -1110,6 +1212,61 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
         match &mut self.inner {
             Inner::Inline(iter) => iter.next(),
             Inner::Failed(e) => e.take().map(Err),
+            Inner::Ordered {
+                team,
+                src,
+                done,
+                next,
+                out,
+            } => loop {
+                if let Some(v) = out.pop_front() {
+                    if let Some(w) = &mut team.window {
+                        w.yielded += 1;
+                    }
+                    return Some(Ok(v));
+                }
+                if *done {
+                    return None;
+                }
+                if let Store::Ordered(map) = &mut team.store {
+                    if let Some(values) = map.remove(next) {
+                        *next += values.len();
+                        out.extend(values);
+                        continue;
+                    }
+                }
+                // A failure is handed out in its place: once every item before it has been.
+                if team.failure_reached(*next) {
+                    *done = true;
+                    for k in 0..team.workers.len() {
+                        team.kill(k);
+                    }
+                    team.progress.finish();
+                    return team.take_error().map(Err);
+                }
+                if team.finished() {
+                    *done = true;
+                    team.progress.finish();
+                    if let Some(e) = team.take_error() {
+                        return Some(Err(e));
+                    }
+                    return match team.len {
+                        Some(n) if *next < n => Some(Err(Error::Lost {
+                            index: Some(*next),
+                            pid: None,
+                            message: format!(
+                                "the workers ended with values for {} of {n} items",
+                                *next
+                            ),
+                        })),
+                        _ => None,
+                    };
+                }
+                if let Err(e) = team.step(src.as_mut()) {
+                    *done = true;
+                    return Some(Err(e));
+                }
+            },
             Inner::Team { team, src, done } => loop {
                 if let Store::Unordered(queue) = &mut team.store {
                     if let Some(v) = queue.pop_front() {

@@ -1,0 +1,12 @@
+use par::par;
+
+fn main() {
+    let mut total = 0u32;
+    par!(ordered, reduce(+: total), for i in 0..10u32 {
+        total += i;
+    });
+    println!("{total}");
+    let v: Vec<u32> = par!(ordered, retries = 2, for i in 0..10u32 { i }).collect();
+    let w: Vec<u32> = par!(ordered, unordered, for i in 0..10u32 { i }).collect();
+    println!("{v:?} {w:?}");
+}
