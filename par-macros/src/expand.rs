@@ -211,7 +211,7 @@ fn identity(krate: &TokenStream, r: &Reduction) -> TokenStream {
     }
     match op_trait(&r.op) {
         Some(t) => quote_spanned!(var.span()=>
-            #krate::__private::ops::Wire(<_ as #krate::__private::ops::#t>::identity(&#var))),
+            #krate::__private::ops::wire_like(&#var, <_ as #krate::__private::ops::#t>::identity(&#var))),
         None => quote_spanned!(var.span()=> #krate::__private::ops::fn_identity(&#var)),
     }
 }
@@ -263,10 +263,15 @@ fn reduce(
     let wire = quote!(#krate::__private::ops::Wire);
     // An operator's copy travels wrapped: `.0` of the partial is the value.
     let unwrapped = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
-        Some(_) => quote!(#e.0),
+        Some(_) => quote!(#e.into_public()),
         None => e,
     };
     let wrapped = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
+        Some(_) => quote!(#wire::from_public(#e)),
+        None => e,
+    };
+    // The body's binding and its way back: the private form (an array boxed, see `ops`).
+    let private = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
         Some(_) => quote!(#wire(#e)),
         None => e,
     };
@@ -301,26 +306,27 @@ fn reduce(
     // and no placeholder per item.
     let copies = reductions.iter().map(|r| {
         let v = &r.var;
-        wrapped(r, quote_spanned!(v.span()=> mut #v))
+        private(r, quote_spanned!(v.span()=> mut #v))
     });
     let binds = quote!( #[allow(unused_mut)] ( #( #copies, )* ) );
     let back: Vec<_> = reductions
         .iter()
-        .map(|r| wrapped(r, r.var.to_token_stream()))
+        .map(|r| private(r, r.var.to_token_stream()))
         .collect();
     let back = quote!( ( #( #back, )* ) );
     // A `Vec` reduction's length is checked after each item (a panic of that item, naming the
     // clause), so that its partials combine element by element, never truncated.
     let shapes: Vec<_> = reductions
         .iter()
-        .filter(|r| op_trait(&r.op).is_some())
-        .map(|r| {
+        .zip(&idx)
+        .filter(|(r, _)| op_trait(&r.op).is_some())
+        .map(|(r, i)| {
             let v = &r.var;
             let shape = quote::format_ident!("__par_shape_{}", v);
             let clause = format!("reduce({}: {})", symbol(&r.op), v);
             (
-                quote!(let #shape = #krate::__private::ops::Operand::shape(&#v);),
-                quote!(#krate::__private::ops::check_shape(&#v, #shape, #clause);),
+                quote!(let #shape = __par_acc.#i.shape();),
+                quote!(#shape.check(&#v, #clause);),
             )
         })
         .collect();
@@ -363,9 +369,9 @@ fn reduce(
                 #src,
                 || ( #( #ids, )* ),
                 |__par_acc, __par_item| -> #result<_, ::std::string::String> {
+                    #before
                     match __par_acc {
                         #binds => {
-                            #before
                             let __par_r: #result<(), #body_error> = (|| { #run; #result::Ok(()) })();
                             match __par_r {
                                 #result::Ok(()) => {
@@ -391,12 +397,14 @@ fn reduce(
             let #got = #opts.#method(
                 #src,
                 || ( #( #ids, )* ),
-                |__par_acc, __par_item| match __par_acc {
-                    #binds => {
-                        #before
-                        #run
-                        #after
-                        #back
+                |__par_acc, __par_item| {
+                    #before
+                    match __par_acc {
+                        #binds => {
+                            #run
+                            #after
+                            #back
+                        }
                     }
                 },
                 #combine,
