@@ -149,7 +149,9 @@ pub use par_runtime::*;
 /// (`min` on `(key, index)` is `min_by_key`): such types have no identity, so each grain starts
 /// from the variable's value from before the loop, which is right because `min` and `max` are
 /// idempotent (combining that value again changes nothing). Any other type is a compile error
-/// that says to name a combining `fn` instead.
+/// that says to name a combining `fn` instead. In the body an array's private copy is a
+/// `Box<[T; N]>` (indexing and the array's methods work on it as on the array): each item then
+/// moves a pointer through the body, not the whole array.
 ///
 /// ```
 /// use par::par;
@@ -262,8 +264,8 @@ pub use par_runtime::*;
 /// `.map_err(|e| e.to_string())`).
 ///
 /// A reduction variable that is an unsuffixed float (`let mut s = 0.0;`) needs its type
-/// (`0.0f64`) when the body calls a method on it, as in a sequential loop; rustc labels the
-/// variable in the `reduce` clause.
+/// (`0.0f64`) when the body calls a method on it, as in a sequential loop; rustc says "type
+/// annotations needed" on the variable in the body.
 #[macro_export]
 macro_rules! par {
     ($($tokens:tt)*) => {
