@@ -268,3 +268,26 @@ fn a_vec_reduction_whose_length_changes_fails_at_its_item() {
         assert!(message.contains("1234"), "{w} workers: {message}");
     }
 }
+
+#[test]
+fn try_and_keep_going_array_reductions() {
+    for w in WORKERS {
+        let mut h = [0u64; 4];
+        let r: Result<(), par::Error> = par!(workers = w, try, reduce(+: h), for i in 0..1000u64 {
+            let parsed: u64 = if i == 737 { "bad".parse()? } else { 1 };
+            h[(i % 4) as usize] += parsed;
+        });
+        let e = r.expect_err("item 737 fails");
+        assert_eq!(e.index(), Some(737), "{w} workers: {e}");
+        let mut h = [1u64; 4];
+        let failed = par!(workers = w, keep_going, reduce(+: h), for i in 0..1000u64 {
+            if i % 100 == 3 {
+                panic!("item {i}");
+            }
+            h[(i % 4) as usize] += 1;
+        });
+        assert_eq!(failed.len(), 10, "{w} workers");
+        // Items 3, 103, ... all fall in bin 3.
+        assert_eq!(h, [251, 251, 251, 241], "{w} workers");
+    }
+}
