@@ -279,6 +279,8 @@ impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(A, I) -> std::result::Resu
 /// Folds up to `n` items into `acc`, advancing `index`. Its own function on purpose: the
 /// accumulator is a by-value local here, so a tight fold keeps it in a register (inlined into
 /// the chunk loop, it was kept in memory and a float sum ran 3x slower).
+/// The fold takes `acc` by value and gives it back: for a number that is a register, for a
+/// `par!` array reduction a pointer (its copy is boxed, see `ops::Operand::Private`).
 #[inline(never)]
 fn fold_grain<I, A, E: Display, F: Fn(A, I) -> std::result::Result<A, E>, Em: Emit<A>>(
     fold: &F,
