@@ -839,6 +839,20 @@ fn w9_row(i: usize) -> f64 {
         .fold(0.0, |s, a| s + a)
 }
 
+/// W10's bin of item `i`: the top 8 bits of a multiplicative hash.
+#[inline]
+fn w10_bin(i: u64) -> usize {
+    (black_box(i).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+}
+
+const W10_ITEMS: u64 = 10_000_000;
+
+/// W10's checksum: the bins weighted by their index plus one, and the total count.
+fn w10_checksum(hist: &[u64; 256]) -> String {
+    let weighted: u64 = hist.iter().zip(1u64..).map(|(&c, k)| c * k).sum();
+    format!("{weighted}/{}", hist.iter().sum::<u64>())
+}
+
 const W9_ROWS: usize = 5500;
 const W9_REGIONS: usize = 40;
 
@@ -878,6 +892,53 @@ impl Bench {
             }
         }
         self.budget("W7 worst wall / ideal", worst, Some(1.10), Some(1.3));
+    }
+
+    /// W10: a 256-bin histogram of 10^7 items, `reduce(+: hist)` on a `[u64; 256]`.
+    fn w10(&self) {
+        println!("W10 histogram, 1e7 items into 256 bins ([u64; 256])");
+        let r = self.reps;
+        let (seq, a, h) = time(r, || {
+            let mut hist = [0u64; 256];
+            for i in 0..W10_ITEMS {
+                hist[w10_bin(i)] += 1;
+            }
+            hist
+        });
+        let want = w10_checksum(&h);
+        self.row("sequential", seq, &a, &want, &want);
+        let (ray, a, h) = time(r, || {
+            self.pool.install(|| {
+                (0..W10_ITEMS)
+                    .into_par_iter()
+                    .fold(
+                        || [0u64; 256],
+                        |mut hist, i| {
+                            hist[w10_bin(i)] += 1;
+                            hist
+                        },
+                    )
+                    .reduce(
+                        || [0u64; 256],
+                        |mut a, b| {
+                            for (x, y) in a.iter_mut().zip(b) {
+                                *x += y;
+                            }
+                            a
+                        },
+                    )
+            })
+        });
+        self.row("rayon fold+reduce", ray, &a, &w10_checksum(&h), &want);
+        let (p, a, h) = time(r, || {
+            let mut hist = [0u64; 256];
+            par!(workers = 2, reduce(+: hist), for i in 0..W10_ITEMS {
+                hist[w10_bin(i)] += 1;
+            });
+            hist
+        });
+        self.row("par reduce(+: hist)", p, &a, &w10_checksum(&h), &want);
+        self.budget("W10 par / rayon", p / ray, Some(1.3), Some(2.5));
     }
 
     fn w9(&self) {
@@ -967,7 +1028,7 @@ fn main() {
         b.floors();
     }
     type Workload = (&'static str, fn(&Bench));
-    let workloads: [Workload; 9] = [
+    let workloads: [Workload; 10] = [
         ("W1", Bench::w1),
         ("W2", Bench::w2),
         ("W3", Bench::w3),
@@ -977,6 +1038,7 @@ fn main() {
         ("W7", Bench::w7),
         ("W8", Bench::w8),
         ("W9", Bench::w9),
+        ("W10", Bench::w10),
     ];
     for (name, run) in workloads {
         if b.wants(name) && !(gate && name == "W6") {

@@ -142,6 +142,31 @@ pub use par_runtime::*;
 /// assert_eq!(q, [2058, 2048]);
 /// ```
 ///
+/// The operators also reduce arrays `[T; N]` of any length and `Vec<T>`, element by element
+/// (OpenMP's `reduction(+: hist[:256])`): a `Vec`'s grains start from a `Vec` of the variable's
+/// length, and a body that changes that length fails at its item (never a silent truncation).
+/// `min` and `max` also take tuples, `Option`, `String`, `char` and `bool`, compared as a whole
+/// (`min` on `(key, index)` is `min_by_key`): such types have no identity, so each grain starts
+/// from the variable's value from before the loop, which is right because `min` and `max` are
+/// idempotent (combining that value again changes nothing). Any other type is a compile error
+/// that says to name a combining `fn` instead. In the body an array's private copy is a
+/// `Box<[T; N]>` (indexing and the array's methods work on it as on the array): each item then
+/// moves a pointer through the body, not the whole array.
+///
+/// ```
+/// use par::par;
+///
+/// let mut hist = [0u64; 256];
+/// let mut best = (u64::MAX, usize::MAX);
+/// par!(reduce(+: hist, min: best), for i in 0..10_000usize {
+///     let key = (i as u64 * 2_654_435_761) % 1009;
+///     hist[(key % 256) as usize] += 1;
+///     best = best.min((key, i));
+/// });
+/// assert_eq!(hist.iter().sum::<u64>(), 10_000);
+/// assert_eq!(best, (0..10_000usize).map(|i| ((i as u64 * 2_654_435_761) % 1009, i)).min().unwrap());
+/// ```
+///
 /// **Combining order.** The items are cut into *grains* of consecutive items whose bounds
 /// depend only on the input's length (about 1024 grains; 64 items each for a `stream`), never
 /// on the worker count, the schedule or timing. Each grain folds its items left to right into
@@ -328,8 +353,8 @@ pub use par_runtime::*;
 /// blocks the runtime thread it runs on (see [`Loop`]'s "From async code").
 ///
 /// A reduction variable that is an unsuffixed float (`let mut s = 0.0;`) needs its type
-/// (`0.0f64`) when the body calls a method on it, as in a sequential loop; rustc labels the
-/// variable in the `reduce` clause.
+/// (`0.0f64`) when the body calls a method on it, as in a sequential loop; rustc says "type
+/// annotations needed" on the variable in the body.
 #[macro_export]
 macro_rules! par {
     ($($tokens:tt)*) => {

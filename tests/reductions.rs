@@ -131,3 +131,163 @@ fn a_list_of_variables_shares_one_operator() {
         assert_eq!((a, b, mm, n), (sx, sy, m, 2000), "{w} workers, mixed");
     }
 }
+
+/// A 256-bin histogram of a cheap hash, sequentially.
+fn bin(i: u64) -> usize {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+}
+
+#[test]
+fn an_array_of_256_bins_reduces_element_by_element() {
+    let mut seq = [0u64; 256];
+    for i in 0..100_000u64 {
+        seq[bin(i)] += 1;
+    }
+    for w in WORKERS {
+        let mut hist = [0u64; 256];
+        hist[7] = 5; // the starting value is combined once
+        par!(workers = w, reduce(+: hist), for i in 0..100_000u64 {
+            hist[bin(i)] += 1;
+        });
+        let mut want = seq;
+        want[7] += 5;
+        assert_eq!(hist, want, "{w} workers");
+        assert_eq!(hist.iter().sum::<u64>(), 100_005);
+    }
+}
+
+#[test]
+fn a_vec_reduces_element_by_element() {
+    let mut seq = vec![0u64; 300];
+    for i in 0..50_000u64 {
+        seq[(i % 300) as usize] += i;
+    }
+    for w in WORKERS {
+        let mut v = vec![0u64; 300];
+        par!(workers = w, reduce(+: v), for i in 0..50_000u64 {
+            v[(i % 300) as usize] += i;
+        });
+        assert_eq!(v, seq, "{w} workers");
+    }
+}
+
+#[test]
+fn max_of_an_i32_array_and_or_of_a_byte_array() {
+    let f = |i: i64| ((i * 7919) % 2001 - 1000) as i32;
+    let (mut seq_max, mut seq_or) = ([-5i32; 40], [0u8; 64]);
+    for i in 0..20_000i64 {
+        let k = (i % 40) as usize;
+        seq_max[k] = seq_max[k].max(f(i));
+        seq_or[(i % 64) as usize] |= 1 << (i % 7);
+    }
+    for w in WORKERS {
+        let (mut m, mut bits) = ([-5i32; 40], [0u8; 64]);
+        par!(workers = w, reduce(max: m, |: bits), for i in 0..20_000i64 {
+            let k = (i % 40) as usize;
+            m[k] = m[k].max(f(i));
+            bits[(i % 64) as usize] |= 1 << (i % 7);
+        });
+        assert_eq!(m, seq_max, "{w} workers");
+        assert_eq!(bits, seq_or, "{w} workers");
+    }
+}
+
+#[test]
+fn a_vec_of_floats_multiplies_element_by_element() {
+    // Powers of two: every grouping of the product is exact.
+    let mut seq = vec![1.0f64; 8];
+    for i in 0..4000u32 {
+        seq[(i % 8) as usize] *= if i % 3 == 0 { 2.0 } else { 0.5 };
+    }
+    for w in WORKERS {
+        let mut p = vec![1.0f64; 8];
+        par!(workers = w, reduce(*: p), for i in 0..4000u32 {
+            p[(i % 8) as usize] *= if i % 3 == 0 { 2.0 } else { 0.5 };
+        });
+        assert_eq!(p, seq, "{w} workers");
+    }
+}
+
+#[test]
+fn min_of_a_tuple_is_min_by_key() {
+    let key = |i: usize| (i as u64 * 2_654_435_761) % 100_003 + 1;
+    let want = (0..30_000usize).map(|i| (key(i), i)).min();
+    let seq_by_key = (0..30_000usize).min_by_key(|&i| key(i));
+    assert_eq!(want.map(|(_, i)| i), seq_by_key);
+    for w in WORKERS {
+        let mut best = (u64::MAX, usize::MAX);
+        par!(workers = w, reduce(min: best), for i in 0..30_000usize {
+            best = best.min((key(i), i));
+        });
+        assert_eq!(Some(best), want, "{w} workers");
+        // The starting value takes part (once or more: min is idempotent): a smaller one wins.
+        let mut best = (0u64, 7usize);
+        par!(workers = w, reduce(min: best), for i in 0..30_000usize {
+            best = best.min((key(i), i));
+        });
+        assert_eq!(best, (0, 7), "{w} workers, start");
+    }
+}
+
+#[test]
+fn max_of_a_string() {
+    let word = |i: u32| format!("w{}", (i * 37) % 1000);
+    let seq = (0..3000u32).map(word).max().unwrap_or_default();
+    for w in WORKERS {
+        let mut s = String::new();
+        par!(workers = w, reduce(max: s), for i in 0..3000u32 {
+            s = s.max(word(i));
+        });
+        assert_eq!(s, seq, "{w} workers");
+    }
+}
+
+#[test]
+fn a_vec_reduction_whose_length_changes_fails_at_its_item() {
+    for w in WORKERS {
+        let r = std::panic::catch_unwind(|| {
+            let mut v = vec![0u64; 256];
+            par!(workers = w, reduce(+: v), for i in 0..2000u64 {
+                if i == 1234 {
+                    v.resize(300, 0);
+                }
+                v[(i % 256) as usize] += 1;
+            });
+            v
+        });
+        let message = match r {
+            Ok(v) => panic!("{w} workers: no failure, {} bins", v.len()),
+            Err(p) => p.downcast_ref::<String>().cloned().unwrap_or_default(),
+        };
+        assert!(
+            message.contains(
+                "reduce(+: v): the body changed the length of a Vec reduction from 256 to 300"
+            ),
+            "{w} workers: {message}"
+        );
+        assert!(message.contains("1234"), "{w} workers: {message}");
+    }
+}
+
+#[test]
+fn try_and_keep_going_array_reductions() {
+    for w in WORKERS {
+        let mut h = [0u64; 4];
+        let r: Result<(), par::Error> = par!(workers = w, try, reduce(+: h), for i in 0..1000u64 {
+            let parsed: u64 = if i == 737 { "bad".parse()? } else { 1 };
+            h[(i % 4) as usize] += parsed;
+        });
+        let e = r.expect_err("item 737 fails");
+        assert_eq!(e.index(), Some(737), "{w} workers: {e}");
+        let mut h = [1u64; 4];
+        let failed = par!(workers = w, keep_going, reduce(+: h), for i in 0..1000u64 {
+            if i % 100 == 3 {
+                panic!("item {i}");
+            }
+            h[(i % 4) as usize] += 1;
+        });
+        assert_eq!(failed.len(), 10, "{w} workers");
+        // Items 3, 103, ... all fall in bin 3.
+        assert_eq!(h, [251, 251, 251, 241], "{w} workers");
+    }
+}

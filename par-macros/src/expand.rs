@@ -2,7 +2,7 @@
 //! Every emitted path is absolute, rooted at the `par` crate's path (`$crate` or `crate = ...`).
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::ast::{Op, ParLoop, Reduction, Schedule};
@@ -193,43 +193,65 @@ pub fn source_of(krate: &TokenStream, iter: &syn::Expr) -> TokenStream {
     })
 }
 
+/// The `ops` trait of an operator (`None` for a `fn` path).
+fn op_trait(op: &Op) -> Option<TokenStream> {
+    Some(match op {
+        Op::Add | Op::Sub => quote!(Sum),
+        Op::Mul => quote!(Product),
+        Op::Min => quote!(Min),
+        Op::Max => quote!(Max),
+        Op::BitAnd => quote!(BitAnd),
+        Op::BitOr => quote!(BitOr),
+        Op::BitXor => quote!(BitXor),
+        Op::And => quote!(And),
+        Op::Or => quote!(Or),
+        Op::Fn(_) => return None,
+    })
+}
+
 /// A grain's starting value: the operator's identity, never the variable's value (that is
-/// combined once, after the loop). A `fn` path's identity is the one the clause names
-/// (`reduce(f = IDENTITY: v)`, typed like `v`) or else `Default::default()`.
+/// combined once, after the loop), except for `min` and `max` on types compared as a whole,
+/// which have none (see `ops`). A `fn` path's identity is the one the clause names
+/// (`reduce(f = IDENTITY: v)`, typed like `v`) or else `Default::default()`. An operator's
+/// private copy travels in an `ops::Wire` (arrays of any length, `Vec`s in bulk).
 fn identity(krate: &TokenStream, r: &Reduction) -> TokenStream {
     let var = &r.var;
     if let Some(e) = &r.identity {
         return quote_spanned!(e.span()=> #krate::__private::ops::typed_like(&#var, #e));
     }
-    let f = match &r.op {
-        Op::Add | Op::Sub => quote!(zero),
-        Op::Mul => quote!(one),
-        Op::Min => quote!(largest),
-        Op::Max => quote!(smallest),
-        Op::BitAnd => quote!(all_ones),
-        Op::BitOr | Op::BitXor => quote!(all_zeros),
-        Op::And => return quote!(true),
-        Op::Or => return quote!(false),
-        Op::Fn(_) => {
-            return quote_spanned!(var.span()=> #krate::__private::ops::fn_identity(&#var));
-        }
-    };
-    quote!(#krate::__private::ops::#f(&#var))
+    match op_trait(&r.op) {
+        Some(t) => quote_spanned!(var.span()=>
+            #krate::__private::ops::wire_like(&#var, <_ as #krate::__private::ops::#t>::identity(&#var))),
+        None => quote_spanned!(var.span()=> #krate::__private::ops::fn_identity(&#var)),
+    }
 }
 
-fn combine(krate: &TokenStream, op: &Op, a: TokenStream, b: TokenStream) -> TokenStream {
+/// How the clause writes an operator (for messages).
+fn symbol(op: &Op) -> &'static str {
     match op {
-        // OpenMP: a `-` reduction's partials are combined by adding them.
-        Op::Add | Op::Sub => quote!(#a + #b),
-        Op::Mul => quote!(#a * #b),
-        Op::Min => quote!(#krate::__private::ops::Min::par_min(#a, #b)),
-        Op::Max => quote!(#krate::__private::ops::Max::par_max(#a, #b)),
-        Op::BitAnd => quote!(#a & #b),
-        Op::BitOr => quote!(#a | #b),
-        Op::BitXor => quote!(#a ^ #b),
-        Op::And => quote!(#a && #b),
-        Op::Or => quote!(#a || #b),
-        Op::Fn(path) => quote!(#path(#a, #b)),
+        Op::Add => "+",
+        Op::Sub => "-",
+        Op::Mul => "*",
+        Op::Min => "min",
+        Op::Max => "max",
+        Op::BitAnd => "&",
+        Op::BitOr => "|",
+        Op::BitXor => "^",
+        Op::And => "&&",
+        Op::Or => "||",
+        Op::Fn(_) => "fn",
+    }
+}
+
+/// Combines two values of a reduction variable (unwrapped).
+fn combine(krate: &TokenStream, r: &Reduction, a: TokenStream, b: TokenStream) -> TokenStream {
+    match (&r.op, op_trait(&r.op)) {
+        // OpenMP: a `-` reduction's partials are combined by adding them (`ops::Sum`).
+        (_, Some(t)) => {
+            quote_spanned!(r.var.span()=> #krate::__private::ops::#t::combine(#a, #b))
+        }
+        (Op::Fn(path), None) => quote!(#path(#a, #b)),
+        (_, None) => unreachable!("only a fn path has no ops trait"),
     }
 }
 
@@ -246,13 +268,31 @@ fn reduce(
     let (pat, body) = (&l.pat, &l.body);
     let result = quote!(::core::result::Result);
     let body_error = quote!(#krate::__private::BodyError);
-    let vars: Vec<_> = reductions.iter().map(|r| &r.var).collect();
     let ids: Vec<_> = reductions.iter().map(|r| identity(krate, r)).collect();
     let idx: Vec<_> = (0..reductions.len()).map(syn::Index::from).collect();
+    let wire = quote!(#krate::__private::ops::Wire);
+    // An operator's copy travels wrapped: `.0` of the partial is the value.
+    let unwrapped = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
+        Some(_) => quote!(#e.into_public()),
+        None => e,
+    };
+    let wrapped = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
+        Some(_) => quote!(#wire::from_public(#e)),
+        None => e,
+    };
+    // The body's binding and its way back: the private form (an array boxed, see `ops`).
+    let private = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
+        Some(_) => quote!(#wire(#e)),
+        None => e,
+    };
     let merged: Vec<_> = reductions
         .iter()
         .zip(&idx)
-        .map(|(r, i)| combine(krate, &r.op, quote!(__par_a.#i), quote!(__par_b.#i)))
+        .map(|(r, i)| {
+            let a = unwrapped(r, quote!(__par_a.#i));
+            let b = unwrapped(r, quote!(__par_b.#i));
+            wrapped(r, combine(krate, r, a, b))
+        })
         .collect();
     let finals: Vec<_> = reductions
         .iter()
@@ -261,7 +301,8 @@ fn reduce(
             // Through a temporary: `v = v + p` in the user's crate would trip clippy's
             // `assign_op_pattern`, and `v += p` does not exist for `min`, `&&` or a fn path.
             let var = &r.var;
-            let merged = combine(krate, &r.op, quote!(__par_old), quote!(__par_p.#i));
+            let p = unwrapped(r, quote!(__par_p.#i));
+            let merged = combine(krate, r, quote!(__par_old), p);
             quote!({
                 let __par_old = #var;
                 #var = #merged;
@@ -271,11 +312,38 @@ fn reduce(
     // The private copies are bound by a `match` arm, not a `let`, and spanned on the user's
     // variable: when the body calls a method on an ambiguous `{float}` copy, rustc's "specify a
     // type for this binding" then labels the user's `reduce(+: s)` instead of suggesting `: f32`
-    // inside par's own macro.
-    let copies = vars.iter().map(|v| quote_spanned!(v.span()=> mut #v));
-    let take = quote!( ( #( ::core::mem::replace(&mut __par_acc.#idx, #ids), )* ) );
+    // inside par's own macro. The grain's accumulator moves through the body by value: no copy
+    // and no placeholder per item.
+    let copies = reductions.iter().map(|r| {
+        let v = &r.var;
+        private(r, quote_spanned!(v.span()=> mut #v))
+    });
     let binds = quote!( #[allow(unused_mut)] ( #( #copies, )* ) );
-    let put = quote!( #( __par_acc.#idx = #vars; )* );
+    let back: Vec<_> = reductions
+        .iter()
+        .map(|r| private(r, r.var.to_token_stream()))
+        .collect();
+    let back = quote!( ( #( #back, )* ) );
+    // A `Vec` reduction's length is checked after each item (a panic of that item, naming the
+    // clause), so that its partials combine element by element, never truncated.
+    let shapes: Vec<_> = reductions
+        .iter()
+        .zip(&idx)
+        .filter(|(r, _)| op_trait(&r.op).is_some())
+        .map(|(r, i)| {
+            let v = &r.var;
+            let shape = quote::format_ident!("__par_shape_{}", v);
+            let clause = format!("reduce({}: {})", symbol(&r.op), v);
+            (
+                quote!(let #shape = __par_acc.#i.shape();),
+                quote!(#shape.check(&#v, #clause);),
+            )
+        })
+        .collect();
+    let before = shapes.iter().map(|(b, _)| b);
+    let after = shapes.iter().map(|(_, a)| a);
+    let before = quote!( #( #before )* );
+    let after = quote!( #( #after )* );
     let run = quote!(for #pat in ::core::iter::once(__par_item) #body);
     let combine = quote!(|__par_a, __par_b| ( #( #merged, )* ));
     // `keep_going`: the reductions get the items that succeeded, and the loop's value is the
@@ -283,12 +351,16 @@ fn reduce(
     let keep_going = l.clauses.keep_going.is_some();
     let (try_method, method, value) = if keep_going {
         (
-            quote!(try_reduce_each),
-            quote!(reduce_each),
+            quote!(__try_reduce_each_by_value),
+            quote!(__reduce_each_by_value),
             quote!(__par_failed),
         )
     } else {
-        (quote!(try_reduce), quote!(reduce), quote!(()))
+        (
+            quote!(__try_reduce_by_value),
+            quote!(__reduce_by_value),
+            quote!(()),
+        )
     };
     // Without keep-going the block ends with the last final (its value is `()`).
     let tail = if keep_going {
@@ -306,12 +378,18 @@ fn reduce(
             match #opts.#try_method(
                 #src,
                 || ( #( #ids, )* ),
-                |__par_acc, __par_item| -> #result<(), ::std::string::String> {
-                    match #take {
+                |__par_acc, __par_item| -> #result<_, ::std::string::String> {
+                    #before
+                    match __par_acc {
                         #binds => {
                             let __par_r: #result<(), #body_error> = (|| { #run; #result::Ok(()) })();
-                            #put
-                            __par_r.map_err(#body_error::into_message)
+                            match __par_r {
+                                #result::Ok(()) => {
+                                    #after
+                                    #result::Ok(#back)
+                                }
+                                #result::Err(__par_e) => #result::Err(#body_error::into_message(__par_e)),
+                            }
                         }
                     }
                 },
@@ -329,10 +407,14 @@ fn reduce(
             let #got = #opts.#method(
                 #src,
                 || ( #( #ids, )* ),
-                |__par_acc, __par_item| match #take {
-                    #binds => {
-                        #run
-                        #put
+                |__par_acc, __par_item| {
+                    #before
+                    match __par_acc {
+                        #binds => {
+                            #run
+                            #after
+                            #back
+                        }
                     }
                 },
                 #combine,

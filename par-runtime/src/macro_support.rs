@@ -318,92 +318,596 @@ impl BodyError {
     }
 }
 
-/// Identity values and combiners of the reduction operators (OpenMP's table).
+/// Identity values and combiners of the reduction operators (OpenMP's table), and how a
+/// reduction variable travels.
+///
+/// Every operator is a trait with an identity, made from a reference to the variable (so that
+/// a `Vec`'s identity has the variable's length), and a combiner. Numbers, `bool`, arrays
+/// `[T; N]` of any `N` and `Vec<T>` (element by element) implement the ones that fit them;
+/// `min` and `max` also take tuples, `Option`, `String`, `char` and `bool`,
+/// compared as a whole with `Ord`.
+///
+/// `min` and `max` on such a type have no identity (there is no largest tuple or
+/// `String`), and OpenMP has none either. Each grain starts from the variable's value from
+/// before the loop instead: both are idempotent (`min(v, v) == v`) and commutative, so a value
+/// that is already in the result changes nothing however many times it is combined again, and
+/// the result is `min(v, x0, x1, ...)` as the sequential loop gives. That would be wrong for
+/// `+` (the value would be counted once per grain), which is why only `min` and `max` do it,
+/// and why numbers keep their `MAX` / `MIN` identities.
 pub mod ops {
-    macro_rules! ident {
-        ($name:ident, $doc:literal, $($t:ty => $v:expr),* $(,)?) => {
-            #[doc = $doc]
-            pub trait $name: Sized {
-                fn identity() -> Self;
-            }
-            $(impl $name for $t { fn identity() -> Self { $v } })*
-        };
-    }
-    macro_rules! numeric {
-        ($name:ident, $doc:literal, $v:expr, $fv:expr) => {
-            ident!($name, $doc,
-                u8 => $v, u16 => $v, u32 => $v, u64 => $v, u128 => $v, usize => $v,
-                i8 => $v, i16 => $v, i32 => $v, i64 => $v, i128 => $v, isize => $v,
-                f32 => $fv, f64 => $fv);
-        };
-    }
-    numeric!(Zero, "Identity of `+` and `-`.", 0, 0.0);
-    numeric!(One, "Identity of `*`.", 1, 1.0);
-    macro_rules! bounds {
-        ($($t:ty),*) => {
-            ident!(Largest, "Identity of `min`.", $($t => <$t>::MAX,)* f32 => f32::INFINITY, f64 => f64::INFINITY);
-            ident!(Smallest, "Identity of `max`.", $($t => <$t>::MIN,)* f32 => f32::NEG_INFINITY, f64 => f64::NEG_INFINITY);
-            ident!(AllOnes, "Identity of `&`.", $($t => !0,)* bool => true);
-            ident!(AllZeros, "Identity of `|` and `^`.", $($t => 0,)* bool => false);
-        };
-    }
-    bounds!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+    use std::fmt;
+    use std::marker::PhantomData;
 
-    /// `min` for integers (`Ord`) and floats (`f64::min`, which ignores NaN).
-    pub trait Min {
-        fn par_min(self, other: Self) -> Self;
+    use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
+    use serde::ser::{SerializeSeq, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    /// What a `reduce(OP: v)` variable is made of, and how its private copies travel between
+    /// processes: numbers and `bool` as themselves, arrays of any length (serde stops at 32)
+    /// and `Vec`s element by element, numbers in bulk as bytes.
+    #[diagnostic::on_unimplemented(
+        message = "`reduce(OP: v)` cannot reduce a `{Self}`",
+        label = "this reduction variable is a `{Self}`",
+        note = "`reduce(OP: v)` takes numbers and `bool`, and arrays `[T; N]` and `Vec<T>` of them, element by element; `min` and `max` also take tuples, `Option`, `String` and `char`",
+        note = "for another type, name a function that combines two values: `reduce(f: v)` with `fn f(a: T, b: T) -> T` (and `reduce(f = IDENTITY: v)` where `T` has no `Default`)"
+    )]
+    pub trait Operand: Sized + 'static {
+        /// What the body works on: the value itself, or for an array a `Box` of it, so that
+        /// moving the grain's copy through the body per item moves a pointer, not the array
+        /// (a 2 KiB array moved by value per item ran 100x slower than the sequential loop).
+        type Private;
+        fn private(self) -> Self::Private;
+        fn public(p: Self::Private) -> Self;
+        fn public_ref(p: &Self::Private) -> &Self;
+        /// What the body must not change: a `Vec`'s length (`()` for other types).
+        type Shape: Copy + PartialEq + fmt::Display;
+        fn shape(&self) -> Self::Shape;
+        fn put<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+        fn get<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error>;
+        /// Elements of an array or a `Vec`: a sequence of them, or for numbers their bytes.
+        fn put_slice<S: Serializer>(items: &[Self], s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(items.len()))?;
+            for x in items {
+                seq.serialize_element(&WireRef(x))?;
+            }
+            seq.end()
+        }
+        fn get_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Self>, D::Error> {
+            d.deserialize_seq(SeqOf(PhantomData))
+        }
     }
-    /// `max` likewise.
-    pub trait Max {
-        fn par_max(self, other: Self) -> Self;
+
+    /// The shape of a value with no length: nothing to check.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    pub struct NoShape;
+
+    impl fmt::Display for NoShape {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("-")
+        }
     }
-    macro_rules! minmax {
+
+    /// A grain's private copy of a `reduce(OP: v)` variable, in the form the body works on
+    /// ([`Operand::Private`]), and as it travels (see [`Operand`]).
+    pub struct Wire<T: Operand>(pub T::Private);
+
+    /// The private copy of a variable like `like` that starts from `value`.
+    pub fn wire_like<T: Operand>(_like: &T, value: T) -> Wire<T> {
+        Wire(value.private())
+    }
+
+    impl<T: Operand> Wire<T> {
+        #[inline(always)]
+        pub fn from_public(value: T) -> Self {
+            Wire(value.private())
+        }
+        #[inline(always)]
+        pub fn into_public(self) -> T {
+            T::public(self.0)
+        }
+        /// What the body must leave as it is (see [`check_shape`]).
+        #[inline(always)]
+        pub fn shape(&self) -> Shape<T> {
+            Shape(T::public_ref(&self.0).shape(), PhantomData)
+        }
+    }
+
+    /// A private copy's shape before an item (see [`Operand::Shape`]).
+    pub struct Shape<T: Operand>(T::Shape, PhantomData<T>);
+
+    impl<T: Operand> Shape<T> {
+        /// After the body: see [`check_shape`].
+        #[inline(always)]
+        pub fn check(self, now: &T::Private, clause: &'static str) {
+            check_shape(T::public_ref(now), self.0, clause);
+        }
+    }
+
+    struct WireRef<'a, T>(&'a T);
+
+    impl<T: Operand> Serialize for WireRef<'_, T> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.put(s)
+        }
+    }
+
+    impl<T: Operand> Serialize for Wire<T> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            T::public_ref(&self.0).put(s)
+        }
+    }
+
+    impl<'de, T: Operand> Deserialize<'de> for Wire<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            T::get(d).map(Wire::from_public)
+        }
+    }
+
+    struct SeqOf<T>(PhantomData<T>);
+
+    impl<'de, T: Operand> Visitor<'de> for SeqOf<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a sequence of reduction values")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            // Never trusts the declared length for an allocation beyond a cautious bound.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(x) = seq.next_element::<Wire<T>>()? {
+                out.push(x.into_public());
+            }
+            Ok(out)
+        }
+    }
+
+    /// Numbers in bulk: their little-endian bytes, one `serialize_bytes` for the lot.
+    struct BytesOf<T>(PhantomData<T>);
+
+    macro_rules! number {
         ($($t:ty),*) => {$(
-            impl Min for $t { fn par_min(self, o: Self) -> Self { if o < self { o } else { self } } }
-            impl Max for $t { fn par_max(self, o: Self) -> Self { if o > self { o } else { self } } }
+            impl Operand for $t {
+                type Private = Self;
+                #[inline(always)]
+                fn private(self) -> Self {
+                    self
+                }
+                #[inline(always)]
+                fn public(p: Self) -> Self {
+                    p
+                }
+                #[inline(always)]
+                fn public_ref(p: &Self) -> &Self {
+                    p
+                }
+                type Shape = NoShape;
+                #[inline(always)]
+                fn shape(&self) -> NoShape {
+                    NoShape
+                }
+                fn put<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    self.serialize(s)
+                }
+                fn get<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    <$t>::deserialize(d)
+                }
+                fn put_slice<S: Serializer>(items: &[Self], s: S) -> Result<S::Ok, S::Error> {
+                    let mut bytes = Vec::with_capacity(std::mem::size_of_val(items));
+                    for x in items {
+                        bytes.extend_from_slice(&x.to_le_bytes());
+                    }
+                    s.serialize_bytes(&bytes)
+                }
+                fn get_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Self>, D::Error> {
+                    d.deserialize_bytes(BytesOf::<$t>(PhantomData))
+                }
+            }
+
+            impl<'de> Visitor<'de> for BytesOf<$t> {
+                type Value = Vec<$t>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "the bytes of `{}` values", stringify!($t))
+                }
+                fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<$t>, E> {
+                    const SIZE: usize = std::mem::size_of::<$t>();
+                    if !bytes.len().is_multiple_of(SIZE) {
+                        return Err(E::custom(format!(
+                            "{} bytes are not a whole number of `{}` values",
+                            bytes.len(),
+                            stringify!($t)
+                        )));
+                    }
+                    Ok(bytes
+                        .chunks_exact(SIZE)
+                        .map(|c| {
+                            let mut b = [0u8; SIZE];
+                            b.copy_from_slice(c);
+                            <$t>::from_le_bytes(b)
+                        })
+                        .collect())
+                }
+                fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<$t>, E> {
+                    self.visit_bytes(&bytes)
+                }
+            }
         )*};
     }
-    minmax!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
-    impl Min for f32 {
-        fn par_min(self, o: Self) -> Self {
-            self.min(o)
-        }
+    number!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+
+    /// Types that travel as themselves (`Transfer`): `bool`, and the ones `min` and `max` compare
+    /// as a whole.
+    macro_rules! plain {
+        ($([$($g:ident),*] $t:ty),* $(,)?) => {$(
+            impl<$($g: Serialize + DeserializeOwned + 'static),*> Operand for $t {
+                type Private = Self;
+                #[inline(always)]
+                fn private(self) -> Self {
+                    self
+                }
+                #[inline(always)]
+                fn public(p: Self) -> Self {
+                    p
+                }
+                #[inline(always)]
+                fn public_ref(p: &Self) -> &Self {
+                    p
+                }
+                type Shape = NoShape;
+                #[inline(always)]
+                fn shape(&self) -> NoShape {
+                    NoShape
+                }
+                fn put<Se: Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
+                    self.serialize(s)
+                }
+                fn get<'de, De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+                    <$t>::deserialize(d)
+                }
+            }
+        )*};
     }
-    impl Min for f64 {
-        fn par_min(self, o: Self) -> Self {
-            self.min(o)
+    plain!(
+        [] bool,
+        [] char,
+        [] String,
+        [T] Option<T>,
+        [A, B] (A, B),
+        [A, B, C] (A, B, C),
+        [A, B, C, D] (A, B, C, D),
+        [A, B, C, D, E] (A, B, C, D, E),
+        [A, B, C, D, E, F] (A, B, C, D, E, F),
+    );
+
+    impl<T: Operand, const N: usize> Operand for [T; N] {
+        type Private = Box<Self>;
+        fn private(self) -> Box<Self> {
+            Box::new(self)
         }
-    }
-    impl Max for f32 {
-        fn par_max(self, o: Self) -> Self {
-            self.max(o)
+        fn public(p: Box<Self>) -> Self {
+            *p
         }
-    }
-    impl Max for f64 {
-        fn par_max(self, o: Self) -> Self {
-            self.max(o)
+        #[inline(always)]
+        fn public_ref(p: &Box<Self>) -> &Self {
+            p
+        }
+        type Shape = NoShape;
+        #[inline(always)]
+        fn shape(&self) -> NoShape {
+            NoShape
+        }
+        fn put<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            T::put_slice(self, s)
+        }
+        fn get<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let v = T::get_slice(d)?;
+            let len = v.len();
+            v.try_into().map_err(|_| {
+                de::Error::custom(format!("an array of {N} values arrived with {len}"))
+            })
         }
     }
 
-    /// The identity for a reduction variable, typed from a reference to it.
-    pub fn zero<T: Zero>(_: &T) -> T {
-        T::identity()
+    impl<T: Operand> Operand for Vec<T> {
+        type Private = Self;
+        #[inline(always)]
+        fn private(self) -> Self {
+            self
+        }
+        #[inline(always)]
+        fn public(p: Self) -> Self {
+            p
+        }
+        #[inline(always)]
+        fn public_ref(p: &Self) -> &Self {
+            p
+        }
+        type Shape = usize;
+        #[inline(always)]
+        fn shape(&self) -> usize {
+            self.len()
+        }
+        fn put<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            T::put_slice(self, s)
+        }
+        fn get<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            T::get_slice(d)
+        }
     }
-    pub fn one<T: One>(_: &T) -> T {
-        T::identity()
+
+    /// After the body: it must have left a `Vec` reduction's length as it was, or the grains'
+    /// partials could not be combined element by element. A panic of the item (the runtime
+    /// reports it with the item's index), never a silent truncation.
+    #[inline(always)]
+    pub fn check_shape<T: Operand>(value: &T, was: T::Shape, clause: &'static str) {
+        let now = value.shape();
+        if now != was {
+            shape_changed(clause, &was, &now);
+        }
     }
-    pub fn largest<T: Largest>(_: &T) -> T {
-        T::identity()
+
+    #[cold]
+    #[inline(never)]
+    fn shape_changed(clause: &str, was: &dyn fmt::Display, now: &dyn fmt::Display) -> ! {
+        panic!(
+            "{clause}: the body changed the length of a Vec reduction from {was} to {now}; \
+             a Vec reduction is combined element by element, so its length must stay the same"
+        )
     }
-    pub fn smallest<T: Smallest>(_: &T) -> T {
-        T::identity()
+
+    #[cold]
+    #[inline(never)]
+    fn lengths_differ(a: usize, b: usize) -> ! {
+        panic!("the partials of a Vec reduction differ in length ({a} and {b}): the body changed its length")
     }
-    pub fn all_ones<T: AllOnes>(_: &T) -> T {
-        T::identity()
+
+    /// `a` and `b` combined element by element; their lengths must be equal.
+    fn zip_vec<T>(a: Vec<T>, b: Vec<T>, f: impl Fn(T, T) -> T) -> Vec<T> {
+        if a.len() != b.len() {
+            lengths_differ(a.len(), b.len());
+        }
+        a.into_iter().zip(b).map(|(x, y)| f(x, y)).collect()
     }
-    pub fn all_zeros<T: AllZeros>(_: &T) -> T {
-        T::identity()
+
+    fn zip_array<T, const N: usize>(a: [T; N], b: [T; N], f: impl Fn(T, T) -> T) -> [T; N] {
+        let mut b = b.into_iter();
+        a.map(|x| match b.next() {
+            Some(y) => f(x, y),
+            None => unreachable!("two arrays of the same length"),
+        })
     }
+
+    /// One operator: the trait, its on-unimplemented message, and its impls for arrays and
+    /// `Vec`s of what implements it (element by element).
+    macro_rules! operator {
+        ($name:ident, $clause:literal, $message:literal, $note:literal) => {
+            #[doc = concat!("`", $clause, "`: the identity a grain starts from, and the combiner.")]
+            #[diagnostic::on_unimplemented(
+                message = $message,
+                label = "this reduction variable is a `{Self}`",
+                note = $note,
+                note = "for another type, name a function that combines two values: `reduce(f: v)` with `fn f(a: T, b: T) -> T` (and `reduce(f = IDENTITY: v)` where `T` has no `Default`)"
+            )]
+            pub trait $name: Operand {
+                /// The value a grain starts from, for a variable like `like`.
+                fn identity(like: &Self) -> Self;
+                fn combine(self, other: Self) -> Self;
+            }
+
+            impl<T: $name, const N: usize> $name for [T; N] {
+                fn identity(like: &Self) -> Self {
+                    std::array::from_fn(|i| T::identity(&like[i]))
+                }
+                fn combine(self, other: Self) -> Self {
+                    zip_array(self, other, T::combine)
+                }
+            }
+
+            impl<T: $name> $name for Vec<T> {
+                fn identity(like: &Self) -> Self {
+                    like.iter().map(T::identity).collect()
+                }
+                fn combine(self, other: Self) -> Self {
+                    zip_vec(self, other, T::combine)
+                }
+            }
+        };
+    }
+    operator!(
+        Sum,
+        "reduce(+: v)",
+        "`reduce(+: v)` and `reduce(-: v)` cannot reduce a `{Self}`",
+        "`+` and `-` take numbers, and arrays `[T; N]` and `Vec<T>` of numbers, element by element"
+    );
+    operator!(
+        Product,
+        "reduce(*: v)",
+        "`reduce(*: v)` cannot reduce a `{Self}`",
+        "`*` takes numbers, and arrays `[T; N]` and `Vec<T>` of numbers, element by element"
+    );
+    operator!(
+        Min,
+        "reduce(min: v)",
+        "`reduce(min: v)` cannot reduce a `{Self}`",
+        "`min` takes numbers, `bool`, `char`, `String`, tuples and `Option`s of `Ord` types, and arrays `[T; N]` and `Vec<T>` of them, element by element"
+    );
+    operator!(
+        Max,
+        "reduce(max: v)",
+        "`reduce(max: v)` cannot reduce a `{Self}`",
+        "`max` takes numbers, `bool`, `char`, `String`, tuples and `Option`s of `Ord` types, and arrays `[T; N]` and `Vec<T>` of them, element by element"
+    );
+    operator!(
+        BitAnd,
+        "reduce(&: v)",
+        "`reduce(&: v)` cannot reduce a `{Self}`",
+        "`&` takes integers and `bool`, and arrays `[T; N]` and `Vec<T>` of them, element by element"
+    );
+    operator!(
+        BitOr,
+        "reduce(|: v)",
+        "`reduce(|: v)` cannot reduce a `{Self}`",
+        "`|` takes integers and `bool`, and arrays `[T; N]` and `Vec<T>` of them, element by element"
+    );
+    operator!(
+        BitXor,
+        "reduce(^: v)",
+        "`reduce(^: v)` cannot reduce a `{Self}`",
+        "`^` takes integers and `bool`, and arrays `[T; N]` and `Vec<T>` of them, element by element"
+    );
+    operator!(
+        And,
+        "reduce(&&: v)",
+        "`reduce(&&: v)` cannot reduce a `{Self}`",
+        "`&&` takes `bool`, and arrays `[bool; N]` and `Vec<bool>`, element by element"
+    );
+    operator!(
+        Or,
+        "reduce(||: v)",
+        "`reduce(||: v)` cannot reduce a `{Self}`",
+        "`||` takes `bool`, and arrays `[bool; N]` and `Vec<bool>`, element by element"
+    );
+
+    macro_rules! arith {
+        ($zero:expr, $one:expr; $($t:ty),*) => {$(
+            impl Sum for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { $zero }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self + o }
+            }
+            impl Product for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { $one }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self * o }
+            }
+        )*};
+    }
+    arith!(0, 1; u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+    arith!(0.0, 1.0; f32, f64);
+
+    macro_rules! integer {
+        ($($t:ty),*) => {$(
+            impl Min for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { <$t>::MAX }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { if o < self { o } else { self } }
+            }
+            impl Max for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { <$t>::MIN }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { if o > self { o } else { self } }
+            }
+            impl BitAnd for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { !0 }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self & o }
+            }
+            impl BitOr for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { 0 }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self | o }
+            }
+            impl BitXor for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { 0 }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self ^ o }
+            }
+        )*};
+    }
+    integer!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
+    /// Floats: infinities as identities, and `f64::min` / `f64::max`, which ignore NaN.
+    macro_rules! float {
+        ($($t:ty),*) => {$(
+            impl Min for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { <$t>::INFINITY }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self.min(o) }
+            }
+            impl Max for $t {
+                #[inline(always)]
+                fn identity(_: &Self) -> Self { <$t>::NEG_INFINITY }
+                #[inline(always)]
+                fn combine(self, o: Self) -> Self { self.max(o) }
+            }
+        )*};
+    }
+    float!(f32, f64);
+
+    impl BitAnd for bool {
+        fn identity(_: &Self) -> Self {
+            true
+        }
+        fn combine(self, o: Self) -> Self {
+            self & o
+        }
+    }
+    impl BitOr for bool {
+        fn identity(_: &Self) -> Self {
+            false
+        }
+        fn combine(self, o: Self) -> Self {
+            self | o
+        }
+    }
+    impl BitXor for bool {
+        fn identity(_: &Self) -> Self {
+            false
+        }
+        fn combine(self, o: Self) -> Self {
+            self ^ o
+        }
+    }
+    impl And for bool {
+        fn identity(_: &Self) -> Self {
+            true
+        }
+        fn combine(self, o: Self) -> Self {
+            self && o
+        }
+    }
+    impl Or for bool {
+        fn identity(_: &Self) -> Self {
+            false
+        }
+        fn combine(self, o: Self) -> Self {
+            self || o
+        }
+    }
+
+    /// `min` and `max` on types compared as a whole, with `Ord` (lexicographically for tuples,
+    /// `None` first for `Option`): no identity, a grain starts from the variable's value from
+    /// before the loop (see the module's docs for why that is right).
+    macro_rules! ordered_minmax {
+        ($([$($g:ident),*] $t:ty),* $(,)?) => {$(
+            impl<$($g: Ord + Clone + Serialize + DeserializeOwned + 'static),*> Min for $t {
+                fn identity(like: &Self) -> Self { like.clone() }
+                fn combine(self, o: Self) -> Self { std::cmp::min(self, o) }
+            }
+            impl<$($g: Ord + Clone + Serialize + DeserializeOwned + 'static),*> Max for $t {
+                fn identity(like: &Self) -> Self { like.clone() }
+                fn combine(self, o: Self) -> Self { std::cmp::max(self, o) }
+            }
+        )*};
+    }
+    ordered_minmax!(
+        [] bool,
+        [] char,
+        [] String,
+        [T] Option<T>,
+        [A, B] (A, B),
+        [A, B, C] (A, B, C),
+        [A, B, C, D] (A, B, C, D),
+        [A, B, C, D, E] (A, B, C, D, E),
+        [A, B, C, D, E, F] (A, B, C, D, E, F),
+    );
+
     /// The identity a `fn`-path reduction's grains start from when the clause names none:
     /// `Default::default()`. The variable's value from before the loop is not copied into the
     /// grains; it is combined once, after the loop: `v = f(v0, partials)`.

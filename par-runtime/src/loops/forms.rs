@@ -217,7 +217,10 @@ impl<I, E: Display, F: Fn(I) -> std::result::Result<bool, E>> Job<I> for Find<F>
     }
 }
 
-/// `reduce`: one partial per grain of consecutive items.
+/// `reduce`: one partial per grain of consecutive items. The fold takes the grain's accumulator
+/// by value and gives it back (`Fn(A, I) -> Result<A, E>`): the public `&mut A` folds are wrapped
+/// into that form, and `par!`'s reductions move their private copies through the body with no
+/// copy or placeholder per item.
 pub(crate) struct Reduce<I, F> {
     pub(crate) identity: I,
     fold: F,
@@ -234,8 +237,8 @@ const GRAINS: usize = 1024;
 /// Items per grain of a streamed reduction (unless `dynamic(k)` says otherwise).
 const STREAM_GRAIN: usize = 64;
 
-impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(&mut A, I) -> std::result::Result<(), E>>
-    Job<I> for Reduce<Id, F>
+impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(A, I) -> std::result::Result<A, E>> Job<I>
+    for Reduce<Id, F>
 {
     type Value = A;
     fn grain(&self, len: Option<usize>) -> usize {
@@ -276,8 +279,10 @@ impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(&mut A, I) -> std::result:
 /// Folds up to `n` items into `acc`, advancing `index`. Its own function on purpose: the
 /// accumulator is a by-value local here, so a tight fold keeps it in a register (inlined into
 /// the chunk loop, it was kept in memory and a float sum ran 3x slower).
+/// The fold takes `acc` by value and gives it back: for a number that is a register, for a
+/// `par!` array reduction a pointer (its copy is boxed, see `ops::Operand::Private`).
 #[inline(never)]
-fn fold_grain<I, A, E: Display, F: Fn(&mut A, I) -> std::result::Result<(), E>, Em: Emit<A>>(
+fn fold_grain<I, A, E: Display, F: Fn(A, I) -> std::result::Result<A, E>, Em: Emit<A>>(
     fold: &F,
     mut acc: A,
     items: &mut impl Iterator<Item = I>,
@@ -292,7 +297,7 @@ fn fold_grain<I, A, E: Display, F: Fn(&mut A, I) -> std::result::Result<(), E>, 
         // plain stores, kept in registers by a fold that calls nothing (see `Emit::item`).
         *index = at;
         emit.item(at);
-        fold(&mut acc, item).map_err(|e| failed(at, e))?;
+        acc = fold(acc, item).map_err(|e| failed(at, e))?;
         at += 1;
     }
     *index = at;

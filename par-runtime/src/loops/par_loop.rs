@@ -139,7 +139,7 @@ impl Loop {
         Fo: Fn(&mut A, S::Item),
         C: Fn(A, A) -> A,
     {
-        or_panic(self.try_reduce(src, identity, never_fails(fold), combine))
+        or_panic(self.try_reduce(src, identity, never_fails_mut(fold), combine))
     }
 
     /// [`Loop::reduce`] for a fallible fold; see [`Loop::try_collect`].
@@ -159,12 +159,7 @@ impl Loop {
         Fo: Fn(&mut A, S::Item) -> std::result::Result<(), E>,
         C: Fn(A, A) -> A,
     {
-        let job = Reduce::new(identity, fold);
-        let partials: Vec<A> = exec::run(self, src.into_source(), &job, Location::caller())?;
-        Ok(partials
-            .into_iter()
-            .reduce(combine)
-            .unwrap_or_else(|| (job.identity)()))
+        self.__try_reduce_by_value(src, identity, by_value(fold), combine)
     }
 
     /// Keep going, for a reduction: folds every item whatever fails, and returns the
@@ -207,19 +202,7 @@ impl Loop {
         Fo: Fn(&mut A, S::Item) -> std::result::Result<(), E>,
         C: Fn(A, A) -> A,
     {
-        let each = self.try_collect_each(src, |item| {
-            let mut partial = identity();
-            fold(&mut partial, item).map(|()| partial)
-        })?;
-        let mut acc = identity();
-        let mut failed = Vec::new();
-        for r in each {
-            match r {
-                Ok(partial) => acc = combine(acc, partial),
-                Err(e) => failed.push(e),
-            }
-        }
-        Ok((acc, failed))
+        self.__try_reduce_each_by_value(src, identity, by_value(fold), combine)
     }
 
     /// [`Loop::try_reduce_each`] for an infallible fold, that panics only on a failure of the
@@ -239,7 +222,100 @@ impl Loop {
         Fo: Fn(&mut A, S::Item),
         C: Fn(A, A) -> A,
     {
-        or_panic(self.try_reduce_each(src, identity, never_fails(fold), combine))
+        or_panic(self.try_reduce_each(src, identity, never_fails_mut(fold), combine))
+    }
+
+    /// [`Loop::try_reduce`] with a fold that takes the accumulator by value and gives it back:
+    /// what `par!`'s reductions call, moving their private copies through the body with no
+    /// copy or placeholder per item. Not public API.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __try_reduce_by_value<S, A, E, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+    ) -> Result<A>
+    where
+        S: IntoSource,
+        A: Transfer,
+        E: Display,
+        I: Fn() -> A,
+        Fo: Fn(A, S::Item) -> std::result::Result<A, E>,
+        C: Fn(A, A) -> A,
+    {
+        let job = Reduce::new(identity, fold);
+        let partials: Vec<A> = exec::run(self, src.into_source(), &job, Location::caller())?;
+        Ok(partials
+            .into_iter()
+            .reduce(combine)
+            .unwrap_or_else(|| (job.identity)()))
+    }
+
+    /// [`Loop::__try_reduce_by_value`] for an infallible fold. Not public API.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __reduce_by_value<S, A, I, Fo, C>(&self, src: S, identity: I, fold: Fo, combine: C) -> A
+    where
+        S: IntoSource,
+        A: Transfer,
+        I: Fn() -> A,
+        Fo: Fn(A, S::Item) -> A,
+        C: Fn(A, A) -> A,
+    {
+        or_panic(self.__try_reduce_by_value(src, identity, never_fails(fold), combine))
+    }
+
+    /// [`Loop::try_reduce_each`] with a by-value fold (see [`Loop::__try_reduce_by_value`]).
+    /// Not public API.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __try_reduce_each_by_value<S, A, E, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+    ) -> Result<(A, Vec<Error>)>
+    where
+        S: IntoSource,
+        A: Transfer,
+        E: Display,
+        I: Fn() -> A,
+        Fo: Fn(A, S::Item) -> std::result::Result<A, E>,
+        C: Fn(A, A) -> A,
+    {
+        let each = self.try_collect_each(src, |item| fold(identity(), item))?;
+        let mut acc = identity();
+        let mut failed = Vec::new();
+        for r in each {
+            match r {
+                Ok(partial) => acc = combine(acc, partial),
+                Err(e) => failed.push(e),
+            }
+        }
+        Ok((acc, failed))
+    }
+
+    /// [`Loop::__try_reduce_each_by_value`] for an infallible fold. Not public API.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __reduce_each_by_value<S, A, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+    ) -> (A, Vec<Error>)
+    where
+        S: IntoSource,
+        A: Transfer,
+        I: Fn() -> A,
+        Fo: Fn(A, S::Item) -> A,
+        C: Fn(A, A) -> A,
+    {
+        or_panic(self.__try_reduce_each_by_value(src, identity, never_fails(fold), combine))
     }
 
     /// Keep going: runs `body` on every item whatever fails, and returns one `Result` per item,
@@ -535,12 +611,27 @@ impl<T: Transfer> Iterator for TryUnordered<'_, T> {
     }
 }
 
-/// An infallible fold as the fallible one the `try_` forms take.
-fn never_fails<A, T>(
+/// An infallible `&mut` fold as the fallible one the `try_` forms take.
+fn never_fails_mut<A, T>(
     fold: impl Fn(&mut A, T),
 ) -> impl Fn(&mut A, T) -> std::result::Result<(), Infallible> {
     move |acc, item| {
         fold(acc, item);
         Ok(())
     }
+}
+
+/// An infallible by-value fold as the fallible one.
+fn never_fails<A, T>(
+    fold: impl Fn(A, T) -> A,
+) -> impl Fn(A, T) -> std::result::Result<A, Infallible> {
+    move |acc, item| Ok(fold(acc, item))
+}
+
+/// A `&mut` fold as the by-value fold the reduction job runs: the accumulator is moved in and
+/// out, a local of the grain's loop (see `forms::fold_grain`).
+fn by_value<A, T, E>(
+    fold: impl Fn(&mut A, T) -> std::result::Result<(), E>,
+) -> impl Fn(A, T) -> std::result::Result<A, E> {
+    move |mut acc, item| fold(&mut acc, item).map(|()| acc)
 }

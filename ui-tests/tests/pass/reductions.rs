@@ -1,5 +1,6 @@
 //! Reduction clauses that must compile: a `fn` path with a `Default` identity or a named one,
-//! and lists of variables sharing an operator, mixed with other operators.
+//! lists of variables sharing an operator, mixed with other operators, arrays and `Vec`s
+//! element by element, and `min`/`max` on tuples and `String`s.
 use par::par;
 
 #[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -40,4 +41,16 @@ fn main() {
         v.push(i as u32);
     });
     println!("{q:?} {} {} {a} {b} {m} {v:?}", s.lo, s.hi);
+    // Arrays of any length and `Vec`s, element by element; `min`/`max` on `Ord` types.
+    let (mut hist, mut bits, mut counts) = ([0u64; 256], [0u8; 64], vec![0u32; 10]);
+    let (mut best, mut name, mut all) = ((u64::MAX, usize::MAX), String::new(), [true; 3]);
+    par!(reduce(+: hist, counts, |: bits, min: best, max: name, &&: all), for i in 0..1000usize {
+        hist[i % 256] += 1;
+        counts[i % 10] += 1;
+        bits[i % 64] |= 1 << (i % 8);
+        best = best.min(((i as u64 * 7) % 13, i));
+        name = name.max(format!("n{}", i % 17));
+        all[i % 3] = all[i % 3] && i < 2000;
+    });
+    println!("{} {bits:?} {counts:?} {best:?} {name} {all:?}", hist[0]);
 }
