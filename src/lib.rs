@@ -511,6 +511,12 @@ pub mod progress {
 /// serializable.
 pub use par_macros::parallel;
 
+/// Converting loops: each sequential loop shape beside its `par!` form (collect, in place,
+/// reductions and histograms, scratch buffers, nested loops, two computations, ordered
+/// output). The same text is the README's "Converting loops" section.
+#[doc = include_str!("converting.md")]
+pub mod converting {}
+
 #[doc(hidden)]
 /// Used by generated code, not public API.
 pub mod __private {
