@@ -251,7 +251,7 @@ fn merge(a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
 }
 
 #[test]
-fn a_fn_path_reduction_starts_from_the_variables_value() {
+fn a_fn_path_reduction_combines_the_variables_value_once() {
     for w in WORKERS {
         let mut seen: Vec<u32> = Vec::new();
         par!(workers = w, reduce(merge: seen), for i in 0..100u32 {
