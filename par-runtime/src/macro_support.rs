@@ -460,36 +460,43 @@ pub mod ops {
         }
     }
 
+    /// The items of an [`Operand`] that is its own private copy and travels as itself.
+    macro_rules! as_itself {
+        ($t:ty) => {
+            type Private = Self;
+            #[inline(always)]
+            fn private(self) -> Self {
+                self
+            }
+            #[inline(always)]
+            fn public(p: Self) -> Self {
+                p
+            }
+            #[inline(always)]
+            fn public_ref(p: &Self) -> &Self {
+                p
+            }
+            type Shape = NoShape;
+            #[inline(always)]
+            fn shape(&self) -> NoShape {
+                NoShape
+            }
+            fn put<Se: Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
+                self.serialize(s)
+            }
+            fn get<'de, De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+                <$t>::deserialize(d)
+            }
+        };
+    }
+
     /// Numbers in bulk: their little-endian bytes, one `serialize_bytes` for the lot.
     struct BytesOf<T>(PhantomData<T>);
 
     macro_rules! number {
         ($($t:ty),*) => {$(
             impl Operand for $t {
-                type Private = Self;
-                #[inline(always)]
-                fn private(self) -> Self {
-                    self
-                }
-                #[inline(always)]
-                fn public(p: Self) -> Self {
-                    p
-                }
-                #[inline(always)]
-                fn public_ref(p: &Self) -> &Self {
-                    p
-                }
-                type Shape = NoShape;
-                #[inline(always)]
-                fn shape(&self) -> NoShape {
-                    NoShape
-                }
-                fn put<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    self.serialize(s)
-                }
-                fn get<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                    <$t>::deserialize(d)
-                }
+                as_itself!($t);
                 fn put_slice<S: Serializer>(items: &[Self], s: S) -> Result<S::Ok, S::Error> {
                     let mut bytes = Vec::with_capacity(std::mem::size_of_val(items));
                     for x in items {
@@ -538,30 +545,7 @@ pub mod ops {
     macro_rules! plain {
         ($([$($g:ident),*] $t:ty),* $(,)?) => {$(
             impl<$($g: Serialize + DeserializeOwned + 'static),*> Operand for $t {
-                type Private = Self;
-                #[inline(always)]
-                fn private(self) -> Self {
-                    self
-                }
-                #[inline(always)]
-                fn public(p: Self) -> Self {
-                    p
-                }
-                #[inline(always)]
-                fn public_ref(p: &Self) -> &Self {
-                    p
-                }
-                type Shape = NoShape;
-                #[inline(always)]
-                fn shape(&self) -> NoShape {
-                    NoShape
-                }
-                fn put<Se: Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
-                    self.serialize(s)
-                }
-                fn get<'de, De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
-                    <$t>::deserialize(d)
-                }
+                as_itself!($t);
             }
         )*};
     }
