@@ -271,12 +271,15 @@ fn run_form<S: Source, J: Job<S::Item>>(
     result
 }
 
-/// Starts a job whose values are wanted as they complete.
-pub(crate) fn start_unordered<'a, S, J>(
+/// Starts a job whose values are wanted as they complete (`ordered` false), or in item order,
+/// each as soon as it and every item before it are done (`ordered` true). Both are decided as
+/// an unordered loop (they never learn to run inline); inline they run one item per `next`.
+pub(crate) fn start_iter<'a, S, J>(
     opts: &Loop,
     src: S,
     job: J,
     site: learn::Site,
+    ordered: bool,
 ) -> TeamIter<'a, J::Value>
 where
     S: Source + 'a,
@@ -286,29 +289,8 @@ where
     let decision = decide(opts, len, Form::Unordered, mode::here(opts.workers), site);
     let _span = trace::loop_span(len, decision.workers, &decision.reason);
     match decision.workers {
+        Some(workers) if ordered => TeamIter::start_ordered(opts, workers, src, &job),
         Some(workers) => TeamIter::start(opts, workers, src, &job),
-        None => TeamIter::inline(src, job, len),
-    }
-}
-
-/// Starts a job whose values are wanted in item order, each as soon as it and every item
-/// before it are done (`ordered`): decided as an unordered loop (it never learns to run inline),
-/// inline one item per `next`.
-pub(crate) fn start_ordered<'a, S, J>(
-    opts: &Loop,
-    src: S,
-    job: J,
-    site: learn::Site,
-) -> TeamIter<'a, J::Value>
-where
-    S: Source + 'a,
-    J: Job<S::Item> + 'a,
-{
-    let len = len_of(&src);
-    let decision = decide(opts, len, Form::Unordered, mode::here(opts.workers), site);
-    let _span = trace::loop_span(len, decision.workers, &decision.reason);
-    match decision.workers {
-        Some(workers) => TeamIter::start_ordered(opts, workers, src, &job),
         None => TeamIter::inline(src, job, len),
     }
 }

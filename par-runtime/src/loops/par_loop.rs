@@ -461,11 +461,12 @@ impl Loop {
         F: Fn(S::Item) -> std::result::Result<T, E> + 'a,
     {
         TryUnordered {
-            inner: exec::start_unordered(
+            inner: exec::start_iter(
                 self,
                 src.into_source(),
                 Collect::new(body),
                 Location::caller(),
+                false,
             ),
         }
     }
@@ -531,11 +532,12 @@ impl Loop {
         F: Fn(S::Item) -> std::result::Result<T, E> + 'a,
     {
         TryInOrder {
-            inner: exec::start_ordered(
+            inner: exec::start_iter(
                 self,
                 src.into_source(),
                 Collect::new(body),
                 Location::caller(),
+                true,
             ),
         }
     }
