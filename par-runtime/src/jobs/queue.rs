@@ -439,13 +439,17 @@ macro_rules! family_options {
             ///
             /// ```
             /// use std::time::Duration;
-            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).timeout(Duration::from_millis(300));")]
-            /// let job = jobs.spawn(|| {
-            ///     std::thread::sleep(Duration::from_secs(30));
-            ///     1u8
-            /// });
-            #[doc = concat!("let got = ", $result, ";")]
-            /// assert!(matches!(got, Err(par::Error::TimedOut { .. })));
+            /// // Sequential mode (`PAR_WORKERS=1`) runs jobs inline, where no timeout is
+            /// // enforced: look only when forked.
+            /// if par::default_workers() > 1 {
+            #[doc = concat!("    let mut jobs = par::", stringify!($family), "::new(2).timeout(Duration::from_millis(300));")]
+            ///     let job = jobs.spawn(|| {
+            ///         std::thread::sleep(Duration::from_secs(30));
+            ///         1u8
+            ///     });
+            #[doc = concat!("    let got = ", $result, ";")]
+            ///     assert!(matches!(got, Err(par::Error::TimedOut { .. })));
+            /// }
             /// ```
             pub fn timeout(mut self, limit: std::time::Duration) -> Self {
                 self.jobs.books.timeout = Some(limit);
