@@ -439,13 +439,17 @@ macro_rules! family_options {
             ///
             /// ```
             /// use std::time::Duration;
-            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).timeout(Duration::from_millis(300));")]
-            /// let job = jobs.spawn(|| {
-            ///     std::thread::sleep(Duration::from_secs(30));
-            ///     1u8
-            /// });
-            #[doc = concat!("let got = ", $result, ";")]
-            /// assert!(matches!(got, Err(par::Error::TimedOut { .. })));
+            /// // Sequential mode (`PAR_WORKERS=1`) runs jobs inline, where no timeout is
+            /// // enforced: look only when forked.
+            /// if par::default_workers() > 1 {
+            #[doc = concat!("    let mut jobs = par::", stringify!($family), "::new(2).timeout(Duration::from_millis(300));")]
+            ///     let job = jobs.spawn(|| {
+            ///         std::thread::sleep(Duration::from_secs(30));
+            ///         1u8
+            ///     });
+            #[doc = concat!("    let got = ", $result, ";")]
+            ///     assert!(matches!(got, Err(par::Error::TimedOut { .. })));
+            /// }
             /// ```
             pub fn timeout(mut self, limit: std::time::Duration) -> Self {
                 self.jobs.books.timeout = Some(limit);
@@ -472,6 +476,19 @@ macro_rules! family_options {
             /// Limits each job's child to `bytes` of data; a job whose allocation fails under
             /// it yields [`Death::MemoryLimit`](crate::Death::MemoryLimit) (see
             /// [`Loop::memory_limit`](crate::Loop::memory_limit)).
+            ///
+            /// ```
+            /// // Sequential mode (`PAR_WORKERS=1`) runs jobs inline, unlimited: look only when forked.
+            /// if cfg!(target_os = "linux") && par::default_workers() > 1 {
+            #[doc = concat!("    let mut jobs = par::", stringify!($family), "::new(2).memory_limit(256 << 20);")]
+            ///     let job = jobs.spawn(|| Vec::<u8>::with_capacity(1 << 30).capacity());
+            #[doc = concat!("    let got = ", $result, ";")]
+            ///     assert!(
+            ///         matches!(got, Err(par::Error::WorkerDied { death: par::Death::MemoryLimit { .. }, .. })),
+            ///         "{got:?}"
+            ///     );
+            /// }
+            /// ```
             pub fn memory_limit(mut self, bytes: u64) -> Self {
                 self.jobs.limits = self.jobs.limits.memory(Some(bytes));
                 self
@@ -480,6 +497,19 @@ macro_rules! family_options {
             /// The thread count of the usual thread pools in each child (see
             /// [`Loop::threads_per_worker`](crate::Loop::threads_per_worker)); by default
             /// `max(1, cores / limit)` where you did not set them.
+            ///
+            /// ```
+            /// let parent = std::env::var("OMP_NUM_THREADS").ok();
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).threads_per_worker(1);")]
+            /// let job = jobs.spawn(|| (par::in_worker(), std::env::var("OMP_NUM_THREADS").ok()));
+            #[doc = concat!("let got = ", $result, ";")]
+            /// let (in_child, omp) = got.unwrap();
+            /// if in_child {
+            ///     assert_eq!(omp.as_deref(), Some("1"), "a child's pools get one thread");
+            /// } else {
+            ///     assert_eq!(omp, parent, "inline (`PAR_WORKERS=1`): nothing is set");
+            /// }
+            /// ```
             pub fn threads_per_worker(mut self, n: usize) -> Self {
                 self.jobs.limits = self.jobs.limits.threads(Some(n));
                 self

@@ -169,6 +169,25 @@ impl Loop {
     }
 
     /// [`Loop::for_each_mut`] for a fallible body; see [`Loop::try_collect`].
+    ///
+    /// ```
+    /// let sqrt = |x: &mut f64| {
+    ///     if *x < 0.0 {
+    ///         return Err(format!("{x} has no square root"));
+    ///     }
+    ///     *x = x.sqrt();
+    ///     Ok(())
+    /// };
+    /// let opts = par::Loop::new().workers(2);
+    /// let mut v = vec![1.0, 4.0, 9.0];
+    /// opts.try_for_each_mut(&mut v, sqrt).unwrap();
+    /// assert_eq!(v, [1.0, 2.0, 3.0]);
+    /// let mut w = vec![4.0, -1.0, 9.0];
+    /// let e = opts.try_for_each_mut(&mut w, sqrt).unwrap_err();
+    /// assert_eq!(e.index(), Some(1));
+    /// // The failed item and those after it are unchanged (forked, every element is).
+    /// assert_eq!(w[1..], [-1.0, 9.0]);
+    /// ```
     #[track_caller]
     pub fn try_for_each_mut<T, E, F>(&self, slice: &mut [T], body: F) -> Result<()>
     where
@@ -216,6 +235,25 @@ impl Loop {
     }
 
     /// [`Loop::for_each_chunk_mut`] for a fallible body; see [`Loop::try_collect`].
+    ///
+    /// ```
+    /// // Scale each row of a matrix (3 columns) to sum 1; a row of zeros cannot be.
+    /// let normalise = |row: &mut [f64]| {
+    ///     let sum: f64 = row.iter().sum();
+    ///     if sum == 0.0 {
+    ///         return Err("a row of zeros");
+    ///     }
+    ///     row.iter_mut().for_each(|x| *x /= sum);
+    ///     Ok(())
+    /// };
+    /// let opts = par::Loop::new().workers(2);
+    /// let mut m = vec![1.0, 1.0, 2.0, 3.0, 0.0, 1.0];
+    /// opts.try_for_each_chunk_mut(&mut m, 3, normalise).unwrap();
+    /// assert_eq!(m, [0.25, 0.25, 0.5, 0.75, 0.0, 0.25]);
+    /// let mut z = vec![1.0, 1.0, 2.0, 0.0, 0.0, 0.0];
+    /// let e = opts.try_for_each_chunk_mut(&mut z, 3, normalise).unwrap_err();
+    /// assert_eq!(e.index(), Some(1)); // the chunk's index: row 1
+    /// ```
     #[track_caller]
     pub fn try_for_each_chunk_mut<T, E, F>(
         &self,

@@ -119,12 +119,31 @@ impl Loop {
 
     /// Runs the loop on `n` worker processes (at least 1; 1 runs it inline, unless a clause
     /// needs a process: then it forks one worker).
+    ///
+    /// ```
+    /// let v = par::Loop::new().workers(3).collect(0..7u32, |i| i * i);
+    /// assert_eq!(v, [0, 1, 4, 9, 16, 25, 36]);
+    /// // `workers(0)` is `workers(1)`: without a clause that needs a process, the loop runs
+    /// // inline, in this process.
+    /// let where_run = par::Loop::new().workers(0).collect(0..3u8, |_| par::in_worker());
+    /// assert_eq!(where_run, [false, false, false]);
+    /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n.max(1));
         self
     }
 
     /// How items are divided into chunks and handed to workers; see [`Schedule`].
+    ///
+    /// ```
+    /// use par::Schedule;
+    /// let want: Vec<u64> = (0..100u64).map(|i| i % 7).collect();
+    /// for s in [Schedule::Auto, Schedule::Static, Schedule::Dynamic(4), Schedule::Guided(2)] {
+    ///     // The schedule decides which worker runs which items, never the values or their order.
+    ///     let got = par::Loop::new().workers(2).schedule(s).collect(0..100u64, |i| i % 7);
+    ///     assert_eq!(got, want, "{s:?}");
+    /// }
+    /// ```
     pub fn schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
         self
@@ -171,6 +190,23 @@ impl Loop {
     /// items and has not started the first one, without using any CPU for longer than
     /// `timeout`, is killed the same way, naming the item it was sent (looked at about once a
     /// second, see [`Loop::stall_after`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = par::Loop::new().workers(2).timeout(Duration::from_millis(300));
+    /// // Items well within the limit: the loop runs as without it.
+    /// assert_eq!(opts.collect(0..4u32, |i| i + 1), [1, 2, 3, 4]);
+    /// // `PAR_WORKERS=1` runs loops inline, where no timeout is enforced: only look there then.
+    /// if par::default_workers() > 1 {
+    ///     let r = opts.try_collect(0..4u32, |i| {
+    ///         if i == 2 {
+    ///             std::thread::sleep(Duration::from_secs(30)); // killed after 300 ms
+    ///         }
+    ///         Ok::<u32, String>(i)
+    ///     });
+    ///     assert!(matches!(r, Err(par::Error::TimedOut { index: 2, .. })), "{r:?}");
+    /// }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -178,6 +214,13 @@ impl Loop {
 
     /// Shows a progress bar on stderr (items done/total, rate, ETA) when stderr is a terminal,
     /// or always when `PAR_PROGRESS=1`.
+    ///
+    /// ```
+    /// // The bar is drawn on stderr only: the values are the same with it or without it.
+    /// let v = par::Loop::new().workers(2).progress(true).collect(0..50u32, |i| i % 3);
+    /// assert_eq!(v.iter().sum::<u32>(), 49);
+    /// assert_eq!(v, par::Loop::new().workers(2).progress(false).collect(0..50u32, |i| i % 3));
+    /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
@@ -236,6 +279,23 @@ impl Loop {
 
     /// With [`Loop::retries`], panics are retried too (flaky bodies: a network call, a race in
     /// a C library). A body's `Err` is never retried: it is the item's answer.
+    ///
+    /// ```
+    /// // A flaky body: the first attempt at item 4 (in a worker) panics, the retry succeeds.
+    /// let marker = std::env::temp_dir().join(format!("par-doc-retry-panics-{}", std::process::id()));
+    /// let opts = par::Loop::new().workers(2).retries(1).retry_panics(true);
+    /// let v = opts.collect(0..6u32, |i| {
+    ///     if i == 4 && par::in_worker() && std::fs::create_dir(&marker).is_ok() {
+    ///         panic!("flaky");
+    ///     }
+    ///     i + 100
+    /// });
+    /// let _ = std::fs::remove_dir(&marker);
+    /// assert_eq!(v, [100, 101, 102, 103, 104, 105]);
+    /// // An `Err` is the item's answer, retried or not.
+    /// let r = opts.try_collect(0..4u32, |i| if i == 1 { Err("no") } else { Ok(i) });
+    /// assert!(matches!(r, Err(par::Error::Failed { index: 1, .. })), "{r:?}");
+    /// ```
     pub fn retry_panics(mut self, on: bool) -> Self {
         self.retry_panics = on;
         self
@@ -249,6 +309,20 @@ impl Loop {
     /// [`timeout`](Loop::timeout) to end it). A hang is never silent: a worker that was sent
     /// items and blocks before the first one starts (while it decodes them, say) is reported
     /// too, naming the item it was sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Item 1 sleeps (no CPU) longer than `stall_after`: par may warn on stderr, naming the
+    /// // worker and the item, but a warning never stops the loop.
+    /// let opts = par::Loop::new().workers(2).stall_after(Duration::from_millis(100));
+    /// let v = opts.collect(0..3u32, |i| {
+    ///     if i == 1 {
+    ///         std::thread::sleep(Duration::from_millis(300));
+    ///     }
+    ///     i * 2
+    /// });
+    /// assert_eq!(v, [0, 2, 4]);
+    /// ```
     pub fn stall_after(mut self, d: Duration) -> Self {
         self.stall_after = Some(d);
         self
@@ -328,12 +402,37 @@ impl Loop {
     /// that read them when the parent started (libgomp and OpenBLAS read theirs when they are
     /// loaded) keeps the parent's setting: set those before your program starts, or call the
     /// library's own `set_num_threads` in the body.
+    ///
+    /// ```
+    /// let parent = std::env::var("OMP_NUM_THREADS").ok();
+    /// let seen = par::Loop::new().workers(2).threads_per_worker(1).collect(0..2u8, |_| {
+    ///     (par::in_worker(), std::env::var("OMP_NUM_THREADS").ok())
+    /// });
+    /// for (in_worker, omp) in seen {
+    ///     if in_worker {
+    ///         assert_eq!(omp.as_deref(), Some("1"), "a worker's pools get one thread");
+    ///     } else {
+    ///         assert_eq!(omp, parent, "inline (`PAR_WORKERS=1`, one core): nothing is set");
+    ///     }
+    /// }
+    /// assert_eq!(std::env::var("OMP_NUM_THREADS").ok(), parent, "the parent's is never changed");
+    /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
         self.threads_per_worker = Some(n);
         self
     }
 
     /// Stops the loop when `handle` is cancelled (see [`Cancel`]).
+    ///
+    /// ```
+    /// let stop = par::Cancel::new();
+    /// let opts = par::Loop::new().workers(2).cancel(&stop);
+    /// let v = opts.try_collect(0..4u32, |i| Ok::<u32, String>(i * 2));
+    /// assert_eq!(v.unwrap(), [0, 2, 4, 6]);
+    /// stop.cancel(); // from any clone: another thread, a Ctrl-C handler
+    /// let r = opts.try_collect(0..4u32, |i| Ok::<u32, String>(i * 2));
+    /// assert!(matches!(r, Err(par::Error::Cancelled)));
+    /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
         self.cancel = Some(handle.clone());
         self
@@ -342,6 +441,17 @@ impl Loop {
     /// The largest frame a worker may send (default 1 GiB); a frame declaring more is
     /// [`Error::Decode`](crate::Error::Decode), never an allocation. Results are split into frames of a few MiB, so
     /// this bounds the encoded size of one result.
+    ///
+    /// ```
+    /// let opts = par::Loop::new().workers(2).max_frame(64 << 10); // 64 KiB
+    /// let small = opts.try_collect(0..4u32, |i| Ok::<Vec<u8>, String>(vec![i as u8; 1000]));
+    /// assert_eq!(small.unwrap()[3], [3u8; 1000]);
+    /// // Inline (`PAR_WORKERS=1`) nothing travels, so no frame is read: only look when forked.
+    /// if par::default_workers() > 1 {
+    ///     let big = opts.try_collect(0..2u32, |_| Ok::<Vec<u8>, String>(vec![0u8; 256 << 10]));
+    ///     assert!(matches!(big, Err(par::Error::Decode { .. })), "{big:?}");
+    /// }
+    /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = Some(bytes);
         self
@@ -431,6 +541,11 @@ pub struct ParseScheduleError {
 
 impl ParseScheduleError {
     /// The text that did not parse.
+    ///
+    /// ```
+    /// let e = "dynamic,0".parse::<par::Schedule>().unwrap_err();
+    /// assert_eq!(e.text(), "dynamic,0");
+    /// ```
     pub fn text(&self) -> &str {
         &self.text
     }

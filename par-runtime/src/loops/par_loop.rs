@@ -99,6 +99,17 @@ impl Loop {
     }
 
     /// [`Loop::for_each`] for a fallible body; see [`Loop::try_collect`].
+    ///
+    /// ```
+    /// let opts = par::Loop::new().workers(2);
+    /// assert!(opts.try_for_each(0..5u32, |_| Ok::<(), String>(())).is_ok());
+    /// let r = opts.try_for_each(0..5u32, |i| {
+    ///     if i == 3 { Err(format!("item {i}: disk full")) } else { Ok(()) }
+    /// });
+    /// let e = r.unwrap_err();
+    /// assert_eq!(e.index(), Some(3));
+    /// assert!(e.to_string().contains("disk full"), "{e}");
+    /// ```
     #[track_caller]
     pub fn try_for_each<S, E, F>(&self, src: S, body: F) -> Result<()>
     where
@@ -143,6 +154,23 @@ impl Loop {
     }
 
     /// [`Loop::reduce`] for a fallible fold; see [`Loop::try_collect`].
+    ///
+    /// ```
+    /// // The sum of numbers written as text; one that does not parse fails the loop, naming it.
+    /// let sum = |words: Vec<&str>| par::Loop::new().workers(2).try_reduce(
+    ///     words,
+    ///     || 0u32,
+    ///     |acc, w| {
+    ///         *acc += w.parse::<u32>().map_err(|e| format!("{w:?}: {e}"))?;
+    ///         Ok::<(), String>(())
+    ///     },
+    ///     |a, b| a + b,
+    /// );
+    /// assert_eq!(sum(vec!["1", "2", "3", "4"]).unwrap(), 10);
+    /// let e = sum(vec!["1", "2", "x", "4"]).unwrap_err();
+    /// assert_eq!(e.index(), Some(2));
+    /// assert!(e.to_string().contains("\"x\""), "{e}");
+    /// ```
     #[track_caller]
     pub fn try_reduce<S, A, E, I, Fo, C>(
         &self,
@@ -207,6 +235,21 @@ impl Loop {
 
     /// [`Loop::try_reduce_each`] for an infallible fold, that panics only on a failure of the
     /// loop itself (a fork refused, a cancel).
+    ///
+    /// ```
+    /// let (sum, failed) = par::Loop::new().workers(2).reduce_each(
+    ///     0..10u64,
+    ///     || 0,
+    ///     |acc, i| {
+    ///         if i == 7 { panic!("seven") }
+    ///         *acc += i;
+    ///     },
+    ///     |a, b| a + b,
+    /// );
+    /// assert_eq!(sum, 45 - 7); // every item but 7
+    /// assert_eq!(failed.len(), 1);
+    /// assert!(matches!(failed[0], par::Error::Panicked { index: 7, .. }));
+    /// ```
     #[track_caller]
     pub fn reduce_each<S, A, I, Fo, C>(
         &self,
@@ -358,6 +401,14 @@ impl Loop {
     }
 
     /// [`Loop::try_collect_each`] that panics only on a failure of the loop itself.
+    ///
+    /// ```
+    /// let out = par::Loop::new().workers(3).collect_each(vec!["4", "x", "16"], |s| s.parse::<u32>());
+    /// assert_eq!(out.len(), 3); // one `Result` per item, in order
+    /// assert_eq!(out[0].as_ref().ok(), Some(&4));
+    /// assert!(matches!(out[1], Err(par::Error::Failed { index: 1, .. })));
+    /// assert_eq!(out[2].as_ref().ok(), Some(&16));
+    /// ```
     #[track_caller]
     pub fn collect_each<S, T, E, F>(&self, src: S, body: F) -> Vec<Result<T>>
     where
@@ -393,6 +444,15 @@ impl Loop {
     }
 
     /// [`Loop::position_any`] for a fallible predicate; see [`Loop::try_collect`].
+    ///
+    /// ```
+    /// let opts = par::Loop::new().workers(2);
+    /// let hit = opts.try_position_any(vec!["10", "20", "30"], |s| s.parse::<u32>().map(|n| n == 30));
+    /// assert_eq!(hit.unwrap(), Some(2));
+    /// // No match, and an item whose predicate fails: the failure, naming the item.
+    /// let r = opts.try_position_any(vec!["10", "oops", "30"], |s| s.parse::<u32>().map(|n| n == 99));
+    /// assert_eq!(r.unwrap_err().index(), Some(1));
+    /// ```
     #[track_caller]
     pub fn try_position_any<S, E, F>(&self, src: S, pred: F) -> Result<Option<usize>>
     where
@@ -451,6 +511,22 @@ impl Loop {
     }
 
     /// [`Loop::unordered`] yielding `Result`s: after the first `Err` the iterator ends.
+    ///
+    /// ```
+    /// let opts = par::Loop::new().workers(2);
+    /// let mut ok: Vec<u32> = opts
+    ///     .try_unordered(0..5u32, |i| Ok::<u32, String>(i * i))
+    ///     .map(|r| r.unwrap())
+    ///     .collect();
+    /// ok.sort();
+    /// assert_eq!(ok, [0, 1, 4, 9, 16]);
+    /// let got: Vec<par::Result<u32>> = opts
+    ///     .try_unordered(0..100u32, |i| if i == 50 { Err(format!("item {i}")) } else { Ok(i) })
+    ///     .collect();
+    /// // Some values (as they completed), then the failure, then the end.
+    /// assert_eq!(got.iter().filter(|r| r.is_err()).count(), 1);
+    /// assert_eq!(got.last().unwrap().as_ref().unwrap_err().index(), Some(50));
+    /// ```
     #[track_caller]
     pub fn try_unordered<'a, S, T, E, F>(&self, src: S, body: F) -> TryUnordered<'a, T>
     where
@@ -590,6 +666,11 @@ pub(crate) fn or_panic<T>(r: Result<T>) -> T {
 }
 
 /// Results as they complete; see [`Loop::unordered`].
+///
+/// ```
+/// let total: u64 = par::Loop::new().workers(2).unordered(1..=100u64, |i| i).sum();
+/// assert_eq!(total, 5050); // any order, every value once
+/// ```
 pub struct Unordered<'a, T: Transfer> {
     inner: TryUnordered<'a, T>,
 }
@@ -602,6 +683,13 @@ impl<T: Transfer> Iterator for Unordered<'_, T> {
 }
 
 /// Results (or the first failure) as they complete; see [`Loop::try_unordered`].
+///
+/// ```
+/// let it: par::TryUnordered<u32> = par::Loop::new().try_unordered(0..3u32, |i| Ok::<u32, String>(i));
+/// let mut v: Vec<u32> = it.collect::<par::Result<_>>().unwrap();
+/// v.sort();
+/// assert_eq!(v, [0, 1, 2]);
+/// ```
 pub struct TryUnordered<'a, T: Transfer> {
     inner: TeamIter<'a, T>,
 }

@@ -7,6 +7,18 @@ use std::ops::Range;
 use std::time::Duration;
 
 /// How a loop's items are divided into chunks and handed to workers.
+///
+/// ```
+/// use par::Schedule;
+/// // Items of very different cost: hand them out one at a time.
+/// let opts = par::Loop::new().workers(2).schedule(Schedule::Dynamic(1));
+/// let v = opts.collect(0..8u64, |i| (0..i * 1000).sum::<u64>());
+/// assert_eq!(v[3], (0..3000).sum::<u64>());
+/// // As OpenMP's `OMP_SCHEDULE` writes it (a command line, a config file):
+/// let s: Schedule = "dynamic,4".parse().unwrap();
+/// assert_eq!(s, Schedule::Dynamic(4));
+/// assert_eq!(Schedule::default(), Schedule::Auto);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Schedule {
     /// Sizes chunks from the measured time per item: small probes first, then chunks of about
