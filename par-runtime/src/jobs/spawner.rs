@@ -4,7 +4,7 @@
 
 use crate::wire::codec::Transfer;
 
-/// Where a call of a `#[parallel]` function can be submitted: [`Queue`] and [`Map`] (which run
+/// Where a call of a `#[parallel]` function can be submitted: [`Queue`](crate::Queue) and [`Map`](crate::Map) (which run
 /// `f(args)` in a forked child) and [`Pool`](crate::Pool) (which sends `name` and the encoded
 /// `args` to a reusable worker). The companion `spawn` that `#[parallel]` generates takes any
 /// `Spawner`.
