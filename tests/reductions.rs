@@ -291,3 +291,23 @@ fn try_and_keep_going_array_reductions() {
         assert_eq!(h, [251, 251, 251, 241], "{w} workers");
     }
 }
+
+#[test]
+fn a_minus_reduction_on_an_array_and_a_vec_equals_the_sequential_loop() {
+    let seq = {
+        let (mut a, mut v) = ([100i64; 8], vec![7i64; 5]);
+        for i in 0..5000i64 {
+            a[(i % 8) as usize] -= i;
+            v[(i % 5) as usize] -= 2 * i;
+        }
+        (a, v)
+    };
+    for w in [1, 2, 3] {
+        let (mut a, mut v) = ([100i64; 8], vec![7i64; 5]);
+        par::par!(workers = w, reduce(-: a, v), for i in 0..5000i64 {
+            a[(i % 8) as usize] -= i;
+            v[(i % 5) as usize] -= 2 * i;
+        });
+        assert_eq!((a, v), seq, "{w} workers");
+    }
+}
