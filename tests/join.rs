@@ -5,22 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 const WORKERS: [usize; 3] = [1, 2, 3];
-
-/// Waits (a bounded time) for `path` to exist: a closure that waits for the other's file can
-/// only finish if the two run at the same time.
-fn await_file(path: &Path) -> bool {
-    let start = Instant::now();
-    while !path.exists() {
-        if start.elapsed() > Duration::from_secs(30) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    true
-}
 
 #[test]
 fn both_values_of_different_types_with_1_2_and_3_workers() {
@@ -62,7 +48,7 @@ fn the_two_closures_run_at_the_same_time_in_two_worker_processes() {
     // Each side writes its file, then waits for the other's: neither can end unless both run.
     let side = |mine: &Path, other: &Path| {
         std::fs::write(mine, b"here").expect("write the side's file");
-        (std::process::id(), await_file(other))
+        (std::process::id(), common::await_file(other))
     };
     let ((pid_a, saw_b), (pid_b, saw_a)) = par::join(|| side(&a, &b), || side(&b, &a));
     assert!(saw_a && saw_b, "the closures did not run at the same time");

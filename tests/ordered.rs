@@ -6,24 +6,11 @@
 mod common;
 
 use std::cell::Cell;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use par::par;
 
 const WORKERS: [usize; 3] = [1, 2, 3];
-
-/// Waits (a bounded time) for `path` to exist.
-fn await_file(path: &Path) -> bool {
-    let start = Instant::now();
-    while !path.exists() {
-        if start.elapsed() > Duration::from_secs(30) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    true
-}
 
 fn f(i: u64) -> u64 {
     (i * 2654435761) % 1000
@@ -116,7 +103,7 @@ fn the_first_value_comes_before_the_last_item_is_done() {
         // after every item was done would never see the marker (and fail after 30 s).
         let mut it = par::Loop::new().workers(w).ordered(0..N, |i| {
             if i == N - 1 {
-                await_file(&marker)
+                common::await_file(&marker)
             } else {
                 true
             }

@@ -199,3 +199,16 @@ pub fn loops_fork() -> bool {
     }
     true
 }
+
+/// Waits (up to 30 s) for `path` to exist; false if it never did. Two bodies that each wait for
+/// the other's file finish only if they run at the same time.
+pub fn await_file(path: &std::path::Path) -> bool {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        if start.elapsed() > Duration::from_secs(30) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
