@@ -460,9 +460,9 @@ pub mod ops {
         }
     }
 
-    /// The items of an [`Operand`] that is its own private copy and travels as itself.
-    macro_rules! as_itself {
-        ($t:ty) => {
+    /// The items of an [`Operand`] that is its own private copy (moved through the body as it is).
+    macro_rules! own_private {
+        () => {
             type Private = Self;
             #[inline(always)]
             fn private(self) -> Self {
@@ -476,6 +476,13 @@ pub mod ops {
             fn public_ref(p: &Self) -> &Self {
                 p
             }
+        };
+    }
+
+    /// The items of an [`Operand`] that is its own private copy and travels as itself.
+    macro_rules! as_itself {
+        ($t:ty) => {
+            own_private!();
             type Shape = NoShape;
             #[inline(always)]
             fn shape(&self) -> NoShape {
@@ -591,19 +598,7 @@ pub mod ops {
     }
 
     impl<T: Operand> Operand for Vec<T> {
-        type Private = Self;
-        #[inline(always)]
-        fn private(self) -> Self {
-            self
-        }
-        #[inline(always)]
-        fn public(p: Self) -> Self {
-            p
-        }
-        #[inline(always)]
-        fn public_ref(p: &Self) -> &Self {
-            p
-        }
+        own_private!();
         type Shape = usize;
         #[inline(always)]
         fn shape(&self) -> usize {
