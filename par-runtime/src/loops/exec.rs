@@ -36,6 +36,9 @@ pub(crate) enum Clause {
     Timeout,
     Retries,
     MemoryLimit,
+    /// `max_items_per_worker`: workers recycled after their share (a leak in the body stays
+    /// in a worker that leaves; inline it would pile up in the caller).
+    MaxItems,
     /// `if = true` / `parallel(true)`.
     ParallelTrue,
     Cancel,
@@ -52,6 +55,8 @@ impl Clause {
             Some(Clause::Retries)
         } else if opts.memory_limit.is_some() {
             Some(Clause::MemoryLimit)
+        } else if opts.max_items_per_worker.is_some() {
+            Some(Clause::MaxItems)
         } else if opts.parallel == Some(true) {
             Some(Clause::ParallelTrue)
         } else if opts.cancel.is_some() {
@@ -68,6 +73,7 @@ impl Clause {
             Clause::Timeout => "timeout",
             Clause::Retries => "retries",
             Clause::MemoryLimit => "memory_limit",
+            Clause::MaxItems => "max_items_per_worker",
             Clause::ParallelTrue => "`if = true`",
             Clause::Cancel => "cancel",
             Clause::KeepGoing => "keep_going's crash isolation",

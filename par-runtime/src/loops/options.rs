@@ -34,6 +34,7 @@ use crate::loops::sched::Schedule;
 ///
 /// - A loop that asks for something only a process gives, a [`timeout`](Loop::timeout),
 ///   [`retries`](Loop::retries), a [`memory_limit`](Loop::memory_limit),
+///   [`max_items_per_worker`](Loop::max_items_per_worker),
 ///   [`parallel(true)`](Loop::parallel) (`if = true`), a [`cancel`](Loop::cancel) handle or
 ///   `keep_going` (`collect_each`, `reduce_each`: a crash fails only its item), forks at least
 ///   one worker: with `workers(1)`, on a one-CPU machine, and nested inside a worker's item
@@ -233,8 +234,9 @@ impl Loop {
     /// million items of a few nanoseconds each; each call decides afresh from its own item
     /// count, so a call site that first sees small inputs forks a large one. An inline run
     /// keeps par's semantics but not its isolation: a crash in an item would be a crash of the
-    /// caller. Any explicit schedule, a `timeout`, `retries`, a `memory_limit`, `cancel` or
-    /// `parallel(true)` keeps a loop forking (see "Workers and sequential mode").
+    /// caller. Any explicit schedule, a `timeout`, `retries`, a `memory_limit`,
+    /// `max_items_per_worker`, `cancel` or `parallel(true)` keeps a loop forking (see "Workers
+    /// and sequential mode").
     ///
     /// ```
     /// let n = 3;
@@ -333,7 +335,9 @@ impl Loop {
     /// leak or fragment memory). Chunks are never split, so a worker runs at most `n` items
     /// plus the rest of the chunk that reached `n`; with `schedule = dynamic(1)`, exactly at
     /// most `n`. Collect, for-each and reduce over ranges, vectors and slices recycle;
-    /// `unordered` loops and streams ignore it.
+    /// `unordered` loops and streams ignore it. A loop with it forks even with one worker, on
+    /// one CPU, nested in a worker and where `auto` would run it inline: inline, what the body
+    /// leaks would stay in the caller (the explicit sequential modes run it inline and say so).
     ///
     /// ```
     /// use std::collections::HashSet;
