@@ -1253,7 +1253,7 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                     *done = true;
                     team.progress.finish();
                     if let Some(e) = team.take_error() {
-                        return Some(Err(e));
+                        return Some(Err(gap_error(e, *next)));
                     }
                     return match team.len {
                         Some(n) if *next < n => Some(Err(Error::Lost {
@@ -1292,6 +1292,26 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                 }
             },
         }
+    }
+}
+
+/// The error an ordered iterator hands out at `next`, its first item without a value, for a
+/// failure `e` of a later item: the items from `next` up to it ran, but their values never
+/// arrived (a worker sends a chunk's values together, and died or was killed before it sent
+/// them). Handing out `e` itself would leave a gap the caller cannot see; the error is in
+/// `next`'s place instead, says which values are missing and why.
+fn gap_error(e: Error, next: usize) -> Error {
+    match e.index() {
+        Some(at) if at > next => Error::Lost {
+            index: Some(next),
+            pid: e.pid(),
+            message: format!(
+                "the values of items {next} to {} never arrived (their worker sent them with \
+                 item {at}'s chunk, which failed): {e}",
+                at - 1
+            ),
+        },
+        _ => e,
     }
 }
 
