@@ -60,6 +60,7 @@ pub use jobs::spawner::Spawner;
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
 pub use loops::par_loop::{InOrder, TryInOrder, TryUnordered, Unordered};
+pub use loops::report::{last_report, LoopReport, WorkerReport};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};

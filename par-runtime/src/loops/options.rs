@@ -100,6 +100,8 @@ pub struct Loop {
     pub(crate) max_items_per_worker: Option<usize>,
     pub(crate) memory_limit: Option<u64>,
     pub(crate) threads_per_worker: Option<usize>,
+    pub(crate) report: bool,
+    pub(crate) progress_label: Option<String>,
 }
 
 impl Loop {
@@ -223,6 +225,37 @@ impl Loop {
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// What the progress bar says it counts: `progress_label("rows")` draws
+    /// `rows [00:00:03] ... 512/2000 items` instead of `par [...]` (and turns the bar on, as
+    /// [`progress(true)`](Loop::progress) does; `par!`'s clause is `progress = "rows"`).
+    ///
+    /// ```
+    /// let v = par::Loop::new().workers(2).progress_label("rows").collect(0..20u32, |i| i);
+    /// assert_eq!(v.len(), 20);
+    /// ```
+    pub fn progress_label(mut self, label: impl Into<String>) -> Self {
+        self.progress = true;
+        self.progress_label = Some(label.into());
+        self
+    }
+
+    /// Prints the loop's report on stderr when it ends: where it ran and why, wall and busy
+    /// times, imbalance, speedup, fork and decode costs, bytes and chunks (the
+    /// [`LoopReport`](crate::LoopReport) that [`last_report`](crate::last_report) returns, in
+    /// the format the README's "Reports and timelines" section describes). `PAR_REPORT=1` in
+    /// the environment does it for every loop; `par!`'s clause is `report`. Loops nested in a
+    /// worker never print.
+    ///
+    /// ```
+    /// // Prints `par: src/main.rs:3  100 items  2 workers  forked (forks)` and two more lines.
+    /// let v = par::Loop::new().workers(2).report(true).collect(0..100u32, |i| i + 1);
+    /// assert_eq!(v.len(), 100);
+    /// ```
+    pub fn report(mut self, on: bool) -> Self {
+        self.report = on;
         self
     }
 
