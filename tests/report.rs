@@ -464,6 +464,18 @@ fn the_report_says_inline_or_forked_and_why_for_every_decision_path() {
         "{later:?}"
     );
 
+    // A search forks, and says it never learns to run inline.
+    let hit = Loop::new()
+        .workers(2)
+        .schedule(Schedule::Dynamic(1))
+        .position_any(0..20u32, |i| i == 3);
+    assert_eq!(hit, Some(3));
+    let rep = par::last_report().unwrap();
+    assert!(
+        rep.reason.starts_with("forks: a search") && rep.items <= 20,
+        "{rep:?}"
+    );
+
     // A failed loop's report has the error, and an iterator's team reports when dropped.
     let r = Loop::new()
         .workers(2)

@@ -226,9 +226,14 @@ fn context(
                 )
             }
         ),
+        Reason::Auto(p) => format!(
+            "auto: inline {}, forked {} predicted",
+            report::human(std::time::Duration::from_nanos(p.inline_ns as u64)),
+            report::human(std::time::Duration::from_nanos(p.parallel_ns as u64))
+        ),
         r => r.to_string(),
     };
-    Context::new(site, len, &reason, opts.schedule, opts.report)
+    Context::new(site, len, &reason, opts.schedule, opts.report).search(form == Form::Find)
 }
 
 fn len_of<S: Source>(src: &S) -> Option<usize> {

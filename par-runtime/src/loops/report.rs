@@ -43,7 +43,7 @@ use crate::trace;
 /// assert_eq!(v.len(), 1000);
 /// let r = par::last_report().expect("a loop ran on this thread");
 /// assert_eq!(r.items, 1000);
-/// assert!(r.site.ends_with(".rs:2"), "{}", r.site);
+/// assert!(r.site.contains(".rs:"), "{}", r.site); // file:line of the `collect` call
 /// if r.inline {
 ///     // PAR_WORKERS=1 or one core: the reason says so, and no worker was forked.
 ///     assert!(r.per_worker.is_empty(), "{r}");
@@ -67,7 +67,7 @@ pub struct LoopReport {
     pub workers: usize,
     /// Why it ran where it ran: the clause, the mode, or `auto`'s predicted times
     /// (`"if = false"`, `"one worker"`, `"timeout needs a worker process"`,
-    /// `"auto: inline 40 us, forked 900 us predicted"`, `"auto: the first run here forks and
+    /// `"auto: inline 40 us, forked 0.9 ms predicted"`, `"auto: the first run here forks and
     /// measures"`, `"forks: schedule static (only auto learns to run inline)"`...).
     pub reason: String,
     /// The schedule asked for (`auto` unless set).
@@ -188,6 +188,8 @@ pub(crate) struct Context {
     started: Instant,
     /// The team's drop ends the report (an iterator's team), not `team_finished`.
     ends_in_drop: bool,
+    /// A search: it may end before every item ran.
+    search: bool,
 }
 
 impl Context {
@@ -210,7 +212,14 @@ impl Context {
                 Instant::now()
             },
             ends_in_drop: false,
+            search: false,
         }
+    }
+
+    /// The loop is a search (`position_any`, `any`), which ends at its first match.
+    pub(crate) fn search(mut self, on: bool) -> Self {
+        self.search = on;
+        self
     }
 }
 
@@ -471,8 +480,9 @@ impl Recorder {
             self.items_inline
         } else {
             let done = per_worker.iter().map(|w| w.items).sum();
+            // A keep-going loop's failed items sent no value, and are items all the same.
             match (ctx.len, &self.error) {
-                (Some(n), None) => n.max(done),
+                (Some(n), None) if !ctx.search => n.max(done),
                 _ => done,
             }
         };
@@ -628,7 +638,7 @@ pub(crate) fn json_str(s: &str) -> String {
 }
 
 /// A duration for people: `42 us`, `0.5 ms`, `634 ms`, `1.23 s`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
     if us < 100.0 {
         format!("{us:.0} us")
