@@ -72,7 +72,8 @@ pub struct LoopReport {
     pub reason: String,
     /// The schedule asked for (`auto` unless set).
     pub schedule: Schedule,
-    /// Wall time from the decision to the last value (forks and reaping included).
+    /// Wall time from the decision to the last value (forks and reaping included); for an
+    /// `unordered` or `ordered` iterator, to the iterator's drop.
     pub wall: Duration,
     /// One entry per worker process forked, replacements included, in fork order (empty for
     /// an inline run).
