@@ -496,4 +496,10 @@ fn the_report_says_inline_or_forked_and_why_for_every_decision_path() {
     );
     assert_eq!(rep.items, 50);
     assert_eq!(rep.per_worker.iter().map(|w| w.items).sum::<usize>(), 50);
+
+    // `join` is a loop of two items, each side in its own worker.
+    assert_eq!(par::join(|| 1u8, || 2u8), (1, 2));
+    let rep = par::last_report().unwrap();
+    assert!(!rep.inline && rep.items == 2, "{rep:?}");
+    assert!(rep.site.starts_with("tests/report.rs:"), "{rep:?}");
 }

@@ -161,7 +161,7 @@ impl LoopReport {
 /// assert_eq!(r.items, 10);
 /// ```
 pub fn last_report() -> Option<LoopReport> {
-    LAST.with(|l| l.borrow().clone())
+    LAST.try_with(|l| l.borrow().clone()).ok().flatten()
 }
 
 thread_local! {
@@ -228,12 +228,14 @@ impl Context {
 /// finished when it is dropped (an iterator's team), else by [`team_finished`].
 pub(crate) fn expect_team(mut ctx: Context, ends_in_drop: bool) {
     ctx.ends_in_drop = ends_in_drop;
-    PENDING.with(|p| *p.borrow_mut() = Some(ctx));
+    // What a team left unfinished (its loop unwound by a panic) is not this loop's.
+    let _ = STASH.try_with(|s| s.borrow_mut().take());
+    let _ = PENDING.try_with(|p| *p.borrow_mut() = Some(ctx));
 }
 
 /// The context `expect_team` left for the team starting now.
 pub(crate) fn take_pending() -> Option<Context> {
-    PENDING.with(|p| p.borrow_mut().take())
+    PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten()
 }
 
 /// An inline run ended: `items` values (or `error`).
@@ -251,7 +253,9 @@ pub(crate) fn inline_done(ctx: Context, items: usize, error: Option<&Error>) {
 /// A forked run ended (its team dropped, or never started): finishes its report.
 pub(crate) fn team_finished(error: Option<&Error>) {
     let rec = STASH
-        .with(|s| s.borrow_mut().take())
+        .try_with(|s| s.borrow_mut().take())
+        .ok()
+        .flatten()
         .or_else(|| take_pending().map(|ctx| Recorder::new(Some(ctx), 0)));
     if let Some(mut rec) = rec {
         if let Some(e) = error {
@@ -458,7 +462,8 @@ impl Recorder {
         if self.ctx.as_ref().is_some_and(|c| c.ends_in_drop) {
             self.end();
         } else if self.ctx.is_some() {
-            STASH.with(|s| *s.borrow_mut() = Some(self));
+            // `try_with`: a team dropped while the thread's locals are torn down reports nothing.
+            let _ = STASH.try_with(|s| *s.borrow_mut() = Some(self));
         }
     }
 
@@ -515,7 +520,7 @@ impl Recorder {
                 trace::write_loop(&trace_events(&report, &ctx, events, self.dispatch));
             }
         }
-        LAST.with(|l| *l.borrow_mut() = Some(report));
+        let _ = LAST.try_with(|l| *l.borrow_mut() = Some(report));
     }
 }
 
