@@ -497,6 +497,32 @@ fn the_report_says_inline_or_forked_and_why_for_every_decision_path() {
     assert_eq!(rep.items, 50);
     assert_eq!(rep.per_worker.iter().map(|w| w.items).sum::<usize>(), 50);
 
+    // Keep going: a crash fails its item only; the report counts the death and every item.
+    let out = Loop::new().workers(2).collect_each(0..6u32, |i| {
+        if i == 2 {
+            std::process::exit(9);
+        }
+        Ok::<_, String>(i)
+    });
+    assert!(out[2].is_err() && out.iter().filter(|r| r.is_ok()).count() == 5);
+    let rep = par::last_report().unwrap();
+    assert_eq!(
+        (rep.items, rep.deaths, rep.error.clone()),
+        (6, 1, None),
+        "{rep:?}"
+    );
+    assert!(
+        rep.per_worker.len() >= 3,
+        "a replacement was forked: {rep:?}"
+    );
+
+    // A stream: the items it pulled.
+    let v = Loop::new().workers(2).collect(par::stream(0..30u32), |i| i);
+    assert_eq!(v.len(), 30);
+    let rep = par::last_report().unwrap();
+    assert!(rep.reason.starts_with("forks: a stream"), "{rep:?}");
+    assert_eq!(rep.items, 30);
+
     // `join` is a loop of two items, each side in its own worker.
     assert_eq!(par::join(|| 1u8, || 2u8), (1, 2));
     let rep = par::last_report().unwrap();
