@@ -328,7 +328,7 @@ fn busy_times_add_up_to_the_workers_cpu_time() {
     // else runs on its core. Each item says what it took in wall and CPU time, so a loaded
     // machine (wall well over CPU) is seen and allowed for; the best of a few tries is taken.
     let mut seen = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         let before = children_cpu();
         let v = Loop::new()
             .workers(1)
@@ -349,25 +349,27 @@ fn busy_times_add_up_to_the_workers_cpu_time() {
         assert_eq!(r.per_worker[0].items, 64);
         assert_eq!(r.chunks, 16);
         let busy = r.busy().as_secs_f64();
-        // Busy time covers the items' own wall time, and not much more.
+        // Busy time covers the items' own wall time, and is never counted twice.
         assert!(busy >= item_wall * 0.99, "busy {busy} < items {item_wall}");
         assert!(
-            busy <= item_wall * 1.10 + 0.005,
+            busy <= item_wall * 2.0 + 0.05,
             "busy {busy} >> items {item_wall}"
         );
-        // getrusage agrees with what the items measured of their CPU time.
-        assert!(
-            (cpu / item_cpu - 1.0).abs() < 0.25,
-            "children's CPU {cpu} s, the items' {item_cpu} s"
-        );
-        // Busy over CPU time is what being descheduled makes it.
+        // On a quiet enough try: busy time is the items' wall time (what lies between items
+        // is preempted too on a loaded machine), getrusage agrees with what the items measured
+        // of their CPU time, and busy over CPU time is what being descheduled made it.
         let steal = item_wall / item_cpu;
-        seen.push((busy / cpu, steal));
-        if (busy / (cpu * steal) - 1.0).abs() < 0.25 {
+        seen.push((busy / item_wall, cpu / item_cpu, busy / cpu, steal));
+        if busy <= item_wall * 1.10 + 0.005
+            && (cpu / item_cpu - 1.0).abs() < 0.25
+            && (busy / (cpu * steal) - 1.0).abs() < 0.25
+        {
             return;
         }
     }
-    panic!("busy / CPU time, wall / CPU time of the items, 4 tries: {seen:?}");
+    panic!(
+        "busy / items' wall, children's CPU / items' CPU, busy / CPU, items' wall / CPU; 6 tries: {seen:?}"
+    );
 }
 
 #[test]
