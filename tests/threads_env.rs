@@ -62,7 +62,11 @@ fn fixture() {
         let noise = std::thread::spawn(move || {
             let mut i = 0u64;
             while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                std::env::set_var("PAR_TEST_NOISE", i.to_string());
+                // SAFETY: none, on purpose: this thread changes the environment while the main
+                // thread forks (what the test is about); the main thread reads no variable
+                // meanwhile, and par's child never calls `setenv`/`getenv` on the inherited
+                // environment (it installs a fresh array, sys::Environ).
+                unsafe { std::env::set_var("PAR_TEST_NOISE", i.to_string()) };
                 i += 1;
             }
         });

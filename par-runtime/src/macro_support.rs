@@ -746,7 +746,7 @@ pub mod ops {
     );
 
     macro_rules! arith {
-        ($zero:expr, $one:expr; $($t:ty),*) => {$(
+        ($zero:expr_2021, $one:expr_2021; $($t:ty),*) => {$(
             impl Sum for $t {
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { $zero }

@@ -686,7 +686,7 @@ impl Environ {
 /// The process' `environ` array (null-terminated; null itself if there is none).
 #[cfg(not(target_vendor = "apple"))]
 fn current_environ() -> *const *const libc::c_char {
-    extern "C" {
+    unsafe extern "C" {
         static environ: *const *const libc::c_char;
     }
     // SAFETY: reading the pointer value of the C runtime's `environ`; the caller is a child
@@ -713,7 +713,7 @@ fn set_environ(array: *const *const libc::c_char) {
     }
     #[cfg(not(target_vendor = "apple"))]
     {
-        extern "C" {
+        unsafe extern "C" {
             static mut environ: *const *const libc::c_char;
         }
         // SAFETY: the caller is a child with one thread, so nothing reads `environ` during the

@@ -357,7 +357,7 @@ number!(u8 u16 u32 u64 u128 i8 i16 i32 i64 i128 f32 f64);
 /// evaluates to `None` for any other type. `TypeId` comparisons fold at compile time, so the
 /// dispatch costs nothing at run time.
 macro_rules! dispatch_plain {
-    ($t:ty, $on:ident, $on_vec:ident, $($arg:expr),*) => {{
+    ($t:ty, $on:ident, $on_vec:ident, $($arg:expr_2021),*) => {{
         use std::any::TypeId;
         let id = TypeId::of::<$t>();
         dispatch_plain!(@each id, $on, $on_vec, ($($arg),*),
