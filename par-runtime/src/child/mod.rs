@@ -6,8 +6,9 @@
 //! What this layer guarantees to the families above it:
 //! - a child never returns into the code that forked it and never unwinds out of its body: it
 //!   leaves by `_exit`, after flushing its stdout;
-//! - a child dies with its parent (the death pipe), and a [`Child`] that is dropped is killed
-//!   and reaped: no zombie, no orphan, whatever path the parent takes;
+//! - a child dies with its parent, whatever signals the parent or the body block or ignore
+//!   (Linux's parent-death `SIGKILL`, and the death pipe), and a [`Child`] that is dropped is
+//!   killed and reaped: no zombie, no orphan, whatever path the parent takes;
 //! - a child that vanished before par could reap it (`SIGCHLD` ignored) is a normal end when
 //!   its work was complete and a death when it was not ([`Child::ended`]);
 //! - a child gets its family's [`Limits`] (memory limit, thread-pool variables) before it
@@ -49,6 +50,14 @@ pub(crate) struct Pipes {
     pub(crate) what: What,
     /// Its memory limit and environment, set in the child right after the fork.
     pub(crate) limits: Limits,
+    /// The child may outlive the call that forks it and be used from another thread (`Pool`
+    /// workers, started channels). Linux's parent-death signal fires when the *thread* that
+    /// forked ends, so such a child gets it only when forked on a thread that lasts as long
+    /// as the process ([`forking_thread_lasts`]; [`spawn_lasting`] forks on one); otherwise
+    /// it dies with its parent by the death pipe alone. The other children (loop workers,
+    /// `Queue`/`Map` jobs) are forked by a call that waits for them, or by a value that
+    /// cannot leave its thread, and always get it.
+    pub(crate) outlives_call: bool,
 }
 
 /// The error contexts that name a kind of child (`Error::Io`'s context is a static string).
@@ -138,6 +147,104 @@ pub(crate) fn spawn_with<T>(
     fork_child(pipes, &[], value, body)
 }
 
+/// [`spawn`] for a child that outlives the call (see [`Pipes::outlives_call`], set here): on a
+/// thread that lasts as long as the process, so that the child's parent-death signal fires
+/// when the process ends, not when the thread that happened to fork it does (a `Pool` made
+/// on a thread that exits while the pool lives on, moved to another). Off the main thread the
+/// fork happens on par's forking thread, started at the first such fork, while the caller
+/// waits.
+pub(crate) fn spawn_lasting(
+    mut pipes: Pipes,
+    body: impl FnOnce(Ends) -> i32 + Send + 'static,
+) -> Result<(Child, Ends)> {
+    pipes.outlives_call = true;
+    if forking_thread_lasts() {
+        return spawn(pipes, body);
+    }
+    let what = pipes.what;
+    forker::run(move || spawn(pipes, body)).unwrap_or_else(|| {
+        Err(Error::io(
+            what.fork,
+            io::Error::other("par's forking thread could not be started or ended"),
+        ))
+    })
+}
+
+/// True when this thread lasts as long as the process: the main thread, or par's forking
+/// thread.
+pub(crate) fn forking_thread_lasts() -> bool {
+    sys::on_main_thread() || forker::is_forker()
+}
+
+/// par's forking thread: one thread per process, started at the first fork of a lasting
+/// child off the main thread, that never ends. It runs one fork at a time for callers that
+/// wait for it.
+mod forker {
+    use std::cell::Cell;
+    use std::sync::mpsc::{self, Sender};
+    use std::sync::{Mutex, PoisonError};
+
+    use crate::sys::{self, Pid};
+
+    type Task = Box<dyn FnOnce() + Send>;
+
+    /// The forking thread's queue, and the process it belongs to: a forked child inherits
+    /// this static but not the thread, and starts its own when it needs one.
+    static FORKER: Mutex<Option<(Pid, Sender<Task>)>> = Mutex::new(None);
+
+    /// The stack of the forking thread, which becomes a forked child's only stack: a main
+    /// thread's usual size (Linux's default `ulimit -s`), not a spawned thread's 2 MiB.
+    const STACK: usize = 8 << 20;
+
+    thread_local! {
+        static IS_FORKER: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn is_forker() -> bool {
+        IS_FORKER.with(Cell::get)
+    }
+
+    /// Runs `f` on the forking thread and returns its result; `None` if the thread could not
+    /// be started or `f` panicked there.
+    pub(super) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (done, result) = mpsc::sync_channel(1);
+        let task: Task = Box::new(move || {
+            let _ = done.send(f());
+        });
+        let queue = {
+            let mut forker = FORKER.lock().unwrap_or_else(PoisonError::into_inner);
+            let me = sys::getpid();
+            match &*forker {
+                Some((pid, queue)) if *pid == me => queue.clone(),
+                _ => {
+                    let queue = start()?;
+                    *forker = Some((me, queue.clone()));
+                    queue
+                }
+            }
+        };
+        queue.send(task).ok()?;
+        result.recv().ok()
+    }
+
+    fn start() -> Option<Sender<Task>> {
+        let (queue, tasks) = mpsc::channel::<Task>();
+        std::thread::Builder::new()
+            .name("par-forker".into())
+            .stack_size(STACK)
+            .spawn(move || {
+                IS_FORKER.with(|f| f.set(true));
+                for task in tasks {
+                    // A panic of one fork is that caller's (its result channel closes), not
+                    // the end of the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                }
+            })
+            .ok()?;
+        Some(queue)
+    }
+}
+
 /// Starts a detached process (a background job, from its launcher, which then exits so that
 /// init adopts it): not a worker (its loops fork), its panics captured, `keep` its only fd of
 /// par's. It runs `body` and leaves by `_exit` with its code; nobody reaps it but init.
@@ -165,6 +272,9 @@ fn fork_child<T>(
 ) -> Result<(Child, Ends)> {
     let what = pipes.what;
     report::install_panic_hook();
+    // Where the forking thread may end before the child, the child must not die with it.
+    let pdeathsig = !pipes.outlives_call || forking_thread_lasts();
+    let parent = sys::getpid();
     // Built here, in the parent: the child only installs them (no lock, no allocation there).
     let memory = pipes.limits.memory_limit();
     let environ = pipes.limits.environ();
@@ -211,7 +321,7 @@ fn fork_child<T>(
                 return 1;
             }
         }
-        sys::die_with_parent(&death_r);
+        sys::die_with_parent(&death_r, parent, pdeathsig);
         let code = body(value, child_ends);
         report::flush_stdout();
         code

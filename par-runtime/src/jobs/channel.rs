@@ -101,6 +101,13 @@ impl<S, R> std::fmt::Debug for Channel<S, R> {
 /// Channels always fork, even with `PAR_WORKERS=1` or inside [`sequential`](crate::sequential)
 /// (two ends that wait on each other cannot run inline); where there is no `fork`, `start`
 /// returns an `Io` error.
+///
+/// The child dies with the parent, even by `SIGKILL`. Started on the main thread (Linux), it
+/// does so whatever `f` does with its signals (a parent-death `SIGKILL`). Started on another
+/// thread, which may end while the channel lives on, it is not tied to that thread: it dies
+/// by its death pipe's `SIGIO`, which an `f` that blocks or ignores `SIGIO` would defeat
+/// (`f` need not be `Send`, so it cannot be forked on a thread of par's, as
+/// [`Pool`](crate::Pool) workers are).
 pub fn start<S: Transfer, R: Transfer>(
     f: impl FnOnce(&mut Channel<R, S>),
 ) -> Result<Channel<S, R>> {
@@ -115,6 +122,9 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
         cmd: true,
         large: true,
         what: What::STARTED,
+        // The channel may be moved to another thread and outlive this one; `f` need not be
+        // `Send`, so the child is forked here (see `Pipes::outlives_call`).
+        outlives_call: true,
         ..Pipes::default()
     };
     let parent = sys::getpid();

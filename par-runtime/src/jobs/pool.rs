@@ -535,7 +535,9 @@ impl<T: Transfer> Pool<T> {
             limits: self.limits.clone(),
             ..Pipes::default()
         };
-        let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
+        // A pool lives on after this call, maybe on another thread than this one: its workers
+        // are forked on a thread that lasts (see `child::spawn_lasting`).
+        let (child, ends) = child::spawn_lasting(pipes, |ends| match &ends.cmd {
             Some(cmd) => serve(cmd.as_fd(), ends.res.as_fd()),
             None => 1,
         })?;

@@ -319,6 +319,7 @@ impl<V: Transfer> Team<V> {
             large: true,
             what: What::WORKER,
             limits: self.limits.clone(),
+            ..Pipes::default()
         };
         let slot = self.slots.writer(w);
         let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {

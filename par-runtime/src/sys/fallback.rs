@@ -170,7 +170,11 @@ pub(crate) fn thread_count() -> usize {
     1
 }
 
-pub(crate) fn die_with_parent(_: impl AsFd) {}
+pub(crate) fn die_with_parent(_: impl AsFd, _: Pid, _: bool) {}
+
+pub(crate) fn on_main_thread() -> bool {
+    true
+}
 
 pub(crate) fn set_result_fd(_: impl AsFd) {}
 
