@@ -25,7 +25,7 @@ pub(crate) mod wait;
 use std::io;
 
 pub(crate) use self::limits::Limits;
-use crate::error::{Death, Error, Result};
+use crate::error::{is_interruption, Death, Error, Result};
 use crate::mode;
 use crate::sys::{self, Fd, Pid, RawFd, Status};
 
@@ -434,7 +434,8 @@ impl Child {
     ///
     /// This is where a death is named (`limits::signal_death`): the abort of a child with a
     /// memory limit is [`Death::MemoryLimit`], a `SIGKILL` par did not send while the kernel's
-    /// OOM-kill count grew is [`Death::OomKilled`].
+    /// OOM-kill count grew is [`Death::OomKilled`]; a `SIGINT`, `SIGQUIT` or `SIGHUP` is no
+    /// death but [`Error::Interrupted`].
     pub(crate) fn ended(&mut self, index: Option<usize>, work_left: bool) -> Option<Error> {
         if let Some(rank) = self.rank {
             // MPI: the link to the rank closed (the job is ending).
@@ -446,6 +447,15 @@ impl Child {
             return None;
         }
         let death = match status {
+            // A Ctrl-C (or the like) that reached the child while this parent lives on (par
+            // itself only ever sends `SIGKILL`).
+            Ok(Status::Signaled(sig)) if is_interruption(sig.number()) => {
+                return Some(Error::Interrupted {
+                    index,
+                    pid: self.pid.as_raw(),
+                    signal: sig.number(),
+                });
+            }
             Ok(Status::Exited(code)) => Death::Exit(code),
             Ok(Status::Signaled(sig)) => limits::signal_death(
                 sig.number(),

@@ -869,6 +869,11 @@ impl<V: Transfer> Team<V> {
                 ),
             }),
             Some(e @ Error::WorkerDied { .. }) => self.retry_or_fail(i, index, e),
+            // A Ctrl-C: never retried; with a `Cancel` it cancels (see `Error::Interrupted`).
+            Some(e @ Error::Interrupted { .. }) => match self.cancel.clone() {
+                Some(c) => (c.cancel(), self.check_cancel()).1,
+                None => self.fail(e),
+            },
             Some(e) => self.fail(e),
         }
     }
