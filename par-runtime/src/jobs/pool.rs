@@ -161,6 +161,8 @@ pub struct Pool<T> {
     frame: FrameBuf,
     /// The workers' memory limit and environment.
     limits: Limits,
+    /// The largest frame a worker may send (a call's encoded result): `max_frame`.
+    max_frame: usize,
     /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
     ranks: Option<usize>,
 }
@@ -210,6 +212,7 @@ impl<T: Transfer> Pool<T> {
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
             limits: Limits::new(limit),
+            max_frame: wire::DEFAULT_MAX,
             ranks,
         }
     }
@@ -312,6 +315,36 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.limits = self.limits.clone().memory(Some(bytes));
+        self
+    }
+
+    /// The largest frame a worker may send, that is the encoded size of a call's result
+    /// (default 1 GiB, as [`Loop::max_frame`](crate::Loop::max_frame)): a larger one fails
+    /// that call with [`Error::Decode`], which names the setting and the size, never an
+    /// allocation (the worker is replaced for the next calls). Applies to workers already
+    /// forked too.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn filled(n: usize) -> Vec<u8> {
+    ///     vec![1; n]
+    /// }
+    /// let mut pool = par::Pool::new(1).max_frame(64 << 10); // 64 KiB
+    /// let small = filled::spawn(&mut pool, 1000);
+    /// let big = filled::spawn(&mut pool, 256 << 10);
+    /// assert_eq!(pool.get(small).unwrap().as_ref().unwrap().len(), 1000);
+    /// // Inline (`PAR_WORKERS=1`) nothing travels, so no frame is read: only look when forked.
+    /// if par::default_workers() > 1 {
+    ///     let e = pool.get(big).unwrap().as_ref().unwrap_err();
+    ///     assert!(matches!(e, par::Error::Decode { .. }), "{e}");
+    ///     assert!(e.to_string().contains("max_frame"), "{e}");
+    /// }
+    /// ```
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        for w in &mut self.workers {
+            w.reader.set_max(bytes);
+        }
         self
     }
 
@@ -523,7 +556,7 @@ impl<T: Transfer> Pool<T> {
                 child: Child::rank(link.rank, link.pid),
                 tx: link.tx,
                 rx: link.rx,
-                reader: FrameReader::new(wire::DEFAULT_MAX),
+                reader: FrameReader::new(self.max_frame),
                 calls: VecDeque::new(),
                 broken: false,
                 since: Instant::now(),
@@ -549,7 +582,7 @@ impl<T: Transfer> Pool<T> {
             child,
             tx,
             rx: ends.res,
-            reader: FrameReader::new(wire::DEFAULT_MAX),
+            reader: FrameReader::new(self.max_frame),
             calls: VecDeque::new(),
             broken: false,
             since: Instant::now(),
