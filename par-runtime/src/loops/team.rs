@@ -855,6 +855,14 @@ impl<V: Transfer> Team<V> {
                     self.replace.push(i);
                 }
             }
+            // A Ctrl-C: never retried; with a `Cancel` it cancels (see `Error::Interrupted`).
+            Some(e @ Error::Interrupted { .. }) => match self.cancel.clone() {
+                Some(c) => {
+                    c.cancel();
+                    self.check_cancel();
+                }
+                None => self.fail(e),
+            },
             // It ended normally, between items, but what it sent last is not a whole frame: a
             // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
             // `exit(0)` in the middle of an item is that item's death.)
@@ -869,11 +877,6 @@ impl<V: Transfer> Team<V> {
                 ),
             }),
             Some(e @ Error::WorkerDied { .. }) => self.retry_or_fail(i, index, e),
-            // A Ctrl-C: never retried; with a `Cancel` it cancels (see `Error::Interrupted`).
-            Some(e @ Error::Interrupted { .. }) => match self.cancel.clone() {
-                Some(c) => (c.cancel(), self.check_cancel()).1,
-                None => self.fail(e),
-            },
             Some(e) => self.fail(e),
         }
     }
