@@ -126,6 +126,45 @@ pub(crate) fn is_interruption(signal: i32) -> bool {
     matches!(signal, 1..=3)
 }
 
+/// A loop worker `pid` whose result pipe closed while it still ran (code in an item closed,
+/// or `dup2`ed `/dev/null` over, fds it does not own) and that went on without it until it
+/// ended (`how`): [`Error::Lost`] about `running`, the item par saw running when the pipe
+/// closed (if it saw one), listing the items in `missing` (`start..end` ranges, the first one
+/// the chunk it ran) whose values never arrived. The item that closed the pipe is `running`
+/// or one before it whose value was not sent yet (values leave in batches): from the first
+/// missing one.
+pub(crate) fn pipe_lost(
+    pid: i32,
+    running: Option<usize>,
+    missing: &[std::ops::Range<usize>],
+    how: Death,
+) -> Error {
+    let span = |r: &std::ops::Range<usize>| match r.len() {
+        1 => format!("item {}", r.start),
+        _ => format!("items {} to {}", r.start, r.end - 1),
+    };
+    let missing: Vec<_> = missing.iter().filter(|r| !r.is_empty()).cloned().collect();
+    let first = missing.first().map(|r| r.start);
+    let listed = missing.iter().map(span).collect::<Vec<_>>().join(", ");
+    let when = match (running, first) {
+        (Some(i), Some(f)) if f < i => format!(
+            "while item {i} ran (the item that closed it is one of {})",
+            span(&(f..i + 1))
+        ),
+        (Some(i), _) => format!("while item {i} ran"),
+        (None, _) => format!("between items (the item that closed it is one of {listed})"),
+    };
+    Error::Lost {
+        index: running.or(first),
+        pid: Some(pid),
+        message: format!(
+            "its result pipe closed {when}: code in an item closed, or dup2'd over, fds it does \
+             not own; the worker ran on without it and {how}. These values never arrived: {}",
+            if listed.is_empty() { "none" } else { &listed }
+        ),
+    }
+}
+
 /// What a `Panic` frame reports (its `PanicHead::failed`): the body panicked ...
 pub(crate) const PANICKED: u8 = 0;
 /// ... the body returned `Err` ...

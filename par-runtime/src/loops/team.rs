@@ -876,6 +876,17 @@ impl<V: Transfer> Team<V> {
                     "the worker exited after sending {pending} bytes that are not a whole frame"
                 ),
             }),
+            // It left between items by itself (its slot is clear) owing values: its result
+            // pipe closed while it ran on (an item dup2'd over par's fds).
+            Some(Error::WorkerDied {
+                death: how @ Death::Exit(_),
+                ..
+            }) if !self.stopping && self.slots.slot(i).load(Ordering::Relaxed) == 0 => {
+                let in_flight = self.workers[i].in_flight.iter();
+                let missing: Vec<_> = in_flight.map(|c| c.0 + c.3..c.0 + c.1).collect();
+                let e = crate::error::pipe_lost(pid, index.filter(|_| running), &missing, how);
+                self.fail(e)
+            }
             Some(e @ Error::WorkerDied { .. }) => self.retry_or_fail(i, index, e),
             Some(e) => self.fail(e),
         }
