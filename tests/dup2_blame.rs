@@ -53,7 +53,7 @@ fn assert_lost(e: &Error) -> String {
     assert!(matches!(e, Error::Lost { .. }), "{e:?}");
     assert!(text.contains("dup2'd over"), "says what happened: {text}");
     assert!(
-        text.contains("exited with status 0"),
+        text.contains("exited with status 0") || text.contains("was killed by par"),
         "says how the worker ended: {text}"
     );
     assert!(
@@ -63,18 +63,30 @@ fn assert_lost(e: &Error) -> String {
     text
 }
 
-/// An item that runs on after cutting the pipes (1 s, far longer than par takes to notice):
-/// it is the one blamed, named as the item par saw running, and the batched values of items
-/// 0 to 4 are said lost with it. (Before: "worker P exited with status 0 while running item
-/// 5", with no word of the lost values.)
+/// An item that runs on after cutting the pipes (30 s): it is the one blamed, named as the
+/// item par saw running, the batched values of items 0 to 4 are said lost with it, and its
+/// worker is killed instead of waited for (the loop returns long before the 30 s; its
+/// `timeout` could not have fired while par waited). Before: the loop waited the whole 30 s,
+/// then said "worker P exited with status 0 while running item 5", with no word of the lost
+/// values.
 #[test]
 fn the_item_running_when_the_pipe_closed_is_blamed_and_the_lost_values_listed() {
     let _guard = common::watchdog("dup2 linger");
     if !common::loops_fork() {
         return;
     }
-    let e = run(Duration::from_secs(1));
+    let start = std::time::Instant::now();
+    let e = run(Duration::from_secs(30));
+    let took = start.elapsed();
     let text = assert_lost(&e);
+    assert!(
+        text.contains("was killed by par, as it still ran"),
+        "{text}"
+    );
+    assert!(
+        took < Duration::from_secs(25),
+        "waited {took:?} for the worker"
+    );
     assert_eq!(e.index(), Some(5), "{text}");
     assert!(
         text.contains("closed while item 5 ran (the item that closed it is one of items 0 to 5)"),
@@ -97,6 +109,35 @@ fn a_quick_culprit_is_named_among_the_items_whose_values_never_arrived() {
     assert!(
         text.contains("one of items 0 to"),
         "names the suspects: {text}"
+    );
+    common::no_children_left();
+}
+
+/// A `Queue` job that cuts its pipe and runs on is killed and reported, not waited for.
+#[test]
+fn a_queue_job_that_cuts_its_pipe_is_lost_not_waited_for() {
+    let _guard = common::watchdog("dup2 queue");
+    if !common::loops_fork() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let mut queue = par::Queue::new(2);
+    let cut = queue.spawn(|| {
+        null_every_fd();
+        std::thread::sleep(Duration::from_secs(30));
+        1u8
+    });
+    let fine = queue.spawn(|| 2u8);
+    let mut got: Vec<(usize, par::Result<u8>)> = queue.collect();
+    got.sort_by_key(|(job, _)| *job);
+    let took = start.elapsed();
+    let e = got[cut].1.as_ref().unwrap_err();
+    assert!(matches!(e, Error::Lost { .. }), "{e:?}");
+    assert!(e.to_string().contains("par killed it"), "{e}");
+    assert_eq!(got[fine].1.as_ref().ok(), Some(&2));
+    assert!(
+        took < Duration::from_secs(25),
+        "waited {took:?} for the job"
     );
     common::no_children_left();
 }

@@ -137,7 +137,7 @@ pub(crate) fn pipe_lost(
     pid: i32,
     running: Option<usize>,
     missing: &[std::ops::Range<usize>],
-    how: Death,
+    how: &str,
 ) -> Error {
     let span = |r: &std::ops::Range<usize>| match r.len() {
         1 => format!("item {}", r.start),

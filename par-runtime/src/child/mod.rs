@@ -110,6 +110,9 @@ pub(crate) struct Child {
     death: Option<Fd>,
     reaped: bool,
     killed: bool,
+    /// It still ran after its pipe to the parent closed, owing work, and was killed for it
+    /// ([`Child::ended`]).
+    cut_off: bool,
     /// The memory limit it was forked with: its abort is reported as that limit.
     memory: Option<u64>,
     /// The kernel's OOM-kill count when it was forked (`limits::oom_kills_before_fork`).
@@ -332,6 +335,7 @@ fn fork_child<T>(
         death: Some(death_w),
         reaped: false,
         killed: false,
+        cut_off: false,
         memory,
         oom_kills,
         rank: None,
@@ -364,6 +368,7 @@ impl Child {
             death: None,
             reaped: false,
             killed: false,
+            cut_off: false,
             memory: None,
             oom_kills: None,
             rank: Some(rank),
@@ -420,6 +425,46 @@ impl Child {
         Some(status)
     }
 
+    /// Reaps a child whose pipe to this process has closed while it owed work: it has
+    /// exited, or is about to (a process closes its fds on its way out, after its memory is
+    /// freed, so only a few steps remain), or code in it closed or replaced its fds and it
+    /// runs on. Waiting for that one would hang this process (and its timeouts) for as long
+    /// as it runs, so one still running after [`CUT_OFF_GRACE`] is killed (`cut_off`).
+    fn reap_after_eof(&mut self) -> Option<io::Result<Status>> {
+        if self.reaped || self.rank.is_some() {
+            return self.reap();
+        }
+        let start = std::time::Instant::now();
+        loop {
+            match sys::try_waitpid(self.pid) {
+                Ok(None) if start.elapsed() < CUT_OFF_GRACE => {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                Ok(None) => {
+                    // Not `kill`: a process that was dying anyway keeps its own status (and
+                    // its OOM kill stays one), and `cut_off` says who sent a SIGKILL.
+                    sys::kill(self.pid);
+                    self.cut_off = true;
+                    return self.reap();
+                }
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    self.death = None;
+                    let status = Ok(status);
+                    crate::trace::worker_exited(self.pid.as_raw(), &status);
+                    return Some(status);
+                }
+                Err(_) => return self.reap(),
+            }
+        }
+    }
+
+    /// True once the child was killed for running on after its pipe to this process closed
+    /// (see [`Child::ended`]).
+    pub(crate) fn was_cut_off(&self) -> bool {
+        self.cut_off
+    }
+
     /// Kills and reaps it (an early end: its work is abandoned).
     pub(crate) fn kill_and_reap(&mut self) {
         self.kill();
@@ -435,18 +480,33 @@ impl Child {
     /// This is where a death is named (`limits::signal_death`): the abort of a child with a
     /// memory limit is [`Death::MemoryLimit`], a `SIGKILL` par did not send while the kernel's
     /// OOM-kill count grew is [`Death::OomKilled`]; a `SIGINT`, `SIGQUIT` or `SIGHUP` is no
-    /// death but [`Error::Interrupted`].
+    /// death but [`Error::Interrupted`]. A child that still runs [`CUT_OFF_GRACE`] after its
+    /// pipe closed, owing work, is killed and is [`Error::Lost`] (its fds were closed or
+    /// replaced by code in it).
     pub(crate) fn ended(&mut self, index: Option<usize>, work_left: bool) -> Option<Error> {
         if let Some(rank) = self.rank {
             // MPI: the link to the rank closed (the job is ending).
             let _ = self.reap()?;
             return work_left.then(|| crate::mpi::link_lost(rank, index, self.pid.as_raw()));
         }
-        let status = self.reap()?;
+        let status = if work_left {
+            self.reap_after_eof()?
+        } else {
+            self.reap()?
+        };
         if !work_left && ended_normally(&status) {
             return None;
         }
         let death = match status {
+            Ok(Status::Signaled(sig)) if self.cut_off && sig.number() == SIGKILL => {
+                return Some(Error::Lost {
+                    index,
+                    pid: Some(self.pid.as_raw()),
+                    message: "its pipe to par closed while it still ran (code in it closed, \
+                              or dup2'd over, fds it does not own); par killed it"
+                        .into(),
+                });
+            }
             // A Ctrl-C (or the like) that reached the child while this parent lives on (par
             // itself only ever sends `SIGKILL`).
             Ok(Status::Signaled(sig)) if is_interruption(sig.number()) => {
@@ -474,6 +534,13 @@ impl Child {
         })
     }
 }
+
+/// How long a child whose pipe closed while it owed work may take to be seen exited before it
+/// is taken for one that runs on without its pipe and is killed (see `Child::reap_after_eof`):
+/// far more than the few steps of an exit that has closed its fds.
+const CUT_OFF_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+const SIGKILL: i32 = 9;
 
 /// An exit status 0, or a child the system reaped for us.
 fn ended_normally(status: &io::Result<Status>) -> bool {

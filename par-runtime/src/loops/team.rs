@@ -876,20 +876,37 @@ impl<V: Transfer> Team<V> {
                     "the worker exited after sending {pending} bytes that are not a whole frame"
                 ),
             }),
-            // It left between items by itself (its slot is clear) owing values: its result
-            // pipe closed while it ran on (an item dup2'd over par's fds).
-            Some(Error::WorkerDied {
-                death: how @ Death::Exit(_),
-                ..
-            }) if !self.stopping && self.slots.slot(i).load(Ordering::Relaxed) == 0 => {
+            // Its result pipe closed while it ran on (an item dup2'd over par's fds): it left
+            // between items by itself owing values (its slot clear), or was killed for it.
+            Some(e @ (Error::WorkerDied { .. } | Error::Lost { .. }))
+                if !self.stopping && self.cut_off(i, &e) =>
+            {
+                let how = match e {
+                    Error::WorkerDied { death, .. } => death.to_string(),
+                    _ => "was killed by par, as it still ran".to_string(),
+                };
                 let in_flight = self.workers[i].in_flight.iter();
                 let missing: Vec<_> = in_flight.map(|c| c.0 + c.3..c.0 + c.1).collect();
-                let e = crate::error::pipe_lost(pid, index.filter(|_| running), &missing, how);
+                let e = crate::error::pipe_lost(pid, index.filter(|_| running), &missing, &how);
                 self.fail(e)
             }
             Some(e @ Error::WorkerDied { .. }) => self.retry_or_fail(i, index, e),
             Some(e) => self.fail(e),
         }
+    }
+
+    /// True when worker `i`, which ended with `e` owing values, had lost its result pipe to
+    /// code in an item: it was killed for running on without it, or it left between items by
+    /// itself (an exit while its progress slot is clear is no exit of an item's).
+    fn cut_off(&self, i: usize, e: &Error) -> bool {
+        let left = matches!(
+            e,
+            Error::WorkerDied {
+                death: Death::Exit(_),
+                ..
+            }
+        ) && self.slots.slot(i).load(Ordering::Relaxed) == 0;
+        left || self.workers[i].child.was_cut_off()
     }
 
     /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed

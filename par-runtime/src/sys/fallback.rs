@@ -159,6 +159,10 @@ pub(crate) fn waitpid(_: Pid) -> io::Result<Status> {
     Err(unsupported())
 }
 
+pub(crate) fn try_waitpid(_: Pid) -> io::Result<Option<Status>> {
+    Err(unsupported())
+}
+
 pub(crate) fn kill(_: Pid) {}
 
 /// No children here, so no error says one is gone.

@@ -321,6 +321,27 @@ pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
     }
 }
 
+/// [`waitpid`] without waiting: `None` while the child `pid` still runs.
+pub(crate) fn try_waitpid(pid: Pid) -> io::Result<Option<Status>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid int for waitpid to fill.
+        match Errno::result(unsafe { libc::waitpid(pid.as_raw(), &mut status, libc::WNOHANG) }) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) => return Ok(None),
+            Ok(_) => break,
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        Ok(Some(Status::Signaled(Sig::from_number(libc::WTERMSIG(
+            status,
+        )))))
+    } else {
+        Ok(Some(Status::Exited(libc::WEXITSTATUS(status))))
+    }
+}
+
 /// True when `e` is `ECHILD`: the child waited for is not there (any more).
 pub(crate) fn no_such_child(e: &io::Error) -> bool {
     e.raw_os_error() == Some(Errno::ECHILD as i32)
