@@ -53,7 +53,10 @@ fn fixture() {
         .map(PathBuf::from)
         .expect("PAR_DIR");
     // SAFETY (test): SIG_IGN is a valid disposition.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN); // as `nohup` does
+    }
     let cancel = Cancel::new();
     let with_cancel = mode.ends_with("-cancel");
     let mut results: Vec<Result<(), Error>> = Vec::new();
@@ -93,6 +96,27 @@ fn fixture() {
             }
             results.extend(queue.map(|(_, r)| r));
         }
+        "channel" => {
+            let dir = dir.clone();
+            let mut ch: par::Channel<(), ()> = par::start(move |_: &mut par::Channel<(), ()>| {
+                sleeper(&dir);
+            })
+            .expect("start");
+            results.push(ch.recv().map(drop));
+        }
+        "nohup" => {
+            // Items that outlast the SIGHUP the test sends once both have started.
+            let r = Loop::new()
+                .workers(2)
+                .schedule(Schedule::Static)
+                .try_for_each(0..2u32, |_| {
+                    let pid = std::process::id();
+                    std::fs::write(dir.join(pid.to_string()), b"").expect("write pid file");
+                    std::thread::sleep(Duration::from_secs(1));
+                    Ok::<(), String>(())
+                });
+            results.push(r);
+        }
         other => panic!("unknown fixture {other}"),
     }
     for r in &results {
@@ -103,9 +127,14 @@ fn fixture() {
     println!("RUNS {runs}");
 }
 
-/// Runs fixture `mode` in its own process group, waits for its two sleepers, sends `SIGINT`
-/// to the group and returns what the fixture printed.
+/// [`signal_group`] with `SIGINT` (a Ctrl-C) and two sleepers.
 fn ctrl_c(mode: &str) -> String {
+    signal_group(mode, libc::SIGINT, 2)
+}
+
+/// Runs fixture `mode` in its own process group, waits for `runs` pid files, sends `signal`
+/// to the group and returns what the fixture printed, checking that no item ran again.
+fn signal_group(mode: &str, signal: i32, runs: usize) -> String {
     let _guard = watchdog("interrupts"); // spawns processes: not while another test counts fds
     let dir = temp_dir(&format!("interrupts-{mode}"));
     let mut cmd = run_fixture(mode, Some(dir.as_path()));
@@ -116,7 +145,7 @@ fn ctrl_c(mode: &str) -> String {
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut parent = cmd.spawn().expect("spawn the fixture");
     let start = Instant::now();
-    while std::fs::read_dir(&dir).map_or(0, |d| d.count()) < 2 {
+    while std::fs::read_dir(&dir).map_or(0, |d| d.count()) < runs {
         if start.elapsed() > Duration::from_secs(30) {
             let _ = parent.kill();
             let _ = parent.wait();
@@ -125,12 +154,12 @@ fn ctrl_c(mode: &str) -> String {
         std::thread::sleep(Duration::from_millis(10));
     }
     // SAFETY (test): kill(2) has no memory-safety preconditions; -pid is the fixture's group.
-    unsafe { libc::kill(-(parent.id() as i32), libc::SIGINT) };
+    unsafe { libc::kill(-(parent.id() as i32), signal) };
     let out = parent.wait_with_output().expect("wait for the fixture");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{mode}: {:?}\n{stdout}", out.status);
     assert!(
-        stdout.contains("RUNS 2\n"),
+        stdout.contains(&format!("RUNS {runs}\n")),
         "{mode}: an interrupted item ran again:\n{stdout}"
     );
     stdout
@@ -204,4 +233,21 @@ fn a_ctrl_c_cancels_a_queue_with_a_cancel_handle() {
     let out = ctrl_c("queue-cancel");
     assert_eq!(results(&out), ["cancelled"; 2], "{out}");
     assert!(out.contains("CANCELLED true"), "{out}");
+}
+
+#[test]
+fn a_ctrl_c_interrupts_a_started_child() {
+    // A channel's child is forked even with `PAR_WORKERS=1`.
+    let out = signal_group("channel", libc::SIGINT, 1);
+    assert_eq!(results(&out), ["interrupted-2"], "{out}");
+}
+
+/// A `nohup` parent (`SIGHUP` ignored): its workers ignore it too, and the loop finishes.
+#[test]
+fn a_hangup_does_not_interrupt_the_workers_of_a_nohup_parent() {
+    if !common::loops_fork() {
+        return;
+    }
+    let out = signal_group("nohup", libc::SIGHUP, 2);
+    assert_eq!(results(&out), ["ok"], "{out}");
 }

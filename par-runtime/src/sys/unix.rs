@@ -191,9 +191,10 @@ pub(crate) fn getpid() -> Pid {
 /// locked. In the child, every registered fd
 /// not in `keep` is closed (`keep` holds numbers, as [`Fd::raw`] gives them: nothing is done
 /// with them but sparing those fds), the signal mask is cleared, the signals par relies on
-/// (`SIGINT`, `SIGTERM`, `SIGQUIT`, `SIGHUP`, `SIGIO`) get their default action back (so Ctrl-C
-/// stops workers even if the parent handles, ignores or blocks it), `SIGPIPE` is ignored, and
-/// then `child` runs.
+/// (`SIGINT`, `SIGTERM`, `SIGIO`) get their default action back (so Ctrl-C stops workers even
+/// if the parent handles, ignores or blocks it, and the death pipe's `SIGIO` ends them),
+/// `SIGPIPE` is ignored, and then `child` runs. The others keep the parent's dispositions (a
+/// `nohup` parent's workers ignore `SIGHUP` too).
 ///
 /// # What the child may do
 ///
@@ -245,8 +246,8 @@ pub(crate) fn fork(
     for (signal, action) in [
         (Signal::SIGINT, SigHandler::SigDfl),
         (Signal::SIGTERM, SigHandler::SigDfl),
-        (Signal::SIGQUIT, SigHandler::SigDfl),
-        (Signal::SIGHUP, SigHandler::SigDfl),
+        // Not SIGHUP: a parent that ignores it (`nohup`) must not lose its workers when the
+        // terminal closes.
         (Signal::SIGIO, SigHandler::SigDfl),
         (Signal::SIGPIPE, SigHandler::SigIgn),
     ] {
