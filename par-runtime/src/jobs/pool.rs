@@ -127,6 +127,12 @@ const MAX_DEPTH: usize = 16;
 /// function is found by its registered name, so only `#[parallel]` functions can run here
 /// (closures need [`Queue`](crate::Queue) or [`Map`](crate::Map), which fork per job).
 ///
+/// The workers die with this process (even by `SIGKILL`, whatever signals a call blocks or
+/// ignores), not with the thread that made or used the pool: a pool may move to another
+/// thread and outlive the first. Off the main thread they are forked on a thread of par's that
+/// lasts as long as the process, so a worker starts with that thread's thread-locals (fresh
+/// ones), not the caller's; statics and the heap are the caller's, as with any fork.
+///
 /// Results come in completion order by iterating (`(job, result)` pairs), or in submission
 /// order with [`Pool::ordered`] and [`Pool::get`]. A call that panics yields its
 /// [`Error::Panicked`] and the worker goes on; a worker that dies fails the call it was
