@@ -192,7 +192,10 @@ mod forker {
     type Task = Box<dyn FnOnce() + Send>;
 
     /// The forking thread's queue, and the process it belongs to: a forked child inherits
-    /// this static but not the thread, and starts its own when it needs one.
+    /// this static but not the thread, and starts its own when it needs one. The lock is held
+    /// only to clone or set the queue, never across a fork; a child forked while another
+    /// thread held it would wait for ever here, but only if that child itself used a pool
+    /// off its main thread (a known limit, not seen).
     static FORKER: Mutex<Option<(Pid, Sender<Task>)>> = Mutex::new(None);
 
     /// The stack of the forking thread, which becomes a forked child's only stack: a main
