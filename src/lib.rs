@@ -60,7 +60,8 @@
 //!   reported with the item index and the worker pid ([`Error`]).
 //! - **Sequential mode**: `PAR_WORKERS=1`, [`sequential`] and non-Unix targets run every loop
 //!   inline, and say once per call site on stderr which clause (`timeout`, `retries`,
-//!   `memory_limit`, `if = true`, `cancel`, `keep_going`'s crash isolation) they ignore. A
+//!   `memory_limit`, `max_items_per_worker`, `if = true`, `cancel`, `keep_going`'s crash
+//!   isolation) they ignore. A
 //!   loop with one of those clauses forks at least one worker everywhere else: with
 //!   `workers = 1`, on one CPU, nested in a worker. Loops without them run inline with one
 //!   worker and nested in a worker (see [`Loop`]'s "Workers and sequential mode").

@@ -53,6 +53,25 @@ fn one_worker_with_a_timeout_forks_and_times_out() {
     assert!(pids.iter().all(|&p| p == pids[0] && p != me()), "{pids:?}");
 }
 
+/// `max_items_per_worker` with one worker recycles forked workers, as with more: a body that
+/// leaks leaves its leak in workers that leave (before: `workers(1)` ran all 6 items in the
+/// caller, and the leak piled up there).
+#[test]
+fn one_worker_with_max_items_recycles_forked_workers() {
+    let _guard = watchdog("one worker max items");
+    if !common::loops_fork() {
+        return;
+    }
+    let pids = Loop::new()
+        .workers(1)
+        .schedule(par::Schedule::Dynamic(1))
+        .max_items_per_worker(2)
+        .collect(0..6u32, |_| me());
+    assert!(pids.iter().all(|&p| p != me()), "{pids:?}");
+    let distinct: std::collections::HashSet<u32> = pids.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "6 items, 2 per worker: {pids:?}");
+}
+
 /// `if = true` with one worker forks: an item's `abort()` is reported, not the caller's death
 /// (before: the test binary was killed).
 #[test]

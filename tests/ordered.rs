@@ -213,16 +213,26 @@ fn a_crash_is_reported_at_its_item() {
             })
             .collect();
         let last = got.last().expect("at least the failure");
-        assert!(
-            matches!(
-                last,
-                Err(par::Error::WorkerDied {
-                    index: Some(50),
-                    ..
-                })
-            ),
-            "{w} workers: {last:?}"
-        );
+        // No gap: the error stands in the place of the first item without a value. Items
+        // before 50 in the crashed worker's chunk ran, but their values died with it; then the
+        // error says so, at the first of them (before: `WorkerDied` at 50 after fewer than 50
+        // values, a gap the caller could not see).
+        let at = got.len() - 1;
+        match last {
+            Err(par::Error::WorkerDied {
+                index: Some(50), ..
+            }) => assert_eq!(at, 50, "{w} workers"),
+            Err(par::Error::Lost {
+                index: Some(i),
+                message,
+                ..
+            }) => {
+                assert_eq!(*i, at, "{w} workers: {message}");
+                assert!(message.contains("item 50"), "{message}");
+                assert!(message.contains(&format!("items {at} to 49")), "{message}");
+            }
+            other => panic!("{w} workers: {other:?}"),
+        }
         // Every value before the failure is in order.
         for (i, r) in got[..got.len() - 1].iter().enumerate() {
             assert_eq!(r.as_ref().ok(), Some(&(i as u32)));

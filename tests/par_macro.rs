@@ -115,6 +115,38 @@ struct Point {
     y: i64,
 }
 
+/// Failed to compile before: the range's integer type was fixed (to `i32`) before the body's
+/// use of the variable was looked at, so `for i in 0..n { v[i] }` with a literal `n` was a type
+/// mismatch, where the plain `for` infers `usize`.
+#[test]
+fn an_unsuffixed_range_takes_its_type_from_the_body_as_in_a_plain_for() {
+    let v: Vec<u64> = (0..100).map(|i| i * 3).collect();
+    for w in WORKERS {
+        let got = par!(
+            workers = w,
+            for i in 0..100 {
+                v[i] + 1
+            }
+        );
+        assert_eq!(got, (0..100).map(|i| v[i] + 1).collect::<Vec<_>>());
+        let got = par!(
+            workers = w,
+            for i in 1..=40 {
+                f(i)
+            }
+        );
+        assert_eq!(got, (1..=40).map(f).collect::<Vec<_>>());
+        // Nothing to say otherwise: `i32`, as in a plain `for`.
+        let got = par!(
+            workers = w,
+            for i in 0..3 {
+                i - 5
+            }
+        );
+        assert_eq!(got, vec![-5i32, -4, -3]);
+    }
+}
+
 #[test]
 fn patterns_are_any_irrefutable_pattern() {
     let points: Vec<Point> = (0..40).map(|i| Point { x: i, y: -i }).collect();

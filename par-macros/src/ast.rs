@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
 pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
+    "`workers`, `schedule`, `timeout`, `progress`, `report`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -28,7 +28,10 @@ pub struct Clauses {
     pub workers: Option<Expr>,
     pub schedule: Option<Schedule>,
     pub timeout: Option<Expr>,
-    pub progress: Option<Span>,
+    /// `progress`, or `progress = "rows"`: the bar, saying what it counts.
+    pub progress: Option<(Span, Option<Expr>)>,
+    /// `report`: the loop's report on stderr when it ends (`Loop::report`).
+    pub report: Option<Span>,
     /// `if = cond`: OpenMP's `if` clause (`Loop::parallel`).
     pub if_: Option<Expr>,
     pub retries: Option<Expr>,
@@ -216,7 +219,26 @@ fn parse_clause(
             let s = parse_schedule(input)?;
             set(&mut c.schedule, s, span, "schedule")
         }
-        "progress" => set(&mut c.progress, span, span, "progress"),
+        "progress" => {
+            let label = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                Some(input.parse()?)
+            } else {
+                None
+            };
+            set(&mut c.progress, (span, label), span, "progress")
+        }
+        "report" => {
+            if input.peek(Token![=]) {
+                let eq: Token![=] = input.parse()?;
+                let value: Expr = input.parse()?;
+                return Err(syn::Error::new_spanned(
+                    quote::quote!(#name #eq #value),
+                    "`report` takes no value: write `report` to print the loop's report when it ends (or `PAR_REPORT=1` for every loop)",
+                ));
+            }
+            set(&mut c.report, span, span, "report")
+        }
         "retries" => {
             input.parse::<Token![=]>()?;
             set(&mut c.retries, input.parse()?, span, "retries")

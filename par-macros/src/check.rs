@@ -16,8 +16,9 @@ pub fn check(cx: &Ctxt, l: &ParLoop) {
     body(cx, l);
 }
 
-/// `private(x)` names variables from outside of the body; a reduction variable is already
-/// private to each grain, and a name twice is a typo.
+/// `private(x)` names variables from outside of the body; the loop's own variables are each
+/// item's already, a reduction variable is already private to each grain, and a name twice is
+/// a typo.
 fn private_vars(cx: &Ctxt, l: &ParLoop) {
     let Some((_, vars)) = &l.clauses.private else {
         return;
@@ -28,10 +29,17 @@ fn private_vars(cx: &Ctxt, l: &ParLoop) {
         .iter()
         .flat_map(|(_, r)| r.iter().map(|r| r.var.to_string()))
         .collect();
+    let mut loop_vars = Locals::default();
+    loop_vars.visit_pat(&l.pat);
     let mut seen = HashSet::new();
     for v in vars {
         let name = v.to_string();
-        if reductions.contains(&name) {
+        if loop_vars.0.contains(&name) {
+            cx.error_spanned_by(
+                v,
+                format!("`{name}` is the loop's own variable: each item already gets its own `{name}`; remove it from `private(..)` (`private` is for variables from before the loop)"),
+            );
+        } else if reductions.contains(&name) {
             cx.error_spanned_by(
                 v,
                 format!("`{name}` is both `private` and a reduction variable; a reduction's grains already start from private copies: remove `{name}` from `private(..)`"),

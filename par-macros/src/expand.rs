@@ -142,8 +142,13 @@ fn options(l: &ParLoop) -> TokenStream {
     if let Some(t) = &c.timeout {
         opts = quote!(#opts.timeout(#t));
     }
-    if c.progress.is_some() {
-        opts = quote!(#opts.progress(true));
+    match &c.progress {
+        Some((_, Some(label))) => opts = quote!(#opts.progress_label(#label)),
+        Some((_, None)) => opts = quote!(#opts.progress(true)),
+        None => {}
+    }
+    if c.report.is_some() {
+        opts = quote!(#opts.report(true));
     }
     if let Some(cond) = &c.if_ {
         opts = quote!(#opts.parallel(#cond));

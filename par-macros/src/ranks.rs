@@ -95,6 +95,7 @@ fn plain(l: &ParLoop) -> bool {
         schedule: _,
         timeout,
         progress,
+        report,
         if_,
         retries,
         retry_panics,
@@ -113,6 +114,7 @@ fn plain(l: &ParLoop) -> bool {
     } = &l.clauses;
     timeout.is_none()
         && progress.is_none()
+        && report.is_none()
         && if_.is_none()
         && retries.is_none()
         && retry_panics.is_none()

@@ -11,7 +11,8 @@
 //!   team decision for every form, with what `learn` says about it) -> `team` (the parent's poll loop over its workers)
 //!   -> `worker` (the child's loop) -> `forms` (what a worker does with a chunk: collect,
 //!   reduce; the inline emitter), `in_place` (the in-place forms: `&mut` items whose changes the
-//!   workers send back); beside them `options` ([`Loop`]'s options), `sched`
+//!   workers send back); beside them `options` ([`Loop`]'s options), `report` ([`LoopReport`]:
+//!   what a loop did, from small hooks in `team`, printed and traced as asked), `sched`
 //!   (chunking), `source` (items), `shared` ([`SharedVec`]).
 //! - `mpi/` upper half (feature `mpi`): `entry` ([`main`]) -> `pump` (the MPI thread; a rank's
 //!   serving loop forks a child running `pool::serve`) and `loops` (a `par!` body on the ranks,
@@ -60,6 +61,7 @@ pub use jobs::spawner::Spawner;
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
 pub use loops::par_loop::{InOrder, TryInOrder, TryUnordered, Unordered};
+pub use loops::report::{last_report, LoopReport, WorkerReport};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};

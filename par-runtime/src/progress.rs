@@ -27,6 +27,7 @@ pub(crate) struct Progress {
 
 #[derive(Debug)]
 struct Lines {
+    label: String,
     total: Option<u64>,
     done: u64,
     start: Instant,
@@ -34,8 +35,11 @@ struct Lines {
 }
 
 const TEMPLATE: &str =
-    "{spinner} par [{elapsed_precise}] {wide_bar} {pos}/{len} items, {rate}, ETA {eta}";
-const TEMPLATE_STREAM: &str = "{spinner} par [{elapsed_precise}] {pos} items, {rate}";
+    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} items, {rate}, ETA {eta}";
+const TEMPLATE_STREAM: &str = "{spinner} {prefix} [{elapsed_precise}] {pos} items, {rate}";
+
+/// What a bar says it counts unless told (`Loop::progress_label`).
+const LABEL: &str = "par";
 
 /// The bars drawn now, with the pid of the process that draws them, newest last.
 static DRAWN: Mutex<Vec<(u32, WeakProgressBar)>> = Mutex::new(Vec::new());
@@ -105,12 +109,19 @@ impl Progress {
 
     /// `total` is `None` for streams of unknown length.
     pub(crate) fn new(total: Option<u64>, enabled: bool) -> Self {
+        Self::labelled(total, enabled, None)
+    }
+
+    /// [`Progress::new`] saying `label` instead of `par` (`Loop::progress_label`).
+    pub(crate) fn labelled(total: Option<u64>, enabled: bool, label: Option<&str>) -> Self {
         let forced = std::env::var_os("PAR_PROGRESS").is_some_and(|v| v == "1");
         if !(enabled || forced) {
             return Self::off();
         }
+        let label = label.unwrap_or(LABEL).to_string();
         if !std::io::stderr().is_terminal() {
             let lines = forced.then(|| Lines {
+                label,
                 total,
                 done: 0,
                 start: Instant::now(),
@@ -131,6 +142,7 @@ impl Progress {
                 }),
             );
         }
+        bar.set_prefix(label);
         bar.enable_steady_tick(Duration::from_millis(250));
         if let Ok(mut drawn) = DRAWN.lock() {
             // Bars of finished loops go here too, not only when something prints.
@@ -218,13 +230,14 @@ impl Lines {
                     0.0
                 };
                 eprintln!(
-                    "par: {}/{t} items ({:.0}%), {}, ETA {eta:.0}s",
+                    "{}: {}/{t} items ({:.0}%), {}, ETA {eta:.0}s",
+                    self.label,
                     self.done,
                     100.0 * self.done as f64 / t.max(1) as f64,
                     self::rate(rate)
                 );
             }
-            None => eprintln!("par: {} items, {}", self.done, self::rate(rate)),
+            None => eprintln!("{}: {} items, {}", self.label, self.done, self::rate(rate)),
         }
     }
 }

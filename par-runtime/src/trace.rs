@@ -8,10 +8,119 @@
 //! - event "worker started" (debug): `worker`, `pid`; "worker exited" (debug): `pid`, `status`
 //! - event "loop failed" (warn): `error`
 //! - event "loop finished" (info): `items`, `elapsed_ms`
+//!
+//! It also writes the Chrome-trace timeline of `PAR_TRACE=path.json` (whatever the feature):
+//! [`enabled`] (the environment is read once per process), [`epoch`] (time 0 of the file) and
+//! [`write_loop`], which appends one loop's events. The file is a JSON array kept complete
+//! after every loop: each loop's events are written over the closing `]`, which is written
+//! again after them, so a program that fails or is killed between loops leaves a file every
+//! viewer opens (a kill in the middle of a write can cut the last loop short). Each loop is a
+//! "process" of the trace (`pid` 1, 2, ... in the order loops end); its tracks (`tid`) are
+//! the parent's pid and each worker's pid. Only the parent writes (never a worker).
 
+use std::io::{Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::error::Error;
+
+/// `PAR_TRACE`'s path, read once (empty or unset: no trace).
+fn trace_path() -> Option<&'static PathBuf> {
+    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let p = std::env::var_os("PAR_TRACE").filter(|p| !p.is_empty())?;
+        // Time 0 of the trace: before the first loop's events.
+        epoch();
+        Some(PathBuf::from(p))
+    })
+    .as_ref()
+}
+
+/// True when `PAR_TRACE` names a file to write the timeline to.
+pub(crate) fn enabled() -> bool {
+    trace_path().is_some()
+}
+
+/// Time 0 of the trace's timestamps.
+pub(crate) fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// The open trace file: where its closing `]` starts, and the loops written so far.
+struct TraceFile {
+    file: std::fs::File,
+    end: u64,
+    loops: u64,
+}
+
+/// `None` before the first loop; `Some(None)` once the file could not be written (said once).
+static FILE: Mutex<Option<Option<TraceFile>>> = Mutex::new(None);
+
+/// The tail that closes the array; written after every loop, overwritten by the next.
+const TAIL: &[u8] = b"\n]\n";
+
+/// Appends one loop's events (JSON objects without their braces and `pid`) to the trace file
+/// as a new trace process. An I/O error is said once on stderr and ends the trace; the loop
+/// is not failed for it.
+pub(crate) fn write_loop(events: &[String]) {
+    let Some(path) = trace_path() else { return };
+    if crate::mode::in_worker() {
+        return;
+    }
+    let mut slot = match FILE.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if slot.is_none() {
+        let opened = std::fs::File::create(path).and_then(|mut file| {
+            file.write_all(b"[")?;
+            Ok(TraceFile {
+                file,
+                end: 1,
+                loops: 0,
+            })
+        });
+        *slot = Some(match opened {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!(
+                    "par: PAR_TRACE={}: could not create it: {e}",
+                    path.display()
+                );
+                None
+            }
+        });
+    }
+    let Some(Some(t)) = slot.as_mut() else { return };
+    t.loops += 1;
+    let pid = t.loops;
+    let mut text = String::new();
+    for (k, e) in events.iter().enumerate() {
+        if t.loops > 1 || k > 0 {
+            text.push(',');
+        }
+        text.push_str("\n{\"pid\":");
+        text.push_str(&pid.to_string());
+        text.push(',');
+        text.push_str(e);
+        text.push('}');
+    }
+    let written = t
+        .file
+        .seek(SeekFrom::Start(t.end))
+        .and_then(|_| t.file.write_all(text.as_bytes()))
+        .and_then(|_| t.file.write_all(TAIL))
+        .and_then(|_| t.file.flush());
+    match written {
+        Ok(()) => t.end += text.len() as u64,
+        Err(e) => {
+            eprintln!("par: PAR_TRACE={}: could not write it: {e}", path.display());
+            *slot = Some(None);
+        }
+    }
+}
 
 #[cfg(feature = "tracing")]
 pub(crate) type LoopSpan = tracing::span::EnteredSpan;

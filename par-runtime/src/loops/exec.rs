@@ -11,10 +11,12 @@ use crate::error::Result;
 use crate::loops::forms::{run_inline, Job};
 use crate::loops::learn;
 use crate::loops::options::Loop;
+use crate::loops::report::{self, Context};
 use crate::loops::sched::Schedule;
 use crate::loops::source::{Plan, Source};
 use crate::loops::team::{self, TeamIter};
 use crate::mode::{self, Here};
+use crate::progress::Progress;
 use crate::trace;
 
 /// Which loop form is being decided for.
@@ -36,6 +38,9 @@ pub(crate) enum Clause {
     Timeout,
     Retries,
     MemoryLimit,
+    /// `max_items_per_worker`: workers recycled after their share (a leak in the body stays
+    /// in a worker that leaves; inline it would pile up in the caller).
+    MaxItems,
     /// `if = true` / `parallel(true)`.
     ParallelTrue,
     Cancel,
@@ -52,6 +57,8 @@ impl Clause {
             Some(Clause::Retries)
         } else if opts.memory_limit.is_some() {
             Some(Clause::MemoryLimit)
+        } else if opts.max_items_per_worker.is_some() {
+            Some(Clause::MaxItems)
         } else if opts.parallel == Some(true) {
             Some(Clause::ParallelTrue)
         } else if opts.cancel.is_some() {
@@ -68,6 +75,7 @@ impl Clause {
             Clause::Timeout => "timeout",
             Clause::Retries => "retries",
             Clause::MemoryLimit => "memory_limit",
+            Clause::MaxItems => "max_items_per_worker",
             Clause::ParallelTrue => "`if = true`",
             Clause::Cancel => "cancel",
             Clause::KeepGoing => "keep_going's crash isolation",
@@ -198,6 +206,42 @@ pub(crate) fn decide(
     }
 }
 
+/// The report's view of a decided loop.
+fn context(
+    opts: &Loop,
+    site: learn::Site,
+    len: Option<usize>,
+    form: Form,
+    d: &Decision,
+) -> Context {
+    let reason = match d.reason {
+        Reason::Default if d.learns => "auto: the first run here forks and measures".to_string(),
+        // What a plain "forks" stands for: nothing here learns to run inline.
+        Reason::Default => format!(
+            "forks: {}",
+            if len.is_none() {
+                "a stream (only indexed inputs learn to run inline)".to_string()
+            } else if form == Form::Find {
+                "a search (searches never learn to run inline)".to_string()
+            } else if form == Form::Unordered {
+                "values as they complete (never learns to run inline)".to_string()
+            } else {
+                format!(
+                    "schedule {} (only auto learns to run inline)",
+                    report::schedule_name(opts.schedule)
+                )
+            }
+        ),
+        Reason::Auto(p) => format!(
+            "auto: inline {}, forked {} predicted",
+            report::human(std::time::Duration::from_nanos(p.inline_ns as u64)),
+            report::human(std::time::Duration::from_nanos(p.parallel_ns as u64))
+        ),
+        r => r.to_string(),
+    };
+    Context::new(site, len, &reason, opts.schedule, opts.report).search(form == Form::Find)
+}
+
 fn len_of<S: Source>(src: &S) -> Option<usize> {
     match src.plan() {
         Plan::Indexed(n) => Some(n),
@@ -245,10 +289,13 @@ fn run_form<S: Source, J: Job<S::Item>>(
     let form = if stop_on.is_some() { Form::Find } else { form };
     let decision = decide(opts, len, form, mode::here(opts.workers), site);
     let _span = trace::loop_span(len, decision.workers, &decision.reason);
+    let ctx = context(opts, site, len, form, &decision);
     let started = Instant::now();
     let learns = len.filter(|_| decision.learns);
     let result = if let Some(workers) = decision.workers {
+        report::expect_team(ctx, false);
         let r = team::run(opts, workers, &mut src, job, stop_on, false);
+        report::team_finished(r.as_ref().err());
         match (learns, &r) {
             (Some(n), Ok((_, m))) => {
                 learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())
@@ -258,10 +305,17 @@ fn run_form<S: Source, J: Job<S::Item>>(
         }
         r.map(|(values, _)| values)
     } else {
-        let r = run_inline(&mut src, job, len, opts.progress, opts.cancel.clone());
+        let progress = Progress::labelled(
+            len.map(|n| n as u64),
+            opts.progress,
+            opts.progress_label.as_deref(),
+        );
+        let r = run_inline(&mut src, job, len, progress, opts.cancel.clone());
         if let (Some(n), Ok(_)) = (learns, &r) {
             learn::inline_run(site, n, started.elapsed());
         }
+        let items = r.as_ref().map_or(0, |v| len.unwrap_or(v.len()));
+        report::inline_done(ctx, items, r.as_ref().err());
         r
     };
     match &result {
@@ -288,11 +342,18 @@ where
     let len = len_of(&src);
     let decision = decide(opts, len, Form::Unordered, mode::here(opts.workers), site);
     let _span = trace::loop_span(len, decision.workers, &decision.reason);
-    match decision.workers {
+    if decision.workers.is_some() {
+        // The team's drop (the iterator's) ends the report.
+        report::expect_team(context(opts, site, len, Form::Unordered, &decision), true);
+    }
+    let iter = match decision.workers {
         Some(workers) if ordered => TeamIter::start_ordered(opts, workers, src, &job),
         Some(workers) => TeamIter::start(opts, workers, src, &job),
         None => TeamIter::inline(src, job, len),
-    }
+    };
+    // A team that could not start took no context: it must not go to the next one.
+    drop(report::take_pending());
+    iter
 }
 
 /// Keep going: runs a one-value-per-item job to the end whatever fails, and returns one
@@ -318,19 +379,25 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
     };
     let decision = decide(opts, Some(len), Form::Each, mode::here(opts.workers), site);
     let _span = trace::loop_span(Some(len), decision.workers, &decision.reason);
+    let ctx = context(opts, site, Some(len), Form::Each, &decision);
     let Some(workers) = decision.workers else {
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item = src.take(i);
             let r = crate::loops::forms::run_one(job, i, item, opts.cancel.clone());
             if matches!(r, Err(crate::error::Error::Cancelled)) {
+                report::inline_done(ctx, i, Some(&crate::error::Error::Cancelled));
                 return Err(crate::error::Error::Cancelled);
             }
             out.push(r);
         }
+        report::inline_done(ctx, len, None);
         return Ok(out);
     };
-    let (values, measured) = team::run(opts, workers, &mut src, job, None, true)?;
+    report::expect_team(ctx, false);
+    let r = team::run(opts, workers, &mut src, job, None, true);
+    report::team_finished(r.as_ref().err());
+    let (values, measured) = r?;
     let mut failed = measured.failed;
     let mut values = values.into_iter();
     let mut out = Vec::with_capacity(len);

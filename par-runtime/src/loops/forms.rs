@@ -309,10 +309,10 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
     src: &mut S,
     job: &J,
     len: Option<usize>,
-    progress: bool,
+    progress: Progress,
     cancel: Option<crate::cancel::Cancel>,
 ) -> Result<Vec<J::Value>> {
-    let mut emit = Inline::with_extras(Progress::new(len.map(|n| n as u64), progress), cancel);
+    let mut emit = Inline::with_extras(progress, cancel);
     let grain = job.grain(len);
     let r = match len {
         Some(n) => {
@@ -321,6 +321,10 @@ pub(crate) fn run_inline<S: Source, J: Job<S::Item>>(
         }
         None => job.run(0, grain, std::iter::from_fn(|| src.next_item()), &mut emit),
     };
+    if let Some(x) = &mut emit.extras {
+        // The last line of `PAR_PROGRESS=1` (as a team's end prints it).
+        x.progress.finish();
+    }
     match r {
         Ok(()) => Ok(emit.values),
         Err(JobError::Body(f)) => Err(f.into_error(crate::sys::getpid().as_raw())),

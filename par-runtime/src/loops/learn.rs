@@ -25,7 +25,8 @@
 //! an inline run that turned out long enough to have paid for forking, sends the next call to
 //! the team. A failed forked run forgets the loop: the next run forks and measures again.
 //! Only clause-free `auto` loops in order (`collect`, `for_each`, `reduce`) over an indexed
-//! input learn; any other schedule, `timeout`, `retries`, `memory_limit`, `cancel`,
+//! input learn; any other schedule, `timeout`, `retries`, `memory_limit`,
+//! `max_items_per_worker`, `cancel`,
 //! [`Loop::parallel(true)`](crate::Loop::parallel), `keep_going`, a search, `unordered` or a
 //! stream always forks (exec.rs decides).
 //!

@@ -8,6 +8,7 @@ pub(crate) mod join;
 pub(crate) mod learn;
 pub(crate) mod options;
 pub(crate) mod par_loop;
+pub(crate) mod report;
 pub(crate) mod sched;
 pub(crate) mod shared;
 pub(crate) mod source;

@@ -34,6 +34,7 @@ use crate::loops::sched::Schedule;
 ///
 /// - A loop that asks for something only a process gives, a [`timeout`](Loop::timeout),
 ///   [`retries`](Loop::retries), a [`memory_limit`](Loop::memory_limit),
+///   [`max_items_per_worker`](Loop::max_items_per_worker),
 ///   [`parallel(true)`](Loop::parallel) (`if = true`), a [`cancel`](Loop::cancel) handle or
 ///   `keep_going` (`collect_each`, `reduce_each`: a crash fails only its item), forks at least
 ///   one worker: with `workers(1)`, on a one-CPU machine, and nested inside a worker's item
@@ -100,6 +101,8 @@ pub struct Loop {
     pub(crate) max_items_per_worker: Option<usize>,
     pub(crate) memory_limit: Option<u64>,
     pub(crate) threads_per_worker: Option<usize>,
+    pub(crate) report: bool,
+    pub(crate) progress_label: Option<String>,
 }
 
 impl Loop {
@@ -226,6 +229,40 @@ impl Loop {
         self
     }
 
+    /// What the progress bar says it counts: `progress_label("rows")` draws
+    /// `rows [00:00:03] ... 512/2000 items` instead of `par [...]` (and turns the bar on, as
+    /// [`progress(true)`](Loop::progress) does; `par!`'s clause is `progress = "rows"`).
+    ///
+    /// ```
+    /// let v = par::Loop::new().workers(2).progress_label("rows").collect(0..20u32, |i| i);
+    /// assert_eq!(v.len(), 20);
+    /// ```
+    pub fn progress_label(mut self, label: impl Into<String>) -> Self {
+        self.progress = true;
+        self.progress_label = Some(label.into());
+        self
+    }
+
+    /// Prints the loop's report on stderr when it ends: where it ran and why, wall and busy
+    /// times, imbalance, speedup, fork and decode costs, bytes and chunks (the
+    /// [`LoopReport`](crate::LoopReport) that [`last_report`](crate::last_report) returns, in
+    /// the format the README's "Reports and timelines" section describes). `PAR_REPORT=1` in
+    /// the environment does it for every loop; `par!`'s clause is `report`. Loops nested in a
+    /// worker never print.
+    ///
+    /// ```
+    /// // Prints on stderr, for example:
+    /// // par: src/main.rs:9  100 items  2 workers  forked (auto: the first run here forks and measures)
+    /// //      wall 1.2 ms   busy 31 us + 29 us (imbalance 1.03)   speedup ~0.05x of 60 us sequential
+    /// //      fork 0.6 ms   results 1.1 KiB in 4 frames (12 us decode)   chunks 4 (auto, 25 items each)   items 50 + 50
+    /// let v = par::Loop::new().workers(2).report(true).collect(0..100u32, |i| i + 1);
+    /// assert_eq!(v.len(), 100);
+    /// ```
+    pub fn report(mut self, on: bool) -> Self {
+        self.report = on;
+        self
+    }
+
     /// OpenMP's `if` clause: `parallel(false)` runs the loop inline, in the calling process;
     /// `parallel(true)` always forks. Without it, the `auto` schedule decides by measurement:
     /// a loop's first run forks, and a later run of the same loop (the same call site) runs
@@ -233,8 +270,9 @@ impl Loop {
     /// million items of a few nanoseconds each; each call decides afresh from its own item
     /// count, so a call site that first sees small inputs forks a large one. An inline run
     /// keeps par's semantics but not its isolation: a crash in an item would be a crash of the
-    /// caller. Any explicit schedule, a `timeout`, `retries`, a `memory_limit`, `cancel` or
-    /// `parallel(true)` keeps a loop forking (see "Workers and sequential mode").
+    /// caller. Any explicit schedule, a `timeout`, `retries`, a `memory_limit`,
+    /// `max_items_per_worker`, `cancel` or `parallel(true)` keeps a loop forking (see "Workers
+    /// and sequential mode").
     ///
     /// ```
     /// let n = 3;
@@ -333,7 +371,9 @@ impl Loop {
     /// leak or fragment memory). Chunks are never split, so a worker runs at most `n` items
     /// plus the rest of the chunk that reached `n`; with `schedule = dynamic(1)`, exactly at
     /// most `n`. Collect, for-each and reduce over ranges, vectors and slices recycle;
-    /// `unordered` loops and streams ignore it.
+    /// `unordered` loops and streams ignore it. A loop with it forks even with one worker, on
+    /// one CPU, nested in a worker and where `auto` would run it inline: inline, what the body
+    /// leaks would stay in the caller (the explicit sequential modes run it inline and say so).
     ///
     /// ```
     /// use std::collections::HashSet;

@@ -588,7 +588,10 @@ impl Loop {
     }
 
     /// [`Loop::ordered`] yielding `Result`s: the values before the first failing item, then
-    /// that item's `Err` (its index is the failing item's), then the end.
+    /// that item's `Err` (its index is the failing item's), then the end. Never a gap: when a
+    /// worker dies, the values of the items it ran before the one it died on die with it (a
+    /// worker sends a chunk's values together); the `Err` then comes in place of the first of
+    /// them, an [`Error::Lost`](crate::Error::Lost) naming the missing items and the death.
     ///
     /// ```
     /// let got: Vec<_> = par::Loop::new().workers(2).try_ordered(0..10u32, |i| {

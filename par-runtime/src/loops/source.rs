@@ -111,24 +111,29 @@ macro_rules! range_index {
             fn to_i128(self) -> i128 { self as i128 }
             fn from_i128(v: i128) -> Self { v as $t }
         }
-        impl IntoSource for Range<$t> {
-            type Item = $t;
-            type Source = RangeSource<$t>;
-            fn into_source(self) -> RangeSource<$t> {
-                RangeSource::new(self.start.to_i128(), self.end.to_i128())
-            }
-        }
-        impl IntoSource for RangeInclusive<$t> {
-            type Item = $t;
-            type Source = RangeSource<$t>;
-            fn into_source(self) -> RangeSource<$t> {
-                let (start, end) = self.into_inner();
-                RangeSource::new(start.to_i128(), end.to_i128() + 1)
-            }
-        }
     )*};
 }
 range_index!(u8 u16 u32 u64 usize i8 i16 i32 i64 isize);
+
+// One impl for every index type, not one per type: the loop variable's type then comes from
+// how the body uses it, as in a plain `for` (`for i in 0..n { v[i] }` makes the range `usize`;
+// with an impl per type rustc falls back to `i32` first and reports a mismatch).
+impl<T: RangeIndex> IntoSource for Range<T> {
+    type Item = T;
+    type Source = RangeSource<T>;
+    fn into_source(self) -> RangeSource<T> {
+        RangeSource::new(self.start.to_i128(), self.end.to_i128())
+    }
+}
+
+impl<T: RangeIndex> IntoSource for RangeInclusive<T> {
+    type Item = T;
+    type Source = RangeSource<T>;
+    fn into_source(self) -> RangeSource<T> {
+        let (start, end) = self.into_inner();
+        RangeSource::new(start.to_i128(), end.to_i128() + 1)
+    }
+}
 
 /// An integer range: items are computed from their index, nothing is materialised.
 #[derive(Debug, Clone)]

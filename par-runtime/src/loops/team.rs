@@ -17,6 +17,7 @@ use crate::child::{self, report, Child, Limits, Pipes, What};
 use crate::error::{report_error, Death, Error, Result};
 use crate::loops::forms::{Inline, Job, JobError};
 use crate::loops::options::Loop;
+use crate::loops::report::{self as loop_report, Recorder};
 use crate::loops::sched::{self, Sched, Schedule};
 use crate::loops::source::{Plan, Source};
 use crate::loops::worker::{self, Fds};
@@ -58,6 +59,8 @@ struct Worker {
     /// Stall watch: the item and the worker's CPU time at the last look, how long the item has
     /// run since without any CPU used, and whether that was reported.
     stall: Stall,
+    /// Its index in the team's `Recorder` (its report counters).
+    stat: usize,
 }
 
 #[derive(Default)]
@@ -166,6 +169,8 @@ pub(crate) struct Team<V> {
     limits: Limits,
     /// `ordered`: how far ahead of its caller the loop may run.
     window: Option<Window>,
+    /// What the loop's report counts (report.rs).
+    rec: Recorder,
     _v: PhantomData<V>,
 }
 
@@ -268,7 +273,11 @@ impl<V: Transfer> Team<V> {
             timeout: opts.timeout,
             threads,
             thread_names,
-            progress: Progress::new(len.map(|n| n as u64), opts.progress),
+            progress: Progress::labelled(
+                len.map(|n| n as u64),
+                opts.progress,
+                opts.progress_label.as_deref(),
+            ),
             busy_ns: 0,
             start_time: Duration::ZERO,
             // Only indexed sources retry (a stream's shipped items are not kept).
@@ -291,11 +300,17 @@ impl<V: Transfer> Team<V> {
                 .memory(opts.memory_limit)
                 .threads(opts.threads_per_worker),
             window: None,
+            rec: Recorder::new(loop_report::take_pending(), workers),
             _v: PhantomData,
         };
         for w in 0..workers {
             let worker = team.spawn(w, src, job)?;
             team.workers.push(worker);
+            // Its first chunk goes out now: a worker starts on it while the next is forked
+            // (a fork is a few hundred microseconds, all of it idle time for the workers
+            // forked before it when chunks go out only once the whole team is up).
+            team.dispatch(src)?;
+            team.write_all();
         }
         team.start_time = started.elapsed();
         Ok(team)
@@ -322,6 +337,7 @@ impl<V: Transfer> Team<V> {
             ..Pipes::default()
         };
         let slot = self.slots.writer(w);
+        let forked_at = Instant::now();
         let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
             Some(cmd) => {
                 let fds = Fds {
@@ -334,6 +350,7 @@ impl<V: Transfer> Team<V> {
             None => 1,
         })?;
         crate::trace::worker_started(w, child.pid());
+        let stat = self.rec.forked(child.pid(), forked_at, forked_at.elapsed());
         Ok(Worker {
             child,
             stdout: ends.stdout,
@@ -352,6 +369,7 @@ impl<V: Transfer> Team<V> {
             partial: None,
             handed: 0,
             stall: Stall::default(),
+            stat,
         })
     }
 
@@ -489,6 +507,7 @@ impl<V: Transfer> Team<V> {
         let w = &mut self.workers[i];
         match chunk {
             Some((first, items, units)) => {
+                self.rec.sent(items);
                 w.handed += items;
                 if w.in_flight.is_empty() {
                     w.front_since = Instant::now();
@@ -673,8 +692,17 @@ impl<V: Transfer> Team<V> {
                 Kind::Results => {
                     let (head, bytes) = wire::parse_results(payload).map_err(bad)?;
                     let mut values = Vec::new();
+                    let decoding = Instant::now();
                     let bytes = codec::decode_values::<V>(bytes, head.values as usize, &mut values)
                         .map_err(|e| bad(format!("results for items from {}: {e}", head.first)))?;
+                    let decoded = Instant::now();
+                    self.rec.frame(
+                        w.stat,
+                        payload.len(),
+                        head.items,
+                        decoded,
+                        decoded - decoding,
+                    );
                     if !bytes.is_empty() {
                         return Err(bad(format!(
                             "{} unexpected bytes after {} values",
@@ -688,9 +716,10 @@ impl<V: Transfer> Team<V> {
                     if head.last == 1 {
                         self.busy_ns = self.busy_ns.saturating_add(head.elapsed_ns);
                         w.front_since = Instant::now();
-                        if let Some((_, _, units, _)) = w.in_flight.pop_front() {
+                        if let Some((first, items, units, _)) = w.in_flight.pop_front() {
                             self.sched
                                 .observe(units, Duration::from_nanos(head.elapsed_ns));
+                            self.rec.chunk_done(w.stat, first, items, head.elapsed_ns);
                         }
                     }
                     self.covered += head.items as usize;
@@ -773,6 +802,8 @@ impl<V: Transfer> Team<V> {
             };
         }
         crate::trace::retry(index, attempts, &e);
+        self.rec
+            .retry(self.workers[i].child.pid(), index, attempts, &e);
         let chunks = self.retire(i);
         for (first, items, units, arrived) in chunks.into_iter().rev() {
             if arrived < items {
@@ -822,6 +853,7 @@ impl<V: Transfer> Team<V> {
 
     /// Records a failure: no new work is handed out from now on.
     fn fail(&mut self, e: Error) {
+        self.rec.failed(&e);
         self.stopping = true;
         self.errors.push(e);
     }
@@ -890,7 +922,10 @@ impl<V: Transfer> Team<V> {
                 let e = crate::error::pipe_lost(pid, index.filter(|_| running), &missing, &how);
                 self.fail(e)
             }
-            Some(e @ Error::WorkerDied { .. }) => self.retry_or_fail(i, index, e),
+            Some(e @ Error::WorkerDied { .. }) => {
+                self.rec.death(pid, &e);
+                self.retry_or_fail(i, index, e)
+            }
             Some(e) => self.fail(e),
         }
     }
@@ -1118,6 +1153,12 @@ impl<V: Transfer> Team<V> {
     }
 }
 
+impl<V> Drop for Team<V> {
+    fn drop(&mut self) {
+        std::mem::take(&mut self.rec).team_dropped();
+    }
+}
+
 /// The iterator behind `unordered`: a team stepped on demand, or an inline run.
 pub(crate) struct TeamIter<'a, V> {
     inner: Inner<'a, V>,
@@ -1285,7 +1326,7 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                     *done = true;
                     team.progress.finish();
                     if let Some(e) = team.take_error() {
-                        return Some(Err(e));
+                        return Some(Err(gap_error(e, *next)));
                     }
                     return match team.len {
                         Some(n) if *next < n => Some(Err(Error::Lost {
@@ -1324,6 +1365,26 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                 }
             },
         }
+    }
+}
+
+/// The error an ordered iterator hands out at `next`, its first item without a value, for a
+/// failure `e` of a later item: the items from `next` up to it ran, but their values never
+/// arrived (a worker sends a chunk's values together, and died or was killed before it sent
+/// them). Handing out `e` itself would leave a gap the caller cannot see; the error is in
+/// `next`'s place instead, says which values are missing and why.
+fn gap_error(e: Error, next: usize) -> Error {
+    match e.index() {
+        Some(at) if at > next => Error::Lost {
+            index: Some(next),
+            pid: e.pid(),
+            message: format!(
+                "the values of items {next} to {} never arrived (their worker sent them with \
+                 item {at}'s chunk, which failed): {e}",
+                at - 1
+            ),
+        },
+        _ => e,
     }
 }
 

@@ -7,5 +7,6 @@ fn main() {
     par!(private(total), reduce(+: total), for i in 0..4u64 { total += i; });
     let w: Vec<usize> = par!(private(buf[0]), for i in 0..4usize { i });
     let e: Vec<usize> = par!(private(), for i in 0..4usize { i });
-    println!("{v:?} {w:?} {e:?} {total}");
+    let l: Vec<usize> = par!(private(i), for i in 0..4usize { i });
+    println!("{v:?} {w:?} {e:?} {l:?} {total}");
 }
