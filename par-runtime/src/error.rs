@@ -119,6 +119,52 @@ fn item(index: Option<usize>) -> String {
     }
 }
 
+/// The signals a terminal sends to its whole foreground process group and that end a process
+/// by default: `SIGHUP` (1), `SIGINT` (2), `SIGQUIT` (3). A worker ended by one while its
+/// parent lives was interrupted ([`Error::Interrupted`]), it did not crash.
+pub(crate) fn is_interruption(signal: i32) -> bool {
+    matches!(signal, 1..=3)
+}
+
+/// A loop worker `pid` whose result pipe closed while it still ran (code in an item closed,
+/// or `dup2`ed `/dev/null` over, fds it does not own) and that went on without it until it
+/// ended (`how`): [`Error::Lost`] about `running`, the item par saw running when the pipe
+/// closed (if it saw one), listing the items in `missing` (`start..end` ranges, the first one
+/// the chunk it ran) whose values never arrived. The item that closed the pipe is `running`
+/// or one before it whose value was not sent yet (values leave in batches): from the first
+/// missing one.
+pub(crate) fn pipe_lost(
+    pid: i32,
+    running: Option<usize>,
+    missing: &[std::ops::Range<usize>],
+    how: &str,
+) -> Error {
+    let span = |r: &std::ops::Range<usize>| match r.len() {
+        1 => format!("item {}", r.start),
+        _ => format!("items {} to {}", r.start, r.end - 1),
+    };
+    let missing: Vec<_> = missing.iter().filter(|r| !r.is_empty()).cloned().collect();
+    let first = missing.first().map(|r| r.start);
+    let listed = missing.iter().map(span).collect::<Vec<_>>().join(", ");
+    let when = match (running, first) {
+        (Some(i), Some(f)) if f < i => format!(
+            "while item {i} ran (the item that closed it is one of {})",
+            span(&(f..i + 1))
+        ),
+        (Some(i), _) => format!("while item {i} ran"),
+        (None, _) => format!("between items (the item that closed it is one of {listed})"),
+    };
+    Error::Lost {
+        index: running.or(first),
+        pid: Some(pid),
+        message: format!(
+            "its result pipe closed {when}: code in an item closed, or dup2'd over, fds it does \
+             not own; the worker ran on without it and {how}. These values never arrived: {}",
+            if listed.is_empty() { "none" } else { &listed }
+        ),
+    }
+}
+
 /// What a `Panic` frame reports (its `PanicHead::failed`): the body panicked ...
 pub(crate) const PANICKED: u8 = 0;
 /// ... the body returned `Err` ...
@@ -236,6 +282,30 @@ pub enum Error {
         /// Signal or exit status.
         death: Death,
     },
+    /// A worker was ended by a signal that a terminal sends to its whole foreground process
+    /// group (`SIGINT` for Ctrl-C, `SIGQUIT` for Ctrl-\\, `SIGHUP` when the terminal closes),
+    /// or that someone sent it with `kill`, while the parent lived on (it handles, ignores or
+    /// blocks that signal): an interruption from outside, not a crash of the item. It is never
+    /// retried, and it stops the loop (no new item starts). Where a [`Cancel`](crate::Cancel)
+    /// is attached, the handle is cancelled and the loop, queue or pool reports
+    /// [`Error::Cancelled`] instead.
+    ///
+    /// ```
+    /// let e = par::Error::Interrupted { index: Some(3), pid: 4242, signal: 2 };
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "worker 4242 was interrupted by signal 2 (SIGINT: a Ctrl-C, or a kill) while running item 3; not retried"
+    /// );
+    /// assert_eq!(e.index(), Some(3));
+    /// ```
+    Interrupted {
+        /// The item it was running, if it was running one.
+        index: Option<usize>,
+        /// The worker process.
+        pid: i32,
+        /// The signal's number (2 `SIGINT`, 3 `SIGQUIT`, 1 `SIGHUP`).
+        signal: i32,
+    },
     /// An item ran longer than the loop's per-item timeout; its worker was killed.
     TimedOut {
         /// The item that did not finish in time.
@@ -328,6 +398,7 @@ impl Error {
             | Error::Failed { index, .. }
             | Error::TimedOut { index, .. } => Some(index),
             Error::WorkerDied { index, .. }
+            | Error::Interrupted { index, .. }
             | Error::Encode { index, .. }
             | Error::Decode { index, .. }
             | Error::Lost { index, .. } => index,
@@ -368,7 +439,8 @@ impl Error {
             Error::Panicked { pid, .. }
             | Error::Failed { pid, .. }
             | Error::TimedOut { pid, .. }
-            | Error::WorkerDied { pid, .. } => Some(pid),
+            | Error::WorkerDied { pid, .. }
+            | Error::Interrupted { pid, .. } => Some(pid),
             Error::Encode { pid, .. } | Error::Decode { pid, .. } | Error::Lost { pid, .. } => pid,
             Error::Retried { ref last, .. } => last.pid(),
             Error::OnRank { ref source, .. } => source.pid(),
@@ -429,6 +501,19 @@ impl fmt::Display for Error {
             }
             Error::WorkerDied { index, pid, death } => {
                 write!(f, "worker {pid} {death} while running {}", item(*index))
+            }
+            Error::Interrupted { index, pid, signal } => {
+                let how = match *signal {
+                    2 | 3 => ": a Ctrl-C, or a kill",
+                    1 => ": the terminal closed, or a kill",
+                    _ => "",
+                };
+                write!(
+                    f,
+                    "worker {pid} was interrupted by signal {signal} ({}{how}) while running {}; not retried",
+                    crate::sys::Sig::from_number(*signal),
+                    item(*index)
+                )
             }
             Error::TimedOut {
                 index,

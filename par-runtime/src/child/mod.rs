@@ -6,8 +6,9 @@
 //! What this layer guarantees to the families above it:
 //! - a child never returns into the code that forked it and never unwinds out of its body: it
 //!   leaves by `_exit`, after flushing its stdout;
-//! - a child dies with its parent (the death pipe), and a [`Child`] that is dropped is killed
-//!   and reaped: no zombie, no orphan, whatever path the parent takes;
+//! - a child dies with its parent, whatever signals the parent or the body block or ignore
+//!   (Linux's parent-death `SIGKILL`, and the death pipe), and a [`Child`] that is dropped is
+//!   killed and reaped: no zombie, no orphan, whatever path the parent takes;
 //! - a child that vanished before par could reap it (`SIGCHLD` ignored) is a normal end when
 //!   its work was complete and a death when it was not ([`Child::ended`]);
 //! - a child gets its family's [`Limits`] (memory limit, thread-pool variables) before it
@@ -24,7 +25,7 @@ pub(crate) mod wait;
 use std::io;
 
 pub(crate) use self::limits::Limits;
-use crate::error::{Death, Error, Result};
+use crate::error::{is_interruption, Death, Error, Result};
 use crate::mode;
 use crate::sys::{self, Fd, Pid, RawFd, Status};
 
@@ -49,6 +50,14 @@ pub(crate) struct Pipes {
     pub(crate) what: What,
     /// Its memory limit and environment, set in the child right after the fork.
     pub(crate) limits: Limits,
+    /// The child may outlive the call that forks it and be used from another thread (`Pool`
+    /// workers, started channels). Linux's parent-death signal fires when the *thread* that
+    /// forked ends, so such a child gets it only when forked on a thread that lasts as long
+    /// as the process ([`forking_thread_lasts`]; [`spawn_lasting`] forks on one); otherwise
+    /// it dies with its parent by the death pipe alone. The other children (loop workers,
+    /// `Queue`/`Map` jobs) are forked by a call that waits for them, or by a value that
+    /// cannot leave its thread, and always get it.
+    pub(crate) outlives_call: bool,
 }
 
 /// The error contexts that name a kind of child (`Error::Io`'s context is a static string).
@@ -101,6 +110,9 @@ pub(crate) struct Child {
     death: Option<Fd>,
     reaped: bool,
     killed: bool,
+    /// It still ran after its pipe to the parent closed, owing work, and was killed for it
+    /// ([`Child::ended`]).
+    cut_off: bool,
     /// The memory limit it was forked with: its abort is reported as that limit.
     memory: Option<u64>,
     /// The kernel's OOM-kill count when it was forked (`limits::oom_kills_before_fork`).
@@ -138,6 +150,107 @@ pub(crate) fn spawn_with<T>(
     fork_child(pipes, &[], value, body)
 }
 
+/// [`spawn`] for a child that outlives the call (see [`Pipes::outlives_call`], set here): on a
+/// thread that lasts as long as the process, so that the child's parent-death signal fires
+/// when the process ends, not when the thread that happened to fork it does (a `Pool` made
+/// on a thread that exits while the pool lives on, moved to another). Off the main thread the
+/// fork happens on par's forking thread, started at the first such fork, while the caller
+/// waits.
+pub(crate) fn spawn_lasting(
+    mut pipes: Pipes,
+    body: impl FnOnce(Ends) -> i32 + Send + 'static,
+) -> Result<(Child, Ends)> {
+    pipes.outlives_call = true;
+    if forking_thread_lasts() {
+        return spawn(pipes, body);
+    }
+    let what = pipes.what;
+    forker::run(move || spawn(pipes, body)).unwrap_or_else(|| {
+        Err(Error::io(
+            what.fork,
+            io::Error::other("par's forking thread could not be started or ended"),
+        ))
+    })
+}
+
+/// True when this thread lasts as long as the process: the main thread, or par's forking
+/// thread.
+pub(crate) fn forking_thread_lasts() -> bool {
+    sys::on_main_thread() || forker::is_forker()
+}
+
+/// par's forking thread: one thread per process, started at the first fork of a lasting
+/// child off the main thread, that never ends. It runs one fork at a time for callers that
+/// wait for it.
+mod forker {
+    use std::cell::Cell;
+    use std::sync::mpsc::{self, Sender};
+    use std::sync::{Mutex, PoisonError};
+
+    use crate::sys::{self, Pid};
+
+    type Task = Box<dyn FnOnce() + Send>;
+
+    /// The forking thread's queue, and the process it belongs to: a forked child inherits
+    /// this static but not the thread, and starts its own when it needs one. The lock is held
+    /// only to clone or set the queue, never across a fork; a child forked while another
+    /// thread held it would wait for ever here, but only if that child itself used a pool
+    /// off its main thread (a known limit, not seen).
+    static FORKER: Mutex<Option<(Pid, Sender<Task>)>> = Mutex::new(None);
+
+    /// The stack of the forking thread, which becomes a forked child's only stack: a main
+    /// thread's usual size (Linux's default `ulimit -s`), not a spawned thread's 2 MiB.
+    const STACK: usize = 8 << 20;
+
+    thread_local! {
+        static IS_FORKER: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn is_forker() -> bool {
+        IS_FORKER.with(Cell::get)
+    }
+
+    /// Runs `f` on the forking thread and returns its result; `None` if the thread could not
+    /// be started or `f` panicked there.
+    pub(super) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (done, result) = mpsc::sync_channel(1);
+        let task: Task = Box::new(move || {
+            let _ = done.send(f());
+        });
+        let queue = {
+            let mut forker = FORKER.lock().unwrap_or_else(PoisonError::into_inner);
+            let me = sys::getpid();
+            match &*forker {
+                Some((pid, queue)) if *pid == me => queue.clone(),
+                _ => {
+                    let queue = start()?;
+                    *forker = Some((me, queue.clone()));
+                    queue
+                }
+            }
+        };
+        queue.send(task).ok()?;
+        result.recv().ok()
+    }
+
+    fn start() -> Option<Sender<Task>> {
+        let (queue, tasks) = mpsc::channel::<Task>();
+        std::thread::Builder::new()
+            .name("par-forker".into())
+            .stack_size(STACK)
+            .spawn(move || {
+                IS_FORKER.with(|f| f.set(true));
+                for task in tasks {
+                    // A panic of one fork is that caller's (its result channel closes), not
+                    // the end of the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                }
+            })
+            .ok()?;
+        Some(queue)
+    }
+}
+
 /// Starts a detached process (a background job, from its launcher, which then exits so that
 /// init adopts it): not a worker (its loops fork), its panics captured, `keep` its only fd of
 /// par's. It runs `body` and leaves by `_exit` with its code; nobody reaps it but init.
@@ -165,6 +278,9 @@ fn fork_child<T>(
 ) -> Result<(Child, Ends)> {
     let what = pipes.what;
     report::install_panic_hook();
+    // Where the forking thread may end before the child, the child must not die with it.
+    let pdeathsig = !pipes.outlives_call || forking_thread_lasts();
+    let parent = sys::getpid();
     // Built here, in the parent: the child only installs them (no lock, no allocation there).
     let memory = pipes.limits.memory_limit();
     let environ = pipes.limits.environ();
@@ -211,7 +327,7 @@ fn fork_child<T>(
                 return 1;
             }
         }
-        sys::die_with_parent(&death_r);
+        sys::die_with_parent(&death_r, parent, pdeathsig);
         let code = body(value, child_ends);
         report::flush_stdout();
         code
@@ -222,6 +338,7 @@ fn fork_child<T>(
         death: Some(death_w),
         reaped: false,
         killed: false,
+        cut_off: false,
         memory,
         oom_kills,
         rank: None,
@@ -254,6 +371,7 @@ impl Child {
             death: None,
             reaped: false,
             killed: false,
+            cut_off: false,
             memory: None,
             oom_kills: None,
             rank: Some(rank),
@@ -310,6 +428,46 @@ impl Child {
         Some(status)
     }
 
+    /// Reaps a child whose pipe to this process has closed while it owed work: it has
+    /// exited, or is about to (a process closes its fds on its way out, after its memory is
+    /// freed, so only a few steps remain), or code in it closed or replaced its fds and it
+    /// runs on. Waiting for that one would hang this process (and its timeouts) for as long
+    /// as it runs, so one still running after [`CUT_OFF_GRACE`] is killed (`cut_off`).
+    fn reap_after_eof(&mut self) -> Option<io::Result<Status>> {
+        if self.reaped || self.rank.is_some() {
+            return self.reap();
+        }
+        let start = std::time::Instant::now();
+        loop {
+            match sys::try_waitpid(self.pid) {
+                Ok(None) if start.elapsed() < CUT_OFF_GRACE => {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                Ok(None) => {
+                    // Not `kill`: a process that was dying anyway keeps its own status (and
+                    // its OOM kill stays one), and `cut_off` says who sent a SIGKILL.
+                    sys::kill(self.pid);
+                    self.cut_off = true;
+                    return self.reap();
+                }
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    self.death = None;
+                    let status = Ok(status);
+                    crate::trace::worker_exited(self.pid.as_raw(), &status);
+                    return Some(status);
+                }
+                Err(_) => return self.reap(),
+            }
+        }
+    }
+
+    /// True once the child was killed for running on after its pipe to this process closed
+    /// (see [`Child::ended`]).
+    pub(crate) fn was_cut_off(&self) -> bool {
+        self.cut_off
+    }
+
     /// Kills and reaps it (an early end: its work is abandoned).
     pub(crate) fn kill_and_reap(&mut self) {
         self.kill();
@@ -324,18 +482,43 @@ impl Child {
     ///
     /// This is where a death is named (`limits::signal_death`): the abort of a child with a
     /// memory limit is [`Death::MemoryLimit`], a `SIGKILL` par did not send while the kernel's
-    /// OOM-kill count grew is [`Death::OomKilled`].
+    /// OOM-kill count grew is [`Death::OomKilled`]; a `SIGINT`, `SIGQUIT` or `SIGHUP` is no
+    /// death but [`Error::Interrupted`]. A child that still runs [`CUT_OFF_GRACE`] after its
+    /// pipe closed, owing work, is killed and is [`Error::Lost`] (its fds were closed or
+    /// replaced by code in it).
     pub(crate) fn ended(&mut self, index: Option<usize>, work_left: bool) -> Option<Error> {
         if let Some(rank) = self.rank {
             // MPI: the link to the rank closed (the job is ending).
             let _ = self.reap()?;
             return work_left.then(|| crate::mpi::link_lost(rank, index, self.pid.as_raw()));
         }
-        let status = self.reap()?;
+        let status = if work_left {
+            self.reap_after_eof()?
+        } else {
+            self.reap()?
+        };
         if !work_left && ended_normally(&status) {
             return None;
         }
         let death = match status {
+            Ok(Status::Signaled(sig)) if self.cut_off && sig.number() == SIGKILL => {
+                return Some(Error::Lost {
+                    index,
+                    pid: Some(self.pid.as_raw()),
+                    message: "its pipe to par closed while it still ran (code in it closed, \
+                              or dup2'd over, fds it does not own); par killed it"
+                        .into(),
+                });
+            }
+            // A Ctrl-C (or the like) that reached the child while this parent lives on (par
+            // itself only ever sends `SIGKILL`).
+            Ok(Status::Signaled(sig)) if is_interruption(sig.number()) => {
+                return Some(Error::Interrupted {
+                    index,
+                    pid: self.pid.as_raw(),
+                    signal: sig.number(),
+                });
+            }
             Ok(Status::Exited(code)) => Death::Exit(code),
             Ok(Status::Signaled(sig)) => limits::signal_death(
                 sig.number(),
@@ -354,6 +537,13 @@ impl Child {
         })
     }
 }
+
+/// How long a child whose pipe closed while it owed work may take to be seen exited before it
+/// is taken for one that runs on without its pipe and is killed (see `Child::reap_after_eof`):
+/// far more than the few steps of an exit that has closed its fds.
+const CUT_OFF_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+const SIGKILL: i32 = 9;
 
 /// An exit status 0, or a child the system reaped for us.
 fn ended_normally(status: &io::Result<Status>) -> bool {

@@ -101,6 +101,13 @@ impl<S, R> std::fmt::Debug for Channel<S, R> {
 /// Channels always fork, even with `PAR_WORKERS=1` or inside [`sequential`](crate::sequential)
 /// (two ends that wait on each other cannot run inline); where there is no `fork`, `start`
 /// returns an `Io` error.
+///
+/// The child dies with the parent, even by `SIGKILL`. Started on the main thread (Linux), it
+/// does so whatever `f` does with its signals (a parent-death `SIGKILL`). Started on another
+/// thread, which may end while the channel lives on, it is not tied to that thread: it dies
+/// by its death pipe's `SIGIO`, which an `f` that blocks or ignores `SIGIO` would defeat
+/// (`f` need not be `Send`, so it cannot be forked on a thread of par's, as
+/// [`Pool`](crate::Pool) workers are).
 pub fn start<S: Transfer, R: Transfer>(
     f: impl FnOnce(&mut Channel<R, S>),
 ) -> Result<Channel<S, R>> {
@@ -115,6 +122,9 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
         cmd: true,
         large: true,
         what: What::STARTED,
+        // The channel may be moved to another thread and outlive this one; `f` need not be
+        // `Send`, so the child is forked here (see `Pipes::outlives_call`).
+        outlives_call: true,
         ..Pipes::default()
     };
     let parent = sys::getpid();
@@ -189,6 +199,50 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             finished: false,
             _types: PhantomData,
         }
+    }
+
+    /// The largest message this end accepts, that is the encoded size of one message
+    /// (default 1 GiB, as [`Loop::max_frame`](crate::Loop::max_frame)): a larger one makes
+    /// `recv` return [`Error::Decode`], which names the setting and the size, never an
+    /// allocation. Either end may set its own: the parent on the channel [`start`] returns,
+    /// the child with [`Channel::set_max_frame`].
+    ///
+    /// ```
+    /// use par::Channel;
+    /// let mut ch: Channel<(), Vec<u8>> = par::start(|ch: &mut Channel<Vec<u8>, ()>| {
+    ///     let _ = ch.send(&vec![1u8; 1000]);
+    ///     let _ = ch.send(&vec![2u8; 256 << 10]);
+    /// })
+    /// .unwrap()
+    /// .max_frame(64 << 10); // 64 KiB
+    /// assert_eq!(ch.recv().unwrap().unwrap().len(), 1000);
+    /// let e = ch.recv().unwrap_err();
+    /// assert!(matches!(e, par::Error::Decode { .. }), "{e}");
+    /// assert!(e.to_string().contains("max_frame"), "{e}");
+    /// ```
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.set_max_frame(bytes);
+        self
+    }
+
+    /// [`Channel::max_frame`] in place, for the child's end (which the child's function gets
+    /// by `&mut`).
+    ///
+    /// ```
+    /// use par::Channel;
+    /// let mut ch: Channel<Vec<u8>, usize> = par::start(|ch: &mut Channel<usize, Vec<u8>>| {
+    ///     ch.set_max_frame(64 << 10);
+    ///     while let Ok(Some(v)) = ch.recv() {
+    ///         ch.send(&v.len()).unwrap();
+    ///     }
+    /// })
+    /// .unwrap();
+    /// ch.send(&vec![0u8; 1000]).unwrap();
+    /// assert_eq!(ch.recv().unwrap(), Some(1000));
+    /// ch.join().unwrap();
+    /// ```
+    pub fn set_max_frame(&mut self, bytes: usize) {
+        self.reader.set_max(bytes);
     }
 
     /// The other process' pid (the child's, on the parent's side).

@@ -86,7 +86,18 @@ impl<T> Limiter<T> {
 
     /// Job `job`'s child ended with `e`: run it again, or fail it. Only deaths are run again
     /// (a panic, an error or a timeout is the job's own answer).
+    ///
+    /// An interruption (a Ctrl-C, see [`Error::Interrupted`]) is never run again: with a
+    /// [`Cancel`] it cancels the handle, and the job (like every other job, at the family's
+    /// next look) is [`Error::Cancelled`].
     pub(crate) fn after_failure(&mut self, job: usize, e: Error) -> AfterDeath {
+        if matches!(e, Error::Interrupted { .. }) {
+            if let Some(c) = &self.cancel {
+                c.cancel();
+                return AfterDeath::Fail(Error::Cancelled);
+            }
+            return AfterDeath::Fail(e);
+        }
         if !matches!(e, Error::WorkerDied { .. }) {
             return AfterDeath::Fail(e);
         }

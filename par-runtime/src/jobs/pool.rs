@@ -127,6 +127,12 @@ const MAX_DEPTH: usize = 16;
 /// function is found by its registered name, so only `#[parallel]` functions can run here
 /// (closures need [`Queue`](crate::Queue) or [`Map`](crate::Map), which fork per job).
 ///
+/// The workers die with this process (even by `SIGKILL`, whatever signals a call blocks or
+/// ignores), not with the thread that made or used the pool: a pool may move to another
+/// thread and outlive the first. Off the main thread they are forked on a thread of par's that
+/// lasts as long as the process, so a worker starts with that thread's thread-locals (fresh
+/// ones), not the caller's; statics and the heap are the caller's, as with any fork.
+///
 /// Results come in completion order by iterating (`(job, result)` pairs), or in submission
 /// order with [`Pool::ordered`] and [`Pool::get`]. A call that panics yields its
 /// [`Error::Panicked`] and the worker goes on; a worker that dies fails the call it was
@@ -161,6 +167,8 @@ pub struct Pool<T> {
     frame: FrameBuf,
     /// The workers' memory limit and environment.
     limits: Limits,
+    /// The largest frame a worker may send (a call's encoded result): `max_frame`.
+    max_frame: usize,
     /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
     ranks: Option<usize>,
 }
@@ -210,6 +218,7 @@ impl<T: Transfer> Pool<T> {
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
             limits: Limits::new(limit),
+            max_frame: wire::DEFAULT_MAX,
             ranks,
         }
     }
@@ -312,6 +321,36 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.limits = self.limits.clone().memory(Some(bytes));
+        self
+    }
+
+    /// The largest frame a worker may send, that is the encoded size of a call's result
+    /// (default 1 GiB, as [`Loop::max_frame`](crate::Loop::max_frame)): a larger one fails
+    /// that call with [`Error::Decode`], which names the setting and the size, never an
+    /// allocation (the worker is replaced for the next calls). Applies to workers already
+    /// forked too.
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn filled(n: usize) -> Vec<u8> {
+    ///     vec![1; n]
+    /// }
+    /// let mut pool = par::Pool::new(1).max_frame(64 << 10); // 64 KiB
+    /// let small = filled::spawn(&mut pool, 1000);
+    /// let big = filled::spawn(&mut pool, 256 << 10);
+    /// assert_eq!(pool.get(small).unwrap().as_ref().unwrap().len(), 1000);
+    /// // Inline (`PAR_WORKERS=1`) nothing travels, so no frame is read: only look when forked.
+    /// if par::default_workers() > 1 {
+    ///     let e = pool.get(big).unwrap().as_ref().unwrap_err();
+    ///     assert!(matches!(e, par::Error::Decode { .. }), "{e}");
+    ///     assert!(e.to_string().contains("max_frame"), "{e}");
+    /// }
+    /// ```
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        for w in &mut self.workers {
+            w.reader.set_max(bytes);
+        }
         self
     }
 
@@ -523,7 +562,7 @@ impl<T: Transfer> Pool<T> {
                 child: Child::rank(link.rank, link.pid),
                 tx: link.tx,
                 rx: link.rx,
-                reader: FrameReader::new(wire::DEFAULT_MAX),
+                reader: FrameReader::new(self.max_frame),
                 calls: VecDeque::new(),
                 broken: false,
                 since: Instant::now(),
@@ -535,7 +574,9 @@ impl<T: Transfer> Pool<T> {
             limits: self.limits.clone(),
             ..Pipes::default()
         };
-        let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
+        // A pool lives on after this call, maybe on another thread than this one: its workers
+        // are forked on a thread that lasts (see `child::spawn_lasting`).
+        let (child, ends) = child::spawn_lasting(pipes, |ends| match &ends.cmd {
             Some(cmd) => serve(cmd.as_fd(), ends.res.as_fd()),
             None => 1,
         })?;
@@ -547,7 +588,7 @@ impl<T: Transfer> Pool<T> {
             child,
             tx,
             rx: ends.res,
-            reader: FrameReader::new(wire::DEFAULT_MAX),
+            reader: FrameReader::new(self.max_frame),
             calls: VecDeque::new(),
             broken: false,
             since: Instant::now(),

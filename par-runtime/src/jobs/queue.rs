@@ -45,6 +45,8 @@ struct Jobs<'a, T> {
     books: Limiter<T>,
     /// The children's memory limit and environment.
     limits: Limits,
+    /// The largest frame a child may send (its encoded value): the `max_frame` option.
+    max_frame: usize,
     /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
     /// (through a pool whose workers are ranks), and the job index of each of its calls.
     ranks: Option<(crate::Pool<T>, Vec<usize>)>,
@@ -57,6 +59,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             running: Vec::new(),
             books: Limiter::new(limit),
             limits: Limits::new(limit),
+            max_frame: wire::DEFAULT_MAX,
             ranks: None,
         }
     }
@@ -177,7 +180,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             closure: Some(job),
             child,
             res: ends.res,
-            reader: FrameReader::new(wire::DEFAULT_MAX),
+            reader: FrameReader::new(self.max_frame),
             outcome: None,
             started: Instant::now(),
         })
@@ -512,6 +515,31 @@ macro_rules! family_options {
             /// ```
             pub fn threads_per_worker(mut self, n: usize) -> Self {
                 self.jobs.limits = self.jobs.limits.threads(Some(n));
+                self
+            }
+
+            /// The largest frame a job's child may send, that is the encoded size of its
+            /// value (default 1 GiB, as [`Loop::max_frame`](crate::Loop::max_frame)): a
+            /// larger one is that job's [`Error::Decode`](crate::Error::Decode), which names
+            /// the setting and the size, never an allocation. Raise it for larger values,
+            /// lower it to refuse them early. Applies to jobs already running too.
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).max_frame(64 << 10); // 64 KiB")]
+            /// let job = jobs.spawn(|| vec![7u8; 256 << 10]);
+            #[doc = concat!("let got = ", $result, ";")]
+            /// // Inline (`PAR_WORKERS=1`) nothing travels, so no frame is read: only look when forked.
+            /// if par::default_workers() > 1 {
+            ///     let e = got.unwrap_err();
+            ///     assert!(matches!(e, par::Error::Decode { .. }), "{e}");
+            ///     assert!(e.to_string().contains("max_frame"), "{e}");
+            /// }
+            /// ```
+            pub fn max_frame(mut self, bytes: usize) -> Self {
+                self.jobs.max_frame = bytes;
+                for c in &mut self.jobs.running {
+                    c.reader.set_max(bytes);
+                }
                 self
             }
         }

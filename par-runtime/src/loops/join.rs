@@ -248,6 +248,11 @@ fn copy(e: &Error) -> Error {
             pid: *pid,
             death: *death,
         },
+        Error::Interrupted { index, pid, signal } => Error::Interrupted {
+            index: *index,
+            pid: *pid,
+            signal: *signal,
+        },
         Error::TimedOut {
             index,
             pid,

@@ -334,6 +334,7 @@ impl<V: Transfer> Team<V> {
             large: true,
             what: What::WORKER,
             limits: self.limits.clone(),
+            ..Pipes::default()
         };
         let slot = self.slots.writer(w);
         let forked_at = Instant::now();
@@ -886,6 +887,14 @@ impl<V: Transfer> Team<V> {
                     self.replace.push(i);
                 }
             }
+            // A Ctrl-C: never retried; with a `Cancel` it cancels (see `Error::Interrupted`).
+            Some(e @ Error::Interrupted { .. }) => match self.cancel.clone() {
+                Some(c) => {
+                    c.cancel();
+                    self.check_cancel();
+                }
+                None => self.fail(e),
+            },
             // It ended normally, between items, but what it sent last is not a whole frame: a
             // protocol error (stray bytes, a frame cut short), not a clean end nor a death. (An
             // `exit(0)` in the middle of an item is that item's death.)
@@ -899,12 +908,40 @@ impl<V: Transfer> Team<V> {
                     "the worker exited after sending {pending} bytes that are not a whole frame"
                 ),
             }),
+            // Its result pipe closed while it ran on (an item dup2'd over par's fds): it left
+            // between items by itself owing values (its slot clear), or was killed for it.
+            Some(e @ (Error::WorkerDied { .. } | Error::Lost { .. }))
+                if !self.stopping && self.cut_off(i, &e) =>
+            {
+                let how = match e {
+                    Error::WorkerDied { death, .. } => death.to_string(),
+                    _ => "was killed by par, as it still ran".to_string(),
+                };
+                let in_flight = self.workers[i].in_flight.iter();
+                let missing: Vec<_> = in_flight.map(|c| c.0 + c.3..c.0 + c.1).collect();
+                let e = crate::error::pipe_lost(pid, index.filter(|_| running), &missing, &how);
+                self.fail(e)
+            }
             Some(e @ Error::WorkerDied { .. }) => {
                 self.rec.death(pid, &e);
                 self.retry_or_fail(i, index, e)
             }
             Some(e) => self.fail(e),
         }
+    }
+
+    /// True when worker `i`, which ended with `e` owing values, had lost its result pipe to
+    /// code in an item: it was killed for running on without it, or it left between items by
+    /// itself (an exit while its progress slot is clear is no exit of an item's).
+    fn cut_off(&self, i: usize, e: &Error) -> bool {
+        let left = matches!(
+            e,
+            Error::WorkerDied {
+                death: Death::Exit(_),
+                ..
+            }
+        ) && self.slots.slot(i).load(Ordering::Relaxed) == 0;
+        left || self.workers[i].child.was_cut_off()
     }
 
     /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed

@@ -159,6 +159,10 @@ pub(crate) fn waitpid(_: Pid) -> io::Result<Status> {
     Err(unsupported())
 }
 
+pub(crate) fn try_waitpid(_: Pid) -> io::Result<Option<Status>> {
+    Err(unsupported())
+}
+
 pub(crate) fn kill(_: Pid) {}
 
 /// No children here, so no error says one is gone.
@@ -170,7 +174,11 @@ pub(crate) fn thread_count() -> usize {
     1
 }
 
-pub(crate) fn die_with_parent(_: impl AsFd) {}
+pub(crate) fn die_with_parent(_: impl AsFd, _: Pid, _: bool) {}
+
+pub(crate) fn on_main_thread() -> bool {
+    true
+}
 
 pub(crate) fn set_result_fd(_: impl AsFd) {}
 

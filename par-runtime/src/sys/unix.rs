@@ -190,8 +190,11 @@ pub(crate) fn getpid() -> Pid {
 /// thread holds either lock at the fork: the child may print and flush), and the fd registry is
 /// locked. In the child, every registered fd
 /// not in `keep` is closed (`keep` holds numbers, as [`Fd::raw`] gives them: nothing is done
-/// with them but sparing those fds), `SIGINT`/`SIGTERM` are reset to their default action (so Ctrl-C
-/// stops workers even if the parent handles it), `SIGPIPE` is ignored, and then `child` runs.
+/// with them but sparing those fds), the signal mask is cleared, the signals par relies on
+/// (`SIGINT`, `SIGTERM`, `SIGIO`) get their default action back (so Ctrl-C stops workers even
+/// if the parent handles, ignores or blocks it, and the death pipe's `SIGIO` ends them),
+/// `SIGPIPE` is ignored, and then `child` runs. The others keep the parent's dispositions (a
+/// `nohup` parent's workers ignore `SIGHUP` too).
 ///
 /// # What the child may do
 ///
@@ -232,9 +235,20 @@ pub(crate) fn fork(
     }
     reg.retain(kept); // the child's registry lists only what it has open
     drop(reg); // this thread holds it; unlocking the child's copy of the futex is sound
+               // The mask is inherited: a parent that blocks every signal (signalfd and sigwait programs
+               // do) would otherwise fork workers that Ctrl-C, `SIGTERM` and the death pipe's `SIGIO`
+               // never reach. The child starts with none blocked.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
     for (signal, action) in [
         (Signal::SIGINT, SigHandler::SigDfl),
         (Signal::SIGTERM, SigHandler::SigDfl),
+        // Not SIGHUP: a parent that ignores it (`nohup`) must not lose its workers when the
+        // terminal closes.
+        (Signal::SIGIO, SigHandler::SigDfl),
         (Signal::SIGPIPE, SigHandler::SigIgn),
     ] {
         // SAFETY: SIG_DFL / SIG_IGN are valid dispositions and no handler code is involved.
@@ -305,6 +319,27 @@ pub(crate) fn waitpid(pid: Pid) -> io::Result<Status> {
         Ok(Status::Signaled(Sig::from_number(libc::WTERMSIG(status))))
     } else {
         Ok(Status::Exited(libc::WEXITSTATUS(status)))
+    }
+}
+
+/// [`waitpid`] without waiting: `None` while the child `pid` still runs.
+pub(crate) fn try_waitpid(pid: Pid) -> io::Result<Option<Status>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid int for waitpid to fill.
+        match Errno::result(unsafe { libc::waitpid(pid.as_raw(), &mut status, libc::WNOHANG) }) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) => return Ok(None),
+            Ok(_) => break,
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        Ok(Some(Status::Signaled(Sig::from_number(libc::WTERMSIG(
+            status,
+        )))))
+    } else {
+        Ok(Some(Status::Exited(libc::WEXITSTATUS(status))))
     }
 }
 
@@ -423,15 +458,34 @@ impl Drop for Mapping {
     }
 }
 
-/// Makes this worker die with its parent. `fd` is the read end of this worker's own death pipe,
-/// whose write end only the parent holds: when the parent dies (even by `SIGKILL`) the kernel
-/// closes it, and with `O_ASYNC` and `F_SETOWN` set here the pipe sends this process `SIGIO`,
-/// whose default action ends it. No thread is needed (one cost ~100 us per worker here).
+/// Makes this worker die with its parent, `parent` (its pid, read before the fork).
+///
+/// First line (Linux, when `pdeathsig`): `PR_SET_PDEATHSIG` with `SIGKILL`, which the body can
+/// neither block nor ignore, and then a look at `getppid`, in case the parent died before the
+/// setting was made. The kernel sends it when the *thread* that forked this process ends, not
+/// the process, so the caller asks for it only where that thread outlives the child (see
+/// `child::fork_child`).
+///
+/// Second line, everywhere: `fd` is the read end of this worker's own death pipe, whose write
+/// end only the parent holds: when the parent dies (even by `SIGKILL`) the kernel closes it,
+/// and with `O_ASYNC` and `F_SETOWN` set here the pipe sends this process `SIGIO`, whose
+/// default action ends it (the body could block or ignore it; the first line covers that). No
+/// thread is needed (one cost ~100 us per worker here).
 ///
 /// If arming fails, a thread blocked reading a copy of `fd` does the same job. Either way `fd`
 /// should stay open while the worker lives (a closed read end sends no `SIGIO`): it is a
 /// forked child's kept fd, which the child never closes.
-pub(crate) fn die_with_parent(fd: impl AsFd) {
+pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if pdeathsig {
+        // Setting it fails only for an invalid signal; the second line is there anyway.
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+        if nix::unistd::getppid() != parent {
+            exit_now(70); // the parent is gone already: this process was adopted
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (parent, pdeathsig);
     let fd = fd.as_fd();
     if arm_sigio(fd).is_err() {
         watch_in_thread(fd);
@@ -442,6 +496,15 @@ pub(crate) fn die_with_parent(fd: impl AsFd) {
     if let Ok(0) = read(fd, &mut b) {
         exit_now(70);
     }
+}
+
+/// True on the process' main thread (its thread id is its pid), where a thread's end is the
+/// process' end. Linux only; elsewhere true (nothing depends on the thread there).
+pub(crate) fn on_main_thread() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return nix::unistd::gettid() == getpid();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return true;
 }
 
 fn arm_sigio(fd: BorrowedFd<'_>) -> io::Result<()> {

@@ -270,6 +270,12 @@ impl FrameReader {
         }
     }
 
+    /// Sets the largest frame accepted from now on (the families' `max_frame` setting, which
+    /// may be given after a reader exists); what is buffered is kept.
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
     /// Reads what `read` gives into the buffer, sized to finish the frame in progress.
     pub(crate) fn fill(
         &mut self,
@@ -326,7 +332,7 @@ impl FrameReader {
         };
         if len > self.max {
             return Err(format!(
-                "frame declares {len} bytes, more than the maximum of {} bytes",
+                "frame declares {len} bytes, more than the maximum of {} bytes (the max_frame setting)",
                 self.max
             ));
         }
