@@ -23,18 +23,129 @@ use crate::loops::forms::{failed, guarded, Emit, Job, JobError};
 use crate::loops::options::Loop;
 use crate::loops::par_loop::or_panic;
 use crate::loops::source::{IntoSource, Prefix, RangeSource};
-use crate::sys::Disjoint;
+use crate::sys::{prefault_read, prefault_write, Disjoint, Staging};
 use crate::wire::codec::Transfer;
+
+/// Slices of plain numbers smaller than this go through the pipe (a mapping costs more than
+/// sending them).
+const STAGE_MIN_BYTES: usize = 64 << 10;
+
+/// Bytes of a staged chunk copied into the staging region at a time, just ahead of the items
+/// that change them (so that the body finds them in cache).
+const STAGE_BLOCK_BYTES: usize = 32 << 10;
 
 /// The in-place job: item `i` is element `i` (`chunk == 1`) or the `i`-th chunk of `chunk`
 /// elements; the body gets its index, its part of the slice and the zipped item.
 struct InPlace<'a, T, F> {
     slice: Disjoint<'a, T>,
+    /// Plain element types: the shared region the workers change their chunks in (each
+    /// worker first copies its chunk's original values there from its own copy of `slice`),
+    /// copied back into `slice` by the parent when the loop has succeeded.
+    staging: Option<Disjoint<'a, T>>,
     chunk: usize,
     body: F,
 }
 
-impl<I, T, E, F> Job<I> for InPlace<'_, T, F>
+/// The in-place job whose chunks travel back through the pipe: one value per chunk, the
+/// elements it changed, in order.
+struct Piped<'j, J>(&'j J);
+
+/// The in-place job whose chunks are changed in the staging region: one value per chunk, the
+/// number of elements it changed there.
+struct Staged<'j, J>(&'j J);
+
+impl<'a, T: Clone, F> InPlace<'a, T, F> {
+    /// Runs the items of the chunk whose first item is `first`: inline on the caller's slice,
+    /// else on this process' copy of it (`staged == false`) or in the staging region. Returns
+    /// the part that was changed (`None` inline) and how many items and elements ran.
+    fn run_chunk<I, E, V, It, Em>(
+        &self,
+        first: usize,
+        items: It,
+        emit: &mut Em,
+        staged: bool,
+    ) -> std::result::Result<(Option<&'a mut [T]>, usize, usize), JobError>
+    where
+        E: Display,
+        F: Fn(usize, &mut [T], I) -> std::result::Result<(), E>,
+        It: Iterator<Item = I>,
+        Em: Emit<V>,
+    {
+        // Indexed sources know their chunk's length; anything else is counted first.
+        match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => self.run_known(first, lo, items.take(lo), emit, staged),
+            _ => {
+                let items: Vec<I> = items.collect();
+                let count = items.len();
+                self.run_known(first, count, items.into_iter(), emit, staged)
+            }
+        }
+    }
+
+    fn run_known<I, E, V, Em>(
+        &self,
+        first: usize,
+        count: usize,
+        items: impl Iterator<Item = I>,
+        emit: &mut Em,
+        staged: bool,
+    ) -> std::result::Result<(Option<&'a mut [T]>, usize, usize), JobError>
+    where
+        E: Display,
+        F: Fn(usize, &mut [T], I) -> std::result::Result<(), E>,
+        Em: Emit<V>,
+    {
+        let start = first * self.chunk;
+        let end = ((first + count) * self.chunk).min(self.slice.len());
+        let twice = || {
+            JobError::Runtime(Error::Lost {
+                index: Some(first),
+                pid: None,
+                message: format!(
+                    "par internal error: elements {start}..{end} of an in-place loop were handed out twice"
+                ),
+            })
+        };
+        let inline = emit.inline();
+        let own = self.slice.claim(start..end).ok_or_else(twice)?;
+        // Staged: `own` (this worker's copy of the caller's values, untouched) is only read,
+        // block by block, into `part`, which the body changes.
+        let (part, original) = match (&self.staging, staged && !inline) {
+            (Some(stage), true) => {
+                let part = stage.claim(start..end).ok_or_else(twice)?;
+                prefault_write(part);
+                (part, Some(own))
+            }
+            _ => (own, None),
+        };
+        let block = (STAGE_BLOCK_BYTES / std::mem::size_of::<T>().max(1)).max(1);
+        let mut ready = 0;
+        let mut done = 0;
+        guarded(|at| {
+            for (j, item) in items.enumerate() {
+                let index = first + j;
+                *at = index;
+                emit.start(index);
+                let a = (j * self.chunk).min(part.len());
+                let b = (a + self.chunk).min(part.len());
+                if let Some(original) = &original {
+                    if b > ready {
+                        let to = (ready + block).max(b).min(part.len());
+                        part[ready..to].clone_from_slice(&original[ready..to]);
+                        ready = to;
+                    }
+                }
+                (self.body)(index, &mut part[a..b], item).map_err(|e| failed(index, e))?;
+                done = j + 1;
+            }
+            Ok(())
+        })?;
+        let elements = (done * self.chunk).min(part.len());
+        Ok(((!inline).then_some(part), done, elements))
+    }
+}
+
+impl<I, T, E, F> Job<I> for Piped<'_, InPlace<'_, T, F>>
 where
     T: Transfer + Clone,
     E: Display,
@@ -50,34 +161,38 @@ where
         items: It,
         emit: &mut Em,
     ) -> std::result::Result<(), JobError> {
-        // Indexed sources know their chunk's length; anything else is counted first.
-        let items: Vec<I> = items.collect();
-        let count = items.len();
-        let start = first * self.chunk;
-        let end = ((first + count) * self.chunk).min(self.slice.len());
-        let part = self.slice.claim(start..end).ok_or_else(|| {
-            JobError::Runtime(Error::Lost {
-                index: Some(first),
-                pid: None,
-                message: format!(
-                    "par internal error: elements {start}..{end} of an in-place loop were handed out twice"
-                ),
-            })
-        })?;
-        guarded(|at| {
-            for (j, item) in items.into_iter().enumerate() {
-                let index = first + j;
-                *at = index;
-                emit.start(index);
-                let a = j * self.chunk;
-                let b = (a + self.chunk).min(part.len());
-                (self.body)(index, &mut part[a..b], item).map_err(|e| failed(index, e))?;
-            }
-            if !emit.inline() {
-                emit.value(part.to_vec(), count)?;
-            }
-            Ok(())
-        })
+        if let (Some(part), items, elements) = self.0.run_chunk(first, items, emit, false)? {
+            guarded(|at| {
+                // A value that cannot be encoded is the chunk's last item's failure.
+                *at = first + items.saturating_sub(1);
+                emit.value(part[..elements].to_vec(), items)?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl<I, T, E, F> Job<I> for Staged<'_, InPlace<'_, T, F>>
+where
+    T: Clone,
+    E: Display,
+    F: Fn(usize, &mut [T], I) -> std::result::Result<(), E>,
+{
+    /// The number of elements a scheduling chunk changed in the staging region.
+    type Value = u64;
+
+    fn run<It: Iterator<Item = I>, Em: Emit<u64>>(
+        &self,
+        first: usize,
+        _: usize,
+        items: It,
+        emit: &mut Em,
+    ) -> std::result::Result<(), JobError> {
+        if let (Some(_), items, elements) = self.0.run_chunk(first, items, emit, true)? {
+            emit.value(elements as u64, items)?;
+        }
+        Ok(())
     }
 }
 
@@ -107,32 +222,112 @@ where
         pid: None,
         message: "an in-place loop can be zipped with a range, a `Vec`, a slice or any iterator, not with a `par::stream`".into(),
     })?;
+    // Plain numbers, enough of them: the staging region. Refused (no memory for the mapping),
+    // the pipe does the job, as for every other element type.
+    let mut stage = if std::mem::size_of_val(slice) >= STAGE_MIN_BYTES && !testing::pipe_forced() {
+        Staging::<T>::new(n).ok().flatten()
+    } else {
+        None
+    };
     let job = InPlace {
         slice: Disjoint::new(slice),
+        staging: stage.as_mut().map(|s| Disjoint::new(s.as_mut_slice())),
         chunk,
         body,
     };
-    let parts = exec::run(opts, src, &job, site)?;
-    if parts.is_empty() {
-        // Inline: the body changed the slice itself (or there was nothing to do).
-        return Ok(());
+    match &job.staging {
+        Some(stage) => {
+            let done = exec::run(opts, src, &Staged(&job), site)?;
+            testing::note(true, !done.is_empty());
+            let total = done.iter().map(|&d| d as usize).sum();
+            let staged = stage.claim(0..total).ok_or_else(|| too_many(total, n))?;
+            prefault_read(staged);
+            write_back(&job.slice, n, total, [&*staged])
+        }
+        None => {
+            let parts = exec::run(opts, src, &Piped(&job), site)?;
+            testing::note(false, !parts.is_empty());
+            let total = parts.iter().map(Vec::len).sum();
+            write_back(&job.slice, n, total, parts.iter().map(Vec::as_slice))
+        }
     }
-    let total: usize = parts.iter().map(Vec::len).sum();
-    let dst = job.slice.claim(0..total).ok_or_else(|| Error::Lost {
+}
+
+fn too_many(total: usize, n: usize) -> Error {
+    Error::Lost {
         index: None,
         pid: None,
         message: format!(
             "the workers sent back {total} elements of an in-place loop over {n} elements"
         ),
-    })?;
+    }
+}
+
+/// Writes the changed elements the workers sent (or staged), in order, into the caller's
+/// slice; nothing if there are none (the loop ran inline and changed the slice itself).
+fn write_back<'p, T: Clone + 'p>(
+    slice: &Disjoint<'_, T>,
+    n: usize,
+    total: usize,
+    parts: impl IntoIterator<Item = &'p [T]>,
+) -> Result<()> {
+    if total == 0 {
+        return Ok(());
+    }
+    let dst = slice.claim(0..total).ok_or_else(|| too_many(total, n))?;
+    prefault_write(dst);
     let mut at = 0;
     for part in parts {
-        for (d, v) in dst[at..].iter_mut().zip(part) {
-            *d = v;
-            at += 1;
-        }
+        let part = &part[..part.len().min(total - at)];
+        dst[at..at + part.len()].clone_from_slice(part);
+        at += part.len();
     }
     Ok(())
+}
+
+/// Test support (feature `testing`): force the pipe path on this thread, and count which path
+/// this thread's forked in-place loops took.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use std::cell::Cell;
+
+    thread_local! {
+        static PIPE: Cell<bool> = const { Cell::new(false) };
+        static COUNTS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    /// From now on, this thread's in-place loops send every element through the pipe
+    /// (`true`), or stage plain numbers in shared memory as usual (`false`).
+    pub fn force_in_place_pipe(on: bool) {
+        PIPE.with(|p| p.set(on));
+    }
+
+    /// How many of this thread's in-place loops forked and changed their elements in the
+    /// staging region, and how many forked and sent them through the pipe.
+    pub fn in_place_paths() -> (usize, usize) {
+        COUNTS.with(Cell::get)
+    }
+
+    pub(crate) fn pipe_forced() -> bool {
+        PIPE.with(Cell::get)
+    }
+
+    pub(crate) fn note(staged: bool, forked: bool) {
+        if forked {
+            COUNTS.with(|c| {
+                let (s, p) = c.get();
+                c.set(if staged { (s + 1, p) } else { (s, p + 1) });
+            });
+        }
+    }
+}
+
+#[cfg(not(feature = "testing"))]
+mod testing {
+    pub(crate) fn pipe_forced() -> bool {
+        false
+    }
+    pub(crate) fn note(_: bool, _: bool) {}
 }
 
 impl Loop {
