@@ -23,7 +23,8 @@ use crate::loops::forms::{failed, guarded, Emit, Job, JobError};
 use crate::loops::options::Loop;
 use crate::loops::par_loop::or_panic;
 use crate::loops::source::{IntoSource, Prefix, RangeSource};
-use crate::sys::{prefault_read, prefault_write, Disjoint, Staging};
+use crate::mode;
+use crate::sys::{discard, plain_bytes_mut, prefault_read, prefault_write, Disjoint, Staging};
 use crate::wire::codec::Transfer;
 
 /// Slices of plain numbers smaller than this go through the pipe (a mapping costs more than
@@ -235,22 +236,75 @@ where
         chunk,
         body,
     };
+    testing::note(job.staging.is_some());
     match &job.staging {
         Some(stage) => {
             let done = exec::run(opts, src, &Staged(&job), site)?;
-            testing::note(true, !done.is_empty());
             let total = done.iter().map(|&d| d as usize).sum();
             let staged = stage.claim(0..total).ok_or_else(|| too_many(total, n))?;
-            prefault_read(staged);
-            write_back(&job.slice, n, total, [&*staged])
+            if total == 0 {
+                return Ok(());
+            }
+            let dst = job
+                .slice
+                .claim(0..total)
+                .ok_or_else(|| too_many(total, n))?;
+            let threads = mode::workers(opts.workers).min(mode::cores());
+            match (plain_bytes_mut(dst), plain_bytes_mut(staged)) {
+                (Some(dst), Some(staged)) => copy_back(dst, staged, threads),
+                // Not reached: only plain types are staged.
+                _ => dst.clone_from_slice(staged),
+            }
+            Ok(())
         }
         None => {
             let parts = exec::run(opts, src, &Piped(&job), site)?;
-            testing::note(false, !parts.is_empty());
             let total = parts.iter().map(Vec::len).sum();
             write_back(&job.slice, n, total, parts.iter().map(Vec::as_slice))
         }
     }
+}
+
+/// Bytes copied back by one thread at least: below this a thread costs more than it saves.
+const COPY_BACK_SPLIT: usize = 4 << 20;
+
+/// Copies the staged bytes into the caller's slice on up to `threads` threads (the loop's
+/// workers have finished, so their cores are free): the copy, and the page fault of every page
+/// of the slice (which the fork write-protected), are most of what a staged loop costs the
+/// parent. Each thread gives its part of the staging region back to the system once copied,
+/// so unmapping it is cheap. The threads end before this returns: none is alive at the next
+/// fork.
+fn copy_back(dst: &mut [u8], staged: &mut [u8], threads: usize) {
+    fn part(dst: &mut [u8], staged: &mut [u8]) {
+        prefault_write(dst);
+        prefault_read(staged);
+        dst.copy_from_slice(staged);
+        discard(staged);
+    }
+    let threads = threads.min(dst.len() / COPY_BACK_SPLIT).max(1);
+    // Parts of whole 64 KiB, so that each thread gives back whole pages of the region; taken
+    // from one queue, so that this thread does them all if no other thread can be started.
+    let per = dst.len().div_ceil(threads).next_multiple_of(64 << 10);
+    let queue = std::sync::Mutex::new(dst.chunks_mut(per).zip(staged.chunks_mut(per)));
+    let work = || loop {
+        let next = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next();
+        match next {
+            Some((d, s)) => part(d, s),
+            None => return,
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            // Not started (no threads left): the parts stay in the queue for this thread.
+            let _ = std::thread::Builder::new()
+                .name("par-copy-back".into())
+                .spawn_scoped(scope, work);
+        }
+        work();
+    });
 }
 
 fn too_many(total: usize, n: usize) -> Error {
@@ -302,8 +356,9 @@ pub mod testing {
         PIPE.with(|p| p.set(on));
     }
 
-    /// How many of this thread's in-place loops forked and changed their elements in the
-    /// staging region, and how many forked and sent them through the pipe.
+    /// How many of this thread's in-place loops were set up to change their elements in the
+    /// staging region when they fork, and how many to send them through the pipe (counted
+    /// whether they then fork or run inline).
     pub fn in_place_paths() -> (usize, usize) {
         COUNTS.with(Cell::get)
     }
@@ -312,13 +367,11 @@ pub mod testing {
         PIPE.with(Cell::get)
     }
 
-    pub(crate) fn note(staged: bool, forked: bool) {
-        if forked {
-            COUNTS.with(|c| {
-                let (s, p) = c.get();
-                c.set(if staged { (s + 1, p) } else { (s, p + 1) });
-            });
-        }
+    pub(crate) fn note(staged: bool) {
+        COUNTS.with(|c| {
+            let (s, p) = c.get();
+            c.set(if staged { (s + 1, p) } else { (s, p + 1) });
+        });
     }
 }
 
@@ -327,7 +380,7 @@ mod testing {
     pub(crate) fn pipe_forced() -> bool {
         false
     }
-    pub(crate) fn note(_: bool, _: bool) {}
+    pub(crate) fn note(_: bool) {}
 }
 
 impl Loop {

@@ -68,6 +68,63 @@ impl<T: 'static> Staging<T> {
     }
 }
 
+/// The bytes of `s` if `T` is a plain type (see [`is_plain`]): what lets a copy of plain
+/// values be split over threads whatever `T` is.
+pub(crate) fn plain_bytes_mut<T: 'static>(s: &mut [T]) -> Option<&mut [u8]> {
+    if !is_plain::<T>() {
+        return None;
+    }
+    let len = std::mem::size_of_val(s);
+    // SAFETY: plain types have no padding (every byte is initialised) and every bit pattern
+    // is a valid value, so any bytes written through the view leave valid `T`s; u8 has
+    // alignment 1, and the view borrows `s` mutably, for its exact size in bytes.
+    Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), len) })
+}
+
+/// Gives the system back the pages of a shared region that lie wholly inside `s`
+/// (`MADV_REMOVE`): they read as zeros afterwards, in every process that maps them. For a
+/// staging region that has been copied out, so that unmapping it later costs nothing and its
+/// memory is freed by the thread that used it. Nothing happens elsewhere (private memory,
+/// kernels without it).
+pub(crate) fn discard(s: &mut [u8]) {
+    #[cfg(all(target_os = "linux", not(par_fallback_sys)))]
+    {
+        let page = page_size();
+        let addr = s.as_mut_ptr() as usize;
+        let first = addr.next_multiple_of(page);
+        let end = (addr + s.len()) & !(page - 1);
+        if end <= first {
+            return;
+        }
+        let Some(ptr) = std::ptr::NonNull::new(first as *mut std::ffi::c_void) else {
+            return;
+        };
+        // SAFETY: the range is whole pages inside `s`, which is borrowed mutably: removing them
+        // is as if this process wrote zeros over those bytes (valid for bytes), and nothing
+        // outside `s` is touched. Other processes mapping the region are done with it (the
+        // caller's protocol); an error leaves the pages as they were.
+        let _ = unsafe {
+            nix::sys::mman::madvise(ptr, end - first, nix::sys::mman::MmapAdvise::MADV_REMOVE)
+        };
+    }
+    #[cfg(not(all(target_os = "linux", not(par_fallback_sys))))]
+    let _ = s;
+}
+
+#[cfg(all(target_os = "linux", not(par_fallback_sys)))]
+fn page_size() -> usize {
+    use std::sync::OnceLock;
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}
+
 /// Makes the pages of `s` present and writable now, in one system call, instead of one page
 /// fault per page at the first write to each (a fresh shared mapping has no page yet, and a
 /// fork write-protects every page of the parent's, so both would take a fault per 4 KiB).
@@ -86,16 +143,7 @@ pub(crate) fn prefault_read<T>(s: &[T]) {
 #[cfg(all(target_os = "linux", not(par_fallback_sys)))]
 fn populate(start: *const u8, len: usize, write: bool) {
     use nix::sys::mman::{madvise, MmapAdvise};
-    use std::sync::OnceLock;
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    let page = *PAGE.get_or_init(|| {
-        nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-            .ok()
-            .flatten()
-            .and_then(|p| usize::try_from(p).ok())
-            .filter(|p| p.is_power_of_two())
-            .unwrap_or(4096)
-    });
+    let page = page_size();
     if len == 0 {
         return;
     }
@@ -135,10 +183,31 @@ mod tests {
         assert_eq!(v.len(), 1000);
         assert!(v.iter().all(|&x| x == 0));
         v[999] = 7;
-        assert_eq!(s.as_mut_slice()[999], 7);
         prefault_write(&mut v[3..900]);
         prefault_read(&v[..]);
         assert_eq!(v[999], 7);
+        let bytes = plain_bytes_mut(v).unwrap();
+        assert_eq!(bytes.len(), 4000);
+        bytes[..4].copy_from_slice(&5u32.to_ne_bytes());
+        discard(bytes);
+        // Only whole pages inside the slice go, and 4000 bytes hold none.
+        let v = s.as_mut_slice();
+        assert_eq!((v[0], v[999]), (5, 7));
+        assert!(plain_bytes_mut(&mut [String::new()][..]).is_none());
+        let mut pages = Staging::<u8>::new(3 * 4096).unwrap().unwrap();
+        pages.as_mut_slice().fill(1);
+        discard(&mut pages.as_mut_slice()[100..]);
+        let p = pages.as_mut_slice();
+        assert!(
+            p[..4096].iter().all(|&b| b == 1),
+            "a page partly outside stays"
+        );
+        if cfg!(target_os = "linux") && !cfg!(par_fallback_sys) {
+            assert!(
+                p[4096..].iter().all(|&b| b == 0),
+                "whole pages inside are removed"
+            );
+        }
         let mut empty = Staging::<f64>::new(0).unwrap().unwrap();
         assert!(empty.as_mut_slice().is_empty());
     }
