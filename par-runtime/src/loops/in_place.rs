@@ -2,17 +2,35 @@
 //! (`par!(for x in v.iter_mut() { *x *= 2.0 })`, `chunks_mut(k)`, `&mut v`), and whose changes
 //! reach the caller's slice in every mode.
 //!
-//! After the fork each worker holds its own copy of the slice, at the same address. A worker
-//! hands its body a real `&mut` into that copy, one element (or chunk) per item, and once a
-//! scheduling chunk is done sends the chunk's elements back as one value (numbers travel as
-//! their bytes, in bulk); the parent writes them into the caller's slice, in place, when the
-//! loop has succeeded. Inline (sequential mode, a nested loop, `auto`'s choice) the body
-//! changes the caller's slice itself and nothing travels.
+//! After the fork each worker holds its own copy of the slice, at the same address. Two ways
+//! back, chosen before the fork:
+//! - **Staged** (plain numbers and small arrays of them, `sys::vm::is_plain`, slices of at
+//!   least `STAGE_MIN_BYTES`): the parent maps a zeroed `MAP_SHARED` staging region as large
+//!   as the slice. A worker copies its chunk's original values from its own copy of the slice
+//!   into the region (block by block, just ahead of the items) and hands its body a `&mut`
+//!   into the region, so its own copy is only read (no copy-on-write fault). It sends back
+//!   only the number of elements it changed. When the loop has succeeded the parent copies
+//!   the region into the caller's slice (on up to as many threads as the loop had workers) and
+//!   unmaps it. If the mapping is refused the pipe does the job.
+//! - **Piped** (every other element type): the body changes the worker's copy, and once a
+//!   scheduling chunk is done the worker sends the chunk's elements back as one value
+//!   (numbers travel as their bytes, in bulk); the parent writes them into the caller's
+//!   slice, in place, when the loop has succeeded.
+//!
+//! Inline (sequential mode, a nested loop, `auto`'s choice) the body changes the caller's
+//! slice itself and nothing travels.
+//!
+//! Retries: a chunk whose worker died is redone by another worker from the original values,
+//! which the caller's slice still holds (nothing is written into it before the loop has
+//! succeeded): a staged redo copies them into the region again over what the dead worker left
+//! there. (A worker is only retired after its pipe closed, i.e. it has exited, or after it was
+//! sent `SIGKILL` for a timeout, which stops it before it runs again in user space.)
 //!
 //! What this module must never do: hand out two `&mut` to one element in one process (every
-//! part comes from [`Disjoint`], which refuses a second claim), or write anything into the
-//! caller's slice when the loop failed in the workers (the slice then keeps its old values;
-//! inline, the items that ran before the failure keep their changes).
+//! part comes from [`Disjoint`], which refuses a second claim, over the caller's slice and over
+//! the staging region alike), or write anything into the caller's slice when the loop failed
+//! in the workers (the slice then keeps its old values; inline, the items that ran before the
+//! failure keep their changes).
 
 use std::fmt::Display;
 use std::panic::Location;
@@ -32,7 +50,7 @@ use crate::wire::codec::Transfer;
 const STAGE_MIN_BYTES: usize = 64 << 10;
 
 /// Bytes of a staged chunk copied into the staging region at a time, just ahead of the items
-/// that change them (so that the body finds them in cache).
+/// that change them (so that the body finds them in cache); a block is at least one item.
 const STAGE_BLOCK_BYTES: usize = 32 << 10;
 
 /// The in-place job: item `i` is element `i` (`chunk == 1`) or the `i`-th chunk of `chunk`
@@ -119,27 +137,42 @@ impl<'a, T: Clone, F> InPlace<'a, T, F> {
             }
             _ => (own, None),
         };
-        let block = (STAGE_BLOCK_BYTES / std::mem::size_of::<T>().max(1)).max(1);
-        let mut ready = 0;
+        // Staged, items run a block at a time, each block's original values copied into the
+        // region just before (so the body finds them in cache); otherwise all in one go.
+        let step = match original {
+            Some(_) => (STAGE_BLOCK_BYTES / std::mem::size_of::<T>().max(1) / self.chunk).max(1),
+            None => usize::MAX,
+        };
+        let len = part.len();
+        let span = |j: usize, k: usize| {
+            let a = j.saturating_mul(self.chunk).min(len);
+            (a, k.saturating_mul(self.chunk).saturating_add(a).min(len))
+        };
         let mut done = 0;
         guarded(|at| {
-            for (j, item) in items.enumerate() {
-                let index = first + j;
-                *at = index;
-                emit.start(index);
-                let a = (j * self.chunk).min(part.len());
-                let b = (a + self.chunk).min(part.len());
+            let mut items = items.enumerate();
+            *at = first;
+            emit.start(first);
+            loop {
+                let from = done;
                 if let Some(original) = &original {
-                    if b > ready {
-                        let to = (ready + block).max(b).min(part.len());
-                        part[ready..to].clone_from_slice(&original[ready..to]);
-                        ready = to;
-                    }
+                    let (a, b) = span(from, step);
+                    part[a..b].clone_from_slice(&original[a..b]);
                 }
-                (self.body)(index, &mut part[a..b], item).map_err(|e| failed(index, e))?;
-                done = j + 1;
+                for (j, item) in items.by_ref().take(step) {
+                    let index = first + j;
+                    // Plain stores, as in a reduction's fold (see `Emit::item`): a body that
+                    // calls nothing cannot crash, and one that calls anything stores first.
+                    *at = index;
+                    emit.item(index);
+                    let (a, b) = span(j, 1);
+                    (self.body)(index, &mut part[a..b], item).map_err(|e| failed(index, e))?;
+                    done = j + 1;
+                }
+                if done < from.saturating_add(step) {
+                    return Ok(());
+                }
             }
-            Ok(())
         })?;
         let elements = (done * self.chunk).min(part.len());
         Ok(((!inline).then_some(part), done, elements))
@@ -390,8 +423,10 @@ impl Loop {
     /// This is what `par!(for x in v.iter_mut() { ... })` and `par!(for x in &mut v { ... })`
     /// expand to.
     ///
-    /// In the workers each element is changed in the worker's copy of the slice and sent back
-    /// after its chunk (numbers as their bytes), so elements must be [`Transfer`] and `Clone`.
+    /// In the workers, numbers (and small arrays of them, such as `[u8; 4]` pixels) are changed
+    /// in memory shared with the parent, which copies them into `slice` when the loop has
+    /// succeeded; any other element is changed in the worker's copy of the slice and sent back
+    /// after its chunk, so elements must be [`Transfer`] and `Clone`.
     ///
     /// ```
     /// let mut v: Vec<f64> = (0..1000).map(f64::from).collect();
