@@ -258,11 +258,14 @@ where
     })?;
     // Plain numbers, enough of them: the staging region. Refused (no memory for the mapping),
     // the pipe does the job, as for every other element type.
-    let mut stage = if std::mem::size_of_val(slice) >= STAGE_MIN_BYTES && !testing::pipe_forced() {
-        Staging::<T>::new(n).ok().flatten()
-    } else {
-        None
-    };
+    // (Not in an explicit sequential mode, where the loop cannot fork.)
+    let may_fork = !matches!(mode::here(opts.workers), mode::Here::Sequential(_));
+    let mut stage =
+        if may_fork && std::mem::size_of_val(slice) >= STAGE_MIN_BYTES && !testing::pipe_forced() {
+            Staging::<T>::new(n).ok().flatten()
+        } else {
+            None
+        };
     let job = InPlace {
         slice: Disjoint::new(slice),
         staging: stage.as_mut().map(|s| Disjoint::new(s.as_mut_slice())),
