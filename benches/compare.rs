@@ -998,12 +998,25 @@ impl Bench {
             v
         });
         self.row("par iter_mut()", p, &a, &sum(&v), &want);
-        // The path other element types take, for the side-by-side: the chunks back through
-        // the pipe (a test-only switch of par's own dev-dependency build).
+        // `auto` may learn to run this loop inline: the rows below always fork (`if = true`),
+        // on the shared-memory path and, the path other element types take, with the chunks
+        // back through the pipe (a test-only switch of par's own dev-dependency build).
+        let (forked, a, v) = time_with(r, start, |mut v| {
+            par!(
+                workers = 2,
+                if = true,
+                for x in v.iter_mut() {
+                    update(x);
+                }
+            );
+            v
+        });
+        self.row("par iter_mut(), forked", forked, &a, &sum(&v), &want);
         par_runtime::__private::testing::force_in_place_pipe(true);
         let (pipe, a, v) = time_with(r, start, |mut v| {
             par!(
                 workers = 2,
+                if = true,
                 for x in v.iter_mut() {
                     update(x);
                 }
@@ -1012,13 +1025,17 @@ impl Bench {
         });
         par_runtime::__private::testing::force_in_place_pipe(false);
         self.row(
-            "par iter_mut(), pipe path forced",
+            "par iter_mut(), forked, pipe path",
             pipe,
             &a,
             &sum(&v),
             &want,
         );
-        println!("    shared-memory path / pipe path {:.3}", p / pipe);
+        println!(
+            "    forked: shared-memory path / rayon {:.3}, / pipe path {:.3}",
+            forked / ray,
+            forked / pipe
+        );
         self.budget("W11 par / rayon", p / ray, Some(1.3), Some(W11_GATE));
     }
 

@@ -155,20 +155,14 @@ impl<'a, T: Clone, F> InPlace<'a, T, F> {
             emit.start(first);
             loop {
                 let from = done;
+                let (a, b) = span(from, step);
                 if let Some(original) = &original {
-                    let (a, b) = span(from, step);
                     part[a..b].clone_from_slice(&original[a..b]);
                 }
-                for (j, item) in items.by_ref().take(step) {
-                    let index = first + j;
-                    // Plain stores, as in a reduction's fold (see `Emit::item`): a body that
-                    // calls nothing cannot crash, and one that calls anything stores first.
-                    *at = index;
-                    emit.item(index);
-                    let (a, b) = span(j, 1);
-                    (self.body)(index, &mut part[a..b], item).map_err(|e| failed(index, e))?;
-                    done = j + 1;
-                }
+                let block = &mut part[a..b];
+                done = run_block(
+                    &self.body, first, from, self.chunk, block, &mut items, at, emit,
+                )?;
                 if done < from.saturating_add(step) {
                     return Ok(());
                 }
@@ -177,6 +171,52 @@ impl<'a, T: Clone, F> InPlace<'a, T, F> {
         let elements = (done * self.chunk).min(part.len());
         Ok(((!inline).then_some(part), done, elements))
     }
+}
+
+/// Runs items `from..` (numbered by `items`) on the consecutive chunks of `block`, until either
+/// runs out; returns the number of the item after the last one run. Its own function on
+/// purpose: with the part, the emitter and the failure index as arguments, the compiler knows
+/// that the body's writes touch neither, so a body that calls nothing keeps them in registers
+/// (the in-place loop then runs at the body's own speed, as a reduction's `fold_grain` does).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn run_block<T, I, E, V, F, Em>(
+    body: &F,
+    first: usize,
+    from: usize,
+    chunk: usize,
+    block: &mut [T],
+    items: &mut impl Iterator<Item = (usize, I)>,
+    at: &mut usize,
+    emit: &mut Em,
+) -> std::result::Result<usize, JobError>
+where
+    E: Display,
+    F: Fn(usize, &mut [T], I) -> std::result::Result<(), E>,
+    Em: Emit<V>,
+{
+    let mut done = from;
+    if chunk == 1 {
+        // Elements (`iter_mut()`, `&mut v`): no chunk arithmetic per item.
+        for (x, (j, item)) in block.iter_mut().zip(items) {
+            let index = first + j;
+            *at = index;
+            emit.item(index);
+            body(index, std::slice::from_mut(x), item).map_err(|e| failed(index, e))?;
+            done = j + 1;
+        }
+        return Ok(done);
+    }
+    for (part, (j, item)) in block.chunks_mut(chunk).zip(items) {
+        let index = first + j;
+        // Plain stores, as in a reduction's fold (see `Emit::item`): a body that calls
+        // nothing cannot crash, and one that calls anything stores first.
+        *at = index;
+        emit.item(index);
+        body(index, part, item).map_err(|e| failed(index, e))?;
+        done = j + 1;
+    }
+    Ok(done)
 }
 
 impl<I, T, E, F> Job<I> for Piped<'_, InPlace<'_, T, F>>
