@@ -176,8 +176,9 @@ impl<'a, T: Clone, F> InPlace<'a, T, F> {
 /// Runs items `from..` (numbered by `items`) on the consecutive chunks of `block`, until either
 /// runs out; returns the number of the item after the last one run. Its own function on
 /// purpose: with the part, the emitter and the failure index as arguments, the compiler knows
-/// that the body's writes touch neither, so a body that calls nothing keeps them in registers
-/// (the in-place loop then runs at the body's own speed, as a reduction's `fold_grain` does).
+/// that the body's writes touch none of the others, and keeps pointers and bounds in
+/// registers instead of reloading them per item (inline, 1e7 `f64` updated by a `sqrt`: 33 ms
+/// in one function with the chunk's setup, 13 ms here, about the sequential loop's time).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn run_block<T, I, E, V, F, Em>(
