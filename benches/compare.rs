@@ -966,8 +966,9 @@ impl Bench {
     }
 
     /// W11: 10^7 `f64` updated in place, `par!(for x in v.iter_mut() { .. })` against rayon's
-    /// `par_iter_mut`. par's workers change their copy and send each chunk's elements back as
-    /// bytes, which the parent writes in place: 80 MB each way through pipes.
+    /// `par_iter_mut`. par's workers change the elements in a shared staging region (after
+    /// copying their chunk's values there), which the parent copies into `v` at the end; the
+    /// pipe path (each chunk's elements back as bytes) is timed beside it.
     fn w11(&self) {
         println!("W11 in place: 1e7 f64, x = sqrt(x) * 1.5 + 1 through iter_mut() (the input's making not timed)");
         let r = self.reps;
@@ -997,6 +998,44 @@ impl Bench {
             v
         });
         self.row("par iter_mut()", p, &a, &sum(&v), &want);
+        // `auto` may learn to run this loop inline: the rows below always fork (`if = true`),
+        // on the shared-memory path and, the path other element types take, with the chunks
+        // back through the pipe (a test-only switch of par's own dev-dependency build).
+        let (forked, a, v) = time_with(r, start, |mut v| {
+            par!(
+                workers = 2,
+                if = true,
+                for x in v.iter_mut() {
+                    update(x);
+                }
+            );
+            v
+        });
+        self.row("par iter_mut(), forked", forked, &a, &sum(&v), &want);
+        par_runtime::__private::testing::force_in_place_pipe(true);
+        let (pipe, a, v) = time_with(r, start, |mut v| {
+            par!(
+                workers = 2,
+                if = true,
+                for x in v.iter_mut() {
+                    update(x);
+                }
+            );
+            v
+        });
+        par_runtime::__private::testing::force_in_place_pipe(false);
+        self.row(
+            "par iter_mut(), forked, pipe path",
+            pipe,
+            &a,
+            &sum(&v),
+            &want,
+        );
+        println!(
+            "    forked: shared-memory path / rayon {:.3}, / pipe path {:.3}",
+            forked / ray,
+            forked / pipe
+        );
         self.budget("W11 par / rayon", p / ray, Some(1.3), Some(W11_GATE));
     }
 

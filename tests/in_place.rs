@@ -6,8 +6,10 @@
 mod common;
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use par::par;
+use par_runtime::__private::testing::{force_in_place_pipe, in_place_paths};
 
 const WORKERS: [usize; 3] = [1, 2, 3];
 
@@ -25,6 +27,7 @@ fn expected(n: usize) -> Vec<f64> {
 
 #[test]
 fn iter_mut_writes_reach_the_caller() {
+    let _s = serial();
     let _w = common::watchdog("iter_mut_writes_reach_the_caller");
     // The case of the report: 100000 ones.
     let mut a = vec![0.0f64; 100_000];
@@ -46,6 +49,7 @@ fn iter_mut_writes_reach_the_caller() {
 
 #[test]
 fn mut_reference_of_a_vec_an_array_and_a_deque() {
+    let _s = serial();
     let _w = common::watchdog("mut_reference_of_a_vec_an_array_and_a_deque");
     for w in WORKERS {
         let mut b = start(5000);
@@ -82,6 +86,7 @@ fn mut_reference_of_a_vec_an_array_and_a_deque() {
 
 #[test]
 fn chunks_mut_and_chunks_exact_mut() {
+    let _s = serial();
     let _w = common::watchdog("chunks_mut_and_chunks_exact_mut");
     for w in WORKERS {
         let mut v = vec![0u32; 10_500];
@@ -113,6 +118,7 @@ fn chunks_mut_and_chunks_exact_mut() {
 
 #[test]
 fn enumerate_and_zip_on_either_side() {
+    let _s = serial();
     let _w = common::watchdog("enumerate_and_zip_on_either_side");
     let b: Vec<u64> = (0..3000).map(|i| i * 10).collect();
     for w in WORKERS {
@@ -163,6 +169,7 @@ fn enumerate_and_zip_on_either_side() {
 
 #[test]
 fn elements_that_are_not_numbers_and_targets_behind_references() {
+    let _s = serial();
     let _w = common::watchdog("elements_that_are_not_numbers_and_targets_behind_references");
     fn shout(words: &mut Vec<String>, w: usize) {
         par!(
@@ -192,6 +199,7 @@ fn elements_that_are_not_numbers_and_targets_behind_references() {
 
 #[test]
 fn continue_skips_and_sequential_modes_agree() {
+    let _s = serial();
     let _w = common::watchdog("continue_skips_and_sequential_modes_agree");
     let run = |w: usize| {
         let mut v = vec![0i32; 999];
@@ -225,6 +233,7 @@ fn continue_skips_and_sequential_modes_agree() {
 
 #[test]
 fn failures_name_the_item_and_leave_forked_data_unchanged() {
+    let _s = serial();
     let _w = common::watchdog("failures_name_the_item_and_leave_forked_data_unchanged");
     let mut v = vec![1u32; 200];
     let r: Result<(), par::Error> = par!(try, workers = 2, if = true, for (i, x) in v.iter_mut().enumerate() {
@@ -263,6 +272,7 @@ fn failures_name_the_item_and_leave_forked_data_unchanged() {
 
 #[test]
 fn a_retried_worker_death_loses_no_write() {
+    let _s = serial();
     let _w = common::watchdog("a_retried_worker_death_loses_no_write");
     let marker = std::env::temp_dir().join(format!("par-in-place-retry-{}", std::process::id()));
     let _ = std::fs::remove_dir(&marker);
@@ -284,6 +294,7 @@ fn a_retried_worker_death_loses_no_write() {
 
 #[test]
 fn more_workers_than_items_and_empty_slices() {
+    let _s = serial();
     let _w = common::watchdog("more_workers_than_items_and_empty_slices");
     let mut v = vec![1u8, 2, 3];
     par!(
@@ -306,4 +317,253 @@ fn more_workers_than_items_and_empty_slices() {
         .workers(3)
         .for_each_chunk_mut(&mut c, 4, |chunk| chunk[0] = chunk.len() as u16);
     assert_eq!(c, [4, 5, 5, 5, 4, 5, 5, 5, 2, 5]);
+}
+
+/// The tests of this file one at a time: the leak checks count this process' children and fds.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// True unless `PAR_WORKERS=1` runs every loop inline (a `workers` clause included).
+fn forks() -> bool {
+    std::env::var("PAR_WORKERS").map_or(true, |v| v.trim() != "1")
+}
+
+/// Elements enough for the shared-memory path (plain numbers of at least 64 KiB).
+const BIG: usize = 300_007;
+
+/// Runs `f` on the staged path and on the pipe path (forced), checking that each loop was set
+/// up for the path it was meant to take.
+fn both_paths(mut f: impl FnMut(&str)) {
+    for pipe in [false, true] {
+        force_in_place_pipe(pipe);
+        let before = in_place_paths();
+        f(if pipe { "pipe" } else { "staged" });
+        let after = in_place_paths();
+        force_in_place_pipe(false);
+        let (staged, piped) = (after.0 - before.0, after.1 - before.1);
+        if !forks() {
+            // Sequential mode: no loop can fork, none is set up for the staging region.
+            assert_eq!(staged, 0, "pipe forced: {pipe}");
+        } else if pipe {
+            assert!(
+                staged == 0 && piped > 0,
+                "pipe forced: {staged} staged, {piped} piped"
+            );
+        } else {
+            assert!(staged > 0 && piped == 0, "{staged} staged, {piped} piped");
+        }
+    }
+}
+
+#[test]
+fn big_plain_vectors_take_shared_memory_and_agree_with_the_sequential_loop() {
+    let _s = serial();
+    let _w = common::watchdog("big_plain_vectors_take_shared_memory");
+    let want = expected(BIG);
+    let words: Vec<u32> = (0..BIG as u32).collect();
+    both_paths(|path| {
+        for w in WORKERS {
+            let mut v = start(BIG);
+            par!(
+                workers = w,
+                for x in v.iter_mut() {
+                    *x = *x * 1.000001 + 0.5;
+                }
+            );
+            assert!(v == want, "iter_mut, {w} workers, {path}");
+            let mut v = start(BIG);
+            par!(
+                workers = w,
+                for x in &mut v {
+                    *x = *x * 1.000001 + 0.5;
+                }
+            );
+            assert!(v == want, "&mut v, {w} workers, {path}");
+            let mut u = vec![0u32; BIG];
+            par!(
+                workers = w,
+                for (i, x) in u.iter_mut().enumerate() {
+                    *x = (i as u32).wrapping_mul(2_654_435_761);
+                }
+            );
+            assert!(
+                u.iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == (i as u32).wrapping_mul(2_654_435_761)),
+                "enumerate, {w} workers, {path}"
+            );
+            par!(
+                workers = w,
+                for (x, y) in u.iter_mut().zip(words.iter()) {
+                    *x ^= *y;
+                }
+            );
+            assert!(
+                u.iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == (i as u32).wrapping_mul(2_654_435_761) ^ i as u32),
+                "zip, {w} workers, {path}"
+            );
+            // A zip with a shorter side leaves the rest as it was.
+            let mut long = vec![7u32; BIG];
+            par!(
+                workers = w,
+                for (x, y) in long.iter_mut().zip(&words[..BIG / 3]) {
+                    *x = *y;
+                }
+            );
+            assert!(
+                long[..BIG / 3] == words[..BIG / 3],
+                "short zip, {w} workers, {path}"
+            );
+            assert!(long[BIG / 3..].iter().all(|&x| x == 7), "short zip, {path}");
+            let mut c = vec![0u32; BIG];
+            par!(
+                workers = w,
+                for c in c.chunks_mut(1000) {
+                    let n = c.len() as u32;
+                    c.fill(n);
+                }
+            );
+            assert!(
+                c[..BIG / 1000 * 1000].iter().all(|&x| x == 1000),
+                "chunks_mut, {path}"
+            );
+            assert!(
+                c[BIG / 1000 * 1000..].iter().all(|&x| x == 7),
+                "chunks_mut, {path}"
+            );
+            let mut e = vec![5u32; BIG];
+            par!(
+                workers = w,
+                for c in e.chunks_exact_mut(1000) {
+                    c.fill(1);
+                }
+            );
+            assert!(
+                e[..BIG / 1000 * 1000].iter().all(|&x| x == 1),
+                "chunks_exact_mut, {path}"
+            );
+            assert!(
+                e[BIG / 1000 * 1000..].iter().all(|&x| x == 5),
+                "the remainder of chunks_exact_mut is not visited, {path}"
+            );
+            let mut px = vec![[0u8; 4]; BIG];
+            par!(
+                workers = w,
+                for (i, p) in px.iter_mut().enumerate() {
+                    *p = [i as u8, 1, 2, 255];
+                }
+            );
+            assert!(
+                px.iter()
+                    .enumerate()
+                    .all(|(i, p)| *p == [i as u8, 1, 2, 255]),
+                "[u8; 4] pixels, {path}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_staged_chunk_redone_after_a_death_starts_from_the_original_values() {
+    let _s = serial();
+    let _w = common::watchdog("a_staged_chunk_redone_after_a_death");
+    if !common::loops_fork() {
+        return;
+    }
+    let want = expected(BIG);
+    both_paths(|path| {
+        for w in WORKERS {
+            let marker = std::env::temp_dir().join(format!(
+                "par-in-place-staged-{}-{w}-{path}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir(&marker);
+            let mut v = start(BIG);
+            // The dying worker has already changed the first half of its chunk in place (in
+            // the staging region, on the fast path): the redo must not apply the change twice.
+            par!(
+                workers = w,
+                retries = 1,
+                schedule = dynamic(20_000),
+                for (i, x) in v.iter_mut().enumerate() {
+                    *x = *x * 1.000001 + 0.5;
+                    if i == 150_000 && par::in_worker() && std::fs::create_dir(&marker).is_ok() {
+                        std::process::abort();
+                    }
+                }
+            );
+            let _ = std::fs::remove_dir(&marker);
+            assert!(v == want, "{w} workers, {path}");
+        }
+    });
+}
+
+#[test]
+fn a_staged_loop_that_fails_names_the_item_and_changes_nothing() {
+    let _s = serial();
+    let _w = common::watchdog("a_staged_loop_that_fails");
+    if !common::loops_fork() {
+        return;
+    }
+    both_paths(|path| {
+        for w in WORKERS {
+            let mut v = vec![1.0f64; BIG];
+            let r: Result<(), par::Error> = par!(try, workers = w, if = true, for (i, x) in v.iter_mut().enumerate() {
+                *x = 2.0;
+                if i == 200_000 {
+                    Err(format!("bad element {i}"))?;
+                }
+            });
+            let e = r.unwrap_err();
+            assert_eq!(e.index(), Some(200_000), "{e}, {path}");
+            assert!(e.to_string().contains("bad element 200000"), "{e}");
+            assert!(
+                v.iter().all(|&x| x == 1.0),
+                "a failed loop writes nothing back, {path}"
+            );
+            // A death with no retry left: the error names the item, nothing is written back.
+            let mut u = vec![3u32; BIG];
+            let r: Result<(), par::Error> = par!(try, workers = w, if = true, for (i, x) in u.iter_mut().enumerate() {
+                *x = 4;
+                if i == 123_456 {
+                    std::process::abort();
+                }
+            });
+            let e = r.unwrap_err();
+            assert_eq!(e.index(), Some(123_456), "{e}, {path}");
+            assert!(u.iter().all(|&x| x == 3), "{path}");
+        }
+    });
+}
+
+#[test]
+fn staged_loops_leave_no_child_and_no_fd() {
+    let _s = serial();
+    let _w = common::watchdog("staged_loops_leave_no_child_and_no_fd");
+    let fds = common::open_fds();
+    for w in WORKERS {
+        let mut v = start(BIG);
+        par!(
+            workers = w,
+            for x in v.iter_mut() {
+                *x += 1.0;
+            }
+        );
+        assert_eq!(v[BIG - 1], BIG as f64);
+        let mut u = vec![0u32; BIG];
+        let _ = par!(try, workers = w, if = true, for (i, x) in u.iter_mut().enumerate() {
+            if i == 1000 {
+                Err("stop")?;
+            }
+            *x = 1;
+        });
+    }
+    common::no_children_left();
+    assert_eq!(common::open_fds(), fds, "fds leaked");
 }

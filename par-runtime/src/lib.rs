@@ -84,5 +84,6 @@ pub mod __private {
     #[cfg(feature = "testing")]
     pub mod testing {
         pub use crate::child::report::send_raw;
+        pub use crate::loops::in_place::testing::{force_in_place_pipe, in_place_paths};
     }
 }

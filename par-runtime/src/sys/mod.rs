@@ -15,11 +15,13 @@ use std::sync::atomic::AtomicU64;
 mod fallback;
 #[cfg(all(unix, not(par_fallback_sys)))]
 mod unix;
+mod vm;
 
 #[cfg(any(not(unix), par_fallback_sys))]
 pub(crate) use fallback::*;
 #[cfg(all(unix, not(par_fallback_sys)))]
 pub(crate) use unix::*;
+pub(crate) use vm::{discard, plain_bytes_mut, prefault_read, prefault_write, Staging};
 
 /// One fd to watch in `poll`.
 #[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // never polled without fork
