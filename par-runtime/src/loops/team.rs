@@ -172,6 +172,8 @@ pub(crate) struct Team<V> {
     window: Option<Window>,
     /// What the loop's report counts (report.rs).
     rec: Recorder,
+    /// A stream's pulls: keeps deadlines and the cancel while `next()` blocks (watch.rs).
+    watch: watch::Watchdog,
     _v: PhantomData<V>,
 }
 
@@ -302,6 +304,7 @@ impl<V: Transfer> Team<V> {
                 .threads(opts.threads_per_worker),
             window: None,
             rec: Recorder::new(loop_report::take_pending(), workers),
+            watch: watch::Watchdog::default(),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -459,10 +462,10 @@ impl<V: Transfer> Team<V> {
     /// (so deadlines run on from where it left them), the workers it killed (killed by par,
     /// not a death), each item it timed out, and a cancel (as `check_cancel` would).
     fn watched_pull(&mut self, outcome: watch::Outcome) {
-        for (i, seen, since) in outcome.seen {
-            let w = &mut self.workers[i];
-            w.seen = seen;
-            w.since = since;
+        for seen in outcome.seen {
+            let w = &mut self.workers[seen.worker];
+            w.seen = seen.seen;
+            w.since = seen.since;
         }
         for &i in &outcome.killed {
             self.kill(i);
@@ -596,16 +599,19 @@ impl<V: Transfer> Team<V> {
                 let at = w.out.buf.len();
                 // The user's `next()` may block: a watchdog keeps deadlines and the cancel
                 // meanwhile (watch.rs); what it did is taken over once the pull returns.
-                let plan = watch::Plan {
-                    workers: watched(&self.slots, &self.workers),
-                    timeout: self.timeout,
-                    cancel: self.cancel.as_ref(),
-                    tick: self.wait(),
-                };
                 let max = units.len() * self.grain;
-                let buf = &mut self.workers[i].out.buf;
-                let (pulled, outcome) = watch::around(plan, || src.pull(max, buf));
-                self.watched_pull(outcome);
+                let tick = self.wait();
+                let armed = self.watch.arm(
+                    &self.slots,
+                    self.timeout,
+                    self.cancel.as_ref(),
+                    tick,
+                    watched(&self.workers),
+                );
+                let pulled = src.pull(max, &mut self.workers[i].out.buf);
+                if let Some(outcome) = armed.map(watch::Armed::disarm) {
+                    self.watched_pull(outcome);
+                }
                 let count = pulled?;
                 let w = &mut self.workers[i];
                 if count == 0 {
@@ -1394,19 +1400,17 @@ fn gap_error(e: Error, next: usize) -> Error {
 }
 
 /// The workers a stream's watchdog watches during a pull: those alive and not killed.
-fn watched<'s>(slots: &'s Shared, workers: &[Worker]) -> Vec<watch::Watched<'s>> {
+fn watched(workers: &[Worker]) -> impl Iterator<Item = watch::Watched> + '_ {
     workers
         .iter()
         .enumerate()
         .filter(|(_, w)| !w.child.is_reaped() && !w.child.was_killed())
         .map(|(i, w)| watch::Watched {
             worker: i,
-            slot: slots.slot(i),
             pid: w.child.process(),
             seen: w.seen,
             since: w.since,
         })
-        .collect()
 }
 
 /// Why a worker that uses no CPU is probably stuck, and what to do: from the parent's threads
