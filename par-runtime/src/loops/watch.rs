@@ -7,22 +7,26 @@
 //! not the `SIGKILL` death it sees once the pull returns.
 //!
 //! Cost: the thread is started at a team's first watched pull and joined when the team is
-//! dropped; arming and disarming it is two uncontended locks (no wake-up, no syscall, no
-//! allocation): it looks by itself every `tick`. A thread per pull cost 24-48 us a pull (a stream loop 8-50x
-//! slower); this costs nothing measurable (benches/README.md).
+//! dropped; it looks by itself every `tick`. Arming is a few plain atomic stores per worker,
+//! disarming one compare-exchange: no lock, no wake-up, no syscall, no allocation unless it
+//! looked during the pull. (A thread per pull cost 24-48 us a pull, a stream loop 8-50x
+//! slower; two mutex locks a pull about 0.1 us, 10% of a stream of one-item chunks; see the
+//! floors of benches/compare.rs.)
 //!
-//! Safety of its kills: it kills only while armed, and disarming (when the pull returns or
-//! unwinds) takes the lock it kills under, so no worker is signalled once the team may reap
-//! it; no worker is reaped during a pull (only the team's thread reaps), so each pid it holds
-//! is still its worker's. It allocates only to note a kill, takes no lock but its own and forks
+//! Safety of its kills: it looks (and kills) only in the `LOOKING` phase, which it can enter
+//! only from `ARMED`; disarming moves `ARMED` to `IDLE` and waits out a look in progress. So
+//! no worker is signalled once the pull has returned or unwound and the team may reap it; and
+//! no worker is reaped during a pull (only the team's thread reaps), so each pid it holds is
+//! still its worker's. It allocates nothing, takes no lock but its own sleep's, and forks
 //! nothing: a worker forked while it runs inherits nothing of it that matters.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
-use crate::sys::{self, Pid, Shared, SlotReader};
+use crate::sys::{self, Pid, Shared, SlotReader, SLOT_STRIDE};
 
 /// A worker as the watchdog sees it: its index (and progress slot: item index + 1, 0 between
 /// items), its pid, the slot value the team saw last and since when (`Team::check_deadlines`).
@@ -38,7 +42,7 @@ pub(crate) struct Watched {
 #[derive(Default)]
 pub(crate) struct Outcome {
     /// Every watched worker's slot value and since when it has held it, as of the pull's end
-    /// (for the team's deadline bookkeeping).
+    /// (for the team's deadline bookkeeping), when the watchdog looked during the pull.
     pub(crate) seen: Vec<Watched>,
     /// Workers killed for running an item past the timeout: (worker, item index).
     pub(crate) timed_out: Vec<(usize, usize)>,
@@ -46,7 +50,7 @@ pub(crate) struct Outcome {
     pub(crate) killed: Vec<usize>,
 }
 
-/// A team's watchdog: nothing until its first [`Watchdog::around`] with something to watch.
+/// A team's watchdog: nothing until its first [`Watchdog::arm`] with something to watch.
 #[derive(Default)]
 pub(crate) struct Watchdog {
     running: Option<Running>,
@@ -55,32 +59,49 @@ pub(crate) struct Watchdog {
 }
 
 struct Running {
-    shared: Arc<State>,
+    state: Arc<State>,
     thread: Option<JoinHandle<()>>,
 }
 
+const IDLE: u8 = 0;
+const ARMED: u8 = 1;
+const LOOKING: u8 = 2;
+
+/// `Entry::killed` of a worker killed for the cancel.
+const CANCELLED: u64 = u64::MAX;
+
 struct State {
-    lock: Mutex<Inner>,
-    wake: Condvar,
+    phase: AtomicU8,
+    /// Set by a look; read and cleared by the disarm.
+    looked: AtomicBool,
+    tick_ns: AtomicU64,
+    /// Per worker slot of the team: what the team published at the arm, and what the
+    /// watchdog saw and did since. Written by one side at a time (the phase says which).
+    entries: Box<[Entry]>,
+    /// What `Entry::since` counts from.
+    epoch: Instant,
     slots: SlotReader,
     timeout: Option<Duration>,
     cancel: Option<Cancel>,
+    /// The thread's sleep, and `true` once it must end.
+    stop: Mutex<bool>,
+    wake: Condvar,
 }
 
 #[derive(Default)]
-struct Inner {
-    armed: bool,
-    /// Looked at least once since armed: its view of the slots is newer than the team's.
-    looked: bool,
-    stop: bool,
-    tick: Duration,
-    workers: Vec<Watched>,
-    out: Outcome,
+struct Entry {
+    /// 0: not watched.
+    pid: AtomicI32,
+    seen: AtomicU64,
+    /// Nanoseconds since `State::epoch`.
+    since: AtomicU64,
+    /// 0, or the item index + 1 it was killed on for the timeout, or `CANCELLED`.
+    killed: AtomicU64,
 }
 
 impl State {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -101,15 +122,28 @@ impl Watchdog {
             return None;
         }
         let state = self.state(slots, timeout, cancel)?;
-        let mut inner = state.lock();
-        inner.workers.clear();
-        inner.workers.extend(workers);
-        inner.tick = tick;
-        inner.looked = false;
-        inner.armed = !inner.workers.is_empty();
-        let armed = inner.armed;
-        drop(inner);
-        armed.then_some(Armed(state))
+        // IDLE here: only the team's thread arms, and it disarmed after the last pull.
+        for e in state.entries.iter() {
+            e.pid.store(0, Ordering::Relaxed);
+            e.killed.store(0, Ordering::Relaxed);
+        }
+        let mut any = false;
+        for w in workers {
+            let Some(e) = state.entries.get(w.worker) else {
+                continue;
+            };
+            e.seen.store(w.seen, Ordering::Relaxed);
+            e.since.store(state.nanos(w.since), Ordering::Relaxed);
+            e.pid.store(w.pid.as_raw(), Ordering::Relaxed);
+            any = true;
+        }
+        if !any {
+            return None;
+        }
+        let tick = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
+        state.tick_ns.store(tick, Ordering::Relaxed);
+        state.phase.store(ARMED, Ordering::Release);
+        Some(Armed(state))
     }
 
     /// The running thread's state, started now if need be.
@@ -120,21 +154,30 @@ impl Watchdog {
         cancel: Option<&Cancel>,
     ) -> Option<&State> {
         if self.running.is_none() {
-            let shared = Arc::new(State {
-                lock: Mutex::new(Inner::default()),
-                wake: Condvar::new(),
+            let workers = slots.len() / SLOT_STRIDE;
+            let state = Arc::new(State {
+                phase: AtomicU8::new(IDLE),
+                looked: AtomicBool::new(false),
+                tick_ns: AtomicU64::new(0),
+                entries: (0..workers).map(|_| Entry::default()).collect(),
+                // Before every `since` the team can have (its workers were forked moments ago).
+                epoch: Instant::now()
+                    .checked_sub(Duration::from_secs(24 * 3600))
+                    .unwrap_or_else(Instant::now),
                 slots: slots.reader(),
                 timeout,
                 cancel: cancel.cloned(),
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
             });
-            let looks = shared.clone();
+            let looks = state.clone();
             match std::thread::Builder::new()
                 .name("par-watchdog".into())
                 .spawn(move || watch(&looks))
             {
                 Ok(thread) => {
                     self.running = Some(Running {
-                        shared,
+                        state,
                         thread: Some(thread),
                     })
                 }
@@ -144,14 +187,18 @@ impl Watchdog {
                 }
             }
         }
-        self.running.as_ref().map(|r| &*r.shared)
+        self.running.as_ref().map(|r| &*r.state)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.wake.notify_one();
+        *self
+            .state
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.state.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -162,73 +209,102 @@ impl Drop for Running {
 pub(crate) struct Armed<'a>(&'a State);
 
 impl Armed<'_> {
-    /// Disarms it (no kill from now on) and says what it saw and did during the pull. Costs
-    /// one uncontended lock, and allocates nothing when it did not look (a pull shorter than
-    /// a tick, nearly every pull).
+    /// Disarms it (no kill from now on) and says what it saw and did during the pull.
     pub(crate) fn disarm(self) -> Outcome {
-        let mut inner = self.0.lock();
-        inner.armed = false;
-        let mut out = std::mem::take(&mut inner.out);
-        if inner.looked {
-            out.seen.clone_from(&inner.workers);
+        let state = self.0;
+        std::mem::forget(self); // `drop` would only disarm again
+        disarm(state);
+        if !state.looked.swap(false, Ordering::Relaxed) {
+            return Outcome::default();
         }
-        drop(inner);
-        std::mem::forget(self); // disarmed already: no second lock in `drop`
+        let mut out = Outcome::default();
+        for (i, e) in state.entries.iter().enumerate() {
+            let pid = e.pid.load(Ordering::Relaxed);
+            match e.killed.load(Ordering::Relaxed) {
+                0 if pid != 0 => out.seen.push(Watched {
+                    worker: i,
+                    pid: Pid::from_raw(pid),
+                    seen: e.seen.load(Ordering::Relaxed),
+                    since: state.epoch + Duration::from_nanos(e.since.load(Ordering::Relaxed)),
+                }),
+                0 => {}
+                CANCELLED => out.killed.push(i),
+                item => {
+                    out.killed.push(i);
+                    out.timed_out.push((i, item as usize - 1));
+                }
+            }
+        }
         out
     }
 }
 
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        self.0.lock().armed = false;
+        disarm(self.0);
     }
 }
 
-/// The watchdog thread: looks every `tick` until told to stop; acts only while armed. Its
-/// looks and kills happen under the lock, so none happens once the puller has disarmed it.
+/// `ARMED` to `IDLE`, waiting out a look in progress (a few microseconds).
+fn disarm(state: &State) {
+    while let Err(LOOKING) =
+        state
+            .phase
+            .compare_exchange(ARMED, IDLE, Ordering::Acquire, Ordering::Relaxed)
+    {
+        std::thread::yield_now();
+    }
+}
+
+/// The watchdog thread: looks every `tick` until told to stop; acts only while armed.
 fn watch(state: &State) {
-    let mut inner = state.lock();
-    while !inner.stop {
-        if inner.armed {
-            look(state, &mut inner);
+    let mut stop = state.stop.lock().unwrap_or_else(PoisonError::into_inner);
+    while !*stop {
+        if state
+            .phase
+            .compare_exchange(ARMED, LOOKING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            look(state);
+            state.phase.store(ARMED, Ordering::Release);
         }
-        let tick = inner.tick.max(Duration::from_millis(1));
-        inner = state
+        let tick = Duration::from_nanos(state.tick_ns.load(Ordering::Relaxed))
+            .max(Duration::from_millis(1));
+        stop = state
             .wake
-            .wait_timeout(inner, tick)
+            .wait_timeout(stop, tick)
             .unwrap_or_else(PoisonError::into_inner)
             .0;
     }
 }
 
-/// One look while armed: a cancel kills every watched worker, a timeout the overdue ones.
-fn look(state: &State, inner: &mut Inner) {
-    inner.looked = true;
-    let Inner { workers, out, .. } = inner;
-    if state.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
-        for w in workers.drain(..) {
-            sys::kill(w.pid);
-            out.killed.push(w.worker);
+/// One look while armed (phase `LOOKING`): a cancel kills every watched worker, a timeout the
+/// overdue ones; a worker killed is watched no more.
+fn look(state: &State) {
+    state.looked.store(true, Ordering::Relaxed);
+    let cancelled = state.cancel.as_ref().is_some_and(Cancel::is_cancelled);
+    let now = state.nanos(Instant::now());
+    for (i, e) in state.entries.iter().enumerate() {
+        let pid = e.pid.load(Ordering::Relaxed);
+        if pid == 0 {
+            continue;
         }
-        return;
+        let slot = state.slots.load(i);
+        let killed = if cancelled {
+            CANCELLED
+        } else if slot != e.seen.load(Ordering::Relaxed) {
+            e.seen.store(slot, Ordering::Relaxed);
+            e.since.store(now, Ordering::Relaxed);
+            continue;
+        } else {
+            let since = Duration::from_nanos(now.saturating_sub(e.since.load(Ordering::Relaxed)));
+            if slot == 0 || state.timeout.is_none_or(|t| since <= t) {
+                continue;
+            }
+            slot
+        };
+        sys::kill(Pid::from_raw(pid));
+        e.killed.store(killed, Ordering::Relaxed);
+        e.pid.store(0, Ordering::Relaxed);
     }
-    let now = Instant::now();
-    workers.retain_mut(|w| {
-        let slot = state.slots.load(w.worker);
-        if slot != w.seen {
-            w.seen = slot;
-            w.since = now;
-            return true;
-        }
-        let overdue = state
-            .timeout
-            .is_some_and(|t| now.duration_since(w.since) > t);
-        if slot == 0 || !overdue {
-            return true;
-        }
-        sys::kill(w.pid);
-        out.killed.push(w.worker);
-        out.timed_out.push((w.worker, slot as usize - 1));
-        false
-    });
 }
