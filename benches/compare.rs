@@ -579,6 +579,27 @@ impl Bench {
             Some(3.0),
             Some(5.0),
         );
+        // A stream with a timeout arms its watchdog around every pull (loops/watch.rs):
+        // 20,000 one-item chunks, the most pulls per item, with and without a timeout.
+        let stream_loop = |timeout: bool| {
+            let mut l = Loop::new().workers(2).schedule(Schedule::Dynamic(1));
+            if timeout {
+                l = l.timeout(std::time::Duration::from_secs(60));
+            }
+            let v: Vec<u64> = l.collect(par::stream(0..20_000u64), |x: u64| x ^ 1);
+            black_box(v)
+        };
+        let (plain, _, _) = time(r, || stream_loop(false));
+        let (watched, _, _) = time(r, || stream_loop(true));
+        println!(
+            "  stream, 20,000 x dynamic(1):           {plain:>8.3} ms, with a timeout {watched:.3} ms"
+        );
+        self.budget(
+            "stream with timeout / without (watchdog per pull)",
+            watched / plain,
+            Some(1.05),
+            Some(1.5),
+        );
         if self.gate {
             return;
         }

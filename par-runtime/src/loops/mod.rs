@@ -13,4 +13,5 @@ pub(crate) mod sched;
 pub(crate) mod shared;
 pub(crate) mod source;
 pub(crate) mod team;
+pub(crate) mod watch;
 pub(crate) mod worker;

@@ -287,6 +287,17 @@ pub struct Stream<I> {
 /// ships them serialized, so memory is bounded by the in-flight window, not the input size.
 /// Items must therefore be serializable ([`Transfer`]).
 ///
+/// The iterator need not be `Send` nor `'static` (`text.lines()` will do): it is pulled on
+/// the calling thread, a chunk at a time, as workers need items. If its `next()` blocks (a
+/// socket, a channel, a slow reader), the loop's `timeout` and [`Cancel`](crate::Cancel) keep
+/// working meanwhile: a worker whose item runs past the timeout is killed at its deadline, and
+/// a cancel kills every worker at once, while `next()` is still blocked. The loop itself can
+/// return only once `next()` does (it runs on the caller's thread): the error
+/// ([`Error::TimedOut`](crate::Error::TimedOut) naming the item and worker,
+/// [`Error::Cancelled`](crate::Error::Cancelled)) is returned then, and no item is pulled
+/// after it. A `next()` that never returns holds the loop for ever: give such a source a
+/// timeout of its own.
+///
 /// ```
 /// let squares: Vec<u64> = par::Loop::new()
 ///     .collect(par::stream((0..10u64).map(|x| x + 1)), |x| x * x);

@@ -20,6 +20,7 @@ use crate::loops::options::Loop;
 use crate::loops::report::{self as loop_report, Recorder};
 use crate::loops::sched::{self, Sched, Schedule};
 use crate::loops::source::{Plan, Source};
+use crate::loops::watch;
 use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
 use crate::sys::{self, AsFd, Fd, Shared, Watch};
@@ -171,6 +172,8 @@ pub(crate) struct Team<V> {
     window: Option<Window>,
     /// What the loop's report counts (report.rs).
     rec: Recorder,
+    /// A stream's pulls: keeps deadlines and the cancel while `next()` blocks (watch.rs).
+    watch: watch::Watchdog,
     _v: PhantomData<V>,
 }
 
@@ -301,6 +304,7 @@ impl<V: Transfer> Team<V> {
                 .threads(opts.threads_per_worker),
             window: None,
             rec: Recorder::new(loop_report::take_pending(), workers),
+            watch: watch::Watchdog::default(),
             _v: PhantomData,
         };
         for w in 0..workers {
@@ -417,18 +421,7 @@ impl<V: Transfer> Team<V> {
                 watches.push(Watch::new(cmd, false, true));
             }
         }
-        let partial = self.workers.iter().any(|w| w.partial.is_some());
-        let wait = match (self.timeout, partial) {
-            // A cancel handle is looked at every 20 ms.
-            _ if self.cancel.is_some() => Some(CANCEL_LOOK),
-            (Some(t), _) => {
-                Some((t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
-            }
-            (None, true) => Some(Duration::from_millis(100)),
-            // Wakes up now and then to look for workers that stall (`check_stalls`).
-            (None, false) => Some(STALL_LOOK.min(self.stall_after)),
-        };
-        sys::poll(&mut watches, wait).map_err(|e| Error::io("poll failed", e))?;
+        sys::poll(&mut watches, Some(self.wait())).map_err(|e| Error::io("poll failed", e))?;
         for watch in watches.iter().filter(|w| w.readable) {
             if let Some(i) = self
                 .workers
@@ -451,6 +444,45 @@ impl<V: Transfer> Team<V> {
         self.check_stalls();
         self.check_cancel();
         Ok(())
+    }
+
+    /// How long the poll loop (and a stream's watchdog) waits before it looks again.
+    fn wait(&self) -> Duration {
+        let partial = self.workers.iter().any(|w| w.partial.is_some());
+        match (self.timeout, partial) {
+            // A cancel handle is looked at every 20 ms.
+            _ if self.cancel.is_some() => CANCEL_LOOK,
+            (Some(t), _) => (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)),
+            (None, true) => Duration::from_millis(100),
+            // Wakes up now and then to look for workers that stall (`check_stalls`).
+            (None, false) => STALL_LOOK.min(self.stall_after),
+        }
+    }
+
+    /// Takes over what a stream's watchdog saw and did during a pull: the slot values it saw
+    /// (so deadlines run on from where it left them), the workers it killed (killed by par,
+    /// not a death), each item it timed out, and a cancel (as `check_cancel` would).
+    fn watched_pull(&mut self, outcome: watch::Outcome) {
+        for seen in outcome.seen {
+            let w = &mut self.workers[seen.worker];
+            w.seen = seen.seen;
+            w.since = seen.since;
+        }
+        for &i in &outcome.killed {
+            self.kill(i);
+        }
+        for (i, index) in outcome.timed_out {
+            if let Some(timeout) = self.timeout {
+                let e = Error::TimedOut {
+                    index,
+                    pid: self.workers[i].child.pid(),
+                    timeout,
+                    parent_threads: self.threads,
+                };
+                self.retry_or_fail(i, Some(index), e);
+            }
+        }
+        self.check_cancel();
     }
 
     /// Tops up the workers' in-flight chunks level by level (`sched::pick`: no worker gets a
@@ -566,7 +598,23 @@ impl<V: Transfer> Team<V> {
                     count: 0,
                 });
                 let at = w.out.buf.len();
-                let count = src.pull(units.len() * self.grain, &mut w.out.buf)?;
+                // The user's `next()` may block: a watchdog keeps deadlines and the cancel
+                // meanwhile (watch.rs); what it did is taken over once the pull returns.
+                let max = units.len() * self.grain;
+                let tick = self.wait();
+                let armed = self.watch.arm(
+                    &self.slots,
+                    self.timeout,
+                    self.cancel.as_ref(),
+                    tick,
+                    watched(&self.workers),
+                );
+                let pulled = src.pull(max, &mut self.workers[i].out.buf);
+                if let Some(outcome) = armed.map(watch::Armed::disarm) {
+                    self.watched_pull(outcome);
+                }
+                let count = pulled?;
+                let w = &mut self.workers[i];
                 if count == 0 {
                     // Nothing more: take back the empty chunk's header.
                     w.out.buf.truncate(at - wire::CHUNK_HEAD - wire::HEADER);
@@ -1386,6 +1434,20 @@ fn gap_error(e: Error, next: usize) -> Error {
         },
         _ => e,
     }
+}
+
+/// The workers a stream's watchdog watches during a pull: those alive and not killed.
+fn watched(workers: &[Worker]) -> impl Iterator<Item = watch::Watched> + '_ {
+    workers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !w.child.is_reaped() && !w.child.was_killed())
+        .map(|(i, w)| watch::Watched {
+            worker: i,
+            pid: w.child.process(),
+            seen: w.seen,
+            since: w.since,
+        })
 }
 
 /// Why a worker that uses no CPU is probably stuck, and what to do: from the parent's threads

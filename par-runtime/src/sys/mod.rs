@@ -112,18 +112,31 @@ pub(crate) const SLOT_STRIDE: usize = 128;
 /// mode.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    map: Mapping,
+    /// Shared with the [`SlotReader`]s made from it (none while a mutable view exists).
+    map: std::sync::Arc<Mapping>,
     len: usize,
 }
 
 impl Shared {
     /// A zero-filled shared region of at least `len` bytes, page-aligned.
+    // `Mapping` is not `Send`/`Sync`: the `Arc` crosses threads only inside a `SlotReader`,
+    // which may (see its `unsafe impl`s); a `Shared` itself stays on its thread.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub(crate) fn new(len: usize) -> io::Result<Self> {
         let len = len.max(1);
         Ok(Shared {
-            map: Mapping::new(len)?,
+            map: std::sync::Arc::new(Mapping::new(len)?),
             len,
         })
+    }
+
+    /// A handle that another thread of this process may hold, to load the region's progress
+    /// slots while this one is busy (a stream's watchdog); it keeps the mapping alive.
+    pub(crate) fn reader(&self) -> SlotReader {
+        SlotReader {
+            map: self.map.clone(),
+            len: self.len,
+        }
     }
 
     /// Slot `i` of a region made of [`SLOT_STRIDE`]-byte slots: an atomic u64 alone on its
@@ -166,7 +179,8 @@ impl Shared {
             "shared slice out of bounds"
         );
         // SAFETY: in bounds (asserted), page-aligned so aligned for any Pod type, every bit
-        // pattern is a valid Pod value, and `&mut self` excludes mutable views here.
+        // pattern is a valid Pod value, and `&mut self` excludes mutable views here (a
+        // `SlotReader` only loads, through atomics).
         unsafe { std::slice::from_raw_parts(self.ptr().cast::<T>(), n) }
     }
 
@@ -184,10 +198,45 @@ impl Shared {
             end * std::mem::size_of::<T>() <= self.len,
             "shared slice out of bounds"
         );
+        assert!(
+            std::sync::Arc::strong_count(&self.map) == 1,
+            "a mutable view of a region that a SlotReader can read"
+        );
         // SAFETY: in bounds and aligned (asserted above; page-aligned base), every bit pattern
-        // is a valid `T`, and `&mut self` ensures no other view of the region in this process.
+        // is a valid `T`, `&mut self` ensures no other view of the region in this process, and
+        // no `SlotReader` of it exists (asserted; none can be made while `&mut self` is held).
         let s = unsafe { std::slice::from_raw_parts_mut(self.ptr().cast::<T>().add(start), n) };
         f(s)
+    }
+}
+
+/// A second handle on a [`Shared`] region of progress slots ([`Shared::reader`]), for another
+/// thread: it only loads slots, atomically, and keeps the mapping alive while it lives.
+#[derive(Debug)]
+pub(crate) struct SlotReader {
+    map: std::sync::Arc<Mapping>,
+    len: usize,
+}
+
+// SAFETY: a `SlotReader` gives access to the mapping only through `AtomicU64` loads (`load`),
+// which any thread may do at once; the mapping is freed by whichever thread drops the last
+// `Arc` (munmap or dealloc act on the process, not a thread); `Shared::with_mut`, the one
+// non-atomic writer in this process, refuses to run while a reader exists (a `SlotWriter`
+// writes only in the worker it was made for, another process: see its docs).
+unsafe impl Send for SlotReader {}
+// SAFETY: as for `Send`: `&SlotReader` only ever loads atomically.
+unsafe impl Sync for SlotReader {}
+
+impl SlotReader {
+    /// The value of slot `i` (see [`Shared::slot`]).
+    pub(crate) fn load(&self, i: usize) -> u64 {
+        let at = i.checked_mul(SLOT_STRIDE).expect("slot index overflows");
+        assert!(at + 8 <= self.len, "slot {i} out of bounds");
+        // SAFETY: as in `Shared::slot`: in bounds (asserted), aligned (a multiple of 128 from a
+        // page-aligned base), zero-filled or written through atomics only, alive while the
+        // `Arc` is held.
+        let slot = unsafe { &*self.map.ptr().as_ptr().add(at).cast::<AtomicU64>() };
+        slot.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
