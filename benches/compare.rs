@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
-use par::{par, Loop, Schedule};
+use par::{Loop, Schedule, par};
 use rayon::prelude::*;
 
 const MIB: usize = 1 << 20;
@@ -991,7 +991,9 @@ impl Bench {
     /// copying their chunk's values there), which the parent copies into `v` at the end; the
     /// pipe path (each chunk's elements back as bytes) is timed beside it.
     fn w11(&self) {
-        println!("W11 in place: 1e7 f64, x = sqrt(x) * 1.5 + 1 through iter_mut() (the input's making not timed)");
+        println!(
+            "W11 in place: 1e7 f64, x = sqrt(x) * 1.5 + 1 through iter_mut() (the input's making not timed)"
+        );
         let r = self.reps;
         let start = || (0..W11_ITEMS).map(|i| i as f64).collect::<Vec<f64>>();
         let update = |x: &mut f64| *x = x.sqrt() * 1.5 + 1.0;
@@ -1120,7 +1122,11 @@ fn main() {
     };
     println!(
         "par comparison{}: 2 workers/threads each, best of {reps} (all repetitions in brackets), ms",
-        if gate { " (CI gate: only judged rows)" } else { "" }
+        if gate {
+            " (CI gate: only judged rows)"
+        } else {
+            ""
+        }
     );
     let wants = |w: &str| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(w));
     let python_set: Vec<&str> = ["W1", "W2", "W6"]

@@ -141,7 +141,9 @@ fn main() -> ExitCode {
                 .find_map(|l| l.split("speedup ").nth(1).map(|s| s.trim().to_string()))
                 .unwrap_or_else(|| "?".into())
         };
-        println!("raytrace {size}, 32 rays, rows as calls; speedup against the sequential render in the same run");
+        println!(
+            "raytrace {size}, 32 rays, rows as calls; speedup against the sequential render in the same run"
+        );
         let local = run(Command::new(&example).args(args).arg(&png).args([
             "--via",
             "pool",

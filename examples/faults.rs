@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use engine::{Health, Tally, APIS, FAULTS};
+use engine::{APIS, FAULTS, Health, Tally};
 
 /// Bumped after every case (and by the engine); a watchdog thread aborts the run if it stalls.
 static HEARTBEAT: &AtomicU64 = &engine::PROGRESS;
@@ -69,7 +69,9 @@ fn parse() -> Args {
 }
 
 fn usage(why: &str) -> ! {
-    eprintln!("{why}\nusage: faults [--loops N] [--soak N] [--threads-secs S] [--kills N] [--timeout-ms T] [--seed S]");
+    eprintln!(
+        "{why}\nusage: faults [--loops N] [--soak N] [--threads-secs S] [--kills N] [--timeout-ms T] [--seed S]"
+    );
     std::process::exit(2)
 }
 
@@ -104,7 +106,9 @@ fn main() {
     threads(&a, &dir);
     kills(&a, &dir);
     limits();
-    println!("\nhangs: 0 (no case stalled for 120 s; the multi-threaded and killed parents are bounded above)");
+    println!(
+        "\nhangs: 0 (no case stalled for 120 s; the multi-threaded and killed parents are bounded above)"
+    );
 }
 
 /// The re-run sides: a parent of sleeping children, the multi-threaded parent, the limits.
@@ -365,7 +369,9 @@ fn kills(a: &Args, dir: &std::path::Path) {
 }
 
 fn limits() {
-    println!("\n== Lowered limits: every API (workers 4, 8 items) under a soft limit from what is in use to 24 more");
+    println!(
+        "\n== Lowered limits: every API (workers 4, 8 items) under a soft limit from what is in use to 24 more"
+    );
     let exe = std::env::current_exe().expect("this program");
     for which in ["nofile", "nproc"] {
         let out = Command::new(&exe)

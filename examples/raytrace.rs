@@ -381,7 +381,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let a = parse();
     if a.via == "mpi" && par::mpi::size() < 2 {
-        usage("--via mpi renders on the other ranks of an MPI job: build with `--features mpi` and start it with `mpirun -np 3` (or `srun`)");
+        usage(
+            "--via mpi renders on the other ranks of an MPI job: build with `--features mpi` and start it with `mpirun -np 3` (or `srun`)",
+        );
     }
     let scene = Scene::pygmy(a.rays);
     let (w, h) = (a.w, a.h);

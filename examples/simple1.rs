@@ -14,7 +14,7 @@ mod pprocess;
 
 use std::time::Instant;
 
-use pprocess::{calculate, N};
+use pprocess::{N, calculate};
 
 fn main() {
     pprocess::Options::sequential();

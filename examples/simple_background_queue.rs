@@ -26,7 +26,7 @@ mod pprocess;
 use std::error::Error;
 use std::time::Instant;
 
-use pprocess::{calculate, LIMIT, N};
+use pprocess::{LIMIT, N, calculate};
 
 /// The main computation, run in the background process.
 fn task(limit: usize) -> Vec<usize> {

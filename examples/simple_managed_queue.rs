@@ -16,7 +16,7 @@ mod pprocess;
 
 use std::time::Instant;
 
-use pprocess::{calculate, N};
+use pprocess::{N, calculate};
 
 fn main() -> Result<(), par::Error> {
     let o = pprocess::Options::parallel();

@@ -29,7 +29,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pprocess::{calculate, N};
+use pprocess::{N, calculate};
 
 /// Each background task's limit on processes, as in pprocess (N tasks run at once).
 const LIMIT: usize = 2;

@@ -19,7 +19,7 @@ mod pprocess;
 use std::error::Error;
 use std::time::Instant;
 
-use pprocess::{calculate, N};
+use pprocess::{N, calculate};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let o = pprocess::Options::parallel();

@@ -18,7 +18,7 @@ mod pprocess;
 use std::time::Instant;
 
 use par::Exchange;
-use pprocess::{calculate, make_parallel, Cell, N};
+use pprocess::{Cell, N, calculate, make_parallel};
 
 fn main() -> Result<(), par::Error> {
     let o = pprocess::Options::parallel();

@@ -41,10 +41,11 @@ fn a_continuous_producer_sends_many_messages_then_ends() {
     .expect("start");
     let got: Vec<(u32, String)> = producer.map(|m| m.expect("no failure")).collect();
     assert_eq!(got.len(), 10_000);
-    assert!(got
-        .iter()
-        .enumerate()
-        .all(|(i, (n, s))| *n == i as u32 && *s == format!("message {i}")));
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, (n, s))| *n == i as u32 && *s == format!("message {i}"))
+    );
     no_children_left();
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{loops_fork, no_children_left, watchdog, SCHEDULES};
+use common::{SCHEDULES, loops_fork, no_children_left, watchdog};
 use par::__private::testing::send_raw;
 use par::Error;
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{no_children_left, wait_until, watchdog, SCHEDULES};
+use common::{SCHEDULES, no_children_left, wait_until, watchdog};
 use par::{Death, Error, Loop, Schedule};
 
 fn two() -> Loop {

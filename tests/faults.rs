@@ -21,7 +21,7 @@ mod engine;
 use std::time::{Duration, Instant};
 
 use common::{no_children_left, open_fds, run_fixture, temp_dir, watchdog};
-use engine::{Api, Fault, Health, Stop, Tally, APIS};
+use engine::{APIS, Api, Fault, Health, Stop, Tally};
 
 /// The seed of every case here (the example takes `--seed`).
 const SEED: u64 = 20_261_126;

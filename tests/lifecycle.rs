@@ -400,7 +400,7 @@ fn sixteen_threads_forking_at_once_never_hang() {
 #[test]
 fn the_progress_bar_draws_on_a_terminal_and_keeps_worker_lines_whole() {
     let _guard = watchdog("progress-pty"); // spawns processes: not while another test counts fds
-                                           // `script` runs the fixture under a pseudo-terminal (util-linux, on every Debian machine).
+    // `script` runs the fixture under a pseudo-terminal (util-linux, on every Debian machine).
     if let Err(e) = Command::new("script").arg("--version").output() {
         common::skip(&format!(
             "the progress bar on a terminal was not tested: `script` (util-linux) can't run: {e}"

@@ -18,11 +18,7 @@ fn allocate(bytes: usize) -> usize {
 }
 
 fn size(i: u32) -> usize {
-    if i == 5 {
-        1 << 30
-    } else {
-        1 << 20
-    }
+    if i == 5 { 1 << 30 } else { 1 << 20 }
 }
 
 fn assert_memory_limit(e: &Error, index: usize) {
@@ -35,7 +31,9 @@ fn assert_memory_limit(e: &Error, index: usize) {
             assert_eq!((*i, *limit), (index, LIMIT), "{e}");
             assert_eq!(
                 e.to_string(),
-                format!("item {index} exceeded the worker memory limit (256 MiB) in worker {pid} (killed by SIGABRT: an allocation failed)")
+                format!(
+                    "item {index} exceeded the worker memory limit (256 MiB) in worker {pid} (killed by SIGABRT: an allocation failed)"
+                )
             );
         }
         other => panic!("expected the memory limit of item {index}, got {other:?}: {other}"),
@@ -94,10 +92,12 @@ fn a_queue_job_a_pmap_item_and_a_pool_call_over_the_limit_are_reported_as_the_li
         .memory_limit(LIMIT)
         .collect();
     assert_memory_limit(mapped[5].as_ref().unwrap_err(), 5);
-    assert!(mapped
-        .iter()
-        .enumerate()
-        .all(|(i, r)| (i == 5) != r.is_ok()));
+    assert!(
+        mapped
+            .iter()
+            .enumerate()
+            .all(|(i, r)| (i == 5) != r.is_ok())
+    );
 
     let mut pool = par::Pool::new(2).memory_limit(LIMIT);
     for i in 0..8u32 {
@@ -105,10 +105,12 @@ fn a_queue_job_a_pmap_item_and_a_pool_call_over_the_limit_are_reported_as_the_li
     }
     let called: Vec<par::Result<usize>> = pool.ordered().collect();
     assert_memory_limit(called[5].as_ref().unwrap_err(), 5);
-    assert!(called
-        .iter()
-        .enumerate()
-        .all(|(i, r)| (i == 5) != r.is_ok()));
+    assert!(
+        called
+            .iter()
+            .enumerate()
+            .all(|(i, r)| (i == 5) != r.is_ok())
+    );
     drop(pool);
     common::no_children_left();
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::watchdog;
-use par::{par, Error, Loop};
+use par::{Error, Loop, par};
 
 fn me() -> u32 {
     std::process::id()
@@ -182,10 +182,12 @@ fn a_call_site_that_grows_forks_its_large_run() {
     }
     let large = grow(200_000);
     assert_eq!(large.len(), 200_000);
-    assert!(large
-        .iter()
-        .enumerate()
-        .all(|(i, &(v, _))| v == work(i as u64)));
+    assert!(
+        large
+            .iter()
+            .enumerate()
+            .all(|(i, &(v, _))| v == work(i as u64))
+    );
     if par::default_workers() < 2 {
         eprintln!("one worker here (PAR_WORKERS=1 or one CPU): auto runs this loop inline");
         return;

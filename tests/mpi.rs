@@ -278,7 +278,13 @@ fn main() -> ExitCode {
                         e.rank().is_none()
                     }
             });
-            check(&format!("{kind}: a panicking job is reported with its index (and rank), the others go on"), reported && others_ok, &mut failures);
+            check(
+                &format!(
+                    "{kind}: a panicking job is reported with its index (and rank), the others go on"
+                ),
+                reported && others_ok,
+                &mut failures,
+            );
         }
 
         // A par! loop on the ranks re-panics with the first failure, its index and rank.

@@ -234,20 +234,25 @@ fn a_worker_killed_from_outside_fails_only_its_call() {
     let mut results: Vec<_> = (&mut pool).collect();
     results.sort_by_key(|(job, _)| *job);
     match &results[..] {
-        [(
-            0,
-            Err(Error::WorkerDied {
-                index: Some(0),
-                pid,
-                death: Death::Signal(9),
-            }),
-        ), (1, Ok(2))] => assert_eq!(*pid, victim),
+        [
+            (
+                0,
+                Err(Error::WorkerDied {
+                    index: Some(0),
+                    pid,
+                    death: Death::Signal(9),
+                }),
+            ),
+            (1, Ok(2)),
+        ] => assert_eq!(*pid, victim),
         other => panic!("{other:?}"),
     }
     let msg = results[0].1.as_ref().unwrap_err().to_string();
     assert_eq!(
         msg,
-        format!("worker {victim} was killed by signal 9 (SIGKILL) from outside par (the kernel's OOM killer or a `kill -9`) while running item 0")
+        format!(
+            "worker {victim} was killed by signal 9 (SIGKILL) from outside par (the kernel's OOM killer or a `kill -9`) while running item 0"
+        )
     );
     drop(pool);
     let _ = std::fs::remove_dir_all(&dir);

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{temp_dir, watchdog};
-use par::{par, Loop, Schedule};
+use par::{Loop, Schedule, par};
 
 /// Tests that fork take turns: the CPU-time check counts every child this process reaps.
 static FORKS: Mutex<()> = Mutex::new(());
@@ -185,9 +185,11 @@ fn the_timeline_is_chrome_trace_json_with_one_track_per_worker() {
         .collect();
     covered.sort_unstable();
     assert_eq!(covered, (0..200).collect::<Vec<_>>());
-    assert!(chunks
-        .iter()
-        .all(|e| e["args"]["items"].as_u64().unwrap() <= 7));
+    assert!(
+        chunks
+            .iter()
+            .all(|e| e["args"]["items"].as_u64().unwrap() <= 7)
+    );
     for phase in ["fork", "dispatch", "decode", "loop"] {
         assert!(
             first.iter().any(|e| e["name"] == phase && e["ph"] == "X"),
@@ -199,9 +201,11 @@ fn the_timeline_is_chrome_trace_json_with_one_track_per_worker() {
 
     // Loop 2 failed: its failure is an instant event and its loop event names the error.
     let second = of_loop(&all, 2);
-    assert!(second
-        .iter()
-        .any(|e| e["name"] == "failure" && e["ph"] == "i"));
+    assert!(
+        second
+            .iter()
+            .any(|e| e["name"] == "failure" && e["ph"] == "i")
+    );
     let lp = second.iter().find(|e| e["name"] == "loop").unwrap();
     assert!(
         lp["args"]["error"]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{no_children_left, watchdog, Watchdog};
+use common::{Watchdog, no_children_left, watchdog};
 use par::{Channel, Death, Error, Loop, Queue};
 
 /// Holds the fork lock and makes sure `SIGCHLD` is ignored (every test here wants that).

@@ -8,8 +8,7 @@ use syn::{Expr, Ident, Pat, Path, Token};
 use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
-pub const CLAUSES: &str =
-    "`workers`, `schedule`, `timeout`, `progress`, `report`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
+pub const CLAUSES: &str = "`workers`, `schedule`, `timeout`, `progress`, `report`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -317,7 +316,7 @@ fn parse_clause(
                     return Err(syn::Error::new_spanned(
                         &depth,
                         "`collapse(k)` needs `k` of at least 1 (the loop and its `k - 1` nested loops): `collapse(2)`",
-                    ))
+                    ));
                 }
             }
             set(&mut c.collapse, (span, depth), span, "collapse")
@@ -351,7 +350,9 @@ fn parse_schedule(input: ParseStream) -> syn::Result<Schedule> {
         "runtime" => Ok(Schedule::Runtime),
         other => Err(syn::Error::new(
             kind.span(),
-            format!("unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)`, `auto` or `runtime` (from `PAR_SCHEDULE`)"),
+            format!(
+                "unknown schedule `{other}`; expected `static`, `dynamic(CHUNK)`, `guided`, `guided(MIN)`, `auto` or `runtime` (from `PAR_SCHEDULE`)"
+            ),
         )),
     }
 }

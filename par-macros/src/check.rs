@@ -94,11 +94,31 @@ fn ordered_alone(cx: &Ctxt, l: &ParLoop) {
     let c = &l.clauses;
     let Some(span) = c.ordered else { return };
     let other = [
-        (c.unordered.is_some(), "unordered", "`unordered` yields values as they complete, `ordered` in item order: keep one"),
-        (c.reduce.is_some(), "reduce", "a reduction yields one combined value, not a stream of values: remove `ordered`"),
-        (c.find.is_some(), "find", "`find` stops at the first item whose body is `true`: remove `ordered`"),
-        (c.keep_going.is_some(), "keep_going", "`keep_going` collects one `Result` per item; for values in order that stop at the first failure write `ordered, try`"),
-        (c.retries.is_some(), "retries", "values already handed out cannot be taken back when an item runs again: collect the values instead (remove `ordered`)"),
+        (
+            c.unordered.is_some(),
+            "unordered",
+            "`unordered` yields values as they complete, `ordered` in item order: keep one",
+        ),
+        (
+            c.reduce.is_some(),
+            "reduce",
+            "a reduction yields one combined value, not a stream of values: remove `ordered`",
+        ),
+        (
+            c.find.is_some(),
+            "find",
+            "`find` stops at the first item whose body is `true`: remove `ordered`",
+        ),
+        (
+            c.keep_going.is_some(),
+            "keep_going",
+            "`keep_going` collects one `Result` per item; for values in order that stop at the first failure write `ordered, try`",
+        ),
+        (
+            c.retries.is_some(),
+            "retries",
+            "values already handed out cannot be taken back when an item runs again: collect the values instead (remove `ordered`)",
+        ),
     ];
     for (present, name, why) in other {
         if present {

@@ -2,7 +2,7 @@
 //! Every emitted path is absolute, rooted at the `par` crate's path (`$crate` or `crate = ...`).
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Op, ParLoop, Reduction, Schedule};

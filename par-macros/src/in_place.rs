@@ -7,8 +7,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::Expr;
+use syn::spanned::Spanned;
 
 use crate::ast::ParLoop;
 use crate::ctxt::Ctxt;

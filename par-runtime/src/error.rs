@@ -495,8 +495,14 @@ impl fmt::Display for Error {
             } => {
                 let (limit, how) = (Bytes(*limit), memory_signal(*signal));
                 match index {
-                    Some(i) => write!(f, "item {i} exceeded the worker memory limit ({limit}) in worker {pid} (killed by {how})"),
-                    None => write!(f, "worker {pid} exceeded its memory limit ({limit}) between items (killed by {how})"),
+                    Some(i) => write!(
+                        f,
+                        "item {i} exceeded the worker memory limit ({limit}) in worker {pid} (killed by {how})"
+                    ),
+                    None => write!(
+                        f,
+                        "worker {pid} exceeded its memory limit ({limit}) between items (killed by {how})"
+                    ),
                 }
             }
             Error::WorkerDied { index, pid, death } => {
@@ -521,9 +527,15 @@ impl fmt::Display for Error {
                 timeout,
                 parent_threads,
             } => {
-                write!(f, "item {index} timed out after {timeout:?} in worker {pid}; the worker was killed")?;
+                write!(
+                    f,
+                    "item {index} timed out after {timeout:?} in worker {pid}; the worker was killed"
+                )?;
                 if *parent_threads > 1 {
-                    write!(f, " (the parent had {parent_threads} threads when it forked: a lock held by another thread at the fork stays locked forever in a worker)")?;
+                    write!(
+                        f,
+                        " (the parent had {parent_threads} threads when it forked: a lock held by another thread at the fork stays locked forever in a worker)"
+                    )?;
                 }
                 Ok(())
             }

@@ -53,31 +53,31 @@ mod wire;
 
 pub use cancel::Cancel;
 pub use error::{Death, Error, Result};
-pub use jobs::background::{background, Background, BackgroundQueue};
-pub use jobs::channel::{start, Channel, Exchange};
-pub use jobs::pool::{registered, Ordered, Pool};
-pub use jobs::queue::{pmap, Map, Queue};
+pub use jobs::background::{Background, BackgroundQueue, background};
+pub use jobs::channel::{Channel, Exchange, start};
+pub use jobs::pool::{Ordered, Pool, registered};
+pub use jobs::queue::{Map, Queue, pmap};
 pub use jobs::spawner::Spawner;
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
 pub use loops::par_loop::{InOrder, TryInOrder, TryUnordered, Unordered};
-pub use loops::report::{last_report, LoopReport, WorkerReport};
+pub use loops::report::{LoopReport, WorkerReport, last_report};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
-pub use loops::source::{items, stream, IntoSource, Items, Source, Stream};
-pub use mode::{default_workers, in_worker, sequential, MAX_WORKERS_PER_CORE};
+pub use loops::source::{IntoSource, Items, Source, Stream, items, stream};
+pub use mode::{MAX_WORKERS_PER_CORE, default_workers, in_worker, sequential};
 pub use mpi::entry::main;
 pub use wire::codec::Transfer;
 
 #[doc(hidden)]
 /// Used by generated code, not public API.
 pub mod __private {
-    pub use crate::jobs::pool::{trampoline, NotAPoolJob, Registered};
+    pub use crate::jobs::pool::{NotAPoolJob, Registered, trampoline};
     pub use crate::loops::in_place::{in_place, try_in_place};
-    pub use crate::loops::source::{items, RangeIndex, RangeSource};
+    pub use crate::loops::source::{RangeIndex, RangeSource, items};
     pub use crate::macro_support::*;
     // `par!` over MPI ranks (emitted only when the facade's feature `mpi` is on).
-    pub use crate::mpi::loops::{probe, rank_function_of, RankLoop, RankStays, RankTravels};
+    pub use crate::mpi::loops::{RankLoop, RankStays, RankTravels, probe, rank_function_of};
     pub use inventory;
     /// Test support, not public API: only with the `testing` feature, which par's own tests
     /// turn on (a dev-dependency), never a user's build.

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::wire::codec::Transfer;
 
-use crate::loops::source::{items, IntoSource, Items};
+use crate::loops::source::{IntoSource, Items, items};
 
 /// Behind `par::progress::println!` and `par::progress::eprintln!`.
 pub use crate::progress::{print_err, print_out};
@@ -545,7 +545,9 @@ pub mod ops {
             }
         )*};
     }
-    number!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+    number!(
+        u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64
+    );
 
     /// Types that travel as themselves (`Transfer`): `bool`, and the ones `min` and `max` compare
     /// as a whole.
@@ -635,7 +637,9 @@ pub mod ops {
     #[cold]
     #[inline(never)]
     fn lengths_differ(a: usize, b: usize) -> ! {
-        panic!("the partials of a Vec reduction differ in length ({a} and {b}): the body changed its length")
+        panic!(
+            "the partials of a Vec reduction differ in length ({a} and {b}): the body changed its length"
+        )
     }
 
     /// `a` and `b` combined element by element; their lengths must be equal.
@@ -798,7 +802,9 @@ pub mod ops {
             }
         )*};
     }
-    integer!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+    integer!(
+        u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+    );
 
     /// Floats: infinities as identities, and `f64::min` / `f64::max`, which ignore NaN.
     macro_rules! float {

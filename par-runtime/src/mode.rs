@@ -180,16 +180,22 @@ fn env_workers() -> Option<usize> {
     match raw.trim().parse::<usize>() {
         Ok(n) if (1..=cap).contains(&n) => Some(n),
         Ok(n) if n > cap => {
-            warn_once(&raw, &format!(
-                "par: PAR_WORKERS={n} is more than {MAX_WORKERS_PER_CORE} workers per core; using {cap} (a loop's `workers = n` clause is not capped)"
-            ));
+            warn_once(
+                &raw,
+                &format!(
+                    "par: PAR_WORKERS={n} is more than {MAX_WORKERS_PER_CORE} workers per core; using {cap} (a loop's `workers = n` clause is not capped)"
+                ),
+            );
             Some(cap)
         }
         _ => {
-            warn_once(&raw, &format!(
-                "par: PAR_WORKERS={raw:?} is not a positive number of workers; using the default, one per core ({})",
-                cores()
-            ));
+            warn_once(
+                &raw,
+                &format!(
+                    "par: PAR_WORKERS={raw:?} is not a positive number of workers; using the default, one per core ({})",
+                    cores()
+                ),
+            );
             None
         }
     }

@@ -255,13 +255,9 @@ mod tests {
         tracing::subscriber::with_default(rec.clone(), || {
             let v = crate::Loop::new().workers(2).collect(0..10u32, |i| i);
             assert_eq!(v.len(), 10);
-            let r = crate::Loop::new().workers(2).try_collect(0..10u32, |i| {
-                if i == 3 {
-                    Err("no")
-                } else {
-                    Ok(i)
-                }
-            });
+            let r = crate::Loop::new()
+                .workers(2)
+                .try_collect(0..10u32, |i| if i == 3 { Err("no") } else { Ok(i) });
             assert!(r.is_err());
         });
         let log = rec.0.lock().unwrap().clone();

@@ -494,16 +494,16 @@ fn run_api(case: &Case, fault: Option<Fault>) -> Outcome {
                         return Outcome::Wrong(format!(
                             "the channel ended normally after {} messages",
                             got.len()
-                        ))
+                        ));
                     }
                     Err(e) if fault.is_none() || got[..] == want[..k as usize] => {
-                        return Outcome::Failed(e)
+                        return Outcome::Failed(e);
                     }
                     Err(e) => {
                         return Outcome::Wrong(format!(
                             "{e:?} after {} messages, want {k} before the fault",
                             got.len()
-                        ))
+                        ));
                     }
                 }
             }
@@ -538,7 +538,7 @@ fn jobs_outcome(
             Ok(v) if v == value(job) && (fault.is_none() || job != k) => {}
             Ok(v) => return Outcome::Wrong(format!("job {job} gave {v}")),
             Err(e) if fault.is_some() && (job != k || failure.is_some()) => {
-                return Outcome::Wrong(format!("job {job} failed: {e:?}"))
+                return Outcome::Wrong(format!("job {job} failed: {e:?}"));
             }
             Err(e) => {
                 if failure
@@ -760,8 +760,8 @@ pub struct Threads {
 /// thread prints to stdout (holding its lock) and allocates without pause.
 pub fn threads(threads: usize, secs: f64, seed: u64, dir: &Path) -> Threads {
     use std::io::Write;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let stop = Arc::new(AtomicBool::new(false));
     let printer = {
         let stop = stop.clone();

@@ -262,9 +262,11 @@ mod tests {
         let v = thread_vars(None, 8, 2, none_set);
         assert_eq!(v.len(), THREAD_VARS.len());
         assert!(v.iter().all(|(_, n)| n == "4"));
-        assert!(thread_vars(None, 2, 8, none_set)
-            .iter()
-            .all(|(_, n)| n == "1"));
+        assert!(
+            thread_vars(None, 2, 8, none_set)
+                .iter()
+                .all(|(_, n)| n == "1")
+        );
         let v = thread_vars(None, 8, 2, omp_set);
         assert!(
             !v.iter().any(|(k, _)| *k == "OMP_NUM_THREADS"),

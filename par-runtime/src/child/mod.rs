@@ -25,7 +25,7 @@ pub(crate) mod wait;
 use std::io;
 
 pub(crate) use self::limits::Limits;
-use crate::error::{is_interruption, Death, Error, Result};
+use crate::error::{Death, Error, Result, is_interruption};
 use crate::mode;
 use crate::sys::{self, Fd, Pid, RawFd, Status};
 
@@ -616,8 +616,10 @@ mod tests {
     /// Dropping a child kills and reaps it: no zombie is left behind.
     #[test]
     fn a_dropped_child_is_killed_and_reaped() {
-        let (child, _ends) = spawn(Pipes::default(), |_| loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
+        let (child, _ends) = spawn(Pipes::default(), |_| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
         })
         .unwrap();
         let pid = child.pid();

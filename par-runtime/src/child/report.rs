@@ -9,9 +9,9 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::error::{report_error, Error, ENCODE, PANICKED};
+use crate::error::{ENCODE, Error, PANICKED, report_error};
 use crate::mode;
 use crate::sys::{self, AsFd};
 use crate::wire::codec::{self, Transfer};

@@ -7,7 +7,7 @@
 //! all of it), or hang a collector on a job that died (its connection then ends early).
 
 use std::io::{Read, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -258,7 +258,7 @@ impl<T: Transfer> BackgroundQueue<T> {
                     "the socket at this path belongs to another user's process",
                     &path,
                     std::io::Error::other(format!("its peer's uid is {uid}")),
-                ))
+                ));
             }
             Err(e) => return Err(io_at("could not check the socket's owner", &path, e)),
         }
@@ -336,21 +336,21 @@ impl<T: Transfer> BackgroundQueue<T> {
                         "the background job ended without sending its result",
                         path,
                         std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-                    ))
+                    ));
                 }
                 Ok(Fill::WouldBlock) => {
                     return Err(io_at(
                         "timed out waiting for a background job",
                         path,
                         std::io::Error::from(std::io::ErrorKind::TimedOut),
-                    ))
+                    ));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                     return Err(io_at(
                         "the background job ended without sending its result",
                         path,
                         e,
-                    ))
+                    ));
                 }
                 Err(e) => return Err(io_at("could not read a background job's result", path, e)),
             }

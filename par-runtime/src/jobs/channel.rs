@@ -8,13 +8,13 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use crate::child::report::{self, panic_error, panic_frame, panic_message};
 use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Pipes, What};
-use crate::error::{Error, Result, PANICKED};
+use crate::error::{Error, PANICKED, Result};
 use crate::sys::{self, Fd, Pid};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};

@@ -8,7 +8,7 @@
 //! ones), or let a panic in one call end the worker (its state persists for the next calls).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,8 @@ use crate::cancel::Cancel;
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
 use crate::child::wait::wait_readable;
 use crate::child::{self, Child, Limits, Pipes, What};
-use crate::error::{Error, Result};
 use crate::error::{ENCODE, FAILED, PANICKED};
+use crate::error::{Error, Result};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::spawner::Spawner;
 use crate::mode;
@@ -205,7 +205,7 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
-                    // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
+        // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
         let ranks = crate::mpi::ranks();
         Pool {
             books: Limiter::new(ranks.unwrap_or(limit)),

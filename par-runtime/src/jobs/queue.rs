@@ -8,7 +8,7 @@
 //! of `spawn`, or lose a job silently (a child that dies without a result is an `Error`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};

@@ -36,7 +36,7 @@ pub trait Spawner<'a, T: Transfer>: sealed::Sealed {
     /// Submits a call of the function registered as `name`, which is `f`, with `args` (its
     /// arguments as a tuple); returns the job number. Never blocks.
     fn spawn_call<A: Transfer + 'a>(&mut self, name: &'static str, args: A, f: fn(A) -> T)
-        -> usize;
+    -> usize;
 }
 
 pub(crate) mod sealed {

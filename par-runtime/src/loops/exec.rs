@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::loops::forms::{run_inline, Job};
+use crate::loops::forms::{Job, run_inline};
 use crate::loops::learn;
 use crate::loops::options::Loop;
 use crate::loops::report::{self, Context};
@@ -411,7 +411,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
                         index: Some(i),
                         pid: None,
                         message: "the workers returned no value for this item".into(),
-                    })
+                    });
                 }
             },
         }

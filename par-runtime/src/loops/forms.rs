@@ -3,10 +3,10 @@
 //! (for-each is a collect of `()`, which encodes to zero bytes), reduce one partial per grain.
 
 use std::fmt::Display;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::child::report::{panic_message, take_panic_location};
-use crate::error::{report_error, Error, Result, ENCODE, FAILED, PANICKED};
+use crate::error::{ENCODE, Error, FAILED, PANICKED, Result, report_error};
 use crate::loops::source::Source;
 use crate::mode;
 use crate::progress::Progress;

@@ -37,12 +37,12 @@ use std::panic::Location;
 
 use crate::error::{Error, Result};
 use crate::loops::exec;
-use crate::loops::forms::{failed, guarded, Emit, Job, JobError};
+use crate::loops::forms::{Emit, Job, JobError, failed, guarded};
 use crate::loops::options::Loop;
 use crate::loops::par_loop::or_panic;
 use crate::loops::source::{IntoSource, Prefix, RangeSource};
 use crate::mode;
-use crate::sys::{discard, plain_bytes_mut, prefault_read, prefault_write, Disjoint, Staging};
+use crate::sys::{Disjoint, Staging, discard, plain_bytes_mut, prefault_read, prefault_write};
 use crate::wire::codec::Transfer;
 
 /// Slices of plain numbers smaller than this go through the pipe (a mapping costs more than

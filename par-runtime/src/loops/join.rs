@@ -29,11 +29,7 @@ enum Side<A, B> {
 
 /// "first" or "second": the closure item `index` stands for.
 fn which(index: usize) -> &'static str {
-    if index == 0 {
-        "first"
-    } else {
-        "second"
-    }
+    if index == 0 { "first" } else { "second" }
 }
 
 /// Runs `a` and `b` at the same time, each in its own worker process, and returns both values

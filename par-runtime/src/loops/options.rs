@@ -502,8 +502,7 @@ impl Loop {
 const SCHEDULE_ENV: &str = "PAR_SCHEDULE";
 
 /// The forms `Schedule::from_str` accepts, as its errors list them.
-const SCHEDULE_FORMS: &str =
-    "`static`, `static,N`, `dynamic`, `dynamic,N`, `guided`, `guided,N` or `auto` (N a positive number of items)";
+const SCHEDULE_FORMS: &str = "`static`, `static,N`, `dynamic`, `dynamic,N`, `guided`, `guided,N` or `auto` (N a positive number of items)";
 
 /// Parses a schedule as `OMP_SCHEDULE` writes it: a kind, optionally followed by `,N` with
 /// `N` a positive number of items, in any case and with spaces around the parts allowed.
@@ -543,7 +542,7 @@ impl FromStr for Schedule {
                 _ => {
                     return Err(err(format!(
                         "the chunk size `{c}` is not a positive number of items"
-                    )))
+                    )));
                 }
             },
         };

@@ -13,8 +13,8 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::child::{self, report, Child, Limits, Pipes, What};
-use crate::error::{report_error, Death, Error, Result};
+use crate::child::{self, Child, Limits, Pipes, What, report};
+use crate::error::{Death, Error, Result, report_error};
 use crate::loops::forms::{Inline, Job, JobError};
 use crate::loops::options::Loop;
 use crate::loops::report::{self as loop_report, Recorder};
@@ -811,7 +811,7 @@ impl<V: Transfer> Team<V> {
                 Kind::Chunk | Kind::Done | Kind::Message | Kind::Call => {
                     return Err(bad(format!(
                         "a worker sent a {kind:?} frame, which loop workers never send"
-                    )))
+                    )));
                 }
             }
         }

@@ -20,13 +20,13 @@
 //! still its worker's. It allocates nothing, takes no lock but its own sleep's, and forks
 //! nothing: a worker forked while it runs inherits nothing of it that matters.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
-use crate::sys::{self, Pid, Shared, SlotReader, SLOT_STRIDE};
+use crate::sys::{self, Pid, SLOT_STRIDE, Shared, SlotReader};
 
 /// A worker as the watchdog sees it: its index (and progress slot: item index + 1, 0 between
 /// items), its pid, the slot value the team saw last and since when (`Team::check_deadlines`).

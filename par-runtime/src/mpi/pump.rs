@@ -11,16 +11,16 @@
 //! would wait for each other for ever); forward a partial frame.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, PoisonError};
+use std::sync::{PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
+use ::mpi::Threading;
 use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use ::mpi::topology::{Communicator, SimpleCommunicator};
-use ::mpi::Threading;
 
-use super::world::{request, world, Peer, Request, World, CONTROL, WORLD};
+use super::world::{CONTROL, Peer, Request, WORLD, World, request, world};
 use crate::error::Result;
 use crate::sys::{self, AsFd, Fd, Pid, Watch};
 use crate::wire::{self, Fill, FrameReader, Kind};

@@ -21,7 +21,7 @@ mod vm;
 pub(crate) use fallback::*;
 #[cfg(all(unix, not(par_fallback_sys)))]
 pub(crate) use unix::*;
-pub(crate) use vm::{discard, plain_bytes_mut, prefault_read, prefault_write, Staging};
+pub(crate) use vm::{Staging, discard, plain_bytes_mut, prefault_read, prefault_write};
 
 /// One fd to watch in `poll`.
 #[cfg_attr(any(not(unix), par_fallback_sys), allow(dead_code))] // never polled without fork

@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::mman::{MapFlags, ProtFlags};
 use nix::sys::signal::SigHandler;
 pub(crate) use nix::sys::signal::Signal;
@@ -235,9 +235,9 @@ pub(crate) fn fork(
     }
     reg.retain(kept); // the child's registry lists only what it has open
     drop(reg); // this thread holds it; unlocking the child's copy of the futex is sound
-               // The mask is inherited: a parent that blocks every signal (signalfd and sigwait programs
-               // do) would otherwise fork workers that Ctrl-C, `SIGTERM` and the death pipe's `SIGIO`
-               // never reach. The child starts with none blocked.
+    // The mask is inherited: a parent that blocks every signal (signalfd and sigwait programs
+    // do) would otherwise fork workers that Ctrl-C, `SIGTERM` and the death pipe's `SIGIO`
+    // never reach. The child starts with none blocked.
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
         Some(&nix::sys::signal::SigSet::empty()),
@@ -384,7 +384,7 @@ pub(crate) fn thread_count() -> usize {
 
 /// CPU time (user + system) that process `pid` has used so far (Linux `/proc`), if known.
 pub(crate) fn cpu_time(pid: Pid) -> Option<Duration> {
-    use nix::unistd::{sysconf, SysconfVar};
+    use nix::unistd::{SysconfVar, sysconf};
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // pid (comm) state ppid ...: comm may hold spaces, so count fields after the last ')'.
     let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
@@ -659,7 +659,7 @@ pub(crate) fn listener_fd(l: &Listener) -> RawFd {
 /// for 17 MiB of data), file mappings and shared memory; since Linux 4.7 `RLIMIT_DATA` counts
 /// every private writable mapping, not only `brk`. Called in a forked child; no allocation.
 pub(crate) fn limit_data(bytes: u64) -> io::Result<()> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (_, hard) = getrlimit(Resource::RLIMIT_DATA)?;
     setrlimit(Resource::RLIMIT_DATA, bytes.min(hard), hard)?;
     Ok(())

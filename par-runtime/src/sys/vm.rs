@@ -142,7 +142,7 @@ pub(crate) fn prefault_read<T>(s: &[T]) {
 
 #[cfg(all(target_os = "linux", not(par_fallback_sys)))]
 fn populate(start: *const u8, len: usize, write: bool) {
-    use nix::sys::mman::{madvise, MmapAdvise};
+    use nix::sys::mman::{MmapAdvise, madvise};
     let page = page_size();
     if len == 0 {
         return;

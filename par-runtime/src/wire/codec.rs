@@ -7,8 +7,8 @@
 
 use std::any::Any;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
@@ -548,9 +548,11 @@ mod tests {
             "the plain format is par's own fixed-width format"
         );
         let mut back = Vec::new();
-        assert!(decode_values::<Vec<u16>>(&bulk, 3, &mut back)
-            .unwrap()
-            .is_empty());
+        assert!(
+            decode_values::<Vec<u16>>(&bulk, 3, &mut back)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(back, rows);
 
         let mut nums = Vec::new();

@@ -39,7 +39,9 @@ pub(crate) fn take_refusal() -> bool {
 
 /// The message of that refusal.
 pub(crate) fn refusal_message() -> String {
-    format!("the value is nested deeper than {MAX_DEPTH} levels (refused: decoding it could exhaust the parent's stack)")
+    format!(
+        "the value is nested deeper than {MAX_DEPTH} levels (refused: decoding it could exhaust the parent's stack)"
+    )
 }
 
 /// Runs `f` (the next level's decoding) on a new stack segment when the current one is nearly
