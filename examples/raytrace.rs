@@ -184,10 +184,10 @@ impl Scene {
     fn nearest(&self, o: V, d: V) -> Option<(f64, usize)> {
         let mut best: Option<(f64, usize)> = None;
         for (i, (s, _)) in self.objects.iter().enumerate() {
-            if let Some(t) = s.hit(o, d) {
-                if best.is_none_or(|(bt, _)| t < bt) {
-                    best = Some((t, i));
-                }
+            if let Some(t) = s.hit(o, d)
+                && best.is_none_or(|(bt, _)| t < bt)
+            {
+                best = Some((t, i));
             }
         }
         best

@@ -455,10 +455,10 @@ fn parse_op(input: ParseStream) -> syn::Result<Op> {
 /// A `private` variable: a plain local variable name.
 fn parse_private_var(cx: &Ctxt, input: ParseStream) -> syn::Result<Ident> {
     let e: Expr = input.parse()?;
-    if let Expr::Path(p) = &e {
-        if let (None, Some(id)) = (&p.qself, p.path.get_ident()) {
-            return Ok(id.clone());
-        }
+    if let Expr::Path(p) = &e
+        && let (None, Some(id)) = (&p.qself, p.path.get_ident())
+    {
+        return Ok(id.clone());
     }
     cx.error_spanned_by(
         &e,

@@ -63,21 +63,21 @@ fn retries_for_collected_results(cx: &Ctxt, l: &ParLoop) {
             "`retry_panics` without `retries`; say how many times an item may run again: `retries = 2, retry_panics`",
         ));
     }
-    if let Some(span) = c.keep_going {
-        if c.unordered.is_some() || c.find.is_some() {
-            cx.syn_error(syn::Error::new(
+    if let Some(span) = c.keep_going
+        && (c.unordered.is_some() || c.find.is_some())
+    {
+        cx.syn_error(syn::Error::new(
                 span,
                 "`keep_going` cannot be combined with `unordered` or `find`; it collects one `Result` per item in order (or, with `reduce`, the failures): remove the other clause",
             ));
-        }
     }
-    if let Some(span) = c.find {
-        if c.unordered.is_some() || c.reduce.is_some() {
-            cx.syn_error(syn::Error::new(
+    if let Some(span) = c.find
+        && (c.unordered.is_some() || c.reduce.is_some())
+    {
+        cx.syn_error(syn::Error::new(
                 span,
                 "`find` cannot be combined with `unordered` or `reduce`; `find` stops at the first item whose body is `true`: remove the other clause",
             ));
-        }
     }
     if let (Some(span), Some(_)) = (c.unordered, &c.retries) {
         cx.syn_error(syn::Error::new(

@@ -66,10 +66,10 @@ fn base(e: &Expr) -> Option<Base> {
     if let Some(m) = method(e, "iter_mut", 0) {
         return Some(((*m.receiver).clone(), None));
     }
-    if let Expr::Reference(r) = e {
-        if r.mutability.is_some() {
-            return Some(((*r.expr).clone(), None));
-        }
+    if let Expr::Reference(r) = e
+        && r.mutability.is_some()
+    {
+        return Some(((*r.expr).clone(), None));
     }
     for (name, exact) in [("chunks_mut", false), ("chunks_exact_mut", true)] {
         if let Some(m) = method(e, name, 1) {

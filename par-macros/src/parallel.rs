@@ -63,10 +63,10 @@ pub fn check(cx: &Ctxt, f: &ItemFn) {
             FnArg::Typed(t) => check_type(cx, &t.ty),
         }
     }
-    if let ReturnType::Type(_, ty) = &sig.output {
-        if let Type::ImplTrait(_) = **ty {
-            cx.error_spanned_by(ty, "`#[parallel]` with an `impl Trait` result; the result travels between processes: return a concrete serializable type");
-        }
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Type::ImplTrait(_) = **ty
+    {
+        cx.error_spanned_by(ty, "`#[parallel]` with an `impl Trait` result; the result travels between processes: return a concrete serializable type");
     }
     LabelledPar { cx }.visit_block(&f.block);
 }

@@ -471,10 +471,10 @@ fn run_api(case: &Case, fault: Option<Fault>) -> Outcome {
         Api::Channel => {
             let started = par::start(move |ch: &mut Channel<u64, ()>| {
                 for i in 0..n {
-                    if i == k {
-                        if let Some(f) = fault {
-                            inject(f, k, file);
-                        }
+                    if i == k
+                        && let Some(f) = fault
+                    {
+                        inject(f, k, file);
                     }
                     if ch.send(&value(i)).is_err() {
                         return;

@@ -322,10 +322,10 @@ fn fork_child<T>(
                 return 1;
             }
         }
-        if let Some(out) = &child_ends.stdout {
-            if sys::redirect_stdout(out).is_err() {
-                return 1;
-            }
+        if let Some(out) = &child_ends.stdout
+            && sys::redirect_stdout(out).is_err()
+        {
+            return 1;
         }
         sys::die_with_parent(&death_r, parent, pdeathsig);
         let code = body(value, child_ends);

@@ -163,10 +163,10 @@ fn child_main<S: Transfer, R: Transfer>(
         // apart from its end. (If the parent has closed its end, nobody is listening.)
         let mut frame = FrameBuf::default();
         frame.done();
-        if frame.end().is_ok() {
-            if let Some(tx) = &ch.tx {
-                let _ = sys::write_all(tx, &frame.buf);
-            }
+        if frame.end().is_ok()
+            && let Some(tx) = &ch.tx
+        {
+            let _ = sys::write_all(tx, &frame.buf);
         }
     }
     if let Err(p) = outcome {

@@ -777,11 +777,12 @@ impl<V: Transfer> Team<V> {
                         // next chunk's first frame: only frames with values are keyed.
                         Store::Ordered(_) if values.is_empty() => {}
                         Store::Ordered(map) => {
-                            if let Some(stop) = self.stop_on {
-                                if !self.finished_early && values.iter().any(stop) {
-                                    self.finished_early = true;
-                                    self.stopping = true;
-                                }
+                            if let Some(stop) = self.stop_on
+                                && !self.finished_early
+                                && values.iter().any(stop)
+                            {
+                                self.finished_early = true;
+                                self.stopping = true;
                             }
                             if map.insert(head.first as usize, values).is_some() {
                                 return Err(bad(format!(
@@ -1158,14 +1159,14 @@ impl<V: Transfer> Team<V> {
         else {
             return Ok(Vec::new());
         };
-        if let Some(n) = self.len.filter(|_| !self.finished_early) {
-            if self.covered != n {
-                return Err(Error::Lost {
-                    index: None,
-                    pid: None,
-                    message: format!("workers returned values for {} of {n} items", self.covered),
-                });
-            }
+        if let Some(n) = self.len.filter(|_| !self.finished_early)
+            && self.covered != n
+        {
+            return Err(Error::Lost {
+                index: None,
+                pid: None,
+                message: format!("workers returned values for {} of {n} items", self.covered),
+            });
         }
         let mut out = Vec::with_capacity(map.values().map(Vec::len).sum());
         for (_, mut values) in map {
@@ -1354,12 +1355,12 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                 if *done {
                     return None;
                 }
-                if let Store::Ordered(map) = &mut team.store {
-                    if let Some(values) = map.remove(next) {
-                        *next += values.len();
-                        out.extend(values);
-                        continue;
-                    }
+                if let Store::Ordered(map) = &mut team.store
+                    && let Some(values) = map.remove(next)
+                {
+                    *next += values.len();
+                    out.extend(values);
+                    continue;
                 }
                 // A failure is handed out in its place: once every item before it has been.
                 if team.failure_reached(*next) {
@@ -1394,10 +1395,10 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
                 }
             },
             Inner::Team { team, src, done } => loop {
-                if let Store::Unordered(queue) = &mut team.store {
-                    if let Some(v) = queue.pop_front() {
-                        return Some(Ok(v));
-                    }
+                if let Store::Unordered(queue) = &mut team.store
+                    && let Some(v) = queue.pop_front()
+                {
+                    return Some(Ok(v));
                 }
                 if *done {
                     return None;
