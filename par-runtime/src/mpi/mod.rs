@@ -131,10 +131,11 @@ pub fn size() -> usize {
 /// everywhere else (a forked worker, another rank, no MPI).
 pub(crate) fn ranks() -> Option<usize> {
     #[cfg(feature = "mpi")]
-    if let Some(w) = world::world() {
-        if w.serving() && !crate::mode::in_worker() {
-            return Some(w.size - 1);
-        }
+    if let Some(w) = world::world()
+        && w.serving()
+        && !crate::mode::in_worker()
+    {
+        return Some(w.size - 1);
     }
     None
 }
@@ -197,10 +198,10 @@ pub(crate) fn link_lost(rank: usize, job: Option<usize>, pid: i32) -> Error {
 /// The name of the node `rank` runs on, as MPI reports it.
 fn host(rank: usize) -> String {
     #[cfg(feature = "mpi")]
-    if let Some(w) = world::world() {
-        if let Some(p) = w.peers.get(rank) {
-            return p.host.clone();
-        }
+    if let Some(w) = world::world()
+        && let Some(p) = w.peers.get(rank)
+    {
+        return p.host.clone();
     }
     format!("rank {rank}")
 }

@@ -666,11 +666,11 @@ impl Rank {
             }
             worked |= self.feed();
             worked |= self.answers();
-            if let (Some(t), Some(&(_, job, _))) = (self.timeout, self.in_flight.front()) {
-                if self.started.elapsed() > t {
-                    self.ended(job, TIMED_OUT, &t.as_nanos().to_string());
-                    worked = true;
-                }
+            if let (Some(t), Some(&(_, job, _))) = (self.timeout, self.in_flight.front())
+                && self.started.elapsed() > t
+            {
+                self.ended(job, TIMED_OUT, &t.as_nanos().to_string());
+                worked = true;
             }
             if worked {
                 turns = 0;
