@@ -26,6 +26,21 @@ fn grid_total(n: u32) -> u64 {
     total
 }
 
+/// Named like the generated registration's parameter once was: failed to compile (the
+/// parameter `bytes` shadowed the function).
+#[par::parallel]
+fn bytes(n: usize) -> Vec<u8> {
+    vec![7; n]
+}
+
+#[test]
+fn a_parallel_fn_may_have_any_name() {
+    let mut pool = par::Pool::new(1);
+    bytes::spawn(&mut pool, 3);
+    let v: Vec<Vec<u8>> = pool.ordered().map(|r| r.expect("no failure")).collect();
+    assert_eq!(v, [vec![7, 7, 7]]);
+}
+
 #[test]
 fn the_pprocess_grid_through_a_map_and_a_queue() {
     let mut map = par::Map::new(4);

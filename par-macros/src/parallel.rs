@@ -223,9 +223,9 @@ pub fn expand(krate: &TokenStream, mut f: ItemFn) -> TokenStream {
             }
 
             // The registration a `par::Pool` worker finds the function by.
-            fn __par_call(bytes: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+            fn __par_call(__par_bytes: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                 #uses
-                #call.__par_trampoline(bytes, |(#( #names, )*): #args| #name(#( #names ),*))
+                #call.__par_trampoline(__par_bytes, |(#( #names, )*): #args| #name(#( #names ),*))
             }
             #krate::__private::inventory::submit! {
                 #krate::__private::Registered { name: #name::NAME, call: __par_call }
