@@ -124,6 +124,17 @@ fn exit_0_at_a_random_item_is_reported_right_on_every_api() {
 }
 
 #[test]
+fn a_sigint_at_a_random_item_is_reported_as_an_interruption_on_every_api() {
+    suite("fault-sigint", Fault::SigInt, 3, &APIS);
+}
+
+#[test]
+fn a_dup2_over_pars_pipes_at_a_random_item_is_reported_as_lost_on_every_api() {
+    // One case per API: each item runs on for engine::LINGER after cutting its pipes.
+    suite("fault-dup2", Fault::Dup2, 1, &APIS);
+}
+
+#[test]
 fn a_timeout_at_a_random_item_is_reported_right_on_every_loop() {
     // One case per loop API: each waits for its timeout (1 s).
     suite("fault-timeout", Fault::Timeout, 1, &APIS);
@@ -254,6 +265,11 @@ fn stop_parents(name: &'static str, stop: Stop) {
 #[test]
 fn every_child_is_gone_within_a_second_of_a_sigkill_to_its_parent() {
     stop_parents("kill-parent", Stop::KillParent);
+}
+
+#[test]
+fn every_child_is_gone_within_a_second_of_a_sigkill_to_a_parent_blocking_every_signal() {
+    stop_parents("kill-masked", Stop::KillMasked);
 }
 
 #[test]

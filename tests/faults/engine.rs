@@ -1,6 +1,7 @@
 //! The fault-injection engine shared by `tests/faults.rs` (short counts, in `cargo test`) and
 //! `examples/faults.rs` (the figures of RELIABILITY.md): it injects one fault (a panic,
-//! `abort()`, `SIGKILL` of itself, a segfault, `exit(3)`, `exit(0)`, or a hang past the loop's
+//! `abort()`, `SIGKILL` of itself, a segfault, `exit(3)`, `exit(0)`, a `SIGINT` (a Ctrl-C that
+//! reached the worker), a `dup2` of `/dev/null` over par's pipes, or a hang past the loop's
 //! timeout) at a random item or job (a seeded generator, so every run injects the same faults),
 //! on one API, then checks the report: the variant and [`Death`] that fault must give, the index
 //! of the item or job it was injected at, and the pid of the very process that ran it (each
@@ -26,16 +27,27 @@ pub enum Fault {
     SigSegv,
     Exit3,
     Exit0,
+    /// `raise(SIGINT)`: what a Ctrl-C does to a worker (an interruption, never retried).
+    SigInt,
+    /// `dup2` of `/dev/null` over every fd above stderr (par's pipes among them), then the
+    /// item runs on for [`LINGER`] and returns: the values the worker still held never arrive.
+    Dup2,
     Timeout,
 }
 
-pub const FAULTS: [Fault; 7] = [
+/// How long a [`Fault::Dup2`] item runs on after cutting its pipes: long enough for par to
+/// see it running (and name it), as a real item that does this would.
+pub const LINGER: Duration = Duration::from_millis(300);
+
+pub const FAULTS: [Fault; 9] = [
     Fault::Panic,
     Fault::Abort,
     Fault::SigKill,
     Fault::SigSegv,
     Fault::Exit3,
     Fault::Exit0,
+    Fault::SigInt,
+    Fault::Dup2,
     Fault::Timeout,
 ];
 
@@ -48,6 +60,8 @@ impl Fault {
             Fault::SigSegv => "SIGSEGV",
             Fault::Exit3 => "exit(3)",
             Fault::Exit0 => "exit(0)",
+            Fault::SigInt => "SIGINT",
+            Fault::Dup2 => "dup2",
             Fault::Timeout => "timeout",
         }
     }
@@ -201,10 +215,44 @@ pub fn inject(fault: Fault, k: u64, pid_file: &Path) -> u64 {
         }
         Fault::Exit3 => std::process::exit(3),
         Fault::Exit0 => std::process::exit(0),
+        Fault::SigInt => {
+            // SAFETY: raising a signal has no memory-safety preconditions; par's workers run
+            // with SIGINT's default action, so the process ends here.
+            unsafe { libc::raise(libc::SIGINT) };
+            unreachable!("SIGINT returned")
+        }
+        Fault::Dup2 => {
+            null_every_fd();
+            std::thread::sleep(LINGER);
+            value(k)
+        }
         Fault::Timeout => {
             std::thread::sleep(Duration::from_secs(3600));
             unreachable!("slept an hour")
         }
+    }
+}
+
+/// Points every fd above stderr at `/dev/null`, as code that closes or redirects fds it does
+/// not own does (par's pipes among them).
+fn null_every_fd() {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::File::open("/dev/null") else {
+        panic!("could not open /dev/null");
+    };
+    let keep = null.as_raw_fd();
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                .filter(|&fd| fd > 2 && fd != keep)
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        // SAFETY: dup2 has no memory-safety preconditions; the fds it replaces are used by
+        // number only (par's pipes, the directory stream already closed).
+        unsafe { libc::dup2(keep, fd) };
     }
 }
 
@@ -343,6 +391,16 @@ fn check_report(case: &Case, e: &Error) -> Result<(), String> {
         Fault::SigSegv => death(Death::Signal(libc::SIGSEGV)),
         Fault::Exit3 => death(Death::Exit(3)),
         Fault::Exit0 => death(Death::Exit(0)),
+        Fault::SigInt => matches!(
+            e,
+            Error::Interrupted { index: Some(i), signal, .. }
+                if *i == want_index && *signal == libc::SIGINT
+        ),
+        Fault::Dup2 => matches!(
+            e,
+            Error::Lost { index: Some(i), message, .. }
+                if *i == want_index && message.contains("dup2'd over")
+        ),
         Fault::Timeout => matches!(
             e,
             Error::TimedOut { index, timeout, .. } if *index == want_index && *timeout == case.timeout
@@ -848,6 +906,15 @@ fn sleep_forever(dir: &Path) -> u32 {
 /// The fixture side of a parent kill: two children of `family` that sleep, and this process
 /// waiting for them (until it is killed).
 pub fn parent_of_sleepers(family: &str, dir: &Path) {
+    if std::env::var_os(MASK_ALL).is_some() {
+        // SAFETY: sigfillset initialises the set it is given; pthread_sigmask only changes
+        // this thread's mask (the fixture's only thread so far, which does the forking).
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        }
+    }
     match family {
         "loop" => {
             let _ = Loop::new()
@@ -901,7 +968,7 @@ pub fn parent_of_sleepers(family: &str, dir: &Path) {
 }
 
 /// How the parent is stopped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// `SIGKILL` to the parent alone.
     KillParent,
@@ -911,10 +978,17 @@ pub enum Stop {
     IntGroup,
     /// `SIGTERM` to its process group.
     TermGroup,
+    /// `SIGKILL` to a parent that blocks every signal (`pthread_sigmask`) before it forks: its
+    /// children inherit no mask from it (par clears theirs), and go with it all the same.
+    KillMasked,
 }
 
-pub const STOPS: [Stop; 4] = [
+/// Set in a sleepers fixture's environment by [`Stop::KillMasked`]: block every signal first.
+pub const MASK_ALL: &str = "PAR_FAULTS_MASK_ALL";
+
+pub const STOPS: [Stop; 5] = [
     Stop::KillParent,
+    Stop::KillMasked,
     Stop::TermParent,
     Stop::IntGroup,
     Stop::TermGroup,
@@ -927,6 +1001,7 @@ impl Stop {
             Stop::TermParent => "SIGTERM to the parent",
             Stop::IntGroup => "SIGINT to the group",
             Stop::TermGroup => "SIGTERM to the group",
+            Stop::KillMasked => "SIGKILL, all blocked",
         }
     }
 }
@@ -970,6 +1045,9 @@ pub fn kill_parent(
     limit: Duration,
 ) -> Result<Duration, String> {
     use std::os::unix::process::CommandExt;
+    if stop == Stop::KillMasked {
+        cmd.env(MASK_ALL, "1");
+    }
     cmd.process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -999,7 +1077,7 @@ pub fn kill_parent(
         std::thread::sleep(Duration::from_millis(5));
     };
     let (target, sig) = match stop {
-        Stop::KillParent => (ppid, libc::SIGKILL),
+        Stop::KillParent | Stop::KillMasked => (ppid, libc::SIGKILL),
         Stop::TermParent => (ppid, libc::SIGTERM),
         Stop::IntGroup => (-ppid, libc::SIGINT),
         Stop::TermGroup => (-ppid, libc::SIGTERM),

@@ -33,7 +33,8 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
   reduce, `Queue`, `Map`, `pmap`, `Pool`, `start`/`Channel` (the child sends `k` messages,
   then faults) and `Exchange`. A report counts as right only if it is the variant the fault
   must give (`Panicked` with the panic's message; `WorkerDied` with `Death::Signal(6)`,
-  `Signal(9)`, `Signal(11)`, `Exit(3)` or `Exit(0)`; `TimedOut` with the loop's timeout),
+  `Signal(9)`, `Signal(11)`, `Exit(3)` or `Exit(0)`; `Interrupted` with signal 2; `Lost`
+  saying the pipes were dup2'd over; `TimedOut` with the loop's timeout),
   about the index the fault was injected at, with the pid of the process that ran that item
   (each faulty item writes its pid to a file before it faults; never the parent's), every
   other value right, and if the next run of the same API (on the same `Pool` for pools) gives
@@ -41,8 +42,11 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
   parent's open fds unchanged. The faults: `panic!`, `std::process::abort()`,
   `kill(getpid(), SIGKILL)`, `raise(SIGSEGV)` after restoring its default action (std's own
   SIGSEGV handler, there to detect stack overflows, returns from a *raised* SIGSEGV once, so a
-  bare `raise` is survived in any Rust program), `std::process::exit(3)` and `exit(0)`, and a
-  sleep of an hour under the loop's `timeout`.
+  bare `raise` is survived in any Rust program), `std::process::exit(3)` and `exit(0)`,
+  `raise(SIGINT)` (what a Ctrl-C does to a worker: an interruption, never retried), a `dup2`
+  of `/dev/null` over every fd above stderr (par's pipes among them) after which the item
+  runs on for 300 ms and returns (the values its worker held never arrive), and a sleep of an
+  hour under the loop's `timeout`.
 - **Soak.** Mixed runs on every API in one process, one in four with a fault (not a timeout):
   fds and children at the end against the start, resident set (`/proc/self/statm`) after a
   warm-up (the first tenth of the runs) against the end. `tests/faults.rs` asserts a growth
@@ -52,8 +56,8 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
   forked while a lock is held must not hang. The run is bounded (killed after its duration
   plus 60 s, which would be reported as HUNG).
 - **Parent stopped.** A parent with two children of a family, each sleeping in its item or
-  job, is sent `SIGKILL` or `SIGTERM` (the parent alone) or `SIGINT` or `SIGTERM` (its
-  process group): the time from the signal until no child runs any more (a zombie waiting
+  job, is sent `SIGKILL` or `SIGTERM` (the parent alone), `SIGKILL` after it blocked every
+  signal (`pthread_sigmask`) before forking, or `SIGINT` or `SIGTERM` (its process group): the time from the signal until no child runs any more (a zombie waiting
   for init counts as gone). These are wall-clock times on a shared machine: a worst case is
   the slowest of the rounds, not a typical one.
 - **Lowered limits.** A process lowers its soft `RLIMIT_NOFILE` (or `RLIMIT_NPROC`) to what
@@ -64,10 +68,13 @@ killed. The same engine runs at small counts in `cargo test` (`tests/faults.rs`)
 
 ## Bugs this suite found
 
-Two, both fixed since (each test now runs): `exit(0)` in the middle of a `Pool` call was
-reported as a lost result instead of `Error::WorkerDied { death: Death::Exit(0) }`, and
+Three, all fixed since (each test now runs): `exit(0)` in the middle of a `Pool` call was
+reported as a lost result instead of `Error::WorkerDied { death: Death::Exit(0) }`;
 `exit(0)` in the middle of a started child's function (`par::start`, `Exchange::start`) was read
-as the child's normal end (a started child now says when its function returned).
+as the child's normal end (a started child now says when its function returned); and a `Pool`
+call that `dup2`ed over its worker's pipes was reported as `WorkerDied` by a `SIGKILL` "from
+outside par" (the pool killed the worker before asking how it ended), where loops and `Queue`
+say `Error::Lost` and which values never arrived.
 
 ## Reproduce
 

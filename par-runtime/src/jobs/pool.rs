@@ -532,7 +532,11 @@ impl<T: Transfer> Pool<T> {
     /// line for other workers.
     fn retire(&mut self, at: usize, error: Option<Error>) {
         let mut w = self.workers.swap_remove(at);
-        w.child.kill();
+        if error.is_some() || w.calls.is_empty() {
+            w.child.kill();
+        }
+        // Else its pipe ended while it ran a call: `ended` tells how, and kills it only if it
+        // runs on without its pipe (code in the call dup2'd over par's fds: `Error::Lost`).
         let running = w.calls.pop_front();
         while let Some(call) = w.calls.pop_back() {
             self.pending.push_front(call);
