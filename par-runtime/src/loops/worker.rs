@@ -19,6 +19,15 @@ use crate::wire::{self, FrameBuf, FrameReader, Kind, ResultsHead};
 /// huge buffer and the parent can decode while the worker computes.
 const FLUSH: usize = 1 << 20;
 
+/// A results frame with at least this many payload bytes goes through the worker's spill file
+/// instead of the pipe (see `wire/README.md`, "Large frames").
+const SPILL_MIN: usize = 512 << 10;
+
+/// A worker spills no further frame while its spill file holds this much that the parent has
+/// not read yet (unless the file is empty: one frame of any size may always go): the pipe,
+/// which blocks, then holds it back, as it holds back every frame without a spill file.
+const SPILL_HELD: u64 = 64 << 20;
+
 /// The fds a worker is given (the child layer made them, with its stdout and death pipe).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fds<'a> {
@@ -27,6 +36,8 @@ pub(crate) struct Fds<'a> {
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
+    /// The spill file for large results frames (`sys::memfd`), where the system has one.
+    pub(crate) spill: Option<BorrowedFd<'a>>,
 }
 
 /// The worker's life in the child (which `child::spawn` started and will end). Returns the
@@ -67,6 +78,7 @@ fn serve<S: Source, J: Job<S::Item>>(
         frame,
         head: None,
         first: 0,
+        spill_at: 0,
     };
     let indexed = matches!(src.plan(), Plan::Indexed(_));
     loop {
@@ -129,6 +141,9 @@ struct Sender<'a> {
     head: Option<ResultsHead>,
     /// The first item not yet covered by a sent frame.
     first: usize,
+    /// Where the next spilled payload goes in the spill file: offsets never repeat, so the
+    /// parent never reads a payload that is being written.
+    spill_at: u64,
 }
 
 impl Sender<'_> {
@@ -167,13 +182,41 @@ impl Sender<'_> {
             .map_err(|e| Error::io("a worker could not frame its results", e))?;
         self.first = (head.first + head.items) as usize;
         self.head = None;
-        if write || self.frame.buf.len() >= FLUSH {
+        let large = self.frame.buf.len() >= FLUSH;
+        self.spill_last();
+        if write || large {
             self.write_out()?;
         } else {
             UNSENT.with(|u| u.borrow_mut().extend_from_slice(&self.frame.buf));
             self.frame.clear();
         }
         Ok(())
+    }
+
+    /// Moves the frame just ended into the spill file, leaving a `Spilled` frame naming it in
+    /// its place, if it is large, the file is there and the parent is not too far behind. On
+    /// any failure (the system's memory limit, say) the frame stays, for the pipe.
+    fn spill_last(&mut self) {
+        let Some(fd) = self.fds.spill else { return };
+        let len = self.frame.last_payload().len();
+        if len < SPILL_MIN {
+            return;
+        }
+        let held = sys::memfd::held_bytes(fd).unwrap_or(u64::MAX);
+        if held > 0 && held.saturating_add(len as u64) > SPILL_HELD {
+            return;
+        }
+        let at = self.spill_at;
+        if sys::memfd::write_at(fd, at, self.frame.last_payload()).is_err() {
+            // What was written of it is not the parent's to read: give it back.
+            sys::memfd::punch(fd, at, len as u64);
+            return;
+        }
+        // Sent or not, the region is used: the next payload goes after it.
+        self.spill_at = (at + len as u64).next_multiple_of(sys::memfd::ALIGN);
+        if self.frame.spill_last(at, len as u64).is_err() {
+            unreachable!("a 16-byte frame always fits");
+        }
     }
 
     fn failure(&mut self, failure: Failure) -> Result<()> {

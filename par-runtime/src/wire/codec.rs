@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
+use super::spill::Spilled;
+
 /// A value that can travel between a worker and the parent: results, reduction partials,
 /// streamed items and arguments of parallel callables. Implemented for every type that is
 /// `serde::Serialize + serde::de::DeserializeOwned`; derive those two to make a type travel.
@@ -464,6 +466,55 @@ pub(crate) fn decode_values<'b, T: Transfer>(
             Ok(bytes)
         }
     }
+}
+
+/// [`decode_values`] from a spilled payload (`wire::spill`): plain values are read from the
+/// spill file straight into their own `Vec`s, so a large `Vec` of numbers is never held twice;
+/// anything else is read into `scratch` first and decoded from there. The caller checks that
+/// nothing is left over.
+pub(crate) fn decode_values_from<T: Transfer>(
+    src: &mut Spilled<'_>,
+    count: usize,
+    values: &mut Vec<T>,
+    scratch: &mut Vec<u8>,
+) -> Result<()> {
+    type Out = Result<Box<dyn Any>>;
+    fn one<N: Number>(src: &mut Spilled<'_>, count: usize) -> Out {
+        Ok(Box::new(src.values::<N>(count)?))
+    }
+    fn vec<N: Number>(src: &mut Spilled<'_>, count: usize) -> Out {
+        let mut out: Vec<Vec<N>> = Vec::with_capacity(count.min(src.left() / 8));
+        for _ in 0..count {
+            let n = src.u64()?;
+            let n = usize::try_from(n).map_err(|_| {
+                decode_error(format!("a vector of {n} values does not fit in memory"))
+            })?;
+            out.push(src.values::<N>(n)?);
+        }
+        Ok(Box::new(out))
+    }
+    // The plain format is little-endian: read in place only where that is native.
+    let plain = if cfg!(target_endian = "little") {
+        dispatch_plain!(T, one, vec, src, count)
+    } else {
+        None
+    };
+    if let Some(r) = plain {
+        let mut decoded = r?
+            .downcast::<Vec<T>>()
+            .map_err(|_| decode_error("plain decoding produced another type".into()))?;
+        values.append(&mut decoded);
+        return Ok(());
+    }
+    src.rest_into(scratch)?;
+    let rest = decode_values(scratch, count, values)?;
+    if !rest.is_empty() {
+        return Err(decode_error(format!(
+            "{} unexpected bytes after {count} values",
+            rest.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Decodes one whole value encoded by [`encode_value`]; trailing bytes are an error.
