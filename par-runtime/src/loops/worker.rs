@@ -219,6 +219,53 @@ impl Sender<'_> {
         }
     }
 
+    /// A large `Vec` of `len` numbers (`bytes`: its elements' little-endian bytes) written
+    /// straight from the value into the spill file, after the frame filled so far and the
+    /// value's length, and the frame sent as `Spilled` at once: the value is never copied into
+    /// the frame buffer. `false`, with nothing changed, when it cannot go that way (no spill
+    /// file, the parent behind); on a failed write the value joins the frame as usual.
+    fn spill_value(&mut self, len: u64, bytes: &[u8], items: usize) -> Result<bool> {
+        let Some(fd) = self.fds.spill else {
+            return Ok(false);
+        };
+        let held = sys::memfd::held_bytes(fd).unwrap_or(u64::MAX);
+        if held > 0 && held.saturating_add(bytes.len() as u64) > SPILL_HELD {
+            return Ok(false);
+        }
+        self.begin();
+        // The value's plain encoding (`codec::encode_value`): its length, then its bytes.
+        self.frame.buf.extend_from_slice(&len.to_le_bytes());
+        let mut head = *self.begin();
+        head.items += items as u64;
+        head.values += 1;
+        self.head = Some(head);
+        // The fixed fields as `flush` leaves them for a frame that is not its chunk's last.
+        head.last = 0;
+        head.elapsed_ns = 0;
+        self.frame.patch_results(head);
+        let at = self.spill_at;
+        let front = self.frame.last_payload();
+        let total = front.len() as u64 + bytes.len() as u64;
+        let wrote = sys::memfd::write_at(fd, at, front)
+            .and_then(|()| sys::memfd::write_at(fd, at + front.len() as u64, bytes));
+        if wrote.is_err() {
+            sys::memfd::punch(fd, at, total);
+            self.frame.buf.extend_from_slice(bytes);
+            if self.fds.each_item || self.frame.buf.len() >= FLUSH {
+                self.flush(false, Instant::now(), true)?;
+            }
+            return Ok(true);
+        }
+        self.spill_at = (at + total).next_multiple_of(sys::memfd::ALIGN);
+        self.frame
+            .spill_last(at, total)
+            .map_err(|e| Error::io("a worker could not frame its results", e))?;
+        self.first = (head.first + head.items) as usize;
+        self.head = None;
+        self.write_out()?;
+        Ok(true)
+    }
+
     fn failure(&mut self, failure: Failure) -> Result<()> {
         let (failed, index, message, location) = failure.parts();
         report::append_report(
@@ -264,6 +311,12 @@ impl<V: codec::Transfer> Emit<V> for Sender<'_> {
     }
 
     fn value(&mut self, value: V, items: usize) -> Result<()> {
+        if let Some((len, bytes)) = codec::plain_vec_bytes(&value)
+            && bytes.len() >= SPILL_MIN
+            && self.spill_value(len, bytes, items)?
+        {
+            return Ok(());
+        }
         self.begin();
         codec::encode_value(&value, &mut self.frame.buf)?;
         if let Some(h) = self.head.as_mut() {

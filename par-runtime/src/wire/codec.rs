@@ -403,6 +403,24 @@ pub(crate) fn encode_value<T: Transfer>(value: &T, out: &mut Vec<u8>) -> Result<
     }
 }
 
+/// For a `Vec` of numbers on a little-endian target: its length and its elements' bytes,
+/// which are its plain encoding after the length (see [`encode_value`]), so that a large one
+/// can be written out without being copied first. `None` for any other type.
+pub(crate) fn plain_vec_bytes<T: Transfer>(value: &T) -> Option<(u64, &[u8])> {
+    fn one<N: Number>(_: &dyn Any) -> Option<(u64, &[u8])> {
+        None
+    }
+    fn vec<N: Number>(value: &dyn Any) -> Option<(u64, &[u8])> {
+        let v = value.downcast_ref::<Vec<N>>()?;
+        Some((v.len() as u64, crate::sys::as_bytes(v)))
+    }
+    if !cfg!(target_endian = "little") {
+        return None;
+    }
+    let any: &dyn Any = value;
+    dispatch_plain!(T, one, vec, any).flatten()
+}
+
 /// Decodes `count` values encoded back to back by [`encode_value`] from the front of `bytes`,
 /// appending them to `values`; returns the rest of `bytes`. Plain values are read in bulk.
 pub(crate) fn decode_values<'b, T: Transfer>(
@@ -581,6 +599,15 @@ mod tests {
 
     #[test]
     fn plain_values_travel_in_bulk_in_their_own_format() {
+        // What a worker writes out without copying: a `Vec` of numbers' length and bytes.
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                plain_vec_bytes(&vec![1u16, 258]),
+                Some((2, &[1u8, 0, 2, 1][..]))
+            );
+        }
+        assert_eq!(plain_vec_bytes(&5u32), None);
+        assert_eq!(plain_vec_bytes(&vec![String::new()]), None);
         let rows: Vec<Vec<u16>> = vec![vec![1, 2, 65535], vec![], vec![7; 1000]];
         let mut bulk = Vec::new();
         for r in &rows {
