@@ -157,9 +157,13 @@ fn a_hostile_spilled_frame_is_a_decode_error_naming_the_item() {
         return;
     }
     let fds = open_fds();
-    // Bytes that were never written: past the file's end.
-    let m = hostile(spilled_at(1 << 40, 100), None);
-    assert!(m.contains("spill file ends"), "{m}");
+    // Offsets that are not the worker's own (another worker's, or none's): refused unread.
+    let m = hostile(spilled_at(1 << 62, 100), None);
+    assert!(
+        m.contains("outside the worker's part of the spill file"),
+        "{m}"
+    );
+    // (Bytes of its own part never written are a read past the file's end: wire/spill.rs.)
     // Longer than max_frame: refused before anything is read or allocated.
     let m = hostile(spilled_at(0, 1 << 20), Some(4096));
     assert!(

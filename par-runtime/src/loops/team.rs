@@ -25,7 +25,7 @@ use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
 use crate::sys::{self, AsFd, Fd, Shared, Watch};
 use crate::wire::codec::{self, Transfer};
-use crate::wire::spill::Spilled;
+use crate::wire::spill::{self, Spilled};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
 
 /// One worker process as the parent sees it.
@@ -47,9 +47,9 @@ struct Worker {
     /// chunk before it finished, or it was sent to an idle worker).
     front_since: Instant,
     reader: FrameReader,
-    /// Its spill file, where large results frames come (`sys::memfd`), and the buffer a
-    /// spilled payload of serde values is read into.
-    spill: Option<Fd>,
+    /// Its region of the team's spill file, where its large results frames come
+    /// (`sys::memfd`), and the buffer a spilled payload of serde values is read into.
+    spill_from: Option<u64>,
     spill_buf: Vec<u8>,
     done_sent: bool,
     /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
@@ -132,6 +132,11 @@ impl<S: Source> Pull for S {
 /// A running team of workers.
 pub(crate) struct Team<V> {
     workers: Vec<Worker>,
+    /// The spill file of the team's workers, made at the first fork (`sys::memfd`; each
+    /// worker writes in its own region of it), and the number of workers forked so far (the
+    /// next one's region).
+    spill: Option<Fd>,
+    spawned: u64,
     slots: Shared,
     sched: Sched,
     len: Option<usize>,
@@ -299,6 +304,8 @@ impl<V: Transfer> Team<V> {
             redo: VecDeque::new(),
             replace: Vec::new(),
             max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
+            spill: None,
+            spawned: 0,
             stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
             stall_looked: Instant::now(),
             cancel: opts.cancel.clone(),
@@ -350,9 +357,17 @@ impl<V: Transfer> Team<V> {
             ..Pipes::default()
         };
         let slot = self.slots.writer(w);
-        // No spill file (an old kernel, no memfd on this system, out of fds): the pipe.
-        let spill = sys::memfd::spill_file().unwrap_or(None);
-        let keep: Vec<_> = spill.iter().map(Fd::raw).collect();
+        // The team's spill file, made before its first fork; none (an old kernel, no memfd
+        // on this system, out of fds), or no region left: the pipe.
+        if self.spill.is_none() && self.spawned == 0 {
+            self.spill = sys::memfd::spill_file().unwrap_or(None);
+        }
+        let spill_from = (self.spawned < sys::memfd::REGIONS)
+            .then(|| self.spawned * sys::memfd::REGION)
+            .filter(|_| self.spill.is_some());
+        self.spawned += 1;
+        let spill = self.spill.as_ref().zip(spill_from);
+        let keep: Vec<_> = spill.iter().map(|(f, _)| f.raw()).collect();
         let forked_at = Instant::now();
         let (child, ends) = child::spawn_keeping(pipes, &keep, |ends| match &ends.cmd {
             Some(cmd) => {
@@ -360,7 +375,11 @@ impl<V: Transfer> Team<V> {
                     cmd: cmd.as_fd(),
                     res: ends.res.as_fd(),
                     each_item,
-                    spill: spill.as_ref().map(|f| f.as_fd()),
+                    spill: spill.map(|(f, from)| worker::Spill {
+                        fd: f.as_fd(),
+                        from,
+                        to: from + sys::memfd::REGION,
+                    }),
                 };
                 worker::main(fds, slot, src, job, grain)
             }
@@ -379,7 +398,7 @@ impl<V: Transfer> Team<V> {
             in_flight: VecDeque::new(),
             front_since: Instant::now(),
             reader: FrameReader::new(self.max_frame),
-            spill,
+            spill_from,
             spill_buf: Vec::new(),
             done_sent: false,
             failed: false,
@@ -406,7 +425,14 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             match self.spawn(i, src, job) {
-                Ok(w) => self.workers[i] = w,
+                Ok(w) => {
+                    // What the worker replaced left in the spill file (a payload it was
+                    // writing when it died) is nobody's to read.
+                    if let (Some(f), Some(from)) = (&self.spill, self.workers[i].spill_from) {
+                        sys::memfd::punch(f, from, sys::memfd::REGION);
+                    }
+                    self.workers[i] = w;
+                }
                 Err(e) => self.fail(e),
             }
         }
@@ -774,11 +800,22 @@ impl<V: Transfer> Team<V> {
                         // A results frame too large for the pipe: its payload is in the
                         // worker's spill file, read from there (and its pages given back).
                         let (offset, len) = wire::parse_spilled(payload).map_err(bad)?;
-                        let Some(file) = &w.spill else {
+                        let (Some(file), Some(from)) = (&self.spill, w.spill_from) else {
                             return Err(bad(
                                 "a spilled frame, but the worker has no spill file".to_string()
                             ));
                         };
+                        spill::check_len(len, self.max_frame)
+                            .map_err(|e| bad(decode_message(e)))?;
+                        // Checked before anything is read or punched out: another worker's
+                        // payloads are not this frame's.
+                        let to = from + sys::memfd::REGION;
+                        if offset < from || offset.checked_add(len).is_none_or(|end| end > to) {
+                            return Err(bad(format!(
+                                "a spilled frame of {len} bytes at offset {offset}, outside the \
+                                 worker's part of the spill file ({from}..{to})"
+                            )));
+                        }
                         let mut src = Spilled::new(file.as_fd(), offset, len, self.max_frame)
                             .map_err(|e| bad(decode_message(e)))?;
                         let head = src.head().map_err(|e| bad(decode_message(e)))?;

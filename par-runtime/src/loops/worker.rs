@@ -23,10 +23,31 @@ const FLUSH: usize = 1 << 20;
 /// instead of the pipe (see `wire/README.md`, "Large frames").
 const SPILL_MIN: usize = 512 << 10;
 
-/// A worker spills no further frame while its spill file holds this much that the parent has
-/// not read yet (unless the file is empty: one frame of any size may always go): the pipe,
-/// which blocks, then holds it back, as it holds back every frame without a spill file.
+/// A worker spills no further frame while its region of the spill file holds this much that the
+/// parent has not read yet (unless it holds nothing: one frame of any size may always go): the
+/// pipe, which blocks, then holds it back, as it holds back every frame without a spill file.
 const SPILL_HELD: u64 = 64 << 20;
+
+/// A worker's part of its team's spill file (`sys::memfd`): the file, and the offsets
+/// `from..to` that are this worker's alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spill<'a> {
+    pub(crate) fd: BorrowedFd<'a>,
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+}
+
+impl Spill<'_> {
+    /// True when `len` more bytes may go at `at`: they fit in the region, and the parent is
+    /// not too far behind.
+    fn room(&self, at: u64, len: u64) -> bool {
+        if at.checked_add(len).is_none_or(|end| end > self.to) {
+            return false;
+        }
+        let held = sys::memfd::unread(self.fd, self.from, at).unwrap_or(u64::MAX);
+        held == 0 || held.saturating_add(len) <= SPILL_HELD
+    }
+}
 
 /// The fds a worker is given (the child layer made them, with its stdout and death pipe).
 #[derive(Debug, Clone, Copy)]
@@ -36,8 +57,9 @@ pub(crate) struct Fds<'a> {
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
-    /// The spill file for large results frames (`sys::memfd`), where the system has one.
-    pub(crate) spill: Option<BorrowedFd<'a>>,
+    /// The worker's part of the spill file for large results frames (`sys::memfd`), where
+    /// the system has one.
+    pub(crate) spill: Option<Spill<'a>>,
 }
 
 /// The worker's life in the child (which `child::spawn` started and will end). Returns the
@@ -78,7 +100,7 @@ fn serve<S: Source, J: Job<S::Item>>(
         frame,
         head: None,
         first: 0,
-        spill_at: 0,
+        spill_at: fds.spill.map_or(0, |s| s.from),
     };
     let indexed = matches!(src.plan(), Plan::Indexed(_));
     loop {
@@ -197,16 +219,13 @@ impl Sender<'_> {
     /// its place, if it is large, the file is there and the parent is not too far behind. On
     /// any failure (the system's memory limit, say) the frame stays, for the pipe.
     fn spill_last(&mut self) {
-        let Some(fd) = self.fds.spill else { return };
+        let Some(spill) = self.fds.spill else { return };
+        let fd = spill.fd;
         let len = self.frame.last_payload().len();
-        if len < SPILL_MIN {
-            return;
-        }
-        let held = sys::memfd::held_bytes(fd).unwrap_or(u64::MAX);
-        if held > 0 && held.saturating_add(len as u64) > SPILL_HELD {
-            return;
-        }
         let at = self.spill_at;
+        if len < SPILL_MIN || !spill.room(at, len as u64) {
+            return;
+        }
         if sys::memfd::write_at(fd, at, self.frame.last_payload()).is_err() {
             // What was written of it is not the parent's to read: give it back.
             sys::memfd::punch(fd, at, len as u64);
@@ -225,11 +244,13 @@ impl Sender<'_> {
     /// the frame buffer. `false`, with nothing changed, when it cannot go that way (no spill
     /// file, the parent behind); on a failed write the value joins the frame as usual.
     fn spill_value(&mut self, len: u64, bytes: &[u8], items: usize) -> Result<bool> {
-        let Some(fd) = self.fds.spill else {
+        let Some(spill) = self.fds.spill else {
             return Ok(false);
         };
-        let held = sys::memfd::held_bytes(fd).unwrap_or(u64::MAX);
-        if held > 0 && held.saturating_add(bytes.len() as u64) > SPILL_HELD {
+        let fd = spill.fd;
+        // The frame so far and the length go in front: room for them too (a frame holds
+        // under `FLUSH` bytes before a value is added).
+        if !spill.room(self.spill_at, (bytes.len() + FLUSH + 64) as u64) {
             return Ok(false);
         }
         self.begin();

@@ -1,8 +1,9 @@
 //! Spill files: the memory file (Linux `memfd`) through which a worker hands the parent a
 //! large results frame without the pipe (see `par-runtime/src/wire/README.md`, "Large frames").
 //!
-//! The parent makes one per worker before the fork, so both hold it. The worker appends each
-//! large frame's payload at a fresh page-aligned offset (`pwrite`) and then sends a small frame
+//! The parent makes one per team before the first fork, so every worker holds it, and gives
+//! each worker its own range of offsets ([`REGION`]). A worker appends each
+//! large frame's payload at a fresh page-aligned offset of its range (`pwrite`) and then sends a small frame
 //! naming the offset and length through its pipe; the parent reads the payload with `pread`,
 //! straight into the values' own memory where they are plain numbers, and gives the pages back
 //! (`FALLOC_FL_PUNCH_HOLE`) as it goes. Offsets never repeat, so the worker never waits for the
@@ -165,9 +166,15 @@ mod imp {
         );
     }
 
-    pub(crate) fn held_bytes(fd: BorrowedFd<'_>) -> io::Result<u64> {
-        let st = nix::sys::stat::fstat(fd)?;
-        Ok(u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512))
+    pub(crate) fn unread(fd: BorrowedFd<'_>, from: u64, to: u64) -> io::Result<u64> {
+        use nix::unistd::{Whence, lseek};
+        match lseek(fd, offset(from)?, Whence::SeekData) {
+            // The first byte still held at or after `from`.
+            Ok(first) => Ok(to.saturating_sub(u64::try_from(first).unwrap_or(u64::MAX))),
+            // None held past `from`.
+            Err(Errno::ENXIO) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -204,7 +211,7 @@ mod imp {
 
     pub(crate) fn punch(_: BorrowedFd<'_>, _: u64, _: u64) {}
 
-    pub(crate) fn held_bytes(_: BorrowedFd<'_>) -> io::Result<u64> {
+    pub(crate) fn unread(_: BorrowedFd<'_>, _: u64, _: u64) -> io::Result<u64> {
         Err(none())
     }
 }
@@ -258,12 +265,22 @@ pub(crate) fn punch(fd: impl AsFd, at: u64, len: u64) {
     imp::punch(fd.as_fd(), start, end - start);
 }
 
-/// Bytes of memory a spill file holds now (its allocated blocks): the payloads written and not
-/// yet read and punched out by the parent. What keeps a worker from running far ahead of a
-/// parent that reads slowly.
-pub(crate) fn held_bytes(fd: impl AsFd) -> io::Result<u64> {
-    imp::held_bytes(fd.as_fd())
+/// Bytes of `from..to` of a spill file from the first one still held (not punched out) to
+/// `to`; 0 if none is. A worker's payloads lie back to back in its region and the parent reads
+/// and punches them out in order, so this is what the worker wrote that the parent has not read
+/// yet: what keeps a worker from running far ahead of a parent that reads slowly.
+pub(crate) fn unread(fd: impl AsFd, from: u64, to: u64) -> io::Result<u64> {
+    imp::unread(fd.as_fd(), from, to)
 }
+
+/// Bytes of the spill file's offsets that each worker (each forked worker, replacements
+/// included) has for its payloads: a worker's region is `k * REGION..(k + 1) * REGION` for the
+/// `k`-th worker a team forks. The file is sparse: only what is written and not punched out
+/// takes memory.
+pub(crate) const REGION: u64 = 1 << 40;
+
+/// Regions of one spill file (offsets stay below 2^63).
+pub(crate) const REGIONS: u64 = 1 << 22;
 
 #[cfg(all(test, target_os = "linux", not(par_fallback_sys)))]
 mod tests {
@@ -275,14 +292,15 @@ mod tests {
         let data: Vec<u64> = (0..300_000u64).collect();
         let bytes = super::super::as_bytes(&data);
         write_at(&f, ALIGN, bytes).unwrap();
-        assert!(held_bytes(&f).unwrap() >= bytes.len() as u64);
+        let end = ALIGN + bytes.len() as u64;
+        assert_eq!(unread(&f, 0, end).unwrap(), bytes.len() as u64);
         let mut head = [0u8; 16];
         read_at(&f, ALIGN, &mut head).unwrap();
         assert_eq!(&head, &bytes[..16]);
         let back: Vec<u64> = read_vec_at(&f, ALIGN, data.len()).unwrap();
         assert_eq!(back, data);
         punch(&f, ALIGN, bytes.len() as u64);
-        assert_eq!(held_bytes(&f).unwrap(), 0, "every page was given back");
+        assert_eq!(unread(&f, 0, end).unwrap(), 0, "every page was given back");
         // Reading past the end is an error, not zeros or a fault.
         let e = read_vec_at::<u8>(&f, ALIGN, bytes.len() + 10).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");

@@ -30,18 +30,24 @@ pub(crate) struct Spilled<'a> {
     left: usize,
 }
 
+/// `len` as a `usize`, or an error naming the setting if it is above `max` (a loop's
+/// `max_frame`).
+pub(crate) fn check_len(len: u64, max: usize) -> Result<usize> {
+    usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= max)
+        .ok_or_else(|| {
+            decode_error(format!(
+                "spilled frame declares {len} bytes, more than the maximum of {max} bytes (the max_frame setting)"
+            ))
+        })
+}
+
 impl<'a> Spilled<'a> {
     /// The payload of `len` bytes at `offset` of `fd`; an error (naming the setting) if `len`
     /// is above `max`.
     pub(crate) fn new(fd: BorrowedFd<'a>, offset: u64, len: u64, max: usize) -> Result<Self> {
-        let left = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= max)
-            .ok_or_else(|| {
-                decode_error(format!(
-                    "spilled frame declares {len} bytes, more than the maximum of {max} bytes (the max_frame setting)"
-                ))
-            })?;
+        let left = check_len(len, max)?;
         offset
             .checked_add(len)
             .ok_or_else(|| decode_error(format!("spilled frame at offset {offset} overflows")))?;
@@ -120,116 +126,5 @@ impl Drop for Spilled<'_> {
     fn drop(&mut self) {
         let end = self.at + self.left as u64;
         sys::memfd::punch(self.fd, self.start, end - self.start);
-    }
-}
-
-#[cfg(all(test, target_os = "linux", not(par_fallback_sys)))]
-mod tests {
-    use super::*;
-    use crate::sys::AsFd;
-    use crate::wire::codec::{decode_values_from, encode_value};
-    use crate::wire::{FrameBuf, FrameReader, Kind, parse_spilled};
-
-    /// A results frame of `values`, spilled at `at` of a new spill file: the file and the
-    /// `Spilled` frame's fields, read back through a frame reader.
-    fn spill<T: crate::wire::codec::Transfer>(values: &[T], at: u64) -> (sys::Fd, u64, u64) {
-        let file = sys::memfd::spill_file().unwrap().expect("Linux has memfd");
-        let mut f = FrameBuf::default();
-        f.results(ResultsHead {
-            first: 5,
-            items: values.len() as u64,
-            values: values.len() as u64,
-            elapsed_ns: 1,
-            last: 1,
-        });
-        for v in values {
-            encode_value(v, &mut f.buf).unwrap();
-        }
-        f.end().unwrap();
-        let len = f.last_payload().len() as u64;
-        sys::memfd::write_at(&file, at, f.last_payload()).unwrap();
-        f.spill_last(at, len).unwrap();
-        let mut r = FrameReader::new(64);
-        let bytes = f.buf.clone();
-        r.fill(|b| {
-            b[..bytes.len()].copy_from_slice(&bytes);
-            Ok(bytes.len())
-        })
-        .unwrap();
-        let (kind, p) = r.next().unwrap().unwrap();
-        assert_eq!(kind, Kind::Spilled);
-        let (o, l) = parse_spilled(p).unwrap();
-        (file, o, l)
-    }
-
-    fn read_back<T: crate::wire::codec::Transfer>(
-        file: &sys::Fd,
-        at: u64,
-        len: u64,
-        max: usize,
-    ) -> Result<Vec<T>> {
-        let mut src = Spilled::new(file.as_fd(), at, len, max)?;
-        let head = src.head()?;
-        assert_eq!(head.first, 5);
-        let mut values = Vec::new();
-        let mut scratch = Vec::new();
-        decode_values_from(&mut src, head.values as usize, &mut values, &mut scratch)?;
-        assert_eq!(src.left(), 0, "the whole payload is read");
-        Ok(values)
-    }
-
-    #[test]
-    fn spilled_values_of_every_kind_read_back_and_their_pages_go() {
-        let bytes = vec![vec![3u8; 5000], vec![], vec![9u8; 70_000]];
-        let (file, at, len) = spill(&bytes, 3 * 4096);
-        assert_eq!(at, 3 * 4096);
-        assert_eq!(
-            read_back::<Vec<u8>>(&file, at, len, 1 << 20).unwrap(),
-            bytes
-        );
-        assert_eq!(
-            sys::memfd::held_bytes(&file).unwrap(),
-            0,
-            "pages given back"
-        );
-
-        let nums: Vec<f64> = (0..10_000).map(|i| i as f64 / 3.0).collect();
-        let (file, at, len) = spill(&nums, 0);
-        assert_eq!(read_back::<f64>(&file, at, len, 1 << 20).unwrap(), nums);
-
-        let rows: Vec<(u32, String)> = (0..500).map(|i| (i, format!("row {i}"))).collect();
-        let (file, at, len) = spill(&rows, 4096);
-        assert_eq!(
-            read_back::<(u32, String)>(&file, at, len, 1 << 20).unwrap(),
-            rows
-        );
-    }
-
-    #[test]
-    fn a_spilled_payload_is_checked_like_a_frame() {
-        let (file, at, len) = spill(&[vec![1u16; 1000]], 0);
-        // Above max_frame: refused before anything is read.
-        let e = read_back::<Vec<u16>>(&file, at, len, 100).unwrap_err();
-        assert!(e.to_string().contains("(the max_frame setting)"), "{e}");
-        // A declared length shorter than what the values need.
-        let e = read_back::<Vec<u16>>(&file, at, len - 2, 1 << 20).unwrap_err();
-        assert!(e.to_string().contains("does not fit in the"), "{e}");
-        // Past the file's end (a region never written): an error, not zeros.
-        let e = read_back::<Vec<u16>>(&file, 1 << 30, len, 1 << 20).unwrap_err();
-        assert!(e.to_string().contains("spill file ends"), "{e}");
-        // A vector length that no payload holds does not become an allocation.
-        let file = sys::memfd::spill_file().unwrap().unwrap();
-        let mut payload = vec![0u8; crate::wire::RESULTS_HEAD];
-        payload[16] = 1; // one value
-        payload.extend_from_slice(&(1u64 << 60).to_le_bytes());
-        sys::memfd::write_at(&file, 0, &payload).unwrap();
-        let mut src = Spilled::new(file.as_fd(), 0, payload.len() as u64, 1 << 20).unwrap();
-        src.head().unwrap();
-        let (mut values, mut scratch) = (Vec::<Vec<u64>>::new(), Vec::new());
-        let e = decode_values_from(&mut src, 1, &mut values, &mut scratch).unwrap_err();
-        assert!(
-            e.to_string().contains("does not fit in the 0 bytes left"),
-            "{e}"
-        );
     }
 }
