@@ -25,6 +25,7 @@ use crate::loops::worker::{self, Fds};
 use crate::progress::Progress;
 use crate::sys::{self, AsFd, Fd, Shared, Watch};
 use crate::wire::codec::{self, Transfer};
+use crate::wire::spill::{self, Spilled};
 use crate::wire::{self, ChunkHead, Fill, FrameBuf, FrameReader, Kind};
 
 /// One worker process as the parent sees it.
@@ -46,6 +47,10 @@ struct Worker {
     /// chunk before it finished, or it was sent to an idle worker).
     front_since: Instant,
     reader: FrameReader,
+    /// Its region of the team's spill file, where its large results frames come
+    /// (`sys::memfd`), and the buffer a spilled payload of serde values is read into.
+    spill_from: Option<u64>,
+    spill_buf: Vec<u8>,
     done_sent: bool,
     /// Sent a `Panic` frame: it leaves by itself, and its exit is not a death.
     failed: bool,
@@ -71,6 +76,10 @@ struct Stall {
     idle: Duration,
     warned: bool,
 }
+
+/// A worker's buffer for spilled payloads of serde values is freed after use above this size,
+/// so that one huge result doesn't pin memory.
+const SPARE_SPILL_BUF: usize = 8 << 20;
 
 /// How often a loop's `Cancel` handle is looked at.
 const CANCEL_LOOK: Duration = Duration::from_millis(20);
@@ -123,6 +132,11 @@ impl<S: Source> Pull for S {
 /// A running team of workers.
 pub(crate) struct Team<V> {
     workers: Vec<Worker>,
+    /// The spill file of the team's workers, made at the first fork (`sys::memfd`; each
+    /// worker writes in its own region of it), and the number of workers forked so far (the
+    /// next one's region).
+    spill: Option<Fd>,
+    spawned: u64,
     slots: Shared,
     sched: Sched,
     len: Option<usize>,
@@ -290,6 +304,8 @@ impl<V: Transfer> Team<V> {
             redo: VecDeque::new(),
             replace: Vec::new(),
             max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
+            spill: None,
+            spawned: 0,
             stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
             stall_looked: Instant::now(),
             cancel: opts.cancel.clone(),
@@ -341,13 +357,29 @@ impl<V: Transfer> Team<V> {
             ..Pipes::default()
         };
         let slot = self.slots.writer(w);
+        // The team's spill file, made before its first fork; none (an old kernel, no memfd
+        // on this system, out of fds), or no region left: the pipe.
+        if self.spill.is_none() && self.spawned == 0 {
+            self.spill = sys::memfd::spill_file().unwrap_or(None);
+        }
+        let spill_from = (self.spawned < sys::memfd::REGIONS)
+            .then(|| self.spawned * sys::memfd::REGION)
+            .filter(|_| self.spill.is_some());
+        self.spawned += 1;
+        let spill = self.spill.as_ref().zip(spill_from);
+        let keep: Vec<_> = spill.iter().map(|(f, _)| f.raw()).collect();
         let forked_at = Instant::now();
-        let (child, ends) = child::spawn(pipes, |ends| match &ends.cmd {
+        let (child, ends) = child::spawn_keeping(pipes, &keep, |ends| match &ends.cmd {
             Some(cmd) => {
                 let fds = Fds {
                     cmd: cmd.as_fd(),
                     res: ends.res.as_fd(),
                     each_item,
+                    spill: spill.map(|(f, from)| worker::Spill {
+                        fd: f.as_fd(),
+                        from,
+                        to: from + sys::memfd::REGION,
+                    }),
                 };
                 worker::main(fds, slot, src, job, grain)
             }
@@ -366,6 +398,8 @@ impl<V: Transfer> Team<V> {
             in_flight: VecDeque::new(),
             front_since: Instant::now(),
             reader: FrameReader::new(self.max_frame),
+            spill_from,
+            spill_buf: Vec::new(),
             done_sent: false,
             failed: false,
             seen: 0,
@@ -391,7 +425,14 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             match self.spawn(i, src, job) {
-                Ok(w) => self.workers[i] = w,
+                Ok(w) => {
+                    // What the worker replaced left in the spill file (a payload it was
+                    // writing when it died) is nobody's to read.
+                    if let (Some(f), Some(from)) = (&self.spill, self.workers[i].spill_from) {
+                        sys::memfd::punch(f, from, sys::memfd::REGION);
+                    }
+                    self.workers[i] = w;
+                }
                 Err(e) => self.fail(e),
             }
         }
@@ -737,27 +778,73 @@ impl<V: Transfer> Team<V> {
                 message,
             };
             match kind {
-                Kind::Results => {
-                    let (head, bytes) = wire::parse_results(payload).map_err(bad)?;
+                Kind::Results | Kind::Spilled => {
                     let mut values = Vec::new();
                     let decoding = Instant::now();
-                    let bytes = codec::decode_values::<V>(bytes, head.values as usize, &mut values)
-                        .map_err(|e| bad(format!("results for items from {}: {e}", head.first)))?;
+                    let (head, len) = if kind == Kind::Results {
+                        let (head, bytes) = wire::parse_results(payload).map_err(bad)?;
+                        let bytes =
+                            codec::decode_values::<V>(bytes, head.values as usize, &mut values)
+                                .map_err(|e| {
+                                    bad(format!("results for items from {}: {e}", head.first))
+                                })?;
+                        if !bytes.is_empty() {
+                            return Err(bad(format!(
+                                "{} unexpected bytes after {} values",
+                                bytes.len(),
+                                head.values
+                            )));
+                        }
+                        (head, payload.len())
+                    } else {
+                        // A results frame too large for the pipe: its payload is in the
+                        // worker's spill file, read from there (and its pages given back).
+                        let (offset, len) = wire::parse_spilled(payload).map_err(bad)?;
+                        let (Some(file), Some(from)) = (&self.spill, w.spill_from) else {
+                            return Err(bad(
+                                "a spilled frame, but the worker has no spill file".to_string()
+                            ));
+                        };
+                        spill::check_len(len, self.max_frame)
+                            .map_err(|e| bad(decode_message(e)))?;
+                        // Checked before anything is read or punched out: another worker's
+                        // payloads are not this frame's.
+                        let to = from + sys::memfd::REGION;
+                        if offset < from || offset.checked_add(len).is_none_or(|end| end > to) {
+                            return Err(bad(format!(
+                                "a spilled frame of {len} bytes at offset {offset}, outside the \
+                                 worker's part of the spill file ({from}..{to})"
+                            )));
+                        }
+                        let mut src = Spilled::new(file.as_fd(), offset, len, self.max_frame)
+                            .map_err(|e| bad(decode_message(e)))?;
+                        let head = src.head().map_err(|e| bad(decode_message(e)))?;
+                        codec::decode_values_from::<V>(
+                            &mut src,
+                            head.values as usize,
+                            &mut values,
+                            &mut w.spill_buf,
+                        )
+                        .map_err(|e| {
+                            let e = decode_message(e);
+                            bad(format!("results for items from {}: {e}", head.first))
+                        })?;
+                        if src.left() > 0 {
+                            return Err(bad(format!(
+                                "{} unexpected bytes after {} values",
+                                src.left(),
+                                head.values
+                            )));
+                        }
+                        drop(src);
+                        if w.spill_buf.capacity() > SPARE_SPILL_BUF {
+                            w.spill_buf = Vec::new();
+                        }
+                        (head, len as usize)
+                    };
                     let decoded = Instant::now();
-                    self.rec.frame(
-                        w.stat,
-                        payload.len(),
-                        head.items,
-                        decoded,
-                        decoded - decoding,
-                    );
-                    if !bytes.is_empty() {
-                        return Err(bad(format!(
-                            "{} unexpected bytes after {} values",
-                            bytes.len(),
-                            head.values
-                        )));
-                    }
+                    self.rec
+                        .frame(w.stat, len, head.items, decoded, decoded - decoding);
                     if let Some(front) = w.in_flight.front_mut() {
                         front.3 += head.items as usize;
                     }
@@ -1422,6 +1509,15 @@ impl<V: Transfer> Iterator for TeamIter<'_, V> {
 /// arrived (a worker sends a chunk's values together, and died or was killed before it sent
 /// them). Handing out `e` itself would leave a gap the caller cannot see; the error is in
 /// `next`'s place instead, says which values are missing and why.
+/// What a decoding error says, without the frame and worker it came from (the caller names
+/// them).
+fn decode_message(e: Error) -> String {
+    match e {
+        Error::Decode { message, .. } => message,
+        e => e.to_string(),
+    }
+}
+
 fn gap_error(e: Error, next: usize) -> Error {
     match e.index() {
         Some(at) if at > next => Error::Lost {

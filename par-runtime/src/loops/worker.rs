@@ -19,6 +19,36 @@ use crate::wire::{self, FrameBuf, FrameReader, Kind, ResultsHead};
 /// huge buffer and the parent can decode while the worker computes.
 const FLUSH: usize = 1 << 20;
 
+/// A results frame with at least this many payload bytes goes through the worker's spill file
+/// instead of the pipe (see `wire/README.md`, "Large frames").
+const SPILL_MIN: usize = 512 << 10;
+
+/// A worker spills no further frame while its region of the spill file holds this much that the
+/// parent has not read yet (unless it holds nothing: one frame of any size may always go): the
+/// pipe, which blocks, then holds it back, as it holds back every frame without a spill file.
+const SPILL_HELD: u64 = 64 << 20;
+
+/// A worker's part of its team's spill file (`sys::memfd`): the file, and the offsets
+/// `from..to` that are this worker's alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spill<'a> {
+    pub(crate) fd: BorrowedFd<'a>,
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+}
+
+impl Spill<'_> {
+    /// True when `len` more bytes may go at `at`: they fit in the region, and the parent is
+    /// not too far behind.
+    fn room(&self, at: u64, len: u64) -> bool {
+        if at.checked_add(len).is_none_or(|end| end > self.to) {
+            return false;
+        }
+        let held = sys::memfd::unread(self.fd, self.from, at).unwrap_or(u64::MAX);
+        held == 0 || held.saturating_add(len) <= SPILL_HELD
+    }
+}
+
 /// The fds a worker is given (the child layer made them, with its stdout and death pipe).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fds<'a> {
@@ -27,6 +57,9 @@ pub(crate) struct Fds<'a> {
     /// Each value leaves as soon as it is made (keep-going loops): a crash then takes no
     /// finished item's value with it, so no item has to run twice.
     pub(crate) each_item: bool,
+    /// The worker's part of the spill file for large results frames (`sys::memfd`), where
+    /// the system has one.
+    pub(crate) spill: Option<Spill<'a>>,
 }
 
 /// The worker's life in the child (which `child::spawn` started and will end). Returns the
@@ -67,6 +100,7 @@ fn serve<S: Source, J: Job<S::Item>>(
         frame,
         head: None,
         first: 0,
+        spill_at: fds.spill.map_or(0, |s| s.from),
     };
     let indexed = matches!(src.plan(), Plan::Indexed(_));
     loop {
@@ -129,6 +163,9 @@ struct Sender<'a> {
     head: Option<ResultsHead>,
     /// The first item not yet covered by a sent frame.
     first: usize,
+    /// Where the next spilled payload goes in the spill file: offsets never repeat, so the
+    /// parent never reads a payload that is being written.
+    spill_at: u64,
 }
 
 impl Sender<'_> {
@@ -167,13 +204,87 @@ impl Sender<'_> {
             .map_err(|e| Error::io("a worker could not frame its results", e))?;
         self.first = (head.first + head.items) as usize;
         self.head = None;
-        if write || self.frame.buf.len() >= FLUSH {
+        let large = self.frame.buf.len() >= FLUSH;
+        self.spill_last();
+        if write || large {
             self.write_out()?;
         } else {
             UNSENT.with(|u| u.borrow_mut().extend_from_slice(&self.frame.buf));
             self.frame.clear();
         }
         Ok(())
+    }
+
+    /// Moves the frame just ended into the spill file, leaving a `Spilled` frame naming it in
+    /// its place, if it is large, the file is there and the parent is not too far behind. On
+    /// any failure (the system's memory limit, say) the frame stays, for the pipe.
+    fn spill_last(&mut self) {
+        let Some(spill) = self.fds.spill else { return };
+        let fd = spill.fd;
+        let len = self.frame.last_payload().len();
+        let at = self.spill_at;
+        if len < SPILL_MIN || !spill.room(at, len as u64) {
+            return;
+        }
+        if sys::memfd::write_at(fd, at, self.frame.last_payload()).is_err() {
+            // What was written of it is not the parent's to read: give it back.
+            sys::memfd::punch(fd, at, len as u64);
+            return;
+        }
+        // Sent or not, the region is used: the next payload goes after it.
+        self.spill_at = (at + len as u64).next_multiple_of(sys::memfd::ALIGN);
+        if self.frame.spill_last(at, len as u64).is_err() {
+            unreachable!("a 16-byte frame always fits");
+        }
+    }
+
+    /// A large `Vec` of `len` numbers (`bytes`: its elements' little-endian bytes) written
+    /// straight from the value into the spill file, after the frame filled so far and the
+    /// value's length, and the frame sent as `Spilled` at once: the value is never copied into
+    /// the frame buffer. `false`, with nothing changed, when it cannot go that way (no spill
+    /// file, the parent behind); on a failed write the value joins the frame as usual.
+    fn spill_value(&mut self, len: u64, bytes: &[u8], items: usize) -> Result<bool> {
+        let Some(spill) = self.fds.spill else {
+            return Ok(false);
+        };
+        let fd = spill.fd;
+        // The frame so far and the length go in front: room for them too (a frame holds
+        // under `FLUSH` bytes before a value is added).
+        if !spill.room(self.spill_at, (bytes.len() + FLUSH + 64) as u64) {
+            return Ok(false);
+        }
+        self.begin();
+        // The value's plain encoding (`codec::encode_value`): its length, then its bytes.
+        self.frame.buf.extend_from_slice(&len.to_le_bytes());
+        let mut head = *self.begin();
+        head.items += items as u64;
+        head.values += 1;
+        self.head = Some(head);
+        // The fixed fields as `flush` leaves them for a frame that is not its chunk's last.
+        head.last = 0;
+        head.elapsed_ns = 0;
+        self.frame.patch_results(head);
+        let at = self.spill_at;
+        let front = self.frame.last_payload();
+        let total = front.len() as u64 + bytes.len() as u64;
+        let wrote = sys::memfd::write_at(fd, at, front)
+            .and_then(|()| sys::memfd::write_at(fd, at + front.len() as u64, bytes));
+        if wrote.is_err() {
+            sys::memfd::punch(fd, at, total);
+            self.frame.buf.extend_from_slice(bytes);
+            if self.fds.each_item || self.frame.buf.len() >= FLUSH {
+                self.flush(false, Instant::now(), true)?;
+            }
+            return Ok(true);
+        }
+        self.spill_at = (at + total).next_multiple_of(sys::memfd::ALIGN);
+        self.frame
+            .spill_last(at, total)
+            .map_err(|e| Error::io("a worker could not frame its results", e))?;
+        self.first = (head.first + head.items) as usize;
+        self.head = None;
+        self.write_out()?;
+        Ok(true)
     }
 
     fn failure(&mut self, failure: Failure) -> Result<()> {
@@ -221,6 +332,12 @@ impl<V: codec::Transfer> Emit<V> for Sender<'_> {
     }
 
     fn value(&mut self, value: V, items: usize) -> Result<()> {
+        if let Some((len, bytes)) = codec::plain_vec_bytes(&value)
+            && bytes.len() >= SPILL_MIN
+            && self.spill_value(len, bytes, items)?
+        {
+            return Ok(());
+        }
         self.begin();
         codec::encode_value(&value, &mut self.frame.buf)?;
         if let Some(h) = self.head.as_mut() {

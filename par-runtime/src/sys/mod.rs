@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicU64;
 
 #[cfg(any(not(unix), par_fallback_sys))]
 mod fallback;
+pub(crate) mod memfd;
 #[cfg(all(unix, not(par_fallback_sys)))]
 mod unix;
 mod vm;

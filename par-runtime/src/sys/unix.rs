@@ -76,6 +76,15 @@ pub(super) fn fd_number(fd: BorrowedFd<'_>) -> RawFd {
     fd.as_raw_fd()
 }
 
+/// An fd made by `make` while the registry's lock is held, registered (so that no fork sees
+/// it open and unregistered: a child would keep it open for ever). For `sys`'s other modules.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only memfds use it
+pub(super) fn registered(make: impl FnOnce() -> io::Result<OwnedFd>) -> io::Result<Fd> {
+    let mut reg = registry();
+    let fd = make()?;
+    Ok(Fd::register(&mut reg, fd))
+}
+
 /// A pipe `(read end, write end)`, both close-on-exec.
 pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
     let mut reg = registry();

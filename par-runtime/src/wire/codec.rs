@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
+use super::spill::Spilled;
+
 /// A value that can travel between a worker and the parent: results, reduction partials,
 /// streamed items and arguments of parallel callables. Implemented for every type that is
 /// `serde::Serialize + serde::de::DeserializeOwned`; derive those two to make a type travel.
@@ -401,6 +403,24 @@ pub(crate) fn encode_value<T: Transfer>(value: &T, out: &mut Vec<u8>) -> Result<
     }
 }
 
+/// For a `Vec` of numbers on a little-endian target: its length and its elements' bytes,
+/// which are its plain encoding after the length (see [`encode_value`]), so that a large one
+/// can be written out without being copied first. `None` for any other type.
+pub(crate) fn plain_vec_bytes<T: Transfer>(value: &T) -> Option<(u64, &[u8])> {
+    fn one<N: Number>(_: &dyn Any) -> Option<(u64, &[u8])> {
+        None
+    }
+    fn vec<N: Number>(value: &dyn Any) -> Option<(u64, &[u8])> {
+        let v = value.downcast_ref::<Vec<N>>()?;
+        Some((v.len() as u64, crate::sys::as_bytes(v)))
+    }
+    if !cfg!(target_endian = "little") {
+        return None;
+    }
+    let any: &dyn Any = value;
+    dispatch_plain!(T, one, vec, any).flatten()
+}
+
 /// Decodes `count` values encoded back to back by [`encode_value`] from the front of `bytes`,
 /// appending them to `values`; returns the rest of `bytes`. Plain values are read in bulk.
 pub(crate) fn decode_values<'b, T: Transfer>(
@@ -464,6 +484,55 @@ pub(crate) fn decode_values<'b, T: Transfer>(
             Ok(bytes)
         }
     }
+}
+
+/// [`decode_values`] from a spilled payload (`wire::spill`): plain values are read from the
+/// spill file straight into their own `Vec`s, so a large `Vec` of numbers is never held twice;
+/// anything else is read into `scratch` first and decoded from there. The caller checks that
+/// nothing is left over.
+pub(crate) fn decode_values_from<T: Transfer>(
+    src: &mut Spilled<'_>,
+    count: usize,
+    values: &mut Vec<T>,
+    scratch: &mut Vec<u8>,
+) -> Result<()> {
+    type Out = Result<Box<dyn Any>>;
+    fn one<N: Number>(src: &mut Spilled<'_>, count: usize) -> Out {
+        Ok(Box::new(src.values::<N>(count)?))
+    }
+    fn vec<N: Number>(src: &mut Spilled<'_>, count: usize) -> Out {
+        let mut out: Vec<Vec<N>> = Vec::with_capacity(count.min(src.left() / 8));
+        for _ in 0..count {
+            let n = src.u64()?;
+            let n = usize::try_from(n).map_err(|_| {
+                decode_error(format!("a vector of {n} values does not fit in memory"))
+            })?;
+            out.push(src.values::<N>(n)?);
+        }
+        Ok(Box::new(out))
+    }
+    // The plain format is little-endian: read in place only where that is native.
+    let plain = if cfg!(target_endian = "little") {
+        dispatch_plain!(T, one, vec, src, count)
+    } else {
+        None
+    };
+    if let Some(r) = plain {
+        let mut decoded = r?
+            .downcast::<Vec<T>>()
+            .map_err(|_| decode_error("plain decoding produced another type".into()))?;
+        values.append(&mut decoded);
+        return Ok(());
+    }
+    src.rest_into(scratch)?;
+    let rest = decode_values(scratch, count, values)?;
+    if !rest.is_empty() {
+        return Err(decode_error(format!(
+            "{} unexpected bytes after {count} values",
+            rest.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Decodes one whole value encoded by [`encode_value`]; trailing bytes are an error.
@@ -530,6 +599,15 @@ mod tests {
 
     #[test]
     fn plain_values_travel_in_bulk_in_their_own_format() {
+        // What a worker writes out without copying: a `Vec` of numbers' length and bytes.
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                plain_vec_bytes(&vec![1u16, 258]),
+                Some((2, &[1u8, 0, 2, 1][..]))
+            );
+        }
+        assert_eq!(plain_vec_bytes(&5u32), None);
+        assert_eq!(plain_vec_bytes(&vec![String::new()]), None);
         let rows: Vec<Vec<u16>> = vec![vec![1, 2, 65535], vec![], vec![7; 1000]];
         let mut bulk = Vec::new();
         for r in &rows {
@@ -753,5 +831,118 @@ mod measure {
             .map(|i| (i, f64::from(i) * 0.5, format!("item {i}")))
             .collect();
         row("200k x (u32, f64, String)", &mixed, false);
+    }
+}
+
+#[cfg(all(test, target_os = "linux", not(par_fallback_sys)))]
+/// Spilled payloads read back (`wire::spill`, with this module's decoding).
+mod spill_tests {
+    use super::{decode_values_from, encode_value};
+    use crate::error::Result;
+    use crate::sys::{self, AsFd};
+    use crate::wire::spill::Spilled;
+    use crate::wire::{FrameBuf, FrameReader, Kind, ResultsHead, parse_spilled};
+
+    /// A results frame of `values`, spilled at `at` of a new spill file: the file and the
+    /// `Spilled` frame's fields, read back through a frame reader.
+    fn spill<T: crate::wire::codec::Transfer>(values: &[T], at: u64) -> (sys::Fd, u64, u64) {
+        let file = sys::memfd::spill_file().unwrap().expect("Linux has memfd");
+        let mut f = FrameBuf::default();
+        f.results(ResultsHead {
+            first: 5,
+            items: values.len() as u64,
+            values: values.len() as u64,
+            elapsed_ns: 1,
+            last: 1,
+        });
+        for v in values {
+            encode_value(v, &mut f.buf).unwrap();
+        }
+        f.end().unwrap();
+        let len = f.last_payload().len() as u64;
+        sys::memfd::write_at(&file, at, f.last_payload()).unwrap();
+        f.spill_last(at, len).unwrap();
+        let mut r = FrameReader::new(64);
+        let bytes = f.buf.clone();
+        r.fill(|b| {
+            b[..bytes.len()].copy_from_slice(&bytes);
+            Ok(bytes.len())
+        })
+        .unwrap();
+        let (kind, p) = r.next().unwrap().unwrap();
+        assert_eq!(kind, Kind::Spilled);
+        let (o, l) = parse_spilled(p).unwrap();
+        (file, o, l)
+    }
+
+    fn read_back<T: crate::wire::codec::Transfer>(
+        file: &sys::Fd,
+        at: u64,
+        len: u64,
+        max: usize,
+    ) -> Result<Vec<T>> {
+        let mut src = Spilled::new(file.as_fd(), at, len, max)?;
+        let head = src.head()?;
+        assert_eq!(head.first, 5);
+        let mut values = Vec::new();
+        let mut scratch = Vec::new();
+        decode_values_from(&mut src, head.values as usize, &mut values, &mut scratch)?;
+        assert_eq!(src.left(), 0, "the whole payload is read");
+        Ok(values)
+    }
+
+    #[test]
+    fn spilled_values_of_every_kind_read_back_and_their_pages_go() {
+        let bytes = vec![vec![3u8; 5000], vec![], vec![9u8; 70_000]];
+        let (file, at, len) = spill(&bytes, 3 * 4096);
+        assert_eq!(at, 3 * 4096);
+        assert_eq!(
+            read_back::<Vec<u8>>(&file, at, len, 1 << 20).unwrap(),
+            bytes
+        );
+        assert_eq!(
+            sys::memfd::unread(&file, 0, 1 << 30).unwrap(),
+            0,
+            "pages given back"
+        );
+
+        let nums: Vec<f64> = (0..10_000).map(|i| i as f64 / 3.0).collect();
+        let (file, at, len) = spill(&nums, 0);
+        assert_eq!(read_back::<f64>(&file, at, len, 1 << 20).unwrap(), nums);
+
+        let rows: Vec<(u32, String)> = (0..500).map(|i| (i, format!("row {i}"))).collect();
+        let (file, at, len) = spill(&rows, 4096);
+        assert_eq!(
+            read_back::<(u32, String)>(&file, at, len, 1 << 20).unwrap(),
+            rows
+        );
+    }
+
+    #[test]
+    fn a_spilled_payload_is_checked_like_a_frame() {
+        let (file, at, len) = spill(&[vec![1u16; 1000]], 0);
+        // Above max_frame: refused before anything is read.
+        let e = read_back::<Vec<u16>>(&file, at, len, 100).unwrap_err();
+        assert!(e.to_string().contains("(the max_frame setting)"), "{e}");
+        // A declared length shorter than what the values need.
+        let e = read_back::<Vec<u16>>(&file, at, len - 2, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("does not fit in the"), "{e}");
+        // Past the file's end (a region never written): an error, not zeros.
+        let e = read_back::<Vec<u16>>(&file, 1 << 30, len, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("spill file ends"), "{e}");
+        // A vector length that no payload holds does not become an allocation.
+        let file = sys::memfd::spill_file().unwrap().unwrap();
+        let mut payload = vec![0u8; crate::wire::RESULTS_HEAD];
+        payload[16] = 1; // one value
+        payload.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        sys::memfd::write_at(&file, 0, &payload).unwrap();
+        let mut src = Spilled::new(file.as_fd(), 0, payload.len() as u64, 1 << 20).unwrap();
+        src.head().unwrap();
+        let (mut values, mut scratch) = (Vec::<Vec<u64>>::new(), Vec::new());
+        let e = decode_values_from(&mut src, 1, &mut values, &mut scratch).unwrap_err();
+        assert!(
+            e.to_string().contains("does not fit in the 0 bytes left"),
+            "{e}"
+        );
     }
 }

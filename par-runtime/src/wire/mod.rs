@@ -3,13 +3,16 @@
 //! allocation, so a corrupt or hostile frame can't make the parent allocate gigabytes.
 //!
 //! Parent -> worker: `Chunk` (run these items), `Done` (no more work: flush and exit).
-//! Worker -> parent: `Results` (encoded values for consecutive items), `Panic` (an item failed).
+//! Worker -> parent: `Results` (encoded values for consecutive items), `Panic` (an item failed),
+//! `Spilled` (a `Results` frame too large for the pipe: its payload is in the worker's spill
+//! file, see [`spill`] and `sys::memfd`).
 //!
 //! Channels (`channel.rs`) send `Message` frames both ways (one encoded value each); a pool
 //! (`pool.rs`) sends its workers `Call` frames (`[u64 job][u32 name length][name][arguments]`).
 
 pub(crate) mod codec;
 mod depth;
+pub(crate) mod spill;
 
 use std::io;
 
@@ -23,6 +26,9 @@ pub(crate) enum Kind {
     Done = 4,
     Message = 5,
     Call = 6,
+    /// `[u64 offset][u64 len]`: the payload of a `Results` frame, `len` bytes at `offset` of
+    /// the sender's spill file.
+    Spilled = 7,
 }
 
 impl Kind {
@@ -34,6 +40,7 @@ impl Kind {
             4 => Kind::Done,
             5 => Kind::Message,
             6 => Kind::Call,
+            7 => Kind::Spilled,
             _ => return None,
         })
     }
@@ -150,6 +157,21 @@ impl FrameBuf {
         self.end()
     }
 
+    /// Payload bytes of the frame begun last (call after [`FrameBuf::end`]).
+    pub(crate) fn last_payload(&self) -> &[u8] {
+        &self.buf[self.start + HEADER..]
+    }
+
+    /// Replaces the frame begun last, once ended, by a `Spilled` frame saying that its
+    /// payload is `len` bytes at `offset` of the spill file.
+    pub(crate) fn spill_last(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        self.buf.truncate(self.start);
+        self.begin(Kind::Spilled);
+        self.buf.extend_from_slice(&offset.to_le_bytes());
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.end()
+    }
+
     pub(crate) fn done(&mut self) {
         self.begin(Kind::Done);
     }
@@ -208,6 +230,15 @@ pub(crate) fn parse_panic(p: &[u8]) -> Result<(PanicHead, &[u8]), String> {
         },
         &p[PANIC_HEAD..],
     ))
+}
+
+/// A `Spilled` frame's fields: the offset and length of a results payload in the sender's
+/// spill file.
+pub(crate) fn parse_spilled(p: &[u8]) -> Result<(u64, u64), String> {
+    if p.len() != 16 {
+        return Err(format!("spilled frame of {} bytes, not 16", p.len()));
+    }
+    Ok((u64_at(p, 0), u64_at(p, 8)))
 }
 
 /// A `Call` frame's fields: job number, function name, encoded arguments.
@@ -518,6 +549,7 @@ mod tests {
                     Kind::Results => parse_results(p).map(|_| ()),
                     Kind::Panic => parse_panic(p).map(|_| ()),
                     Kind::Call => parse_call(p).map(|_| ()),
+                    Kind::Spilled => parse_spilled(p).map(|_| ()),
                     Kind::Done | Kind::Message => Ok(()),
                 };
             }
