@@ -159,8 +159,8 @@ pub(crate) fn warn_ignored(
 
 /// The cores this process may use (at least 1). std's `available_parallelism` counts, on
 /// Linux, the CPUs of the process's affinity mask (`sched_getaffinity`: `taskset`, cpusets)
-/// and caps that by a cgroup v1 or v2 CPU quota (`cpu.max`, where sysfs shows it); tests/placement.rs
-/// checks the affinity half under `taskset`.
+/// and caps that by a cgroup v1 or v2 CPU quota (`cpu.max`, where sysfs shows it);
+/// tests/placement.rs checks the affinity half under `taskset`.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
