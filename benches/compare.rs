@@ -704,9 +704,9 @@ impl Drop for HugeRegion {
 const W5_SEQUENTIAL: &str = "1.8997896413852555e1";
 /// W5 as OpenMP's static reduction with 2 threads sums it: two halves, then added.
 const W5_HALVES: &str = "1.8997896413853010e1";
-/// W5 as par sums it for any worker count: 1024 grains of `n.div_ceil(1024)` items, each
-/// folded left to right, combined left to right (see `Loop::reduce`).
-const W5_PAR: &str = "1.8997896413853820e1";
+/// W5 as par sums it for any worker count: about 4096 grains of `n.div_ceil(4096)` items,
+/// each folded left to right, combined left to right (see `Loop::reduce`).
+const W5_PAR: &str = "1.8997896413853933e1";
 
 /// W6's checksum over every byte: each buffer must be 1 MiB of its index (mod 256); the
 /// checksum (len + first + last per item) is computed only for buffers that are entirely right.
@@ -1098,6 +1098,54 @@ impl Bench {
         // change merged with it, and not yet measured after; tighten once RESULTS.md shows it.
         self.budget("W9 par / rayon", p / ray, Some(1.10), Some(2.5));
     }
+
+    /// W12: small float reductions (1e6 items, a few ns each), forked and auto: what the
+    /// grains cost (one partial each: about 4,000 of them here, see `Loop::reduce`), against
+    /// the sequential loop.
+    fn w12(&self) {
+        println!("W12 small reduction, sum of 1/(i+1) for i < 1e6, 2 workers");
+        let r = self.reps.max(5);
+        let n = black_box(1_000_000u64);
+        let (seq, a, s) = time(r, || {
+            let mut acc = 0.0f64;
+            for i in 0..n {
+                acc += 1.0 / (i as f64 + 1.0);
+            }
+            acc
+        });
+        let shown = format!("{s:.6e}");
+        self.row("sequential", seq, &a, &shown, &shown);
+        let (forked, a, v) = time(r, || {
+            let mut acc = 0.0f64;
+            par!(workers = 2, if = true, reduce(+: acc), for i in 0..n { acc += 1.0 / (i as f64 + 1.0); });
+            acc
+        });
+        self.row(
+            "par reduce, forked (if = true)",
+            forked,
+            &a,
+            &format!("{v:.6e}"),
+            &shown,
+        );
+        let (auto, a, v) = time(r, || {
+            let mut acc = 0.0f64;
+            par!(workers = 2, reduce(+: acc), for i in 0..n { acc += 1.0 / (i as f64 + 1.0); });
+            acc
+        });
+        self.row("par reduce, auto", auto, &a, &format!("{v:.6e}"), &shown);
+        self.budget(
+            "W12 par forked / sequential",
+            forked / seq,
+            None,
+            Some(20.0),
+        );
+        self.budget(
+            "W12 par auto / sequential",
+            auto / seq,
+            Some(1.5),
+            Some(20.0),
+        );
+    }
 }
 
 #[cfg(not(unix))]
@@ -1158,7 +1206,7 @@ fn main() {
         b.floors();
     }
     type Workload = (&'static str, fn(&Bench));
-    let workloads: [Workload; 11] = [
+    let workloads: [Workload; 12] = [
         ("W1", Bench::w1),
         ("W2", Bench::w2),
         ("W3", Bench::w3),
@@ -1170,6 +1218,7 @@ fn main() {
         ("W9", Bench::w9),
         ("W10", Bench::w10),
         ("W11", Bench::w11),
+        ("W12", Bench::w12),
     ];
     for (name, run) in workloads {
         if b.wants(name) {

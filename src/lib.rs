@@ -169,8 +169,8 @@ pub use par_runtime::*;
 /// ```
 ///
 /// **Combining order.** The items are cut into *grains* of consecutive items whose bounds
-/// depend only on the input's length (about 1024 grains; 64 items each for a `stream`), never
-/// on the worker count, the schedule or timing. Each grain folds its items left to right into
+/// depend only on the input's length (about 4096 grains for a large input; 64 items each for
+/// a `stream`), never on the worker count, the schedule or timing. Each grain folds its items left to right into
 /// a private copy starting from the operator's identity; the parent combines the grains'
 /// partials left to right in item order, then combines the result into the variable's value
 /// from before the loop: `x = x0 + ((g0 + g1) + g2 + ...)`, where `g0 = ((0 + i0) + i1) + ...`.

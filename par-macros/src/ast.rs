@@ -8,7 +8,7 @@ use syn::{Expr, Ident, Pat, Path, Token};
 use crate::ctxt::Ctxt;
 
 /// The valid clauses, in the order the error message lists them.
-pub const CLAUSES: &str = "`workers`, `schedule`, `timeout`, `progress`, `report`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
+pub const CLAUSES: &str = "`workers`, `schedule`, `timeout`, `progress`, `report`, `if`, `retries`, `retry_panics`, `cancel`, `memory_limit`, `threads_per_worker`, `proc_bind`, `find`, `keep_going`, `unordered`, `ordered`, `try`, `stream`, `reduce`, `private`, `collapse`, `crate`";
 
 pub struct ParLoop {
     /// The path of the `par` crate: `$crate` from the facade, or the `crate = ...` clause.
@@ -41,6 +41,9 @@ pub struct Clauses {
     pub memory_limit: Option<Expr>,
     /// `threads_per_worker = n`: thread pools' sizes in each worker (`Loop::threads_per_worker`).
     pub threads_per_worker: Option<Expr>,
+    /// `proc_bind = close | spread | false`: OpenMP's binding of workers to places
+    /// (`Loop::proc_bind`).
+    pub proc_bind: Option<(Span, ProcBind)>,
     /// `find`: the body is a predicate; the loop's value is `Option<usize>`, the index of an
     /// item for which it held, and the first hit stops the search.
     pub find: Option<Span>,
@@ -67,6 +70,13 @@ pub enum Schedule {
     Auto,
     /// `schedule = runtime`: from `PAR_SCHEDULE` (`Loop::schedule_from_env`).
     Runtime,
+}
+
+/// A `proc_bind` policy: the variant of `par::ProcBind` it names.
+pub enum ProcBind {
+    Close,
+    Spread,
+    False,
 }
 
 pub struct Reduction {
@@ -154,6 +164,38 @@ fn parse_loop(cx: &Ctxt, input: ParseStream) -> syn::Result<Option<ParLoop>> {
         body,
         ranks,
     }))
+}
+
+/// `close`, `spread` or `false` (OpenMP's `proc_bind` clause, and `false` as in
+/// `OMP_PROC_BIND=false`, to leave a loop unbound whatever `PAR_PROC_BIND` says).
+fn parse_proc_bind(input: ParseStream) -> syn::Result<ProcBind> {
+    if input.peek(syn::LitBool) {
+        let b: syn::LitBool = input.parse()?;
+        if !b.value {
+            return Ok(ProcBind::False);
+        }
+        return Err(syn::Error::new_spanned(
+            b,
+            "`proc_bind = true` names no policy; write `proc_bind = close` (workers on neighbouring places) or `proc_bind = spread` (spread over the places)",
+        ));
+    }
+    let value: Expr = input.parse()?;
+    if let Expr::Path(p) = &value
+        && let Some(id) = p.path.get_ident()
+    {
+        match id.to_string().as_str() {
+            "close" => return Ok(ProcBind::Close),
+            "spread" => return Ok(ProcBind::Spread),
+            _ => {}
+        }
+    }
+    Err(syn::Error::new_spanned(
+        &value,
+        format!(
+            "unknown `proc_bind` policy `{}`; expected `close`, `spread` or `false`",
+            quote::ToTokens::to_token_stream(&value)
+        ),
+    ))
 }
 
 fn skip_to_comma(input: ParseStream) {
@@ -261,6 +303,11 @@ fn parse_clause(
                 span,
                 "threads_per_worker",
             )
+        }
+        "proc_bind" => {
+            input.parse::<Token![=]>()?;
+            let policy = parse_proc_bind(input)?;
+            set(&mut c.proc_bind, (span, policy), span, "proc_bind")
         }
         "unordered" => set(&mut c.unordered, span, span, "unordered"),
         "ordered" => set(&mut c.ordered, span, span, "ordered"),

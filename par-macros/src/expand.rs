@@ -168,6 +168,14 @@ fn options(l: &ParLoop) -> TokenStream {
     if let Some(n) = &c.threads_per_worker {
         opts = quote!(#opts.threads_per_worker(#n));
     }
+    if let Some((span, policy)) = &c.proc_bind {
+        let variant = match policy {
+            crate::ast::ProcBind::Close => quote::format_ident!("Close", span = *span),
+            crate::ast::ProcBind::Spread => quote::format_ident!("Spread", span = *span),
+            crate::ast::ProcBind::False => quote::format_ident!("False", span = *span),
+        };
+        opts = quote!(#opts.proc_bind(#krate::ProcBind::#variant));
+    }
     opts
 }
 

@@ -102,6 +102,7 @@ fn plain(l: &ParLoop) -> bool {
         cancel,
         memory_limit,
         threads_per_worker,
+        proc_bind,
         find,
         keep_going,
         unordered,
@@ -121,6 +122,8 @@ fn plain(l: &ParLoop) -> bool {
         && cancel.is_none()
         && memory_limit.is_none()
         && threads_per_worker.is_none()
+        // Ranks are placed by `mpirun`; binding names local workers, which keep it.
+        && proc_bind.is_none()
         && find.is_none()
         && keep_going.is_none()
         && unordered.is_none()

@@ -29,7 +29,9 @@
 //!   parent), `Child` (kill, reap, the death its end stands for, kill-and-reap on drop),
 //!   `report` (the child's epilogue and its panic report), `wait` (many children at once),
 //!   `limits` (a child's memory limit and thread-count environment, set right after the fork,
-//!   and the names of the deaths they explain: a memory limit, the kernel's OOM killer).
+//!   and the names of the deaths they explain: a memory limit, the kernel's OOM killer),
+//!   `place` (where a child runs: [`ProcBind`] over `PAR_PLACES`, the CPU masks children pin
+//!   themselves to).
 //! - `wire/`: frames (`wire`) and the serde codec (`wire::codec`).
 //! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`;
 //! - `sys/`: every system call and every `unsafe` block.
@@ -52,6 +54,7 @@ mod trace;
 mod wire;
 
 pub use cancel::Cancel;
+pub use child::place::ProcBind;
 pub use error::{Death, Error, Result};
 pub use jobs::background::{Background, BackgroundQueue, background};
 pub use jobs::channel::{Channel, Exchange, start};

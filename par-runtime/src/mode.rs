@@ -59,7 +59,9 @@ pub(crate) fn captures_panics() -> bool {
 }
 
 /// The number of worker processes a loop without a `workers` option gets here and now:
-/// `PAR_WORKERS`, else the number of cores; 1 when loops run inline (inside a worker, inside
+/// `PAR_WORKERS`, else the number of CPUs this process may use (on Linux the size of its
+/// `sched_getaffinity` set, as `taskset` or a cgroup cpuset leaves it, and no more than a
+/// cgroup CPU quota allows: `taskset -c 0` gives 1, `taskset -c 0,1` 2); 1 when loops run inline (inside a worker, inside
 /// [`sequential`], on a non-Unix target). A loop with a clause only a process gives (a
 /// `timeout`, say) still forks one worker where this says 1 because of the cores or of being
 /// in a worker; see [`Loop`](crate::Loop)'s "Workers and sequential mode".
@@ -155,7 +157,10 @@ pub(crate) fn warn_ignored(
     }
 }
 
-/// The cores this process may use (at least 1).
+/// The cores this process may use (at least 1). std's `available_parallelism` counts, on
+/// Linux, the CPUs of the process's affinity mask (`sched_getaffinity`: `taskset`, cpusets)
+/// and caps that by a cgroup v1 or v2 CPU quota (`cpu.max`, where sysfs shows it);
+/// tests/placement.rs checks the affinity half under `taskset`.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -232,8 +232,26 @@ impl<Id, F> Reduce<Id, F> {
     }
 }
 
-/// Grains per indexed reduction: enough to spread over many workers, few enough to be cheap.
-const GRAINS: usize = 1024;
+/// Grains per indexed reduction, at most: 16 for each of 256 workers, so that many workers
+/// balance (a worker's last grain is a small part of its share). 16,384 was measured too:
+/// W10's `[u64; 256]` histogram then sent 32 MiB of partials and took about 2x as long.
+const GRAINS: usize = 4096;
+/// An input's grains hold at least [`MIN_GRAIN`] items, unless that leaves fewer than this
+/// many grains: a partial costs an encode, a decode and a combine, which a grain of a few cheap
+/// items would not repay.
+const FEW_GRAINS: usize = 1024;
+/// See [`FEW_GRAINS`].
+const MIN_GRAIN: usize = 16;
+
+/// Items per grain of an indexed reduction of `n` items: fixed by `n` alone (never by the
+/// worker count, the schedule or timing), so that a float reduction gives the same bits for
+/// any worker count. `n <= 1024`: one item each; up to 16,384 items: about 1024 grains (of at
+/// most 16 items); then grains of 16 items up to 65,536 items; above, about 4096 grains.
+fn indexed_grain(n: usize) -> usize {
+    n.div_ceil(GRAINS)
+        .max(n.div_ceil(FEW_GRAINS).min(MIN_GRAIN))
+        .max(1)
+}
 /// Items per grain of a streamed reduction (unless `dynamic(k)` says otherwise).
 const STREAM_GRAIN: usize = 64;
 
@@ -242,7 +260,7 @@ impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(A, I) -> std::result::Resu
 {
     type Value = A;
     fn grain(&self, len: Option<usize>) -> usize {
-        len.map_or(STREAM_GRAIN, |n| n.div_ceil(GRAINS).max(1))
+        len.map_or(STREAM_GRAIN, indexed_grain)
     }
     fn run<It: Iterator<Item = I>, Em: Emit<A>>(
         &self,
@@ -441,5 +459,36 @@ impl<V: Transfer> Emit<V> for Inline<V> {
         };
         self.values.push(value);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indexed_grain;
+
+    /// The grouping the docs describe: 2,048 to 4,096 grains for large inputs (8 to 16 each
+    /// for 256 workers), at least 16 items a grain unless that leaves fewer than 1024 grains.
+    #[test]
+    fn grains_scale_with_the_input_alone() {
+        let grains = |n: usize| n.div_ceil(indexed_grain(n));
+        for (n, grain) in [
+            (0, 1),
+            (1, 1),
+            (1024, 1),
+            (1025, 2),
+            (16_384, 16),
+            (65_536, 16),
+            (100_000, 25),
+            (1_000_000, 245),
+            (100_000_000, 24_415),
+        ] {
+            assert_eq!(indexed_grain(n), grain, "n = {n}");
+        }
+        for n in [70_000, 1_000_000, 10_000_000, 100_000_000, usize::MAX / 2] {
+            assert!((2_048..=4_096).contains(&grains(n)), "{n}: {}", grains(n));
+        }
+        for n in [2_000, 10_000, 16_384] {
+            assert!((512..=1024).contains(&grains(n)), "{n}: {}", grains(n));
+        }
     }
 }

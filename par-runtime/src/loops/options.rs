@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::child::place::ProcBind;
 
 use crate::loops::sched::Schedule;
 
@@ -103,6 +104,7 @@ pub struct Loop {
     pub(crate) threads_per_worker: Option<usize>,
     pub(crate) report: bool,
     pub(crate) progress_label: Option<String>,
+    pub(crate) proc_bind: Option<ProcBind>,
 }
 
 impl Loop {
@@ -475,6 +477,31 @@ impl Loop {
     /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
         self.cancel = Some(handle.clone());
+        self
+    }
+
+    /// Binds each worker to a place (a CPU, a core, a socket: `PAR_PLACES`) with OpenMP's
+    /// `proc_bind` policies, [`ProcBind::Close`] or [`ProcBind::Spread`];
+    /// [`ProcBind::False`] leaves the workers unbound. Without it, `PAR_PROC_BIND` decides
+    /// (`false`, `true`, `close` or `spread`; `close` when only `PAR_PLACES` is set), and
+    /// without that the workers are not bound. Workers pin themselves with
+    /// `sched_setaffinity` right after the fork, inside the CPUs this process is allowed
+    /// (`taskset`, cgroup cpusets); a replacement worker gets its slot's place. Binding does
+    /// not make a loop fork: an inline run ignores it (see [`ProcBind`]).
+    ///
+    /// ```
+    /// use par::ProcBind;
+    /// // Each worker reports the CPUs it may run on; bound `close` over `PAR_PLACES=threads`
+    /// // on two CPUs, worker 0 says `0` and worker 1 says `1`.
+    /// let cpus = par::Loop::new().workers(2).proc_bind(ProcBind::Close).collect(0..2u8, |_| {
+    ///     std::fs::read_to_string("/proc/self/status")
+    ///         .ok()
+    ///         .and_then(|s| s.lines().find(|l| l.starts_with("Cpus_allowed_list:")).map(str::to_string))
+    /// });
+    /// assert_eq!(cpus.len(), 2);
+    /// ```
+    pub fn proc_bind(mut self, bind: ProcBind) -> Self {
+        self.proc_bind = Some(bind);
         self
     }
 

@@ -128,9 +128,10 @@ impl Loop {
 
     /// A reduction: every *grain* of consecutive items starts from `identity()` and is folded
     /// with `fold`, then the grains' partials are combined with `combine` **in iteration order**.
-    /// The grains depend only on the input's length (about 1024 of them; a stream's hold 64
-    /// items each), never on the worker count, the schedule or timing, so a
-    /// float sum is bit-identical for any number of workers, including sequential mode.
+    /// The grains depend only on the input's length (about 4096 of them for a large input, see
+    /// the README's "Reduction order"; a stream's hold 64 items each), never on the worker
+    /// count, the schedule or timing, so a float sum is bit-identical for any number of
+    /// workers, including sequential mode.
     ///
     /// ```
     /// let sum = |w| par::Loop::new().workers(w)

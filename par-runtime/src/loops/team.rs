@@ -182,6 +182,8 @@ pub(crate) struct Team<V> {
     max_items: Option<usize>,
     /// The workers' memory limit and environment (`Loop::memory_limit`, threads per worker).
     limits: Limits,
+    /// Each worker slot's CPU mask (`Loop::proc_bind`, `PAR_PROC_BIND`); `None`: unbound.
+    placement: Option<child::place::Placement>,
     /// `ordered`: how far ahead of its caller the loop may run.
     window: Option<Window>,
     /// What the loop's report counts (report.rs).
@@ -318,6 +320,7 @@ impl<V: Transfer> Team<V> {
             limits: Limits::new(workers)
                 .memory(opts.memory_limit)
                 .threads(opts.threads_per_worker),
+            placement: child::place::Placement::for_workers(opts.proc_bind, workers),
             window: None,
             rec: Recorder::new(loop_report::take_pending(), workers),
             watch: watch::Watchdog::default(),
@@ -368,9 +371,15 @@ impl<V: Transfer> Team<V> {
         self.spawned += 1;
         let spill = self.spill.as_ref().zip(spill_from);
         let keep: Vec<_> = spill.iter().map(|(f, _)| f.raw()).collect();
+        let pin = self.placement.as_ref().and_then(|p| p.mask(w));
         let forked_at = Instant::now();
         let (child, ends) = child::spawn_keeping(pipes, &keep, |ends| match &ends.cmd {
             Some(cmd) => {
+                if let Some(mask) = &pin {
+                    // Fails only if the mask lost every CPU since the parent read the allowed
+                    // set (a cpuset changed): the worker then runs unbound, its values the same.
+                    let _ = sys::pin(mask);
+                }
                 let fds = Fds {
                     cmd: cmd.as_fd(),
                     res: ends.res.as_fd(),

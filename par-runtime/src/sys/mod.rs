@@ -11,6 +11,7 @@
 use std::io;
 use std::sync::atomic::AtomicU64;
 
+mod affinity;
 #[cfg(any(not(unix), par_fallback_sys))]
 mod fallback;
 pub(crate) mod memfd;
@@ -18,6 +19,7 @@ pub(crate) mod memfd;
 mod unix;
 mod vm;
 
+pub(crate) use affinity::{CpuMask, Group, allowed_cpus, pin, topology_list};
 #[cfg(any(not(unix), par_fallback_sys))]
 pub(crate) use fallback::*;
 #[cfg(all(unix, not(par_fallback_sys)))]
