@@ -1064,6 +1064,7 @@ pub mod ops {
     }
 
     /// A reduction with an operator's trait: `T` the variable, `P` the body's copy.
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
     pub struct ByOp<T, P, O>(PhantomData<fn() -> (T, P, O)>);
 
     impl<T: Operand<Private = P>, P, O: OpFor<T>> ByOp<T, P, O> {
@@ -1108,6 +1109,7 @@ pub mod ops {
     /// `min` / `max` of an `Ord` type compared as a whole: each grain starts from the variable's
     /// value from before the loop (there is no identity; see the module's docs for why that is
     /// right for `min` and `max`).
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
     pub struct ByOrd<T, O>(PhantomData<fn() -> (T, O)>);
 
     impl<T: Ord + Clone + Serialize + DeserializeOwned, O: OrdOp> ByOrd<T, O> {
@@ -1137,8 +1139,11 @@ pub mod ops {
     }
 
     /// `min` / `max` of a `Vec` of an `Ord` type, element by element (its length must stay).
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
     pub struct EachOrdVec<E, O>(PhantomData<fn() -> (E, O)>);
 
+    // The body's copy is a `Vec` / `Box<[E; N]>`: each method takes it as generated code has it.
+    #[allow(clippy::ptr_arg, clippy::borrowed_box)]
     impl<E: Ord + Clone + Serialize + DeserializeOwned, O: OrdOp> EachOrdVec<E, O> {
         pub fn start(&self, like: &Vec<E>) -> Plain<Vec<E>> {
             Plain(like.clone())
@@ -1171,8 +1176,11 @@ pub mod ops {
 
     /// `min` / `max` of an array of an `Ord` type, element by element: boxed in the body (see
     /// [`Operand::Private`]), a sequence on the wire (serde stops at 32 for arrays).
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
     pub struct EachOrdArray<E, const N: usize, O>(PhantomData<fn() -> (E, O)>);
 
+    // The body's copy is a `Vec` / `Box<[E; N]>`: each method takes it as generated code has it.
+    #[allow(clippy::ptr_arg, clippy::borrowed_box)]
     impl<E: Ord + Clone + Serialize + DeserializeOwned, const N: usize, O: OrdOp>
         EachOrdArray<E, N, O>
     {
@@ -1207,6 +1215,7 @@ pub mod ops {
 
     /// A reduction that does not compile (refused by generated code, with its message): its
     /// methods only type-check, so that the refusal is the one error.
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
     pub struct Unsupported<T, O>(PhantomData<fn() -> (T, O)>);
 
     impl<T, O> Unsupported<T, O> {
