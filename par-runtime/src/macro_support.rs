@@ -325,7 +325,7 @@ impl BodyError {
 /// a `Vec`'s identity has the variable's length), and a combiner. Numbers, `bool`, arrays
 /// `[T; N]` of any `N` and `Vec<T>` (element by element) implement the ones that fit them;
 /// `min` and `max` also take tuples, `Option`, `String`, `char` and `bool`,
-/// compared as a whole with `Ord`, and, through [`Pick`], any other `Ord` type that travels.
+/// compared as a whole with `Ord`, and, through [`Pick`](ops::Pick), any other `Ord` type that travels.
 ///
 /// `min` and `max` on such a type have no identity (there is no largest tuple or
 /// `String`), and OpenMP has none either. Each grain starts from the variable's value from
