@@ -146,11 +146,15 @@ pub use par_runtime::*;
 /// The operators also reduce arrays `[T; N]` of any length and `Vec<T>`, element by element
 /// (OpenMP's `reduction(+: hist[:256])`): a `Vec`'s grains start from a `Vec` of the variable's
 /// length, and a body that changes that length fails at its item (never a silent truncation).
-/// `min` and `max` also take tuples, `Option`, `String`, `char` and `bool`, compared as a whole
-/// (`min` on `(key, index)` is `min_by_key`): such types have no identity, so each grain starts
-/// from the variable's value from before the loop, which is right because `min` and `max` are
-/// idempotent (combining that value again changes nothing). Any other type is a compile error
-/// that says to name a combining `fn` instead. In the body an array's private copy is a
+/// `min` and `max` also take any `Ord + Clone` type that travels (`Serialize + Deserialize`):
+/// tuples, `Option`, `String`, `char`, `bool`, a struct deriving `Ord`, compared as a whole
+/// (`min` on `(key, index)` is `min_by_key`), and `Vec`s and arrays of them element by element.
+/// Such types have no identity, so each grain starts from the variable's value from before the
+/// loop, which is right because `min` and `max` are idempotent (combining that value again
+/// changes nothing). Floats are not `Ord` and keep their rule (`f64::max`, which ignores NaN).
+/// A `Vec` or array of `Vec`s or arrays of a user type is refused (its inner level would be
+/// compared as a whole, its outer one element by element). Any other type is one compile error
+/// that names the clause and says to name a combining `fn` instead. In the body an array's private copy is a
 /// `Box<[T; N]>` (indexing and the array's methods work on it as on the array): each item then
 /// moves a pointer through the body, not the whole array.
 ///

@@ -93,6 +93,13 @@ pub fn prepare(cx: &Ctxt, l: &mut ParLoop) -> Option<Collapse> {
             );
             return None;
         }
+        if let Some(changes) = changes_state(range) {
+            cx.error_spanned_by(
+                &changes,
+                "the range of a loop merged by `collapse` changes state; `collapse` evaluates each inner range once, before the nest, where the sequential nest evaluates it once per outer iteration, so a range that assigns or borrows `&mut` would give a different nest: compute it before the `par!` loop (`let m = ...;` then `for j in 0..m`)",
+            );
+            return None;
+        }
         pats.push((*inner.pat).clone());
         iters.push((*inner.expr).clone());
         body = inner.body.clone();
@@ -111,6 +118,49 @@ pub fn prepare(cx: &Ctxt, l: &mut ParLoop) -> Option<Collapse> {
     let len = Ident::new("__par_collapsed_len", Span::call_site());
     l.iter = syn::parse_quote!(0..#len);
     Some(Collapse { iters, pats })
+}
+
+/// The first part of an inner range that changes state as it is evaluated: an assignment, a
+/// compound assignment or a `&mut` borrow (not in a closure, which the range may only define).
+/// A call of a `&mut self` method is caught by the compiler instead: `lower` evaluates inner
+/// ranges in a closure that must be `Fn`.
+fn changes_state(range: &Expr) -> Option<TokenStream> {
+    #[derive(Default)]
+    struct Finder(Option<TokenStream>);
+    impl Visit<'_> for Finder {
+        fn visit_expr(&mut self, e: &Expr) {
+            if self.0.is_some() {
+                return;
+            }
+            use syn::BinOp::*;
+            match e {
+                Expr::Assign(_) => self.0 = Some(quote!(#e)),
+                Expr::Binary(b)
+                    if matches!(
+                        b.op,
+                        AddAssign(_)
+                            | SubAssign(_)
+                            | MulAssign(_)
+                            | DivAssign(_)
+                            | RemAssign(_)
+                            | BitXorAssign(_)
+                            | BitAndAssign(_)
+                            | BitOrAssign(_)
+                            | ShlAssign(_)
+                            | ShrAssign(_)
+                    ) =>
+                {
+                    self.0 = Some(quote!(#e))
+                }
+                Expr::Reference(r) if r.mutability.is_some() => self.0 = Some(quote!(#e)),
+                Expr::Closure(_) => {}
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+    }
+    let mut f = Finder::default();
+    f.visit_expr(range);
+    f.0
 }
 
 /// The names a pattern binds.
@@ -156,8 +206,17 @@ pub fn lower(c: Collapse, l: &mut ParLoop) -> TokenStream {
         .map(|i| format_ident!("__par_collapsed_stride{}", i))
         .collect();
     let iters = &c.iters;
-    let defs = iters.iter().zip(&dims).map(|(iter, d)| {
-        quote_spanned!(iter.span()=> let #d = ::core::iter::IntoIterator::into_iter(#iter);)
+    // Inner ranges are evaluated in a closure that must be `Fn`: one that changes what it
+    // captures (a `&mut self` method on an outer value) is a compile error naming the change.
+    let defs = iters.iter().zip(&dims).enumerate().map(|(i, (iter, d))| {
+        if i == 0 {
+            quote_spanned!(iter.span()=> let #d = ::core::iter::IntoIterator::into_iter(#iter);)
+        } else {
+            quote_spanned!(iter.span()=> let #d = ::core::iter::IntoIterator::into_iter({
+                fn __par_unchanging<R>(f: impl ::core::ops::Fn() -> R) -> R { f() }
+                __par_unchanging(|| #iter)
+            });)
+        }
     });
     let len_defs = dims.iter().zip(&lens).map(|(d, n)| {
         quote!(

@@ -2,7 +2,7 @@
 //! Every emitted path is absolute, rooted at the `par` crate's path (`$crate` or `crate = ...`).
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Op, ParLoop, Reduction, Schedule};
@@ -206,37 +206,21 @@ pub fn source_of(krate: &TokenStream, iter: &syn::Expr) -> TokenStream {
     })
 }
 
-/// The `ops` trait of an operator (`None` for a `fn` path).
-fn op_trait(op: &Op) -> Option<TokenStream> {
+/// The `ops` marker type of an operator (`None` for a `fn` path).
+fn op_marker(op: &Op) -> Option<TokenStream> {
     Some(match op {
-        Op::Add | Op::Sub => quote!(Sum),
-        Op::Mul => quote!(Product),
-        Op::Min => quote!(Min),
-        Op::Max => quote!(Max),
-        Op::BitAnd => quote!(BitAnd),
-        Op::BitOr => quote!(BitOr),
-        Op::BitXor => quote!(BitXor),
-        Op::And => quote!(And),
-        Op::Or => quote!(Or),
+        // OpenMP: a `-` reduction's partials are combined by adding them.
+        Op::Add | Op::Sub => quote!(SumOp),
+        Op::Mul => quote!(ProductOp),
+        Op::Min => quote!(MinOp),
+        Op::Max => quote!(MaxOp),
+        Op::BitAnd => quote!(BitAndOp),
+        Op::BitOr => quote!(BitOrOp),
+        Op::BitXor => quote!(BitXorOp),
+        Op::And => quote!(AndOp),
+        Op::Or => quote!(OrOp),
         Op::Fn(_) => return None,
     })
-}
-
-/// A grain's starting value: the operator's identity, never the variable's value (that is
-/// combined once, after the loop), except for `min` and `max` on types compared as a whole,
-/// which have none (see `ops`). A `fn` path's identity is the one the clause names
-/// (`reduce(f = IDENTITY: v)`, typed like `v`) or else `Default::default()`. An operator's
-/// private copy travels in an `ops::Wire` (arrays of any length, `Vec`s in bulk).
-fn identity(krate: &TokenStream, r: &Reduction) -> TokenStream {
-    let var = &r.var;
-    if let Some(e) = &r.identity {
-        return quote_spanned!(e.span()=> #krate::__private::ops::typed_like(&#var, #e));
-    }
-    match op_trait(&r.op) {
-        Some(t) => quote_spanned!(var.span()=>
-            #krate::__private::ops::wire_like(&#var, <_ as #krate::__private::ops::#t>::identity(&#var))),
-        None => quote_spanned!(var.span()=> #krate::__private::ops::fn_identity(&#var)),
-    }
 }
 
 /// How the clause writes an operator (for messages).
@@ -256,21 +240,99 @@ fn symbol(op: &Op) -> &'static str {
     }
 }
 
-/// Combines two values of a reduction variable (unwrapped).
-fn combine(krate: &TokenStream, r: &Reduction, a: TokenStream, b: TokenStream) -> TokenStream {
-    match (&r.op, op_trait(&r.op)) {
-        // OpenMP: a `-` reduction's partials are combined by adding them (`ops::Sum`).
-        (_, Some(t)) => {
-            quote_spanned!(r.var.span()=> #krate::__private::ops::#t::combine(#a, #b))
+/// The types an operator takes, for the message on a type it does not.
+fn takes(op: &Op) -> &'static str {
+    match op {
+        Op::Add | Op::Sub => {
+            "`+` and `-` take numbers, and arrays `[T; N]` and `Vec<T>` of numbers, element by element"
         }
-        (Op::Fn(path), None) => quote!(#path(#a, #b)),
-        (_, None) => unreachable!("only a fn path has no ops trait"),
+        Op::Mul => {
+            "`*` takes numbers, and arrays `[T; N]` and `Vec<T>` of numbers, element by element"
+        }
+        Op::Min | Op::Max => {
+            "`min` and `max` take numbers (floats ignore NaN), and any type that is `Ord + Clone` and travels (`serde::Serialize + serde::Deserialize`), compared as a whole: `char`, `String`, tuples, `Option`s, a struct deriving them; and arrays `[T; N]` and `Vec<T>` of them, element by element (a `Vec` or array of `Vec`s or arrays only down to numbers and std types)"
+        }
+        Op::BitAnd | Op::BitOr | Op::BitXor => {
+            "`&`, `|` and `^` take integers and `bool`, and arrays `[T; N]` and `Vec<T>` of them, element by element"
+        }
+        Op::And | Op::Or => {
+            "`&&` and `||` take `bool`, and arrays `[bool; N]` and `Vec<bool>`, element by element"
+        }
+        Op::Fn(_) => "",
     }
+}
+
+/// The reducer of an operator's reduction: `ops::Pick` on the variable's type picks it by
+/// autoref specialisation (see `ops`), and the last choice, a local trait whose method is
+/// bounded by a local marker trait, refuses the type with one error that names the clause as
+/// the user wrote it (no `__private` path, no list of the runtime's impls).
+fn reducer(krate: &TokenStream, r: &Reduction, marker: &TokenStream) -> TokenStream {
+    let var = &r.var;
+    let ops = quote!(#krate::__private::ops);
+    let clause = format!("`reduce({}: {var})`", symbol(&r.op));
+    let message = format!("{clause} cannot reduce a `{{Self}}`");
+    let label = format!("`{var}` is a `{{Self}}`");
+    let note = takes(&r.op);
+    let other = format!(
+        "for another type, name a function that combines two values: `reduce(f: {var})` with `fn f(a: T, b: T) -> T` (and `reduce(f = IDENTITY: {var})` where `T` has no `Default`)"
+    );
+    // `min` / `max`: a `Vec` or array of `Vec`s or arrays of a type compared as a whole is
+    // refused (one level: element by element, the next: as a whole, a silent difference).
+    let nested = if matches!(r.op, Op::Min | Op::Max) {
+        quote_spanned!(var.span()=>
+            #[allow(dead_code)]
+            trait PickNested<T, O> {
+                fn __par_reducer(&self) -> #ops::Unsupported<T, O>
+                where
+                    T: Reduce,
+                {
+                    #ops::Unsupported::new()
+                }
+            }
+            impl<U, O> PickNested<::std::vec::Vec<::std::vec::Vec<U>>, O>
+                for &&&#ops::Pick<::std::vec::Vec<::std::vec::Vec<U>>, O> {}
+            impl<U, const M: usize, O> PickNested<::std::vec::Vec<[U; M]>, O>
+                for &&&#ops::Pick<::std::vec::Vec<[U; M]>, O> {}
+            impl<U, const N: usize, O> PickNested<[::std::vec::Vec<U>; N], O>
+                for &&&#ops::Pick<[::std::vec::Vec<U>; N], O> {}
+            impl<U, const M: usize, const N: usize, O> PickNested<[[U; M]; N], O>
+                for &&&#ops::Pick<[[U; M]; N], O> {}
+        )
+    } else {
+        TokenStream::new()
+    };
+    quote_spanned!(var.span()=> {
+        #[allow(unused_imports)]
+        use #ops::{PickArray as _, PickEachOrd as _, PickOp as _, PickOrd as _};
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note, note = #other)]
+        #[allow(dead_code)]
+        trait Reduce {}
+        #[diagnostic::do_not_recommend]
+        impl Reduce for #ops::Never {}
+        #[allow(dead_code)]
+        trait PickNone<T, O> {
+            fn __par_reducer(&self) -> #ops::Unsupported<T, O>
+            where
+                T: Reduce,
+            {
+                #ops::Unsupported::new()
+            }
+        }
+        impl<T, O> PickNone<T, O> for #ops::Pick<T, O> {}
+        #nested
+        (&&&&&#ops::Pick::of(&#var, #ops::#marker)).__par_reducer()
+    })
+}
+
+/// The name of the reducer of the `i`-th reduction.
+fn reducer_name(i: usize) -> syn::Ident {
+    quote::format_ident!("__par_r{}", i)
 }
 
 /// `reduce(OP: var, ...)`: each grain folds into private copies that start from the operators'
 /// identities; the body mutates them under the variables' own names; the parent combines the
-/// partials in item order and then into the variables, as OpenMP does.
+/// partials in item order and then into the variables, as OpenMP does. An operator's reducer
+/// (see [`reducer`]) does each step; a `fn` path is called directly.
 fn reduce(
     l: &ParLoop,
     reductions: &[Reduction],
@@ -281,75 +343,118 @@ fn reduce(
     let (pat, body) = (&l.pat, &l.body);
     let result = quote!(::core::result::Result);
     let body_error = quote!(#krate::__private::BodyError);
-    let ids: Vec<_> = reductions.iter().map(|r| identity(krate, r)).collect();
     let idx: Vec<_> = (0..reductions.len()).map(syn::Index::from).collect();
-    let wire = quote!(#krate::__private::ops::Wire);
-    // An operator's copy travels wrapped: `.0` of the partial is the value.
-    let unwrapped = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
-        Some(_) => quote!(#e.into_public()),
-        None => e,
+    let reducers: Vec<_> = reductions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let marker = op_marker(&r.op)?;
+            let name = reducer_name(i);
+            let value = reducer(krate, r, &marker);
+            Some(quote!(let #name = #value;))
+        })
+        .collect();
+    // One step of reduction `i`: by its reducer, or for a `fn` path as given.
+    let step = |i: usize, method: TokenStream, args: TokenStream, plain: TokenStream| {
+        let r = &reductions[i];
+        match op_marker(&r.op) {
+            Some(_) => {
+                let name = reducer_name(i);
+                quote_spanned!(r.var.span()=> #name.#method(#args))
+            }
+            None => plain,
+        }
     };
-    let wrapped = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
-        Some(_) => quote!(#wire::from_public(#e)),
-        None => e,
-    };
-    // The body's binding and its way back: the private form (an array boxed, see `ops`).
-    let private = |r: &Reduction, e: TokenStream| match op_trait(&r.op) {
-        Some(_) => quote!(#wire(#e)),
-        None => e,
+    let ids: Vec<_> = reductions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let var = &r.var;
+            let plain = match &r.identity {
+                Some(e) => quote_spanned!(e.span()=> #krate::__private::ops::typed_like(&#var, #e)),
+                None => quote_spanned!(var.span()=> #krate::__private::ops::fn_identity(&#var)),
+            };
+            step(i, quote!(start), quote!(&#var), plain)
+        })
+        .collect();
+    let fn_call = |r: &Reduction, a: TokenStream, b: TokenStream| match &r.op {
+        Op::Fn(path) => quote!(#path(#a, #b)),
+        _ => TokenStream::new(),
     };
     let merged: Vec<_> = reductions
         .iter()
         .zip(&idx)
-        .map(|(r, i)| {
-            let a = unwrapped(r, quote!(__par_a.#i));
-            let b = unwrapped(r, quote!(__par_b.#i));
-            wrapped(r, combine(krate, r, a, b))
+        .enumerate()
+        .map(|(i, (r, x))| {
+            let (a, b) = (quote!(__par_a.#x), quote!(__par_b.#x));
+            step(
+                i,
+                quote!(merge),
+                quote!(#a, #b),
+                fn_call(r, a.clone(), b.clone()),
+            )
         })
         .collect();
     let finals: Vec<_> = reductions
         .iter()
         .zip(&idx)
-        .map(|(r, i)| {
+        .enumerate()
+        .map(|(i, (r, x))| {
             // Through a temporary: `v = v + p` in the user's crate would trip clippy's
             // `assign_op_pattern`, and `v += p` does not exist for `min`, `&&` or a fn path.
             let var = &r.var;
-            let p = unwrapped(r, quote!(__par_p.#i));
-            let merged = combine(krate, r, quote!(__par_old), p);
+            let (old, p) = (quote!(__par_old), quote!(__par_p.#x));
+            let merged = step(
+                i,
+                quote!(finish),
+                quote!(#old, #p),
+                fn_call(r, old.clone(), p.clone()),
+            );
             quote!({
                 let __par_old = #var;
                 #var = #merged;
             })
         })
         .collect();
-    // The private copies are bound by a `match` arm, not a `let`, and spanned on the user's
-    // variable: when the body calls a method on an ambiguous `{float}` copy, rustc's "specify a
-    // type for this binding" then labels the user's `reduce(+: s)` instead of suggesting `: f32`
-    // inside par's own macro. The grain's accumulator moves through the body by value: no copy
-    // and no placeholder per item.
+    // The private copies are bound by a `match` arm, not a `let`, spanned on the user's
+    // variable, and typed as the variable itself (the reducer's `open` names its type, no
+    // projection): when the body calls a method on an ambiguous `{float}` copy, rustc says
+    // "ambiguous numeric type" and labels the user's `reduce(+: s)` instead of suggesting
+    // `: f32` inside par's own macro. The grain's accumulator moves through the body by value:
+    // no copy and no placeholder per item.
+    let opened: Vec<_> = idx
+        .iter()
+        .enumerate()
+        .map(|(i, x)| step(i, quote!(open), quote!(__par_acc.#x), quote!(__par_acc.#x)))
+        .collect();
     let copies = reductions.iter().map(|r| {
         let v = &r.var;
-        private(r, quote_spanned!(v.span()=> mut #v))
+        quote_spanned!(v.span()=> mut #v)
     });
     let binds = quote!( #[allow(unused_mut)] ( #( #copies, )* ) );
     let back: Vec<_> = reductions
         .iter()
-        .map(|r| private(r, r.var.to_token_stream()))
+        .enumerate()
+        .map(|(i, r)| {
+            let v = &r.var;
+            step(i, quote!(close), quote!(#v), quote!(#v))
+        })
         .collect();
     let back = quote!( ( #( #back, )* ) );
     // A `Vec` reduction's length is checked after each item (a panic of that item, naming the
     // clause), so that its partials combine element by element, never truncated.
     let shapes: Vec<_> = reductions
         .iter()
-        .zip(&idx)
-        .filter(|(r, _)| op_trait(&r.op).is_some())
-        .map(|(r, i)| {
+        .enumerate()
+        .filter(|(_, r)| op_marker(&r.op).is_some())
+        .map(|(i, r)| {
             let v = &r.var;
-            let shape = quote::format_ident!("__par_shape_{}", v);
+            let name = reducer_name(i);
+            let shape = quote::format_ident!("__par_shape{}", i);
             let clause = format!("reduce({}: {})", symbol(&r.op), v);
             (
-                quote!(let #shape = __par_acc.#i.shape();),
-                quote!(#shape.check(&#v, #clause);),
+                quote!(let #shape = #name.shape(&#v);),
+                quote!(#name.check(#shape, &#v, #clause);),
             )
         })
         .collect();
@@ -359,6 +464,9 @@ fn reduce(
     let after = quote!( #( #after )* );
     let run = quote!(for #pat in ::core::iter::once(__par_item) #body);
     let combine = quote!(|__par_a, __par_b| ( #( #merged, )* ));
+    let open = quote!(( #( #opened, )* ));
+    let vars = reductions.iter().map(|r| &r.var);
+    let vars = quote!(( #( #vars, )* ));
     // `keep_going`: the reductions get the items that succeeded, and the loop's value is the
     // failures (`Vec<par::Error>`, in item order).
     let keep_going = l.clauses.keep_going.is_some();
@@ -387,17 +495,20 @@ fn reduce(
         quote!(__par_p)
     };
     if l.clauses.try_.is_some() {
-        quote!(
+        quote!({
+            #( #reducers )*
             match #opts.#try_method(
                 #src,
                 || ( #( #ids, )* ),
                 |__par_acc, __par_item| -> #result<_, ::std::string::String> {
-                    #before
-                    match __par_acc {
+                    match #open {
                         #binds => {
-                            let __par_r: #result<(), #body_error> = (|| { #run; #result::Ok(()) })();
+                            #before
+                            // The copies go into the closure and come back out of it by
+                            // value: a body that moves one (`best = best.max(x)`) compiles.
+                            let __par_r = (|| { #run; #result::<_, #body_error>::Ok(#vars) })();
                             match __par_r {
-                                #result::Ok(()) => {
+                                #result::Ok(#vars) => {
                                     #after
                                     #result::Ok(#back)
                                 }
@@ -414,16 +525,17 @@ fn reduce(
                 }
                 #result::Err(__par_e) => #result::Err(__par_e),
             }
-        )
+        })
     } else {
         quote!({
+            #( #reducers )*
             let #got = #opts.#method(
                 #src,
                 || ( #( #ids, )* ),
                 |__par_acc, __par_item| {
-                    #before
-                    match __par_acc {
+                    match #open {
                         #binds => {
+                            #before
                             #run
                             #after
                             #back

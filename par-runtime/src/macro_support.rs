@@ -325,7 +325,7 @@ impl BodyError {
 /// a `Vec`'s identity has the variable's length), and a combiner. Numbers, `bool`, arrays
 /// `[T; N]` of any `N` and `Vec<T>` (element by element) implement the ones that fit them;
 /// `min` and `max` also take tuples, `Option`, `String`, `char` and `bool`,
-/// compared as a whole with `Ord`.
+/// compared as a whole with `Ord`, and, through [`Pick`](ops::Pick), any other `Ord` type that travels.
 ///
 /// `min` and `max` on such a type have no identity (there is no largest tuple or
 /// `String`), and OpenMP has none either. Each grain starts from the variable's value from
@@ -915,6 +915,333 @@ pub mod ops {
     /// The identity named in `reduce(f = IDENTITY: v)`, typed like the variable.
     pub fn typed_like<T>(_: &T, identity: T) -> T {
         identity
+    }
+
+    // How `par!` reduces a `reduce(OP: v)` variable, picked by autoref specialisation on its
+    // type (generated code calls `(&&&&&Pick::of(&v, OP)).__par_reducer()`), from the most
+    // specific to the least:
+    //
+    // - 5 refs, [`PickArray`]: an array whose elements have the operator (`[u64; 256]`);
+    // - 4 refs, [`PickOp`]: a type with the operator (numbers, floats, `Vec`s, and for `min`
+    //   and `max` the std `Ord` types of the operator's impls): [`ByOp`];
+    // - 3 refs, in generated code, `min` and `max` only: a `Vec` or array of `Vec`s or arrays
+    //   of a type par compares as a whole: refused (the inner values would be compared as a
+    //   whole, the outer ones element by element: a body that works element by element would
+    //   get a different answer);
+    // - 2 refs, [`PickEachOrd`], `min` and `max` only: a `Vec` or array of any other `Ord` type,
+    //   element by element, as for numbers: [`EachOrdVec`], [`EachOrdArray`];
+    // - 1 ref, [`PickOrd`], `min` and `max` only: any other `Ord + Clone` type that travels,
+    //   compared as a whole (a struct deriving `Ord`): [`ByOrd`];
+    // - the value itself, in generated code: refused, with a message naming the clause.
+    //
+    // Every reducer has the same methods, each type spelled out (no projection on the variable's
+    // type in what the body binds): for a variable declared `let mut m = 0.0;` the body's copy
+    // is the same `{float}`, and rustc's message on a method called on it is its own
+    // ("ambiguous numeric type"). Floats never take the `Ord` paths: they are not `Ord`.
+
+    /// The variable's type `T` and the operator `O`, for the pick.
+    pub struct Pick<T, O>(PhantomData<fn() -> (T, O)>);
+
+    impl<T, O> Pick<T, O> {
+        #[inline(always)]
+        pub fn of(_: &T, _: O) -> Self {
+            Pick(PhantomData)
+        }
+    }
+
+    /// An operator as a type, for the pick: its identity and combiner on `T`.
+    pub trait OpFor<T> {
+        fn identity(like: &T) -> T;
+        fn combine(a: T, b: T) -> T;
+    }
+
+    /// An operator that `Ord` types have (`min`, `max`).
+    pub trait OrdOp {
+        fn pick<T: Ord>(a: T, b: T) -> T;
+    }
+
+    macro_rules! op_marker {
+        ($($marker:ident: $tr:ident),* $(,)?) => {$(
+            #[derive(Clone, Copy)]
+            pub struct $marker;
+            impl<T: $tr> OpFor<T> for $marker {
+                #[inline(always)]
+                fn identity(like: &T) -> T {
+                    <T as $tr>::identity(like)
+                }
+                #[inline(always)]
+                fn combine(a: T, b: T) -> T {
+                    <T as $tr>::combine(a, b)
+                }
+            }
+        )*};
+    }
+    op_marker!(
+        SumOp: Sum,
+        ProductOp: Product,
+        MinOp: Min,
+        MaxOp: Max,
+        BitAndOp: BitAnd,
+        BitOrOp: BitOr,
+        BitXorOp: BitXor,
+        AndOp: And,
+        OrOp: Or,
+    );
+
+    impl OrdOp for MinOp {
+        #[inline(always)]
+        fn pick<T: Ord>(a: T, b: T) -> T {
+            std::cmp::min(a, b)
+        }
+    }
+    impl OrdOp for MaxOp {
+        #[inline(always)]
+        fn pick<T: Ord>(a: T, b: T) -> T {
+            std::cmp::max(a, b)
+        }
+    }
+
+    /// No value: what the marker trait of a refused reduction is implemented for (generated
+    /// code), so that rustc does not suggest implementing it.
+    pub enum Never {}
+
+    /// Level 5: an array of elements that have the operator. Its copy is boxed (see
+    /// [`Operand::Private`]).
+    pub trait PickArray<E, const N: usize, O> {
+        #[inline(always)]
+        fn __par_reducer(&self) -> ByOp<[E; N], Box<[E; N]>, O> {
+            ByOp(PhantomData)
+        }
+    }
+    impl<E, const N: usize, O: OpFor<[E; N]>> PickArray<E, N, O> for &&&&&Pick<[E; N], O> where
+        [E; N]: Operand<Private = Box<[E; N]>>
+    {
+    }
+
+    /// Level 4: a type that has the operator and is its own private copy.
+    pub trait PickOp<T, O> {
+        #[inline(always)]
+        fn __par_reducer(&self) -> ByOp<T, T, O> {
+            ByOp(PhantomData)
+        }
+    }
+    impl<T: Operand<Private = T>, O: OpFor<T>> PickOp<T, O> for &&&&Pick<T, O> {}
+
+    /// Level 2: a `Vec` or an array of an `Ord` type, element by element.
+    pub trait PickEachOrd<C> {
+        type Reducer;
+        fn __par_reducer(&self) -> Self::Reducer;
+    }
+    impl<E: Ord + Clone + Serialize + DeserializeOwned + 'static, O: OrdOp> PickEachOrd<Vec<E>>
+        for &&Pick<Vec<E>, O>
+    {
+        type Reducer = EachOrdVec<E, O>;
+        #[inline(always)]
+        fn __par_reducer(&self) -> EachOrdVec<E, O> {
+            EachOrdVec(PhantomData)
+        }
+    }
+    impl<E: Ord + Clone + Serialize + DeserializeOwned + 'static, const N: usize, O: OrdOp>
+        PickEachOrd<[E; N]> for &&Pick<[E; N], O>
+    {
+        type Reducer = EachOrdArray<E, N, O>;
+        #[inline(always)]
+        fn __par_reducer(&self) -> EachOrdArray<E, N, O> {
+            EachOrdArray(PhantomData)
+        }
+    }
+
+    /// Level 1: any other `Ord + Clone` type that travels, compared as a whole.
+    pub trait PickOrd<T, O> {
+        #[inline(always)]
+        fn __par_reducer(&self) -> ByOrd<T, O> {
+            ByOrd(PhantomData)
+        }
+    }
+    impl<T: Ord + Clone + Serialize + DeserializeOwned + 'static, O: OrdOp> PickOrd<T, O>
+        for &Pick<T, O>
+    {
+    }
+
+    /// A reduction with an operator's trait: `T` the variable, `P` the body's copy.
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
+    pub struct ByOp<T, P, O>(PhantomData<fn() -> (T, P, O)>);
+
+    impl<T: Operand<Private = P>, P, O: OpFor<T>> ByOp<T, P, O> {
+        /// A grain's starting value, for a variable like `like`.
+        #[inline(always)]
+        pub fn start(&self, like: &T) -> Wire<T> {
+            Wire(O::identity(like).private())
+        }
+        #[inline(always)]
+        pub fn open(&self, w: Wire<T>) -> P {
+            w.0
+        }
+        #[inline(always)]
+        pub fn close(&self, p: P) -> Wire<T> {
+            Wire(p)
+        }
+        #[inline(always)]
+        pub fn shape(&self, p: &P) -> T::Shape {
+            T::public_ref(p).shape()
+        }
+        /// After the body: see [`check_shape`].
+        #[inline(always)]
+        pub fn check(&self, was: T::Shape, now: &P, clause: &'static str) {
+            check_shape(T::public_ref(now), was, clause);
+        }
+        #[inline(always)]
+        pub fn merge(&self, a: Wire<T>, b: Wire<T>) -> Wire<T> {
+            Wire(O::combine(a.into_public(), b.into_public()).private())
+        }
+        /// The variable's value from before the loop combined with the loop's.
+        #[inline(always)]
+        pub fn finish(&self, old: T, w: Wire<T>) -> T {
+            O::combine(old, w.into_public())
+        }
+    }
+
+    /// A value that travels as itself (serde).
+    #[derive(Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct Plain<T>(pub T);
+
+    /// `min` / `max` of an `Ord` type compared as a whole: each grain starts from the variable's
+    /// value from before the loop (there is no identity; see the module's docs for why that is
+    /// right for `min` and `max`).
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
+    pub struct ByOrd<T, O>(PhantomData<fn() -> (T, O)>);
+
+    impl<T: Ord + Clone + Serialize + DeserializeOwned, O: OrdOp> ByOrd<T, O> {
+        pub fn start(&self, like: &T) -> Plain<T> {
+            Plain(like.clone())
+        }
+        #[inline(always)]
+        pub fn open(&self, w: Plain<T>) -> T {
+            w.0
+        }
+        #[inline(always)]
+        pub fn close(&self, p: T) -> Plain<T> {
+            Plain(p)
+        }
+        #[inline(always)]
+        pub fn shape(&self, _: &T) -> NoShape {
+            NoShape
+        }
+        #[inline(always)]
+        pub fn check(&self, _: NoShape, _: &T, _: &'static str) {}
+        pub fn merge(&self, a: Plain<T>, b: Plain<T>) -> Plain<T> {
+            Plain(O::pick(a.0, b.0))
+        }
+        pub fn finish(&self, old: T, w: Plain<T>) -> T {
+            O::pick(old, w.0)
+        }
+    }
+
+    /// `min` / `max` of a `Vec` of an `Ord` type, element by element (its length must stay).
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
+    pub struct EachOrdVec<E, O>(PhantomData<fn() -> (E, O)>);
+
+    // The body's copy is a `Vec` / `Box<[E; N]>`: each method takes it as generated code has it.
+    #[allow(clippy::ptr_arg, clippy::borrowed_box)]
+    impl<E: Ord + Clone + Serialize + DeserializeOwned, O: OrdOp> EachOrdVec<E, O> {
+        pub fn start(&self, like: &Vec<E>) -> Plain<Vec<E>> {
+            Plain(like.clone())
+        }
+        #[inline(always)]
+        pub fn open(&self, w: Plain<Vec<E>>) -> Vec<E> {
+            w.0
+        }
+        #[inline(always)]
+        pub fn close(&self, p: Vec<E>) -> Plain<Vec<E>> {
+            Plain(p)
+        }
+        #[inline(always)]
+        pub fn shape(&self, p: &Vec<E>) -> usize {
+            p.len()
+        }
+        #[inline(always)]
+        pub fn check(&self, was: usize, now: &Vec<E>, clause: &'static str) {
+            if now.len() != was {
+                shape_changed(clause, &was, &now.len());
+            }
+        }
+        pub fn merge(&self, a: Plain<Vec<E>>, b: Plain<Vec<E>>) -> Plain<Vec<E>> {
+            Plain(zip_vec(a.0, b.0, O::pick))
+        }
+        pub fn finish(&self, old: Vec<E>, w: Plain<Vec<E>>) -> Vec<E> {
+            zip_vec(old, w.0, O::pick)
+        }
+    }
+
+    /// `min` / `max` of an array of an `Ord` type, element by element: boxed in the body (see
+    /// [`Operand::Private`]), a sequence on the wire (serde stops at 32 for arrays).
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
+    pub struct EachOrdArray<E, const N: usize, O>(PhantomData<fn() -> (E, O)>);
+
+    // The body's copy is a `Vec` / `Box<[E; N]>`: each method takes it as generated code has it.
+    #[allow(clippy::ptr_arg, clippy::borrowed_box)]
+    impl<E: Ord + Clone + Serialize + DeserializeOwned, const N: usize, O: OrdOp>
+        EachOrdArray<E, N, O>
+    {
+        pub fn start(&self, like: &[E; N]) -> Plain<Vec<E>> {
+            Plain(like.to_vec())
+        }
+        pub fn open(&self, w: Plain<Vec<E>>) -> Box<[E; N]> {
+            let b: Box<[E]> = w.0.into_boxed_slice();
+            match b.try_into() {
+                Ok(b) => b,
+                Err(b) => lengths_differ(N, <[E]>::len(&b)),
+            }
+        }
+        pub fn close(&self, p: Box<[E; N]>) -> Plain<Vec<E>> {
+            let p: Box<[E]> = p;
+            Plain(p.into_vec())
+        }
+        #[inline(always)]
+        pub fn shape(&self, _: &Box<[E; N]>) -> NoShape {
+            NoShape
+        }
+        #[inline(always)]
+        pub fn check(&self, _: NoShape, _: &Box<[E; N]>, _: &'static str) {}
+        pub fn merge(&self, a: Plain<Vec<E>>, b: Plain<Vec<E>>) -> Plain<Vec<E>> {
+            Plain(zip_vec(a.0, b.0, O::pick))
+        }
+        pub fn finish(&self, old: [E; N], w: Plain<Vec<E>>) -> [E; N] {
+            let w = self.open(w);
+            zip_array(old, *w, O::pick)
+        }
+    }
+
+    /// A reduction that does not compile (refused by generated code, with its message): its
+    /// methods only type-check, so that the refusal is the one error.
+    #[allow(clippy::type_complexity)] // a marker: only its type parameters matter
+    pub struct Unsupported<T, O>(PhantomData<fn() -> (T, O)>);
+
+    impl<T, O> Unsupported<T, O> {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Unsupported(PhantomData)
+        }
+        pub fn start(&self, _: &T) -> Plain<()> {
+            unreachable!("a refused reduction failed to compile")
+        }
+        pub fn open(&self, _: Plain<()>) -> T {
+            unreachable!("a refused reduction failed to compile")
+        }
+        pub fn close(&self, _: T) -> Plain<()> {
+            unreachable!("a refused reduction failed to compile")
+        }
+        pub fn shape(&self, _: &T) -> NoShape {
+            NoShape
+        }
+        pub fn check(&self, _: NoShape, _: &T, _: &'static str) {}
+        pub fn merge(&self, _: Plain<()>, _: Plain<()>) -> Plain<()> {
+            unreachable!("a refused reduction failed to compile")
+        }
+        pub fn finish(&self, _: T, _: Plain<()>) -> T {
+            unreachable!("a refused reduction failed to compile")
+        }
     }
 }
 

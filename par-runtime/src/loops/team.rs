@@ -921,6 +921,7 @@ impl<V: Transfer> Team<V> {
     fn retry_or_fail(&mut self, i: usize, index: Option<usize>, e: Error) {
         let recovers = self.retries > 0 || self.keep_going;
         let Some(index) = index.filter(|_| recovers && !self.stopping) else {
+            let e = self.unordered_loss(i, e);
             return self.fail(e);
         };
         let attempts = self.attempts.entry(index).or_insert(0);
@@ -1072,6 +1073,49 @@ impl<V: Transfer> Team<V> {
                 self.retry_or_fail(i, index, e)
             }
             Some(e) => self.fail(e),
+        }
+    }
+
+    /// An `unordered` loop's error for worker `i`'s death or timeout `e`: the items of its
+    /// chunks in flight whose values had not arrived are lost with it (a worker sends a chunk's
+    /// values together; the items after the failed one never ran), and an unordered caller
+    /// cannot see which from the values it got. Then an `Error::Lost` at the failed item names
+    /// them and says how the worker ended (as `gap_error` does for `ordered`); `e` itself
+    /// when it was the only item without a value, or for another kind of failure or store.
+    fn unordered_loss(&self, i: usize, e: Error) -> Error {
+        let death = matches!(e, Error::WorkerDied { .. } | Error::TimedOut { .. });
+        if !death || !matches!(self.store, Store::Unordered(_)) {
+            return e;
+        }
+        let at = e.index();
+        let mut missing = Vec::new();
+        for &(first, items, _, arrived) in &self.workers[i].in_flight {
+            let (start, end) = (first + arrived, first + items);
+            match at.filter(|k| (start..end).contains(k)) {
+                Some(k) => missing.extend([start..k, k + 1..end]),
+                None => missing.push(start..end),
+            }
+        }
+        missing.retain(|r| !r.is_empty());
+        if missing.is_empty() {
+            return e;
+        }
+        let listed: Vec<String> = missing
+            .iter()
+            .map(|r| match r.len() {
+                1 => format!("item {}", r.start),
+                _ => format!("items {} to {}", r.start, r.end - 1),
+            })
+            .collect();
+        Error::Lost {
+            index: at.or(missing.first().map(|r| r.start)),
+            pid: e.pid(),
+            message: format!(
+                "{e}; the values of the other items its worker had been given never arrived \
+                 (a chunk's values are sent together, and the items after the failed one did \
+                 not run): {}",
+                listed.join(", ")
+            ),
         }
     }
 
