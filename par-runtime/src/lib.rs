@@ -19,7 +19,8 @@
 //!   through a [`Pool`]).
 //! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]; on MPI ranks a `Queue` runs
 //!   through a `Pool`) -> `pool` ([`Pool`] and the registry of `#[parallel]` functions);
-//!   `channel` ([`start`], [`Channel`], [`Exchange`]), `background`; under them `spawner`
+//!   `channel` ([`start`], [`Channel`], [`Exchange`]), `background`; under them `events` (the
+//!   one event loop all of them wait, read, time out and cancel through), `spawner`
 //!   ([`Spawner`]) and `limiter`, what Queue/Map and Pool share (job numbers, finished results,
 //!   progress, retry decisions, per-job deadlines, cancel).
 //! - `mpi/` lower half: `mpi` itself and `mpi::world` (what this process knows of the job,

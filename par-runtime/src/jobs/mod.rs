@@ -5,6 +5,7 @@
 
 pub(crate) mod background;
 pub(crate) mod channel;
+pub(crate) mod events;
 pub(crate) mod limiter;
 pub(crate) mod pool;
 pub(crate) mod queue;

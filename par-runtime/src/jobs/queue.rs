@@ -12,9 +12,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};
-use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{Error, Result};
+use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::spawner::Spawner;
 use crate::mode;
@@ -86,43 +86,6 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             let index = self.ranks.as_ref().and_then(|(_, i)| i.get(job).copied());
             self.books.finish(index.unwrap_or(job), r);
         }
-    }
-
-    /// [`Jobs::wait_one`] while calls are out on the ranks: one `poll` over the children's
-    /// pipes and the ranks' links. (The family's timeout and cancel apply to the children; on
-    /// the ranks, `PAR_MPI_TIMEOUT` bounds a call.)
-    fn wait_with_ranks(&mut self) -> bool {
-        let before = self.books.done.len();
-        self.start_pending();
-        while self.books.done.len() == before {
-            let Some((pool, _)) = self.ranks.as_mut() else {
-                break;
-            };
-            pool.hand_out();
-            let pool = &*pool;
-            if pool.answer_fds().next().is_none() && self.running.is_empty() {
-                break;
-            }
-            let fds = self.running.iter().map(|c| &c.res).chain(pool.answer_fds());
-            match wait_readable(fds, None) {
-                Ok(ready) => {
-                    for fd in ready {
-                        match self.running.iter().position(|c| c.res.raw() == fd) {
-                            Some(i) => self.read(i),
-                            None => {
-                                if let Some((pool, _)) = self.ranks.as_mut() {
-                                    pool.read_answers(fd);
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
-            self.take_from_ranks();
-            self.start_pending();
-        }
-        true
     }
 
     /// Queues a job (FIFO) and starts it at once if fewer than `limit` are running.
@@ -204,47 +167,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     }
 
     /// Waits until at least one more job has finished (or nothing runs); returns false when
-    /// there is nothing left to wait for.
+    /// there is nothing left to wait for. Calls out on the ranks (feature `mpi`) are waited
+    /// for with the children.
     fn wait_one(&mut self) -> bool {
-        // MPI hook: calls out on the ranks are waited for with the children.
-        if self.ranks.as_ref().is_some_and(|(p, _)| p.outstanding()) {
-            return self.wait_with_ranks();
-        }
-        if self.running.is_empty() {
-            self.start_pending();
-            return !self.books.done.is_empty();
-        }
         let before = self.books.done.len();
-        while self.books.done.len() == before && !self.running.is_empty() {
-            let wait = self.books.wait_for(
-                self.running
-                    .iter()
-                    .filter_map(|c| self.books.deadline(c.started)),
-            );
-            let ready = match wait_readable(self.running.iter().map(|c| &c.res), wait) {
-                Ok(ready) => ready,
-                Err(e) => {
-                    // Nothing sensible to wait on any more: fail every running job.
-                    for c in std::mem::take(&mut self.running) {
-                        drop(c.child); // killed and reaped
-                        let e = std::io::Error::new(e.kind(), e.to_string());
-                        self.books.finish(c.job, Err(Error::io("poll failed", e)));
-                    }
-                    break;
-                }
-            };
-            for fd in ready {
-                if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
-                    self.read(i);
-                }
-            }
-            if self.books.cancelled() {
-                self.cancel_all();
-            }
-            self.time_out();
-        }
-        self.start_pending();
-        true
+        events::wait(self, None, |j| j.books.done.len() != before) == Waited::Enough
     }
 
     /// Kills the children whose job ran past its deadline: each fails with `TimedOut`.
@@ -264,22 +191,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     /// arrived before their end of file), so that none is left a zombie until the drop. One
     /// that has not exited within a second is killed and reaped.
     fn settle(&mut self) {
-        let deadline = Some(Instant::now() + Duration::from_secs(1));
-        while !self.running.is_empty() {
-            let ready = match time_left(deadline) {
-                Some(left) => wait_readable(self.running.iter().map(|c| &c.res), left),
-                None => Ok(Vec::new()),
-            };
-            match ready {
-                Ok(ready) if time_left(deadline).is_some() => {
-                    for fd in ready {
-                        if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
-                            self.read(i);
-                        }
-                    }
-                }
-                _ => self.running.clear(), // each killed and reaped
-            }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        if events::wait(self, Some(deadline), |j| j.running.is_empty()) != Waited::Enough {
+            self.running.clear(); // each killed and reaped
         }
     }
 
@@ -322,6 +236,75 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             ),
             (AfterDeath::Fail(e), _) => self.books.finish(c.job, Err(e)),
         }
+    }
+}
+
+/// The children's result pipes, and (feature `mpi`) the links of the ranks that run calls
+/// sent through a pool, in the family's one event loop.
+impl<T: Transfer> Watched for Jobs<'_, T> {
+    fn fds(&self) -> impl Iterator<Item = &Fd> {
+        let ranks = self.ranks.iter().flat_map(|(pool, _)| pool.answer_fds());
+        self.running.iter().map(|c| &c.res).chain(ranks)
+    }
+
+    fn busy(&self) -> bool {
+        let ranks = self
+            .ranks
+            .as_ref()
+            .is_some_and(|(pool, _)| pool.outstanding() && pool.answer_fds().next().is_some());
+        !self.running.is_empty() || ranks
+    }
+
+    fn read(&mut self, fd: sys::RawFd) {
+        match self.running.iter().position(|c| c.res.raw() == fd) {
+            Some(i) => self.read(i),
+            None => {
+                if let Some((pool, _)) = self.ranks.as_mut() {
+                    pool.read_answers(fd);
+                }
+            }
+        }
+    }
+
+    fn poll_failed(&mut self, e: &std::io::Error) {
+        // Nothing sensible to wait on any more: fail every running job.
+        for c in std::mem::take(&mut self.running) {
+            drop(c.child); // killed and reaped
+            self.books
+                .finish(c.job, Err(Error::io("poll failed", events::again(e))));
+        }
+        if self.ranks.is_some() {
+            // The ranks' links stay: look again shortly.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn deadlines(&self) -> impl Iterator<Item = Instant> {
+        // A child whose value (or panic) arrived is only exiting: no deadline.
+        self.running
+            .iter()
+            .filter(|c| c.outcome.is_none())
+            .filter_map(|c| self.books.deadline(c.started))
+    }
+
+    fn cancel(&self) -> Option<&Cancel> {
+        self.books.cancel.as_ref()
+    }
+
+    fn cancel_all(&mut self) {
+        Jobs::cancel_all(self);
+    }
+
+    fn time_out(&mut self) {
+        Jobs::time_out(self);
+    }
+
+    fn refill(&mut self) {
+        if let Some((pool, _)) = self.ranks.as_mut() {
+            pool.hand_out();
+        }
+        self.take_from_ranks();
+        self.start_pending();
     }
 }
 
