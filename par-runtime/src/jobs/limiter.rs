@@ -13,9 +13,6 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::sys;
 
-/// How often a family looks at its [`Cancel`] handle while it waits for children.
-const CANCEL_LOOK: Duration = Duration::from_millis(20);
-
 /// The shared bookkeeping of a job family; see the module docs.
 pub(crate) struct Limiter<T> {
     /// Children running at once, at most.
@@ -121,18 +118,6 @@ impl<T> Limiter<T> {
     /// When a job that started at `started` must have finished.
     pub(crate) fn deadline(&self, started: Instant) -> Option<Instant> {
         self.timeout.map(|t| started + t)
-    }
-
-    /// How long a family may wait for its children: until the first of `deadlines`, and never
-    /// more than [`CANCEL_LOOK`] with a cancel handle. `None`: no limit.
-    pub(crate) fn wait_for(&self, deadlines: impl Iterator<Item = Instant>) -> Option<Duration> {
-        let now = Instant::now();
-        let first = deadlines.map(|d| d.saturating_duration_since(now)).min();
-        match (first, self.cancel.is_some()) {
-            (Some(d), true) => Some(d.min(CANCEL_LOOK)),
-            (None, true) => Some(CANCEL_LOOK),
-            (d, false) => d,
-        }
     }
 
     /// The error of job `job`, killed in process `pid` for running past the timeout.

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
-use crate::child::wait::wait_readable;
 use crate::child::{self, Child, Limits, Pipes, What};
 use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::error::{Error, Result};
+use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::spawner::Spawner;
 use crate::mode;
@@ -597,46 +597,10 @@ impl<T: Transfer> Pool<T> {
 
     /// Waits until at least one more call has finished; false when none is outstanding.
     fn wait_one(&mut self) -> bool {
-        // Counted before dispatching: a call that could not start (a fork refused) is done.
+        // Counted before dispatching (the loop's first step): a call that could not start (a
+        // fork refused) is done.
         let before = self.books.done.len();
-        self.dispatch();
-        while self.books.done.len() == before {
-            if self.workers.iter().all(|w| w.calls.is_empty()) {
-                return false;
-            }
-            let timeout = self.books.timeout;
-            let wait = self.books.wait_for(
-                self.workers
-                    .iter()
-                    .filter(|w| !w.calls.is_empty())
-                    .filter_map(|w| timeout.map(|t| w.since + t)),
-            );
-            let ready = match wait_readable(self.workers.iter().map(|w| &w.rx), wait) {
-                Ok(ready) => ready,
-                Err(e) => {
-                    for w in std::mem::take(&mut self.workers) {
-                        // Dropped: killed and reaped.
-                        for (job, _, _) in w.calls {
-                            let e = std::io::Error::new(e.kind(), e.to_string());
-                            self.finish(job, Err(Error::io("poll failed", e)));
-                        }
-                    }
-                    break;
-                }
-            };
-            for fd in ready {
-                if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
-                    self.read(at);
-                }
-            }
-            if self.books.cancelled() {
-                self.cancel_all();
-                break;
-            }
-            self.time_out();
-            self.dispatch();
-        }
-        true
+        events::wait(self, None, |p| p.books.done.len() != before) == Waited::Enough
     }
 
     /// Retires the workers whose running call passed its deadline: the call fails with
@@ -769,6 +733,56 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn ordered(&mut self) -> Ordered<'_, T> {
         Ordered { pool: self }
+    }
+}
+
+/// The workers' result pipes in the family's one event loop.
+impl<T: Transfer> Watched for Pool<T> {
+    fn fds(&self) -> impl Iterator<Item = &Fd> {
+        self.workers.iter().map(|w| &w.rx)
+    }
+
+    fn busy(&self) -> bool {
+        self.workers.iter().any(|w| !w.calls.is_empty())
+    }
+
+    fn read(&mut self, fd: sys::RawFd) {
+        if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
+            Pool::read(self, at);
+        }
+    }
+
+    fn poll_failed(&mut self, e: &std::io::Error) {
+        for w in std::mem::take(&mut self.workers) {
+            // Dropped: killed and reaped.
+            for (job, _, _) in w.calls {
+                self.finish(job, Err(Error::io("poll failed", events::again(e))));
+            }
+        }
+    }
+
+    fn deadlines(&self) -> impl Iterator<Item = Instant> {
+        let timeout = self.books.timeout;
+        self.workers
+            .iter()
+            .filter(|w| !w.calls.is_empty())
+            .filter_map(move |w| timeout.map(|t| w.since + t))
+    }
+
+    fn cancel(&self) -> Option<&Cancel> {
+        self.books.cancel.as_ref()
+    }
+
+    fn cancel_all(&mut self) {
+        Pool::cancel_all(self);
+    }
+
+    fn time_out(&mut self) {
+        Pool::time_out(self);
+    }
+
+    fn refill(&mut self) {
+        self.dispatch();
     }
 }
 
