@@ -6,10 +6,11 @@
 //! `finish`ed exactly once), or retry a failure that is the job's own answer (a panic).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::jobs::options::JobOptions;
 use crate::progress::Progress;
 use crate::sys;
 
@@ -22,12 +23,10 @@ pub(crate) struct Limiter<T> {
     /// Finished jobs not taken yet, in completion order.
     pub(crate) done: VecDeque<(usize, Result<T>)>,
     progress: Progress,
-    /// A job whose child died (a signal, `exit`) runs again up to this many times.
-    pub(crate) retries: u32,
     attempts: HashMap<usize, u32>,
-    /// A job running longer than this is killed and fails with `Error::TimedOut`.
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) cancel: Option<Cancel>,
+    /// The family's options: retries, timeout, cancel, progress, the children's limits and
+    /// largest frame.
+    pub(crate) opts: JobOptions,
 }
 
 /// What to do with a job whose child died.
@@ -39,17 +38,21 @@ pub(crate) enum AfterDeath {
 }
 
 impl<T> Limiter<T> {
+    /// At most `limit` children at once, with the default options for as many.
     pub(crate) fn new(limit: usize) -> Self {
+        Limiter::with_options(limit, JobOptions::new(limit))
+    }
+
+    /// At most `limit` children at once, with `opts`.
+    pub(crate) fn with_options(limit: usize, opts: JobOptions) -> Self {
         Limiter {
             limit: limit.max(1),
             submitted: 0,
             finished: 0,
             done: VecDeque::new(),
             progress: Progress::off(),
-            retries: 0,
             attempts: HashMap::new(),
-            timeout: None,
-            cancel: None,
+            opts,
         }
     }
 
@@ -71,14 +74,16 @@ impl<T> Limiter<T> {
         }
     }
 
+    /// The `progress` option: a bar of finished jobs out of those submitted, from now on.
     pub(crate) fn show_progress(&mut self, on: bool) {
+        self.opts.progress = on;
         self.progress = Progress::new(Some(self.submitted as u64), on);
         self.progress.advance(self.finished as u64);
     }
 
     /// True once the family's [`Cancel`] handle is cancelled.
     pub(crate) fn cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
+        self.opts.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Job `job`'s child ended with `e`: run it again, or fail it. Only deaths are run again
@@ -89,7 +94,7 @@ impl<T> Limiter<T> {
     /// next look) is [`Error::Cancelled`].
     pub(crate) fn after_failure(&mut self, job: usize, e: Error) -> AfterDeath {
         if matches!(e, Error::Interrupted { .. }) {
-            if let Some(c) = &self.cancel {
+            if let Some(c) = &self.opts.cancel {
                 c.cancel();
                 return AfterDeath::Fail(Error::Cancelled);
             }
@@ -101,7 +106,7 @@ impl<T> Limiter<T> {
         let attempts = self.attempts.entry(job).or_insert(0);
         *attempts += 1;
         let attempts = *attempts;
-        if attempts <= self.retries {
+        if attempts <= self.opts.retries {
             crate::trace::retry(job, attempts, &e);
             return AfterDeath::Again;
         }
@@ -117,7 +122,7 @@ impl<T> Limiter<T> {
 
     /// When a job that started at `started` must have finished.
     pub(crate) fn deadline(&self, started: Instant) -> Option<Instant> {
-        self.timeout.map(|t| started + t)
+        self.opts.timeout.map(|t| started + t)
     }
 
     /// The error of job `job`, killed in process `pid` for running past the timeout.
@@ -125,7 +130,7 @@ impl<T> Limiter<T> {
         Error::TimedOut {
             index: job,
             pid,
-            timeout: self.timeout.unwrap_or_default(),
+            timeout: self.opts.timeout.unwrap_or_default(),
             parent_threads: sys::thread_count(),
         }
     }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
-use crate::child::{self, Child, Limits, Pipes, What};
+use crate::child::{self, Child, Pipes, What};
 use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::error::{Error, Result};
 use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
+use crate::jobs::options::JobOptions;
 use crate::jobs::spawner::Spawner;
 use crate::mode;
 use crate::sys::{self, AsFd, BorrowedFd, Fd};
@@ -152,8 +153,8 @@ const MAX_DEPTH: usize = 16;
 /// assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
 /// ```
 pub struct Pool<T> {
-    /// Job numbers, finished results, progress, retries, timeout, cancel (shared with
-    /// `Queue`/`Map`).
+    /// Job numbers, finished results, progress, and the options ([`JobOptions`]: retries,
+    /// timeout, cancel, the workers' limits and largest frame), shared with `Queue`/`Map`.
     books: Limiter<T>,
     forks: usize,
     workers: Vec<Worker>,
@@ -165,10 +166,6 @@ pub struct Pool<T> {
     next: usize,
     inline: bool,
     frame: FrameBuf,
-    /// The workers' memory limit and environment.
-    limits: Limits,
-    /// The largest frame a worker may send (a call's encoded result): `max_frame`.
-    max_frame: usize,
     /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
     ranks: Option<usize>,
 }
@@ -208,7 +205,7 @@ impl<T: Transfer> Pool<T> {
         // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
         let ranks = crate::mpi::ranks();
         Pool {
-            books: Limiter::new(ranks.unwrap_or(limit)),
+            books: Limiter::with_options(ranks.unwrap_or(limit), JobOptions::new(limit)),
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
@@ -217,8 +214,6 @@ impl<T: Transfer> Pool<T> {
             next: 0,
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
-            limits: Limits::new(limit),
-            max_frame: wire::DEFAULT_MAX,
             ranks,
         }
     }
@@ -261,7 +256,7 @@ impl<T: Transfer> Pool<T> {
     /// # let _ = std::fs::remove_file(&marker);
     /// ```
     pub fn retries(mut self, n: u32) -> Self {
-        self.books.retries = n;
+        self.books.opts.retries = n;
         self
     }
 
@@ -283,7 +278,7 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.get(quick).unwrap().as_ref().unwrap(), &1);
     /// ```
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.books.timeout = Some(limit);
+        self.books.opts.timeout = Some(limit);
         self
     }
 
@@ -302,7 +297,7 @@ impl<T: Transfer> Pool<T> {
     /// assert!(matches!(pool.get(job), Some(Err(par::Error::Cancelled))));
     /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
-        self.books.cancel = Some(handle.clone());
+        self.books.opts.cancel = Some(handle.clone());
         self
     }
 
@@ -320,7 +315,7 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &1000);
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.limits = self.limits.clone().memory(Some(bytes));
+        self.books.opts.memory_limit(bytes);
         self
     }
 
@@ -347,7 +342,7 @@ impl<T: Transfer> Pool<T> {
     /// }
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = bytes;
+        self.books.opts.max_frame = bytes;
         for w in &mut self.workers {
             w.reader.set_max(bytes);
         }
@@ -370,7 +365,7 @@ impl<T: Transfer> Pool<T> {
     /// assert!(seen.is_none() || seen.as_deref() == Some("1"));
     /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
-        self.limits = self.limits.clone().threads(Some(n));
+        self.books.opts.threads_per_worker(n);
         self
     }
 
@@ -562,7 +557,7 @@ impl<T: Transfer> Pool<T> {
                 child: Child::rank(link.rank, link.pid),
                 tx: link.tx,
                 rx: link.rx,
-                reader: FrameReader::new(self.max_frame),
+                reader: FrameReader::new(self.books.opts.max_frame),
                 calls: VecDeque::new(),
                 broken: false,
                 since: Instant::now(),
@@ -571,7 +566,7 @@ impl<T: Transfer> Pool<T> {
         let pipes = Pipes {
             cmd: true,
             what: What::POOL_WORKER,
-            limits: self.limits.clone(),
+            limits: self.books.opts.limits.clone(),
             ..Pipes::default()
         };
         // A pool lives on after this call, maybe on another thread than this one: its workers
@@ -588,7 +583,7 @@ impl<T: Transfer> Pool<T> {
             child,
             tx,
             rx: ends.res,
-            reader: FrameReader::new(self.max_frame),
+            reader: FrameReader::new(self.books.opts.max_frame),
             calls: VecDeque::new(),
             broken: false,
             since: Instant::now(),
@@ -606,7 +601,7 @@ impl<T: Transfer> Pool<T> {
     /// Retires the workers whose running call passed its deadline: the call fails with
     /// `TimedOut`, the calls queued behind it go to other workers.
     fn time_out(&mut self) {
-        let Some(limit) = self.books.timeout else {
+        let Some(limit) = self.books.opts.timeout else {
             return;
         };
         while let Some(at) = self
@@ -762,7 +757,7 @@ impl<T: Transfer> Watched for Pool<T> {
     }
 
     fn deadlines(&self) -> impl Iterator<Item = Instant> {
-        let timeout = self.books.timeout;
+        let timeout = self.books.opts.timeout;
         self.workers
             .iter()
             .filter(|w| !w.calls.is_empty())
@@ -770,7 +765,7 @@ impl<T: Transfer> Watched for Pool<T> {
     }
 
     fn cancel(&self) -> Option<&Cancel> {
-        self.books.cancel.as_ref()
+        self.books.opts.cancel.as_ref()
     }
 
     fn cancel_all(&mut self) {

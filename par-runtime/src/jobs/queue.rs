@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};
-use crate::child::{self, Child, Limits, Pipes, What};
+use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, Result};
 use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
@@ -42,11 +42,9 @@ struct Running<'a, T> {
 struct Jobs<'a, T> {
     pending: VecDeque<(usize, Job<'a, T>)>,
     running: Vec<Running<'a, T>>,
+    /// Job numbers, results, progress, and the family's options
+    /// ([`JobOptions`](crate::jobs::options::JobOptions)).
     books: Limiter<T>,
-    /// The children's memory limit and environment.
-    limits: Limits,
-    /// The largest frame a child may send (its encoded value): the `max_frame` option.
-    max_frame: usize,
     /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
     /// (through a pool whose workers are ranks), and the job index of each of its calls.
     ranks: Option<(crate::Pool<T>, Vec<usize>)>,
@@ -58,8 +56,6 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             pending: VecDeque::new(),
             running: Vec::new(),
             books: Limiter::new(limit),
-            limits: Limits::new(limit),
-            max_frame: wire::DEFAULT_MAX,
             ranks: None,
         }
     }
@@ -125,7 +121,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Running<'a, T>> {
         let pipes = Pipes {
             what: What::JOB,
-            limits: self.limits.clone(),
+            limits: self.books.opts.limits.clone(),
             ..Pipes::default()
         };
         // The closure stays here too, to be forked again if the child dies (`retries`).
@@ -143,7 +139,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             closure: Some(job),
             child,
             res: ends.res,
-            reader: FrameReader::new(self.max_frame),
+            reader: FrameReader::new(self.books.opts.max_frame),
             outcome: None,
             started: Instant::now(),
         })
@@ -288,7 +284,7 @@ impl<T: Transfer> Watched for Jobs<'_, T> {
     }
 
     fn cancel(&self) -> Option<&Cancel> {
-        self.books.cancel.as_ref()
+        self.books.opts.cancel.as_ref()
     }
 
     fn cancel_all(&mut self) {
@@ -343,9 +339,11 @@ fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<
     })
 }
 
-/// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both), and
-/// their [`Spawner`] (how `f::spawn(&mut jobs, ...)` submits a `#[parallel]` call). Each
-/// doc example runs on the type it documents.
+/// The builder methods and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under
+/// both), and their [`Spawner`] (how `f::spawn(&mut jobs, ...)` submits a `#[parallel]`
+/// call). Each option is a field of the one `JobOptions` (as for [`Pool`](crate::Pool)), which
+/// each method sets; the macro only writes the methods once per type, so that each doc
+/// example runs on the type it documents.
 macro_rules! family_options {
     ($family:ident, $result:literal) => {
         impl<T: Transfer> crate::jobs::spawner::sealed::Sealed for $family<'_, T> {}
@@ -414,7 +412,7 @@ macro_rules! family_options {
             /// assert_eq!(got.unwrap(), 7);
             /// ```
             pub fn retries(mut self, n: u32) -> Self {
-                self.jobs.books.retries = n;
+                self.jobs.books.opts.retries = n;
                 self
             }
 
@@ -438,7 +436,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn timeout(mut self, limit: std::time::Duration) -> Self {
-                self.jobs.books.timeout = Some(limit);
+                self.jobs.books.opts.timeout = Some(limit);
                 self
             }
 
@@ -455,7 +453,7 @@ macro_rules! family_options {
             /// assert!(matches!(got, Err(par::Error::Cancelled)));
             /// ```
             pub fn cancel(mut self, handle: &Cancel) -> Self {
-                self.jobs.books.cancel = Some(handle.clone());
+                self.jobs.books.opts.cancel = Some(handle.clone());
                 self
             }
 
@@ -476,7 +474,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn memory_limit(mut self, bytes: u64) -> Self {
-                self.jobs.limits = self.jobs.limits.memory(Some(bytes));
+                self.jobs.books.opts.memory_limit(bytes);
                 self
             }
 
@@ -497,7 +495,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn threads_per_worker(mut self, n: usize) -> Self {
-                self.jobs.limits = self.jobs.limits.threads(Some(n));
+                self.jobs.books.opts.threads_per_worker(n);
                 self
             }
 
@@ -519,7 +517,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn max_frame(mut self, bytes: usize) -> Self {
-                self.jobs.max_frame = bytes;
+                self.jobs.books.opts.max_frame = bytes;
                 for c in &mut self.jobs.running {
                     c.reader.set_max(bytes);
                 }
