@@ -6,11 +6,13 @@
 //! `finish`ed exactly once), or retry a failure that is the job's own answer (a panic).
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::Location;
 use std::time::Instant;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::jobs::options::JobOptions;
+use crate::jobs::report::Recorder;
 use crate::progress::Progress;
 use crate::sys;
 
@@ -27,6 +29,8 @@ pub(crate) struct Limiter<T> {
     /// The family's options: retries, timeout, cancel, progress, the children's limits and
     /// largest frame.
     pub(crate) opts: JobOptions,
+    /// What the family did, reported when it is dropped (`PAR_REPORT`, `PAR_TRACE`).
+    pub(crate) report: Recorder,
 }
 
 /// What to do with a job whose child died.
@@ -38,13 +42,22 @@ pub(crate) enum AfterDeath {
 }
 
 impl<T> Limiter<T> {
-    /// At most `limit` children at once, with the default options for as many.
-    pub(crate) fn new(limit: usize) -> Self {
-        Limiter::with_options(limit, JobOptions::new(limit))
+    /// At most `limit` children at once, with the default options for as many, reporting
+    /// as `family` made at `site`.
+    pub(crate) fn new(
+        limit: usize,
+        family: &'static str,
+        site: &'static Location<'static>,
+    ) -> Self {
+        Limiter::with_options(
+            limit,
+            JobOptions::new(limit),
+            Recorder::new(family, site, limit),
+        )
     }
 
-    /// At most `limit` children at once, with `opts`.
-    pub(crate) fn with_options(limit: usize, opts: JobOptions) -> Self {
+    /// At most `limit` children at once, with `opts`, reporting to `report`.
+    pub(crate) fn with_options(limit: usize, opts: JobOptions, report: Recorder) -> Self {
         Limiter {
             limit: limit.max(1),
             submitted: 0,
@@ -53,6 +66,7 @@ impl<T> Limiter<T> {
             progress: Progress::off(),
             attempts: HashMap::new(),
             opts,
+            report,
         }
     }
 
@@ -60,6 +74,7 @@ impl<T> Limiter<T> {
     pub(crate) fn submit(&mut self) -> usize {
         let job = self.submitted;
         self.submitted += 1;
+        self.report.submitted();
         self.progress.grow(1);
         job
     }
@@ -67,6 +82,7 @@ impl<T> Limiter<T> {
     /// Records job `job`'s result (or failure): it is finished.
     pub(crate) fn finish(&mut self, job: usize, r: Result<T>) {
         self.finished += 1;
+        self.report.finished(&r);
         self.progress.advance(1);
         self.done.push_back((job, r));
         if self.finished == self.submitted {
@@ -77,8 +93,15 @@ impl<T> Limiter<T> {
     /// The `progress` option: a bar of finished jobs out of those submitted, from now on.
     pub(crate) fn show_progress(&mut self, on: bool) {
         self.opts.progress = on;
-        self.progress = Progress::new(Some(self.submitted as u64), on);
+        let label = self.opts.progress_label.as_deref();
+        self.progress = Progress::labelled(Some(self.submitted as u64), on, label);
         self.progress.advance(self.finished as u64);
+    }
+
+    /// The `progress_label` option: the bar says `label` instead of `par`, and is on.
+    pub(crate) fn label_progress(&mut self, label: String) {
+        self.opts.progress_label = Some(label);
+        self.show_progress(true);
     }
 
     /// True once the family's [`Cancel`] handle is cancelled.
@@ -103,11 +126,13 @@ impl<T> Limiter<T> {
         if !matches!(e, Error::WorkerDied { .. }) {
             return AfterDeath::Fail(e);
         }
+        self.report.death(job, &e);
         let attempts = self.attempts.entry(job).or_insert(0);
         *attempts += 1;
         let attempts = *attempts;
         if attempts <= self.opts.retries {
             crate::trace::retry(job, attempts, &e);
+            self.report.retry(job, attempts, &e);
             return AfterDeath::Again;
         }
         if attempts > 1 {
@@ -126,12 +151,21 @@ impl<T> Limiter<T> {
     }
 
     /// The error of job `job`, killed in process `pid` for running past the timeout.
-    pub(crate) fn timed_out(&self, job: usize, pid: i32) -> Error {
+    pub(crate) fn timed_out(&mut self, job: usize, pid: i32) -> Error {
+        self.report.timed_out(job, pid);
         Error::TimedOut {
             index: job,
             pid,
             timeout: self.opts.timeout.unwrap_or_default(),
             parent_threads: sys::thread_count(),
         }
+    }
+}
+
+/// A family's report is printed and traced when it is dropped (as asked: `PAR_REPORT`,
+/// `PAR_TRACE`).
+impl<T> Drop for Limiter<T> {
+    fn drop(&mut self) {
+        self.report.end();
     }
 }

@@ -10,4 +10,5 @@ pub(crate) mod limiter;
 pub(crate) mod options;
 pub(crate) mod pool;
 pub(crate) mod queue;
+pub(crate) mod report;
 pub(crate) mod spawner;

@@ -29,11 +29,13 @@ pub(crate) struct JobOptions {
     pub(crate) cancel: Option<Cancel>,
     /// Shows a progress bar of finished jobs (`progress`).
     pub(crate) progress: bool,
+    /// What the bar says it counts instead of `par` (`progress_label`).
+    pub(crate) progress_label: Option<String>,
 }
 
 impl JobOptions {
     /// The defaults for a family of `workers` children at once: no limit, no timeout, no
-    /// retry, no cancel, no bar, frames up to [`wire::DEFAULT_MAX`].
+    /// retry, no cancel, no bar (nor label), frames up to [`wire::DEFAULT_MAX`].
     pub(crate) fn new(workers: usize) -> Self {
         JobOptions {
             limits: Limits::new(workers),
@@ -42,6 +44,7 @@ impl JobOptions {
             retries: 0,
             cancel: None,
             progress: false,
+            progress_label: None,
         }
     }
 

@@ -8,7 +8,7 @@
 //! ones), or let a panic in one call end the worker (its state persists for the next calls).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::options::JobOptions;
+use crate::jobs::report::Recorder;
 use crate::jobs::spawner::Spawner;
 use crate::mode;
 use crate::sys::{self, AsFd, BorrowedFd, Fd};
@@ -200,12 +201,17 @@ impl<T: Transfer> Pool<T> {
     /// got.sort();
     /// assert_eq!(got, ["A", "B", "C"]);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
         // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
         let ranks = crate::mpi::ranks();
         Pool {
-            books: Limiter::with_options(ranks.unwrap_or(limit), JobOptions::new(limit)),
+            books: Limiter::with_options(
+                ranks.unwrap_or(limit),
+                JobOptions::new(limit),
+                Recorder::new("Pool", Location::caller(), ranks.unwrap_or(limit)),
+            ),
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
@@ -233,6 +239,27 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.books.show_progress(on);
+        self
+    }
+
+    /// What the progress bar says it counts: `progress_label("calls")` draws
+    /// `calls [00:00:03] ... 12/40 items` instead of `par [...]`, and turns the bar on as
+    /// [`progress(true)`](Pool::progress) does (see
+    /// [`Loop::progress_label`](crate::Loop::progress_label)).
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn inc(i: u32) -> u32 {
+    ///     i + 1
+    /// }
+    /// let mut pool = par::Pool::new(2).progress_label("calls");
+    /// for i in 0..10 {
+    ///     inc::spawn(&mut pool, i);
+    /// }
+    /// assert_eq!(pool.count(), 10);
+    /// ```
+    pub fn progress_label(mut self, label: impl Into<String>) -> Self {
+        self.books.label_progress(label.into());
         self
     }
 
@@ -369,6 +396,12 @@ impl<T: Transfer> Pool<T> {
         self
     }
 
+    /// Not reported (`PAR_REPORT`, `PAR_TRACE`): a pool par makes for itself.
+    pub(crate) fn quiet_report(mut self) -> Self {
+        self.books.report.quiet();
+        self
+    }
+
     /// Worker processes forked so far (replacements of dead workers included).
     ///
     /// ```
@@ -437,6 +470,7 @@ impl<T: Transfer> Pool<T> {
                 Ok(Err(e)) => Err(e.about(job, pid)),
                 Err(p) => Err(panicked(job, pid, &*p)),
             };
+            self.books.report.ran_inline();
             self.finish(job, r);
             return job;
         }
@@ -551,7 +585,11 @@ impl<T: Transfer> Pool<T> {
             let rank = (1..)
                 .find(|r| self.workers.iter().all(|w| w.child.rank_of() != Some(*r)))
                 .unwrap_or(1);
+            let at = Instant::now();
             let link = crate::mpi::connect(rank)?;
+            self.books
+                .report
+                .forked(link.pid.as_raw(), at, at.elapsed());
             self.forks += 1;
             return Ok(Worker {
                 child: Child::rank(link.rank, link.pid),
@@ -571,10 +609,12 @@ impl<T: Transfer> Pool<T> {
         };
         // A pool lives on after this call, maybe on another thread than this one: its workers
         // are forked on a thread that lasts (see `child::spawn_lasting`).
+        let at = Instant::now();
         let (child, ends) = child::spawn_lasting(pipes, |ends| match &ends.cmd {
             Some(cmd) => serve(cmd.as_fd(), ends.res.as_fd()),
             None => 1,
         })?;
+        self.books.report.forked(child.pid(), at, at.elapsed());
         self.forks += 1;
         let Some(tx) = ends.cmd else {
             unreachable!("a command pipe was asked for")
@@ -640,7 +680,8 @@ impl<T: Transfer> Pool<T> {
                 Ok(Fill::Read(_)) => {
                     let mut got = Vec::new();
                     let mut corrupt = None;
-                    while let Some((job, r, elapsed, fatal)) = take_result::<T>(w) {
+                    let pid = w.child.pid();
+                    while let Some((job, r, elapsed, fatal, bytes)) = take_result::<T>(w) {
                         if fatal {
                             // Frames can't be told apart any more: this worker is done.
                             corrupt = Some(r);
@@ -650,11 +691,15 @@ impl<T: Transfer> Pool<T> {
                             w.calls.pop_front();
                             w.since = Instant::now(); // the next call starts
                         }
-                        got.push((job, r, elapsed));
+                        got.push((job, r, elapsed, bytes));
                     }
                     let rank = w.child.rank_of();
-                    for (job, r, elapsed) in got {
+                    for (job, r, elapsed, bytes) in got {
                         let r = crate::mpi::on_rank(rank, r); // MPI: say which rank
+                        if r.is_ok() {
+                            let busy_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+                            self.books.report.result(pid, job, bytes, busy_ns);
+                        }
                         let ns = elapsed.as_nanos() as f64;
                         self.call_ns = Some(self.call_ns.map_or(ns, |old| 0.7 * old + 0.3 * ns));
                         self.finish(job, r);
@@ -790,8 +835,10 @@ fn lost(job: usize, pid: Option<i32>) -> Error {
 }
 
 /// One result frame from a pool worker, if a complete one is buffered: the job, its result,
-/// the time the worker spent on it, and `true` when the stream is corrupt beyond it.
-fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool)> {
+/// the time the worker spent on it, `true` when the stream is corrupt beyond it, and the
+/// frame's size.
+#[allow(clippy::type_complexity)]
+fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool, usize)> {
     let pid = w.child.pid();
     let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
@@ -808,6 +855,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
                 codec::decode_value::<T>(bytes).map_err(|e| e.about(current, pid)),
                 Duration::from_nanos(head.elapsed_ns),
                 false,
+                payload.len(),
             ),
             Ok((head, _)) => (
                 current,
@@ -817,21 +865,23 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
                 )),
                 zero,
                 true,
+                0,
             ),
-            Err(m) => (current, Err(bad(current, m)), zero, true),
+            Err(m) => (current, Err(bad(current, m)), zero, true, 0),
         },
         Ok(Some((Kind::Panic, payload))) => {
             let e = panic_error(payload, pid);
             let fatal = e.index() != Some(current);
-            (current, Err(e), zero, fatal)
+            (current, Err(e), zero, fatal, 0)
         }
         Ok(Some((kind, _))) => (
             current,
             Err(bad(current, format!("a pool worker sent a {kind:?} frame"))),
             zero,
             true,
+            0,
         ),
-        Err(m) => (current, Err(bad(current, m)), zero, true),
+        Err(m) => (current, Err(bad(current, m)), zero, true, 0),
     })
 }
 

@@ -8,7 +8,7 @@
 //! of `spawn`, or lose a job silently (a child that dies without a result is an `Error`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
 use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};
@@ -51,11 +51,11 @@ struct Jobs<'a, T> {
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
-    fn new(limit: usize) -> Self {
+    fn new(limit: usize, family: &'static str, site: &'static Location<'static>) -> Self {
         Jobs {
             pending: VecDeque::new(),
             running: Vec::new(),
-            books: Limiter::new(limit),
+            books: Limiter::new(limit, family, site),
             ranks: None,
         }
     }
@@ -69,7 +69,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         let index = self.books.submit();
         let (pool, indices) = self
             .ranks
-            .get_or_insert_with(|| (crate::Pool::new(1), Vec::new()));
+            .get_or_insert_with(|| (crate::Pool::new(1).quiet_report(), Vec::new()));
         indices.push(index);
         pool.call(name, args, f);
         self.take_from_ranks();
@@ -108,6 +108,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
                     Err(p) => Err(panicked(index, pid, &*p)),
                 };
+                self.books.report.ran_inline();
                 self.books.finish(index, r);
                 continue;
             }
@@ -125,6 +126,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             ..Pipes::default()
         };
         // The closure stays here too, to be forked again if the child dies (`retries`).
+        let at = Instant::now();
         let (child, ends) = child::spawn_with(pipes, &job, move |job, ends| {
             // The child: run the job, send its value (or its panic), leave.
             let mut frame = FrameBuf::default();
@@ -134,6 +136,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 2
             }
         })?;
+        self.books.report.forked(child.pid(), at, at.elapsed());
         Ok(Running {
             job: index,
             closure: Some(job),
@@ -202,8 +205,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 Ok(Fill::Read(_)) => {
                     if let Some((value, outcome)) = take_frame::<T>(c) {
                         c.outcome = Some(outcome);
-                        if let Some(v) = value {
-                            let job = c.job;
+                        if let Some((v, bytes, busy_ns)) = value {
+                            let (job, pid) = (c.job, c.child.pid());
+                            self.books.report.result(pid, job, bytes, busy_ns);
                             self.books.finish(job, Ok(v));
                         }
                     }
@@ -313,8 +317,12 @@ fn lost(job: usize, message: &str) -> Error {
     }
 }
 
-/// Takes the one frame a child sends: its value, or its panic.
-fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<()>)> {
+/// Takes the one frame a child sends: its value (with the frame's size and the time the
+/// child spent on the job), or its panic.
+#[allow(clippy::type_complexity)]
+fn take_frame<T: Transfer>(
+    c: &mut Running<'_, T>,
+) -> Option<(Option<(T, usize, u64)>, Result<()>)> {
     let (job, pid) = (c.job, c.child.pid());
     let bad = |message: String| Error::Decode {
         index: Some(job),
@@ -327,13 +335,17 @@ fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<
         Err(m) => return Some((None, Err(bad(m)))),
     };
     Some(match frame {
-        (Kind::Results, payload) => match wire::parse_results(payload)
-            .map_err(bad)
-            .and_then(|(_, bytes)| codec::decode_value::<T>(bytes).map_err(|e| e.about(job, pid)))
-        {
-            Ok(v) => (Some(v), Ok(())),
-            Err(e) => (None, Err(e)),
-        },
+        (Kind::Results, payload) => {
+            match wire::parse_results(payload)
+                .map_err(bad)
+                .and_then(|(head, bytes)| {
+                    let v = codec::decode_value::<T>(bytes).map_err(|e| e.about(job, pid))?;
+                    Ok((v, payload.len(), head.elapsed_ns))
+                }) {
+                Ok(v) => (Some(v), Ok(())),
+                Err(e) => (None, Err(e)),
+            }
+        }
         (Kind::Panic, payload) => (None, Err(panic_error(payload, pid))),
         (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
     })
@@ -386,6 +398,23 @@ macro_rules! family_options {
             /// ```
             pub fn progress(mut self, on: bool) -> Self {
                 self.jobs.books.show_progress(on);
+                self
+            }
+
+            /// What the progress bar says it counts: `progress_label("files")` draws
+            /// `files [00:00:03] ... 12/40 items` instead of `par [...]`, and turns the bar
+            /// on as [`progress(true)`](Self::progress) does (see
+            /// [`Loop::progress_label`](crate::Loop::progress_label)).
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).progress_label(\"files\");")]
+            /// for i in 0..4u32 {
+            ///     jobs.spawn(move || i);
+            /// }
+            /// assert_eq!(jobs.count(), 4);
+            /// ```
+            pub fn progress_label(mut self, label: impl Into<String>) -> Self {
+                self.jobs.books.label_progress(label.into());
                 self
             }
 
@@ -559,9 +588,10 @@ impl<'a, T: Transfer> Queue<'a, T> {
     /// let queue: par::Queue<String> = par::Queue::new(4);
     /// assert_eq!(queue.running(), 0);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
         Queue {
-            jobs: Jobs::new(limit),
+            jobs: Jobs::new(limit, "Queue", Location::caller()),
         }
     }
 
@@ -641,9 +671,10 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// let map: par::Map<Vec<u8>> = par::Map::new(4);
     /// assert_eq!(map.running(), 0);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
         Map {
-            jobs: Jobs::new(limit),
+            jobs: Jobs::new(limit, "Map", Location::caller()),
             results: BTreeMap::new(),
             next: 0,
         }
@@ -743,6 +774,7 @@ impl<T: Transfer> Iterator for Map<'_, T> {
 /// let squares: Vec<u32> = par::pmap(|x: u32| x * x, 0..6, 2).map(|r| r.unwrap()).collect();
 /// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
 /// ```
+#[track_caller]
 pub fn pmap<'a, I, T, F>(f: F, items: I, limit: usize) -> Map<'a, T>
 where
     I: IntoIterator,

@@ -29,8 +29,8 @@ use crate::loops::learn::Site;
 use crate::loops::sched::Schedule;
 use crate::trace;
 // The people- and JSON-formatting helpers live in `trace`, shared with the job families.
-pub(crate) use crate::trace::{human, json_str};
 use crate::trace::bytes;
+pub(crate) use crate::trace::{human, json_str};
 
 /// What one loop did: where it ran and why, how long it took, where the time went.
 ///
