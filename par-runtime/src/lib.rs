@@ -19,9 +19,12 @@
 //!   through a [`Pool`]).
 //! - `jobs/`: the callables. `queue` ([`Queue`], [`Map`], [`pmap`]; on MPI ranks a `Queue` runs
 //!   through a `Pool`) -> `pool` ([`Pool`] and the registry of `#[parallel]` functions);
-//!   `channel` ([`start`], [`Channel`], [`Exchange`]), `background`; under them `spawner`
+//!   `channel` ([`start`], [`Channel`], [`Exchange`]), `background`; under them `events` (the
+//!   one event loop all of them wait, read, time out and cancel through), `spawner`
 //!   ([`Spawner`]) and `limiter`, what Queue/Map and Pool share (job numbers, finished results,
-//!   progress, retry decisions, per-job deadlines, cancel).
+//!   progress, retry decisions, per-job deadlines, cancel), over `options` (`JobOptions`, the
+//!   families' one options value: limits, timeout, retries, cancel, progress, max frame) and
+//!   `report` (what a family did, printed and traced when it is dropped, as loops are).
 //! - `mpi/` lower half: `mpi` itself and `mpi::world` (what this process knows of the job,
 //!   and the links pools open to ranks); `pool` and `queue` ask it whether and how to link to
 //!   ranks, and a rank's link is a `child::Child` that is a rank.

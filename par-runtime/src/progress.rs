@@ -107,12 +107,8 @@ impl Progress {
         }
     }
 
-    /// `total` is `None` for streams of unknown length.
-    pub(crate) fn new(total: Option<u64>, enabled: bool) -> Self {
-        Self::labelled(total, enabled, None)
-    }
-
-    /// [`Progress::new`] saying `label` instead of `par` (`Loop::progress_label`).
+    /// A bar of `total` items (`None` for streams of unknown length), saying `label` instead
+    /// of `par` (`Loop::progress_label`, the families' `progress_label`).
     pub(crate) fn labelled(total: Option<u64>, enabled: bool, label: Option<&str>) -> Self {
         let forced = std::env::var_os("PAR_PROGRESS").is_some_and(|v| v == "1");
         if !(enabled || forced) {

@@ -18,10 +18,11 @@
 //! "process" of the trace (`pid` 1, 2, ... in the order loops end); its tracks (`tid`) are
 //! the parent's pid and each worker's pid. Only the parent writes (never a worker).
 
+use std::fmt::Write as _;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
@@ -119,6 +120,52 @@ pub(crate) fn write_loop(events: &[String]) {
             eprintln!("par: PAR_TRACE={}: could not write it: {e}", path.display());
             *slot = Some(None);
         }
+    }
+}
+
+/// `s` as a JSON string literal.
+pub(crate) fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A duration for people: `42 us`, `0.5 ms`, `634 ms`, `1.23 s`.
+pub(crate) fn human(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 100.0 {
+        format!("{us:.0} us")
+    } else if us < 10_000.0 {
+        format!("{:.1} ms", us / 1e3)
+    } else if us < 1_000_000.0 {
+        format!("{:.0} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
+/// Bytes for people: `512 B`, `3.2 KiB`, `1.5 MiB`, `2.0 GiB`.
+pub(crate) fn bytes(n: u64) -> String {
+    let f = n as f64;
+    match n {
+        n if n < 1 << 10 => format!("{n} B"),
+        n if n < 1 << 20 => format!("{:.1} KiB", f / 1024.0),
+        n if n < 1 << 30 => format!("{:.1} MiB", f / 1048576.0),
+        _ => format!("{:.1} GiB", f / 1073741824.0),
     }
 }
 

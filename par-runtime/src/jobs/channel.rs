@@ -12,9 +12,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use crate::child::report::{self, panic_error, panic_frame, panic_message};
-use crate::child::wait::{time_left, wait_readable};
 use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, PANICKED, Result};
+use crate::jobs::events::{self, Waited, Watched};
 use crate::sys::{self, Fd, Pid};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
@@ -338,18 +338,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     /// ```
     pub fn ready(&mut self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            if self.pump() {
-                return true;
-            }
-            let Some(wait) = time_left(deadline) else {
-                return false;
-            };
-            if let Err(e) = wait_readable(std::iter::once(&self.rx), wait) {
-                self.read_error = Some(e);
-                self.eof = true;
-            }
-        }
+        events::wait(self, deadline, Channel::pump) == Waited::Enough
     }
 
     /// Reads what is available without blocking; true when `recv` would not block.
@@ -689,27 +678,17 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     /// ```
     pub fn ready(&mut self, timeout: Option<Duration>) -> Vec<usize> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            let mut ready: Vec<usize> = self.failed.iter().map(|(id, _)| *id).collect();
+        let mut ready = Vec::new();
+        events::wait(self, deadline, |ex| {
+            ready = ex.failed.iter().map(|(id, _)| *id).collect();
             ready.extend(
-                self.active
+                ex.active
                     .iter_mut()
                     .filter_map(|c| c.pump().then_some(c.index)),
             );
-            if !ready.is_empty() || self.active.is_empty() {
-                return ready;
-            }
-            let Some(wait) = time_left(deadline) else {
-                return ready;
-            };
-            if let Err(e) = wait_readable(self.active.iter().map(|c| &c.rx), wait) {
-                // Nothing can be waited on any more: every channel reports it.
-                for c in &mut self.active {
-                    c.read_error = Some(std::io::Error::new(e.kind(), e.to_string()));
-                    c.eof = true;
-                }
-            }
-        }
+            !ready.is_empty()
+        });
+        ready
     }
 
     /// Receives from channel `id` (waiting if it is not ready). `Ok(None)`: it finished (it
@@ -787,6 +766,46 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     pub fn finish(&mut self, mut hook: impl FnMut(usize, Result<R>)) {
         while self.active() > 0 {
             self.store(None, &mut hook);
+        }
+    }
+}
+
+/// A channel's receiving pipe in the families' one event loop: what arrives is read by
+/// `pump`, the loop's condition.
+impl<S, R> Watched for Channel<S, R> {
+    fn fds(&self) -> impl Iterator<Item = &Fd> {
+        std::iter::once(&self.rx)
+    }
+
+    fn busy(&self) -> bool {
+        true // until `pump` sees its end
+    }
+
+    fn read(&mut self, _: sys::RawFd) {}
+
+    fn poll_failed(&mut self, e: &std::io::Error) {
+        self.read_error = Some(events::again(e));
+        self.eof = true;
+    }
+}
+
+/// The active channels' receiving pipes in the families' one event loop: what arrives is read
+/// by their `pump`, in the loop's condition ([`Exchange::ready`]).
+impl<S, R> Watched for Exchange<'_, S, R> {
+    fn fds(&self) -> impl Iterator<Item = &Fd> {
+        self.active.iter().map(|c| &c.rx)
+    }
+
+    fn busy(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    fn read(&mut self, _: sys::RawFd) {}
+
+    fn poll_failed(&mut self, e: &std::io::Error) {
+        // Nothing can be waited on any more: every channel reports it.
+        for c in &mut self.active {
+            c.poll_failed(e);
         }
     }
 }

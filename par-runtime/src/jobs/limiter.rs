@@ -6,15 +6,15 @@
 //! `finish`ed exactly once), or retry a failure that is the job's own answer (a panic).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::panic::Location;
+use std::time::Instant;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::jobs::options::JobOptions;
+use crate::jobs::report::Recorder;
 use crate::progress::Progress;
 use crate::sys;
-
-/// How often a family looks at its [`Cancel`] handle while it waits for children.
-const CANCEL_LOOK: Duration = Duration::from_millis(20);
 
 /// The shared bookkeeping of a job family; see the module docs.
 pub(crate) struct Limiter<T> {
@@ -25,12 +25,12 @@ pub(crate) struct Limiter<T> {
     /// Finished jobs not taken yet, in completion order.
     pub(crate) done: VecDeque<(usize, Result<T>)>,
     progress: Progress,
-    /// A job whose child died (a signal, `exit`) runs again up to this many times.
-    pub(crate) retries: u32,
     attempts: HashMap<usize, u32>,
-    /// A job running longer than this is killed and fails with `Error::TimedOut`.
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) cancel: Option<Cancel>,
+    /// The family's options: retries, timeout, cancel, progress, the children's limits and
+    /// largest frame.
+    pub(crate) opts: JobOptions,
+    /// What the family did, reported when it is dropped (`PAR_REPORT`, `PAR_TRACE`).
+    pub(crate) report: Recorder,
 }
 
 /// What to do with a job whose child died.
@@ -42,17 +42,31 @@ pub(crate) enum AfterDeath {
 }
 
 impl<T> Limiter<T> {
-    pub(crate) fn new(limit: usize) -> Self {
+    /// At most `limit` children at once, with the default options for as many, reporting
+    /// as `family` made at `site`.
+    pub(crate) fn new(
+        limit: usize,
+        family: &'static str,
+        site: &'static Location<'static>,
+    ) -> Self {
+        Limiter::with_options(
+            limit,
+            JobOptions::new(limit),
+            Recorder::new(family, site, limit),
+        )
+    }
+
+    /// At most `limit` children at once, with `opts`, reporting to `report`.
+    pub(crate) fn with_options(limit: usize, opts: JobOptions, report: Recorder) -> Self {
         Limiter {
             limit: limit.max(1),
             submitted: 0,
             finished: 0,
             done: VecDeque::new(),
             progress: Progress::off(),
-            retries: 0,
             attempts: HashMap::new(),
-            timeout: None,
-            cancel: None,
+            opts,
+            report,
         }
     }
 
@@ -60,6 +74,7 @@ impl<T> Limiter<T> {
     pub(crate) fn submit(&mut self) -> usize {
         let job = self.submitted;
         self.submitted += 1;
+        self.report.submitted();
         self.progress.grow(1);
         job
     }
@@ -67,6 +82,7 @@ impl<T> Limiter<T> {
     /// Records job `job`'s result (or failure): it is finished.
     pub(crate) fn finish(&mut self, job: usize, r: Result<T>) {
         self.finished += 1;
+        self.report.finished(&r);
         self.progress.advance(1);
         self.done.push_back((job, r));
         if self.finished == self.submitted {
@@ -74,14 +90,23 @@ impl<T> Limiter<T> {
         }
     }
 
+    /// The `progress` option: a bar of finished jobs out of those submitted, from now on.
     pub(crate) fn show_progress(&mut self, on: bool) {
-        self.progress = Progress::new(Some(self.submitted as u64), on);
+        self.opts.progress = on;
+        let label = self.opts.progress_label.as_deref();
+        self.progress = Progress::labelled(Some(self.submitted as u64), on, label);
         self.progress.advance(self.finished as u64);
+    }
+
+    /// The `progress_label` option: the bar says `label` instead of `par`, and is on.
+    pub(crate) fn label_progress(&mut self, label: String) {
+        self.opts.progress_label = Some(label);
+        self.show_progress(true);
     }
 
     /// True once the family's [`Cancel`] handle is cancelled.
     pub(crate) fn cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
+        self.opts.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Job `job`'s child ended with `e`: run it again, or fail it. Only deaths are run again
@@ -92,7 +117,7 @@ impl<T> Limiter<T> {
     /// next look) is [`Error::Cancelled`].
     pub(crate) fn after_failure(&mut self, job: usize, e: Error) -> AfterDeath {
         if matches!(e, Error::Interrupted { .. }) {
-            if let Some(c) = &self.cancel {
+            if let Some(c) = &self.opts.cancel {
                 c.cancel();
                 return AfterDeath::Fail(Error::Cancelled);
             }
@@ -101,11 +126,13 @@ impl<T> Limiter<T> {
         if !matches!(e, Error::WorkerDied { .. }) {
             return AfterDeath::Fail(e);
         }
+        self.report.death(job, &e);
         let attempts = self.attempts.entry(job).or_insert(0);
         *attempts += 1;
         let attempts = *attempts;
-        if attempts <= self.retries {
+        if attempts <= self.opts.retries {
             crate::trace::retry(job, attempts, &e);
+            self.report.retry(job, attempts, &e);
             return AfterDeath::Again;
         }
         if attempts > 1 {
@@ -120,28 +147,25 @@ impl<T> Limiter<T> {
 
     /// When a job that started at `started` must have finished.
     pub(crate) fn deadline(&self, started: Instant) -> Option<Instant> {
-        self.timeout.map(|t| started + t)
-    }
-
-    /// How long a family may wait for its children: until the first of `deadlines`, and never
-    /// more than [`CANCEL_LOOK`] with a cancel handle. `None`: no limit.
-    pub(crate) fn wait_for(&self, deadlines: impl Iterator<Item = Instant>) -> Option<Duration> {
-        let now = Instant::now();
-        let first = deadlines.map(|d| d.saturating_duration_since(now)).min();
-        match (first, self.cancel.is_some()) {
-            (Some(d), true) => Some(d.min(CANCEL_LOOK)),
-            (None, true) => Some(CANCEL_LOOK),
-            (d, false) => d,
-        }
+        self.opts.timeout.map(|t| started + t)
     }
 
     /// The error of job `job`, killed in process `pid` for running past the timeout.
-    pub(crate) fn timed_out(&self, job: usize, pid: i32) -> Error {
+    pub(crate) fn timed_out(&mut self, job: usize, pid: i32) -> Error {
+        self.report.timed_out(job, pid);
         Error::TimedOut {
             index: job,
             pid,
-            timeout: self.timeout.unwrap_or_default(),
+            timeout: self.opts.timeout.unwrap_or_default(),
             parent_threads: sys::thread_count(),
         }
+    }
+}
+
+/// A family's report is printed and traced when it is dropped (as asked: `PAR_REPORT`,
+/// `PAR_TRACE`).
+impl<T> Drop for Limiter<T> {
+    fn drop(&mut self) {
+        self.report.end();
     }
 }

@@ -8,17 +8,19 @@
 //! ones), or let a panic in one call end the worker (its state persists for the next calls).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
-use crate::child::wait::wait_readable;
-use crate::child::{self, Child, Limits, Pipes, What};
+use crate::child::{self, Child, Pipes, What};
 use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::error::{Error, Result};
+use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
+use crate::jobs::options::JobOptions;
+use crate::jobs::report::Recorder;
 use crate::jobs::spawner::Spawner;
 use crate::mode;
 use crate::sys::{self, AsFd, BorrowedFd, Fd};
@@ -152,8 +154,8 @@ const MAX_DEPTH: usize = 16;
 /// assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
 /// ```
 pub struct Pool<T> {
-    /// Job numbers, finished results, progress, retries, timeout, cancel (shared with
-    /// `Queue`/`Map`).
+    /// Job numbers, finished results, progress, and the options ([`JobOptions`]: retries,
+    /// timeout, cancel, the workers' limits and largest frame), shared with `Queue`/`Map`.
     books: Limiter<T>,
     forks: usize,
     workers: Vec<Worker>,
@@ -165,10 +167,6 @@ pub struct Pool<T> {
     next: usize,
     inline: bool,
     frame: FrameBuf,
-    /// The workers' memory limit and environment.
-    limits: Limits,
-    /// The largest frame a worker may send (a call's encoded result): `max_frame`.
-    max_frame: usize,
     /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
     ranks: Option<usize>,
 }
@@ -203,12 +201,17 @@ impl<T: Transfer> Pool<T> {
     /// got.sort();
     /// assert_eq!(got, ["A", "B", "C"]);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
         registry(); // built here, before any fork, so that workers inherit it
         // MPI hook: under `par::main` on rank 0 of an MPI job, one worker per other rank.
         let ranks = crate::mpi::ranks();
         Pool {
-            books: Limiter::new(ranks.unwrap_or(limit)),
+            books: Limiter::with_options(
+                ranks.unwrap_or(limit),
+                JobOptions::new(limit),
+                Recorder::new("Pool", Location::caller(), ranks.unwrap_or(limit)),
+            ),
             forks: 0,
             workers: Vec::new(),
             pending: VecDeque::new(),
@@ -217,8 +220,6 @@ impl<T: Transfer> Pool<T> {
             next: 0,
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
-            limits: Limits::new(limit),
-            max_frame: wire::DEFAULT_MAX,
             ranks,
         }
     }
@@ -238,6 +239,27 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
         self.books.show_progress(on);
+        self
+    }
+
+    /// What the progress bar says it counts: `progress_label("calls")` draws
+    /// `calls [00:00:03] ... 12/40 items` instead of `par [...]`, and turns the bar on as
+    /// [`progress(true)`](Pool::progress) does (see
+    /// [`Loop::progress_label`](crate::Loop::progress_label)).
+    ///
+    /// ```
+    /// #[par::parallel]
+    /// fn inc(i: u32) -> u32 {
+    ///     i + 1
+    /// }
+    /// let mut pool = par::Pool::new(2).progress_label("calls");
+    /// for i in 0..10 {
+    ///     inc::spawn(&mut pool, i);
+    /// }
+    /// assert_eq!(pool.count(), 10);
+    /// ```
+    pub fn progress_label(mut self, label: impl Into<String>) -> Self {
+        self.books.label_progress(label.into());
         self
     }
 
@@ -261,7 +283,7 @@ impl<T: Transfer> Pool<T> {
     /// # let _ = std::fs::remove_file(&marker);
     /// ```
     pub fn retries(mut self, n: u32) -> Self {
-        self.books.retries = n;
+        self.books.opts.retries = n;
         self
     }
 
@@ -283,7 +305,7 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.get(quick).unwrap().as_ref().unwrap(), &1);
     /// ```
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.books.timeout = Some(limit);
+        self.books.opts.timeout = Some(limit);
         self
     }
 
@@ -302,7 +324,7 @@ impl<T: Transfer> Pool<T> {
     /// assert!(matches!(pool.get(job), Some(Err(par::Error::Cancelled))));
     /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
-        self.books.cancel = Some(handle.clone());
+        self.books.opts.cancel = Some(handle.clone());
         self
     }
 
@@ -320,7 +342,7 @@ impl<T: Transfer> Pool<T> {
     /// assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &1000);
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.limits = self.limits.clone().memory(Some(bytes));
+        self.books.opts.memory_limit(bytes);
         self
     }
 
@@ -347,7 +369,7 @@ impl<T: Transfer> Pool<T> {
     /// }
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = bytes;
+        self.books.opts.max_frame = bytes;
         for w in &mut self.workers {
             w.reader.set_max(bytes);
         }
@@ -370,7 +392,13 @@ impl<T: Transfer> Pool<T> {
     /// assert!(seen.is_none() || seen.as_deref() == Some("1"));
     /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
-        self.limits = self.limits.clone().threads(Some(n));
+        self.books.opts.threads_per_worker(n);
+        self
+    }
+
+    /// Not reported (`PAR_REPORT`, `PAR_TRACE`): a pool par makes for itself.
+    pub(crate) fn quiet_report(mut self) -> Self {
+        self.books.report.quiet();
         self
     }
 
@@ -442,6 +470,7 @@ impl<T: Transfer> Pool<T> {
                 Ok(Err(e)) => Err(e.about(job, pid)),
                 Err(p) => Err(panicked(job, pid, &*p)),
             };
+            self.books.report.ran_inline();
             self.finish(job, r);
             return job;
         }
@@ -560,13 +589,17 @@ impl<T: Transfer> Pool<T> {
             let rank = (1..)
                 .find(|r| self.workers.iter().all(|w| w.child.rank_of() != Some(*r)))
                 .unwrap_or(1);
+            let at = Instant::now();
             let link = crate::mpi::connect(rank)?;
+            self.books
+                .report
+                .forked(link.pid.as_raw(), at, at.elapsed());
             self.forks += 1;
             return Ok(Worker {
                 child: Child::rank(link.rank, link.pid),
                 tx: link.tx,
                 rx: link.rx,
-                reader: FrameReader::new(self.max_frame),
+                reader: FrameReader::new(self.books.opts.max_frame),
                 calls: VecDeque::new(),
                 broken: false,
                 since: Instant::now(),
@@ -575,15 +608,17 @@ impl<T: Transfer> Pool<T> {
         let pipes = Pipes {
             cmd: true,
             what: What::POOL_WORKER,
-            limits: self.limits.clone(),
+            limits: self.books.opts.limits.clone(),
             ..Pipes::default()
         };
         // A pool lives on after this call, maybe on another thread than this one: its workers
         // are forked on a thread that lasts (see `child::spawn_lasting`).
+        let at = Instant::now();
         let (child, ends) = child::spawn_lasting(pipes, |ends| match &ends.cmd {
             Some(cmd) => serve(cmd.as_fd(), ends.res.as_fd()),
             None => 1,
         })?;
+        self.books.report.forked(child.pid(), at, at.elapsed());
         self.forks += 1;
         let Some(tx) = ends.cmd else {
             unreachable!("a command pipe was asked for")
@@ -592,7 +627,7 @@ impl<T: Transfer> Pool<T> {
             child,
             tx,
             rx: ends.res,
-            reader: FrameReader::new(self.max_frame),
+            reader: FrameReader::new(self.books.opts.max_frame),
             calls: VecDeque::new(),
             broken: false,
             since: Instant::now(),
@@ -601,52 +636,16 @@ impl<T: Transfer> Pool<T> {
 
     /// Waits until at least one more call has finished; false when none is outstanding.
     fn wait_one(&mut self) -> bool {
-        // Counted before dispatching: a call that could not start (a fork refused) is done.
+        // Counted before dispatching (the loop's first step): a call that could not start (a
+        // fork refused) is done.
         let before = self.books.done.len();
-        self.dispatch();
-        while self.books.done.len() == before {
-            if self.workers.iter().all(|w| w.calls.is_empty()) {
-                return false;
-            }
-            let timeout = self.books.timeout;
-            let wait = self.books.wait_for(
-                self.workers
-                    .iter()
-                    .filter(|w| !w.calls.is_empty())
-                    .filter_map(|w| timeout.map(|t| w.since + t)),
-            );
-            let ready = match wait_readable(self.workers.iter().map(|w| &w.rx), wait) {
-                Ok(ready) => ready,
-                Err(e) => {
-                    for w in std::mem::take(&mut self.workers) {
-                        // Dropped: killed and reaped.
-                        for (job, _, _) in w.calls {
-                            let e = std::io::Error::new(e.kind(), e.to_string());
-                            self.finish(job, Err(Error::io("poll failed", e)));
-                        }
-                    }
-                    break;
-                }
-            };
-            for fd in ready {
-                if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
-                    self.read(at);
-                }
-            }
-            if self.books.cancelled() {
-                self.cancel_all();
-                break;
-            }
-            self.time_out();
-            self.dispatch();
-        }
-        true
+        events::wait(self, None, |p| p.books.done.len() != before) == Waited::Enough
     }
 
     /// Retires the workers whose running call passed its deadline: the call fails with
     /// `TimedOut`, the calls queued behind it go to other workers.
     fn time_out(&mut self) {
-        let Some(limit) = self.books.timeout else {
+        let Some(limit) = self.books.opts.timeout else {
             return;
         };
         while let Some(at) = self
@@ -685,7 +684,8 @@ impl<T: Transfer> Pool<T> {
                 Ok(Fill::Read(_)) => {
                     let mut got = Vec::new();
                     let mut corrupt = None;
-                    while let Some((job, r, elapsed, fatal)) = take_result::<T>(w) {
+                    let pid = w.child.pid();
+                    while let Some((job, r, elapsed, fatal, bytes)) = take_result::<T>(w) {
                         if fatal {
                             // Frames can't be told apart any more: this worker is done.
                             corrupt = Some(r);
@@ -695,11 +695,15 @@ impl<T: Transfer> Pool<T> {
                             w.calls.pop_front();
                             w.since = Instant::now(); // the next call starts
                         }
-                        got.push((job, r, elapsed));
+                        got.push((job, r, elapsed, bytes));
                     }
                     let rank = w.child.rank_of();
-                    for (job, r, elapsed) in got {
+                    for (job, r, elapsed, bytes) in got {
                         let r = crate::mpi::on_rank(rank, r); // MPI: say which rank
+                        if r.is_ok() {
+                            let busy_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+                            self.books.report.result(pid, job, bytes, busy_ns);
+                        }
                         let ns = elapsed.as_nanos() as f64;
                         self.call_ns = Some(self.call_ns.map_or(ns, |old| 0.7 * old + 0.3 * ns));
                         self.finish(job, r);
@@ -776,6 +780,56 @@ impl<T: Transfer> Pool<T> {
     }
 }
 
+/// The workers' result pipes in the family's one event loop.
+impl<T: Transfer> Watched for Pool<T> {
+    fn fds(&self) -> impl Iterator<Item = &Fd> {
+        self.workers.iter().map(|w| &w.rx)
+    }
+
+    fn busy(&self) -> bool {
+        self.workers.iter().any(|w| !w.calls.is_empty())
+    }
+
+    fn read(&mut self, fd: sys::RawFd) {
+        if let Some(at) = self.workers.iter().position(|w| w.rx.raw() == fd) {
+            Pool::read(self, at);
+        }
+    }
+
+    fn poll_failed(&mut self, e: &std::io::Error) {
+        for w in std::mem::take(&mut self.workers) {
+            // Dropped: killed and reaped.
+            for (job, _, _) in w.calls {
+                self.finish(job, Err(Error::io("poll failed", events::again(e))));
+            }
+        }
+    }
+
+    fn deadlines(&self) -> impl Iterator<Item = Instant> {
+        let timeout = self.books.opts.timeout;
+        self.workers
+            .iter()
+            .filter(|w| !w.calls.is_empty())
+            .filter_map(move |w| timeout.map(|t| w.since + t))
+    }
+
+    fn cancel(&self) -> Option<&Cancel> {
+        self.books.opts.cancel.as_ref()
+    }
+
+    fn cancel_all(&mut self) {
+        Pool::cancel_all(self);
+    }
+
+    fn time_out(&mut self) {
+        Pool::time_out(self);
+    }
+
+    fn refill(&mut self) {
+        self.dispatch();
+    }
+}
+
 fn lost(job: usize, pid: Option<i32>) -> Error {
     Error::Lost {
         index: Some(job),
@@ -785,8 +839,10 @@ fn lost(job: usize, pid: Option<i32>) -> Error {
 }
 
 /// One result frame from a pool worker, if a complete one is buffered: the job, its result,
-/// the time the worker spent on it, and `true` when the stream is corrupt beyond it.
-fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool)> {
+/// the time the worker spent on it, `true` when the stream is corrupt beyond it, and the
+/// frame's size.
+#[allow(clippy::type_complexity)]
+fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duration, bool, usize)> {
     let pid = w.child.pid();
     let current = w.calls.front().map_or(0, |c| c.0);
     let bad = |job: usize, message: String| Error::Decode {
@@ -803,6 +859,7 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
                 codec::decode_value::<T>(bytes).map_err(|e| e.about(current, pid)),
                 Duration::from_nanos(head.elapsed_ns),
                 false,
+                payload.len(),
             ),
             Ok((head, _)) => (
                 current,
@@ -812,21 +869,23 @@ fn take_result<T: Transfer>(w: &mut Worker) -> Option<(usize, Result<T>, Duratio
                 )),
                 zero,
                 true,
+                0,
             ),
-            Err(m) => (current, Err(bad(current, m)), zero, true),
+            Err(m) => (current, Err(bad(current, m)), zero, true, 0),
         },
         Ok(Some((Kind::Panic, payload))) => {
             let e = panic_error(payload, pid);
             let fatal = e.index() != Some(current);
-            (current, Err(e), zero, fatal)
+            (current, Err(e), zero, fatal, 0)
         }
         Ok(Some((kind, _))) => (
             current,
             Err(bad(current, format!("a pool worker sent a {kind:?} frame"))),
             zero,
             true,
+            0,
         ),
-        Err(m) => (current, Err(bad(current, m)), zero, true),
+        Err(m) => (current, Err(bad(current, m)), zero, true, 0),
     })
 }
 

@@ -8,13 +8,13 @@
 //! of `spawn`, or lose a job silently (a child that dies without a result is an `Error`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
 use crate::cancel::Cancel;
 use crate::child::report::{panic_error, panicked, run_job};
-use crate::child::wait::{time_left, wait_readable};
-use crate::child::{self, Child, Limits, Pipes, What};
+use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, Result};
+use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
 use crate::jobs::spawner::Spawner;
 use crate::mode;
@@ -42,24 +42,20 @@ struct Running<'a, T> {
 struct Jobs<'a, T> {
     pending: VecDeque<(usize, Job<'a, T>)>,
     running: Vec<Running<'a, T>>,
+    /// Job numbers, results, progress, and the family's options
+    /// ([`JobOptions`](crate::jobs::options::JobOptions)).
     books: Limiter<T>,
-    /// The children's memory limit and environment.
-    limits: Limits,
-    /// The largest frame a child may send (its encoded value): the `max_frame` option.
-    max_frame: usize,
     /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
     /// (through a pool whose workers are ranks), and the job index of each of its calls.
     ranks: Option<(crate::Pool<T>, Vec<usize>)>,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
-    fn new(limit: usize) -> Self {
+    fn new(limit: usize, family: &'static str, site: &'static Location<'static>) -> Self {
         Jobs {
             pending: VecDeque::new(),
             running: Vec::new(),
-            books: Limiter::new(limit),
-            limits: Limits::new(limit),
-            max_frame: wire::DEFAULT_MAX,
+            books: Limiter::new(limit, family, site),
             ranks: None,
         }
     }
@@ -73,7 +69,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         let index = self.books.submit();
         let (pool, indices) = self
             .ranks
-            .get_or_insert_with(|| (crate::Pool::new(1), Vec::new()));
+            .get_or_insert_with(|| (crate::Pool::new(1).quiet_report(), Vec::new()));
         indices.push(index);
         pool.call(name, args, f);
         self.take_from_ranks();
@@ -86,43 +82,6 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             let index = self.ranks.as_ref().and_then(|(_, i)| i.get(job).copied());
             self.books.finish(index.unwrap_or(job), r);
         }
-    }
-
-    /// [`Jobs::wait_one`] while calls are out on the ranks: one `poll` over the children's
-    /// pipes and the ranks' links. (The family's timeout and cancel apply to the children; on
-    /// the ranks, `PAR_MPI_TIMEOUT` bounds a call.)
-    fn wait_with_ranks(&mut self) -> bool {
-        let before = self.books.done.len();
-        self.start_pending();
-        while self.books.done.len() == before {
-            let Some((pool, _)) = self.ranks.as_mut() else {
-                break;
-            };
-            pool.hand_out();
-            let pool = &*pool;
-            if pool.answer_fds().next().is_none() && self.running.is_empty() {
-                break;
-            }
-            let fds = self.running.iter().map(|c| &c.res).chain(pool.answer_fds());
-            match wait_readable(fds, None) {
-                Ok(ready) => {
-                    for fd in ready {
-                        match self.running.iter().position(|c| c.res.raw() == fd) {
-                            Some(i) => self.read(i),
-                            None => {
-                                if let Some((pool, _)) = self.ranks.as_mut() {
-                                    pool.read_answers(fd);
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
-            self.take_from_ranks();
-            self.start_pending();
-        }
-        true
     }
 
     /// Queues a job (FIFO) and starts it at once if fewer than `limit` are running.
@@ -149,6 +108,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                     Ok(r) => r.map_err(|e| e.about(index, pid)),
                     Err(p) => Err(panicked(index, pid, &*p)),
                 };
+                self.books.report.ran_inline();
                 self.books.finish(index, r);
                 continue;
             }
@@ -162,10 +122,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     fn fork(&mut self, index: usize, job: Job<'a, T>) -> Result<Running<'a, T>> {
         let pipes = Pipes {
             what: What::JOB,
-            limits: self.limits.clone(),
+            limits: self.books.opts.limits.clone(),
             ..Pipes::default()
         };
         // The closure stays here too, to be forked again if the child dies (`retries`).
+        let at = Instant::now();
         let (child, ends) = child::spawn_with(pipes, &job, move |job, ends| {
             // The child: run the job, send its value (or its panic), leave.
             let mut frame = FrameBuf::default();
@@ -175,12 +136,13 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 2
             }
         })?;
+        self.books.report.forked(child.pid(), at, at.elapsed());
         Ok(Running {
             job: index,
             closure: Some(job),
             child,
             res: ends.res,
-            reader: FrameReader::new(self.max_frame),
+            reader: FrameReader::new(self.books.opts.max_frame),
             outcome: None,
             started: Instant::now(),
         })
@@ -204,47 +166,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     }
 
     /// Waits until at least one more job has finished (or nothing runs); returns false when
-    /// there is nothing left to wait for.
+    /// there is nothing left to wait for. Calls out on the ranks (feature `mpi`) are waited
+    /// for with the children.
     fn wait_one(&mut self) -> bool {
-        // MPI hook: calls out on the ranks are waited for with the children.
-        if self.ranks.as_ref().is_some_and(|(p, _)| p.outstanding()) {
-            return self.wait_with_ranks();
-        }
-        if self.running.is_empty() {
-            self.start_pending();
-            return !self.books.done.is_empty();
-        }
         let before = self.books.done.len();
-        while self.books.done.len() == before && !self.running.is_empty() {
-            let wait = self.books.wait_for(
-                self.running
-                    .iter()
-                    .filter_map(|c| self.books.deadline(c.started)),
-            );
-            let ready = match wait_readable(self.running.iter().map(|c| &c.res), wait) {
-                Ok(ready) => ready,
-                Err(e) => {
-                    // Nothing sensible to wait on any more: fail every running job.
-                    for c in std::mem::take(&mut self.running) {
-                        drop(c.child); // killed and reaped
-                        let e = std::io::Error::new(e.kind(), e.to_string());
-                        self.books.finish(c.job, Err(Error::io("poll failed", e)));
-                    }
-                    break;
-                }
-            };
-            for fd in ready {
-                if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
-                    self.read(i);
-                }
-            }
-            if self.books.cancelled() {
-                self.cancel_all();
-            }
-            self.time_out();
-        }
-        self.start_pending();
-        true
+        events::wait(self, None, |j| j.books.done.len() != before) == Waited::Enough
     }
 
     /// Kills the children whose job ran past its deadline: each fails with `TimedOut`.
@@ -264,22 +190,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     /// arrived before their end of file), so that none is left a zombie until the drop. One
     /// that has not exited within a second is killed and reaped.
     fn settle(&mut self) {
-        let deadline = Some(Instant::now() + Duration::from_secs(1));
-        while !self.running.is_empty() {
-            let ready = match time_left(deadline) {
-                Some(left) => wait_readable(self.running.iter().map(|c| &c.res), left),
-                None => Ok(Vec::new()),
-            };
-            match ready {
-                Ok(ready) if time_left(deadline).is_some() => {
-                    for fd in ready {
-                        if let Some(i) = self.running.iter().position(|c| c.res.raw() == fd) {
-                            self.read(i);
-                        }
-                    }
-                }
-                _ => self.running.clear(), // each killed and reaped
-            }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        if events::wait(self, Some(deadline), |j| j.running.is_empty()) != Waited::Enough {
+            self.running.clear(); // each killed and reaped
         }
     }
 
@@ -292,8 +205,9 @@ impl<'a, T: Transfer> Jobs<'a, T> {
                 Ok(Fill::Read(_)) => {
                     if let Some((value, outcome)) = take_frame::<T>(c) {
                         c.outcome = Some(outcome);
-                        if let Some(v) = value {
-                            let job = c.job;
+                        if let Some((v, bytes, busy_ns)) = value {
+                            let (job, pid) = (c.job, c.child.pid());
+                            self.books.report.result(pid, job, bytes, busy_ns);
                             self.books.finish(job, Ok(v));
                         }
                     }
@@ -325,6 +239,75 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     }
 }
 
+/// The children's result pipes, and (feature `mpi`) the links of the ranks that run calls
+/// sent through a pool, in the family's one event loop.
+impl<T: Transfer> Watched for Jobs<'_, T> {
+    fn fds(&self) -> impl Iterator<Item = &Fd> {
+        let ranks = self.ranks.iter().flat_map(|(pool, _)| pool.answer_fds());
+        self.running.iter().map(|c| &c.res).chain(ranks)
+    }
+
+    fn busy(&self) -> bool {
+        let ranks = self
+            .ranks
+            .as_ref()
+            .is_some_and(|(pool, _)| pool.outstanding() && pool.answer_fds().next().is_some());
+        !self.running.is_empty() || ranks
+    }
+
+    fn read(&mut self, fd: sys::RawFd) {
+        match self.running.iter().position(|c| c.res.raw() == fd) {
+            Some(i) => self.read(i),
+            None => {
+                if let Some((pool, _)) = self.ranks.as_mut() {
+                    pool.read_answers(fd);
+                }
+            }
+        }
+    }
+
+    fn poll_failed(&mut self, e: &std::io::Error) {
+        // Nothing sensible to wait on any more: fail every running job.
+        for c in std::mem::take(&mut self.running) {
+            drop(c.child); // killed and reaped
+            self.books
+                .finish(c.job, Err(Error::io("poll failed", events::again(e))));
+        }
+        if self.ranks.is_some() {
+            // The ranks' links stay: look again shortly.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn deadlines(&self) -> impl Iterator<Item = Instant> {
+        // A child whose value (or panic) arrived is only exiting: no deadline.
+        self.running
+            .iter()
+            .filter(|c| c.outcome.is_none())
+            .filter_map(|c| self.books.deadline(c.started))
+    }
+
+    fn cancel(&self) -> Option<&Cancel> {
+        self.books.opts.cancel.as_ref()
+    }
+
+    fn cancel_all(&mut self) {
+        Jobs::cancel_all(self);
+    }
+
+    fn time_out(&mut self) {
+        Jobs::time_out(self);
+    }
+
+    fn refill(&mut self) {
+        if let Some((pool, _)) = self.ranks.as_mut() {
+            pool.hand_out();
+        }
+        self.take_from_ranks();
+        self.start_pending();
+    }
+}
+
 /// A job that par could not finish (a bug if it happens: never silent).
 fn lost(job: usize, message: &str) -> Error {
     Error::Lost {
@@ -334,8 +317,12 @@ fn lost(job: usize, message: &str) -> Error {
     }
 }
 
-/// Takes the one frame a child sends: its value, or its panic.
-fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<()>)> {
+/// Takes the one frame a child sends: its value (with the frame's size and the time the
+/// child spent on the job), or its panic.
+#[allow(clippy::type_complexity)]
+fn take_frame<T: Transfer>(
+    c: &mut Running<'_, T>,
+) -> Option<(Option<(T, usize, u64)>, Result<()>)> {
     let (job, pid) = (c.job, c.child.pid());
     let bad = |message: String| Error::Decode {
         index: Some(job),
@@ -348,21 +335,27 @@ fn take_frame<T: Transfer>(c: &mut Running<'_, T>) -> Option<(Option<T>, Result<
         Err(m) => return Some((None, Err(bad(m)))),
     };
     Some(match frame {
-        (Kind::Results, payload) => match wire::parse_results(payload)
-            .map_err(bad)
-            .and_then(|(_, bytes)| codec::decode_value::<T>(bytes).map_err(|e| e.about(job, pid)))
-        {
-            Ok(v) => (Some(v), Ok(())),
-            Err(e) => (None, Err(e)),
-        },
+        (Kind::Results, payload) => {
+            match wire::parse_results(payload)
+                .map_err(bad)
+                .and_then(|(head, bytes)| {
+                    let v = codec::decode_value::<T>(bytes).map_err(|e| e.about(job, pid))?;
+                    Ok((v, payload.len(), head.elapsed_ns))
+                }) {
+                Ok(v) => (Some(v), Ok(())),
+                Err(e) => (None, Err(e)),
+            }
+        }
         (Kind::Panic, payload) => (None, Err(panic_error(payload, pid))),
         (kind, _) => (None, Err(bad(format!("a job sent a {kind:?} frame")))),
     })
 }
 
-/// The options and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under both), and
-/// their [`Spawner`] (how `f::spawn(&mut jobs, ...)` submits a `#[parallel]` call). Each
-/// doc example runs on the type it documents.
+/// The builder methods and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under
+/// both), and their [`Spawner`] (how `f::spawn(&mut jobs, ...)` submits a `#[parallel]`
+/// call). Each option is a field of the one `JobOptions` (as for [`Pool`](crate::Pool)), which
+/// each method sets; the macro only writes the methods once per type, so that each doc
+/// example runs on the type it documents.
 macro_rules! family_options {
     ($family:ident, $result:literal) => {
         impl<T: Transfer> crate::jobs::spawner::sealed::Sealed for $family<'_, T> {}
@@ -408,6 +401,23 @@ macro_rules! family_options {
                 self
             }
 
+            /// What the progress bar says it counts: `progress_label("files")` draws
+            /// `files [00:00:03] ... 12/40 items` instead of `par [...]`, and turns the bar
+            /// on as [`progress(true)`](Self::progress) does (see
+            /// [`Loop::progress_label`](crate::Loop::progress_label)).
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2).progress_label(\"files\");")]
+            /// for i in 0..4u32 {
+            ///     jobs.spawn(move || i);
+            /// }
+            /// assert_eq!(jobs.count(), 4);
+            /// ```
+            pub fn progress_label(mut self, label: impl Into<String>) -> Self {
+                self.jobs.books.label_progress(label.into());
+                self
+            }
+
             /// Forks a job again when its child dies (a signal, `exit`), up to `n` more times;
             /// a job that died every time yields [`Error::Retried`]. A panic, an error or a
             /// timeout is the job's answer and is not retried. The job's closure is kept in
@@ -431,7 +441,7 @@ macro_rules! family_options {
             /// assert_eq!(got.unwrap(), 7);
             /// ```
             pub fn retries(mut self, n: u32) -> Self {
-                self.jobs.books.retries = n;
+                self.jobs.books.opts.retries = n;
                 self
             }
 
@@ -455,7 +465,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn timeout(mut self, limit: std::time::Duration) -> Self {
-                self.jobs.books.timeout = Some(limit);
+                self.jobs.books.opts.timeout = Some(limit);
                 self
             }
 
@@ -472,7 +482,7 @@ macro_rules! family_options {
             /// assert!(matches!(got, Err(par::Error::Cancelled)));
             /// ```
             pub fn cancel(mut self, handle: &Cancel) -> Self {
-                self.jobs.books.cancel = Some(handle.clone());
+                self.jobs.books.opts.cancel = Some(handle.clone());
                 self
             }
 
@@ -493,7 +503,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn memory_limit(mut self, bytes: u64) -> Self {
-                self.jobs.limits = self.jobs.limits.memory(Some(bytes));
+                self.jobs.books.opts.memory_limit(bytes);
                 self
             }
 
@@ -514,7 +524,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn threads_per_worker(mut self, n: usize) -> Self {
-                self.jobs.limits = self.jobs.limits.threads(Some(n));
+                self.jobs.books.opts.threads_per_worker(n);
                 self
             }
 
@@ -536,7 +546,7 @@ macro_rules! family_options {
             /// }
             /// ```
             pub fn max_frame(mut self, bytes: usize) -> Self {
-                self.jobs.max_frame = bytes;
+                self.jobs.books.opts.max_frame = bytes;
                 for c in &mut self.jobs.running {
                     c.reader.set_max(bytes);
                 }
@@ -578,9 +588,10 @@ impl<'a, T: Transfer> Queue<'a, T> {
     /// let queue: par::Queue<String> = par::Queue::new(4);
     /// assert_eq!(queue.running(), 0);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
         Queue {
-            jobs: Jobs::new(limit),
+            jobs: Jobs::new(limit, "Queue", Location::caller()),
         }
     }
 
@@ -660,9 +671,10 @@ impl<'a, T: Transfer> Map<'a, T> {
     /// let map: par::Map<Vec<u8>> = par::Map::new(4);
     /// assert_eq!(map.running(), 0);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
         Map {
-            jobs: Jobs::new(limit),
+            jobs: Jobs::new(limit, "Map", Location::caller()),
             results: BTreeMap::new(),
             next: 0,
         }
@@ -762,6 +774,7 @@ impl<T: Transfer> Iterator for Map<'_, T> {
 /// let squares: Vec<u32> = par::pmap(|x: u32| x * x, 0..6, 2).map(|r| r.unwrap()).collect();
 /// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
 /// ```
+#[track_caller]
 pub fn pmap<'a, I, T, F>(f: F, items: I, limit: usize) -> Map<'a, T>
 where
     I: IntoIterator,

@@ -28,6 +28,9 @@ use crate::error::Error;
 use crate::loops::learn::Site;
 use crate::loops::sched::Schedule;
 use crate::trace;
+// The people- and JSON-formatting helpers live in `trace`, shared with the job families.
+use crate::trace::bytes;
+pub(crate) use crate::trace::{human, json_str};
 
 /// What one loop did: where it ran and why, how long it took, where the time went.
 ///
@@ -620,52 +623,6 @@ fn trace_events(
         });
     }
     out
-}
-
-/// `s` as a JSON string literal.
-pub(crate) fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A duration for people: `42 us`, `0.5 ms`, `634 ms`, `1.23 s`.
-pub(crate) fn human(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 100.0 {
-        format!("{us:.0} us")
-    } else if us < 10_000.0 {
-        format!("{:.1} ms", us / 1e3)
-    } else if us < 1_000_000.0 {
-        format!("{:.0} ms", us / 1e3)
-    } else {
-        format!("{:.2} s", us / 1e6)
-    }
-}
-
-/// Bytes for people: `512 B`, `3.2 KiB`, `1.5 MiB`, `2.0 GiB`.
-fn bytes(n: u64) -> String {
-    let f = n as f64;
-    match n {
-        n if n < 1 << 10 => format!("{n} B"),
-        n if n < 1 << 20 => format!("{:.1} KiB", f / 1024.0),
-        n if n < 1 << 30 => format!("{:.1} MiB", f / 1048576.0),
-        _ => format!("{:.1} GiB", f / 1073741824.0),
-    }
 }
 
 /// A schedule as `PAR_SCHEDULE` writes it.

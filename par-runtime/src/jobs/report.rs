@@ -1,0 +1,395 @@
+//! What a job family did ([`Queue`](crate::Queue), [`Map`](crate::Map), [`Pool`](crate::Pool)),
+//! printed on stderr under `PAR_REPORT=1` and written to the `PAR_TRACE` timeline when the
+//! family is dropped, as loops do (`loops::report`): jobs and failures, the children or
+//! workers forked and the time that took, each one's busy time and jobs, bytes of results,
+//! retries, deaths and timeouts.
+//!
+//! The counters are fed by the family's bookkeeping (`limiter`: jobs, failures, retries,
+//! deaths, timeouts) and two hooks in the families (`forked`, `result`). Trace events are only
+//! collected when `PAR_TRACE` is set.
+//!
+//! What this module must never do: print or write the trace from a worker, or from a family
+//! nothing was submitted to.
+
+use std::fmt::Write as _;
+use std::panic::Location;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::trace::{self, bytes, human, json_str};
+
+/// `PAR_REPORT=1` (read once per process).
+fn report_env() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("PAR_REPORT").is_some_and(|v| v == "1"))
+}
+
+/// One child (a `Queue`/`Map` job's) or worker (a `Pool`'s).
+#[derive(Debug)]
+struct Stat {
+    pid: i32,
+    busy_ns: u64,
+    jobs: usize,
+}
+
+/// One trace event, kept until the family is dropped.
+#[derive(Debug)]
+enum Event {
+    Fork {
+        at: Instant,
+        took: Duration,
+        pid: i32,
+    },
+    Job {
+        pid: i32,
+        end: Instant,
+        busy_ns: u64,
+        job: usize,
+    },
+    Mark {
+        at: Instant,
+        name: &'static str,
+        pid: i32,
+        args: String,
+    },
+}
+
+/// A family's counters; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    /// `Queue`, `Map` or `Pool`.
+    family: &'static str,
+    site: &'static Location<'static>,
+    started: Instant,
+    /// Children (or workers) at once, at most.
+    limit: usize,
+    /// Off for a family par makes for itself (a `Queue`'s pool of MPI ranks).
+    on: bool,
+    jobs: usize,
+    failed: usize,
+    inline: usize,
+    workers: Vec<Stat>,
+    fork: Duration,
+    bytes: u64,
+    retries: usize,
+    deaths: usize,
+    timeouts: usize,
+    events: Option<Vec<Event>>,
+}
+
+impl Recorder {
+    /// The recorder of a `family` made at `site`, running at most `limit` at once.
+    pub(crate) fn new(
+        family: &'static str,
+        site: &'static Location<'static>,
+        limit: usize,
+    ) -> Self {
+        Recorder {
+            family,
+            site,
+            started: {
+                trace::enabled(); // time 0 of the trace comes first
+                Instant::now()
+            },
+            limit,
+            on: true,
+            jobs: 0,
+            failed: 0,
+            inline: 0,
+            workers: Vec::new(),
+            fork: Duration::ZERO,
+            bytes: 0,
+            retries: 0,
+            deaths: 0,
+            timeouts: 0,
+            events: trace::enabled().then(Vec::new),
+        }
+    }
+
+    /// Neither printed nor traced (a family par makes for itself).
+    pub(crate) fn quiet(&mut self) {
+        self.on = false;
+    }
+
+    /// A job was submitted.
+    pub(crate) fn submitted(&mut self) {
+        self.jobs += 1;
+    }
+
+    /// A job finished with `r`.
+    pub(crate) fn finished<T>(&mut self, r: &crate::Result<T>) {
+        if r.is_err() {
+            self.failed += 1;
+        }
+    }
+
+    /// A job ran in this process (sequential mode).
+    pub(crate) fn ran_inline(&mut self) {
+        self.inline += 1;
+    }
+
+    /// A child or worker `pid` was forked at `at`, taking `took`.
+    pub(crate) fn forked(&mut self, pid: i32, at: Instant, took: Duration) {
+        self.fork += took;
+        self.workers.push(Stat {
+            pid,
+            busy_ns: 0,
+            jobs: 0,
+        });
+        if let Some(ev) = &mut self.events {
+            ev.push(Event::Fork { at, took, pid });
+        }
+    }
+
+    /// `pid` sent job `job`'s result: `bytes` bytes, after `busy_ns` of work as it measured.
+    pub(crate) fn result(&mut self, pid: i32, job: usize, bytes: usize, busy_ns: u64) {
+        self.bytes += bytes as u64;
+        if let Some(s) = self.workers.iter_mut().rev().find(|s| s.pid == pid) {
+            s.busy_ns = s.busy_ns.saturating_add(busy_ns);
+            s.jobs += 1;
+        }
+        if let Some(ev) = &mut self.events {
+            ev.push(Event::Job {
+                pid,
+                end: Instant::now(),
+                busy_ns,
+                job,
+            });
+        }
+    }
+
+    /// Job `job` runs again (attempt `attempt` died with `e`).
+    pub(crate) fn retry(&mut self, job: usize, attempt: u32, e: &Error) {
+        self.retries += 1;
+        let pid = e.pid().unwrap_or(0);
+        self.mark("retry", pid, || {
+            format!(
+                "{{\"job\":{job},\"attempt\":{attempt},\"error\":{}}}",
+                json_str(&e.to_string())
+            )
+        });
+    }
+
+    /// A child or worker died while it had job `job` (`e` says how).
+    pub(crate) fn death(&mut self, job: usize, e: &Error) {
+        self.deaths += 1;
+        let pid = e.pid().unwrap_or(0);
+        self.mark("death", pid, || {
+            format!("{{\"job\":{job},\"error\":{}}}", json_str(&e.to_string()))
+        });
+    }
+
+    /// Job `job` ran past the timeout in `pid`.
+    pub(crate) fn timed_out(&mut self, job: usize, pid: i32) {
+        self.timeouts += 1;
+        self.mark("timeout", pid, || format!("{{\"job\":{job}}}"));
+    }
+
+    fn mark(&mut self, name: &'static str, pid: i32, args: impl FnOnce() -> String) {
+        if let Some(ev) = &mut self.events {
+            ev.push(Event::Mark {
+                at: Instant::now(),
+                name,
+                pid,
+                args: args(),
+            });
+        }
+    }
+
+    /// The family is dropped: prints its report and writes its trace events as asked.
+    pub(crate) fn end(&mut self) {
+        if !self.on || self.jobs == 0 || crate::mode::in_worker() {
+            return;
+        }
+        self.on = false; // once
+        let wall = self.started.elapsed();
+        if report_env() {
+            eprint!("{}", self.text(wall));
+        }
+        if let Some(events) = &self.events {
+            trace::write_loop(&self.trace_events(wall, events));
+        }
+    }
+
+    /// The block `PAR_REPORT=1` prints (see the README's "Reports and timelines").
+    fn text(&self, wall: Duration) -> String {
+        const PAD: &str = "     ";
+        let mut f = String::new();
+        let _ = write!(
+            f,
+            "par: {} {}:{}  {}",
+            self.family,
+            self.site.file(),
+            self.site.line(),
+            count(self.jobs, "job")
+        );
+        if self.failed > 0 {
+            let _ = write!(f, " ({} failed)", self.failed);
+        }
+        let _ = write!(f, "  limit {}  ", self.limit);
+        let what = if self.family == "Pool" {
+            "workers"
+        } else {
+            "children"
+        };
+        if self.inline > 0 {
+            let _ = write!(f, "{} inline (one worker)  ", self.inline);
+        }
+        let _ = writeln!(f, "{} {what} forked", self.workers.len());
+        let busy: u64 = self.workers.iter().map(|s| s.busy_ns).sum();
+        let busy = Duration::from_nanos(busy);
+        let _ = write!(f, "{PAD}wall {}   busy {}", human(wall), human(busy));
+        if (1..=4).contains(&self.workers.len()) {
+            let each: Vec<String> = self
+                .workers
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({})",
+                        human(Duration::from_nanos(s.busy_ns)),
+                        count(s.jobs, "job")
+                    )
+                })
+                .collect();
+            let _ = write!(f, " = {}", each.join(" + "));
+        }
+        let speedup = if wall.is_zero() {
+            0.0
+        } else {
+            busy.as_secs_f64() / wall.as_secs_f64()
+        };
+        let _ = writeln!(f, "   speedup ~{speedup:.2}x");
+        let _ = writeln!(
+            f,
+            "{PAD}fork {}   results {}   retries {}   deaths {}   timeouts {}",
+            human(self.fork),
+            bytes(self.bytes),
+            self.retries,
+            self.deaths,
+            self.timeouts
+        );
+        f
+    }
+
+    /// The family's events as Chrome-trace JSON objects without their `pid` (the trace's
+    /// process number, given by `trace::write_loop`).
+    fn trace_events(&self, wall: Duration, events: &[Event]) -> Vec<String> {
+        let us = |at: Instant| at.saturating_duration_since(trace::epoch()).as_nanos() as f64 / 1e3;
+        let dur = |d: Duration| d.as_nanos() as f64 / 1e3;
+        let parent = crate::sys::getpid().as_raw();
+        let mut out = Vec::with_capacity(events.len() + self.workers.len() + 3);
+        let name = format!(
+            "par {} {}:{} ({} jobs)",
+            self.family,
+            self.site.file(),
+            self.site.line(),
+            self.jobs
+        );
+        out.push(format!(
+            "\"tid\":{parent},\"ph\":\"M\",\"ts\":0,\"name\":\"process_name\",\"args\":{{\"name\":{}}}",
+            json_str(&name)
+        ));
+        out.push(format!(
+            "\"tid\":{parent},\"ph\":\"M\",\"ts\":0,\"name\":\"thread_name\",\"args\":{{\"name\":\"parent {parent}\"}}"
+        ));
+        let what = if self.family == "Pool" {
+            "worker"
+        } else {
+            "child"
+        };
+        for s in &self.workers {
+            out.push(format!(
+                "\"tid\":{},\"ph\":\"M\",\"ts\":0,\"name\":\"thread_name\",\"args\":{{\"name\":\"{what} {}\"}}",
+                s.pid, s.pid
+            ));
+        }
+        out.push(format!(
+            "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":{},\"cat\":\"par\",\"args\":{{\"jobs\":{},\"failed\":{},\"limit\":{},\"forks\":{},\"bytes\":{},\"retries\":{},\"deaths\":{},\"timeouts\":{}}}",
+            us(self.started),
+            dur(wall),
+            json_str(self.family),
+            self.jobs,
+            self.failed,
+            self.limit,
+            self.workers.len(),
+            self.bytes,
+            self.retries,
+            self.deaths,
+            self.timeouts
+        ));
+        for e in events {
+            out.push(match e {
+                Event::Fork { at, took, pid } => format!(
+                    "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":\"fork\",\"cat\":\"par\",\"args\":{{\"worker\":{pid}}}",
+                    us(*at),
+                    dur(*took)
+                ),
+                Event::Job {
+                    pid,
+                    end,
+                    busy_ns,
+                    job,
+                } => {
+                    // The child measured how long it ran the job; the parent saw it end.
+                    let busy = Duration::from_nanos(*busy_ns);
+                    let begin = end.checked_sub(busy).unwrap_or(*end).max(self.started);
+                    format!(
+                        "\"tid\":{pid},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":\"job {job}\",\"cat\":\"job\",\"args\":{{\"job\":{job}}}",
+                        us(begin),
+                        dur(busy)
+                    )
+                }
+                Event::Mark {
+                    at,
+                    name,
+                    pid,
+                    args,
+                } => format!(
+                    "\"tid\":{pid},\"ph\":\"i\",\"s\":\"t\",\"ts\":{:.3},\"name\":\"{name}\",\"cat\":\"par\",\"args\":{args}",
+                    us(*at)
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// `1 job`, `2 jobs`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_counts_jobs_workers_and_failures() {
+        let mut r = Recorder::new("Pool", Location::caller(), 2);
+        for _ in 0..3 {
+            r.submitted();
+        }
+        r.forked(10, Instant::now(), Duration::from_micros(300));
+        r.result(10, 0, 100, 2_000_000);
+        r.result(10, 1, 28, 1_000_000);
+        r.finished::<u8>(&Err(Error::Cancelled));
+        r.timed_out(2, 10);
+        let text = r.text(Duration::from_millis(6));
+        assert!(text.starts_with("par: Pool "), "{text}");
+        assert!(
+            text.contains("3 jobs (1 failed)  limit 2  1 workers forked"),
+            "{text}"
+        );
+        assert!(text.contains("busy 3.0 ms = 3.0 ms (2 jobs)"), "{text}");
+        assert!(text.contains("speedup ~0.50x"), "{text}");
+        assert!(
+            text.contains("results 128 B   retries 0   deaths 0   timeouts 1"),
+            "{text}"
+        );
+    }
+}

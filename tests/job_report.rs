@@ -1,0 +1,272 @@
+//! The job families' reports: `PAR_REPORT=1` prints one block per `Queue`/`Map`/`Pool` when it
+//! is dropped, and `PAR_TRACE` writes their jobs to the Chrome-trace timeline (one trace
+//! process per family, one track per child or worker).
+//!
+//! The environment is read once per process: these checks run this binary again as a fixture
+//! (`common::run_fixture`) with the variable set. The fixture forks whatever `PAR_WORKERS`
+//! says (it is removed), so the checks hold under `PAR_WORKERS=1` and `taskset -c 0` too.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::{temp_dir, watchdog};
+
+#[par::parallel]
+fn twice(x: u64) -> u64 {
+    x * 2
+}
+
+#[par::parallel]
+fn dies_once(marker: std::path::PathBuf) -> u8 {
+    if std::fs::create_dir(&marker).is_ok() {
+        std::process::exit(3);
+    }
+    1
+}
+
+/// What the fixture runs, by `PAR_FIXTURE`: a queue (6 jobs, one panics), a map from `pmap` (5
+/// jobs), a pool (10 calls) and a pool whose first worker dies once (retried).
+#[test]
+#[ignore = "run by the other tests in a process of its own"]
+fn fixture() {
+    let dir = std::path::PathBuf::from(std::env::var("PAR_DIR").unwrap_or_default());
+    if std::env::var("PAR_FIXTURE").as_deref() == Ok("label") {
+        let mut queue = par::Queue::new(2).progress_label("files");
+        for i in 0..4u32 {
+            queue.spawn(move || i);
+        }
+        assert_eq!(queue.count(), 4);
+        let mut pool = par::Pool::new(2).progress_label("calls");
+        for x in 0..3 {
+            twice::spawn(&mut pool, x);
+        }
+        assert_eq!(pool.count(), 3);
+        return;
+    }
+    {
+        let mut queue = par::Queue::new(2);
+        for i in 0..6u32 {
+            queue.spawn(move || {
+                assert!(i != 4, "job 4 panics");
+                i
+            });
+        }
+        let failed = queue.filter(|(_, r)| r.is_err()).count();
+        assert_eq!(failed, 1);
+    }
+    {
+        let map = par::pmap(|x: u64| x + 1, 0..5, 2);
+        assert_eq!(map.map(|r| r.unwrap()).sum::<u64>(), 15);
+    }
+    {
+        let mut pool = par::Pool::new(2);
+        for x in 0..10 {
+            twice::spawn(&mut pool, x);
+        }
+        assert_eq!(pool.ordered().map(|r| r.unwrap()).sum::<u64>(), 90);
+    }
+    {
+        let mut pool = par::Pool::new(1).retries(1);
+        let job = dies_once::spawn(&mut pool, dir.join("died"));
+        assert_eq!(pool.get(job).unwrap().as_ref().unwrap(), &1);
+    }
+}
+
+fn fixture_with(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    fixture_mode("jobs", dir, env)
+}
+
+fn fixture_mode(mode: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd: Command = common::run_fixture(mode, Some(dir));
+    cmd.env_remove("PAR_REPORT").env_remove("PAR_TRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the fixture");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+type Json = serde_json::Value;
+
+/// The trace's events, checked: a JSON array of objects, each with `ph`, `ts`, `pid`, `tid`,
+/// `name`, and `dur >= 0` on complete events.
+fn events(path: &std::path::Path) -> Vec<Json> {
+    let text = std::fs::read_to_string(path).expect("the trace file exists");
+    let json: Json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the trace is not JSON ({e}):\n{text}"));
+    let events = json.as_array().expect("a JSON array").clone();
+    for e in &events {
+        for key in ["ph", "ts", "pid", "tid", "name"] {
+            assert!(e.get(key).is_some(), "{key} missing in {e}");
+        }
+        assert!(e["ts"].as_f64().is_some_and(|t| t >= 0.0), "{e}");
+        if e["ph"] == "X" {
+            assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}");
+        }
+    }
+    events
+}
+
+/// The events of trace process `pid`.
+fn of(events: &[Json], pid: u64) -> Vec<&Json> {
+    events.iter().filter(|e| e["pid"] == pid).collect()
+}
+
+/// The tracks named `child ...` / `worker ...` of one family.
+fn tracks(events: &[&Json], what: &str) -> BTreeSet<u64> {
+    events
+        .iter()
+        .filter(|e| {
+            e["name"] == "thread_name"
+                && e["args"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(what))
+        })
+        .map(|e| e["tid"].as_u64().unwrap())
+        .collect()
+}
+
+/// The family's own complete event (its lifetime, with its counts).
+fn family<'a>(events: &[&'a Json], name: &str) -> &'a Json {
+    events
+        .iter()
+        .find(|e| e["name"] == name && e["ph"] == "X")
+        .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+}
+
+/// The jobs' events of one family, by job number, each on one of `tracks`.
+fn jobs(events: &[&Json], tracks: &BTreeSet<u64>) -> Vec<u64> {
+    let mut jobs: Vec<u64> = events
+        .iter()
+        .filter(|e| e["cat"] == "job")
+        .map(|e| {
+            assert!(tracks.contains(&e["tid"].as_u64().unwrap()), "{e}");
+            e["args"]["job"].as_u64().unwrap()
+        })
+        .collect();
+    jobs.sort_unstable();
+    jobs
+}
+
+#[test]
+fn each_family_is_a_trace_process_with_a_track_per_child_or_worker() {
+    let _guard = watchdog("job-report-trace");
+    let dir = temp_dir("job-report-trace");
+    let path = dir.join("trace.json");
+    fixture_with(&dir, &[("PAR_TRACE", path.to_str().unwrap())]);
+    let all = events(&path);
+    let pids: BTreeSet<u64> = all.iter().filter_map(|e| e["pid"].as_u64()).collect();
+    assert_eq!(pids, [1, 2, 3, 4].into(), "one trace process per family");
+
+    // The queue: a child per job, each forked once; the panicking job has no job event.
+    let queue = of(&all, 1);
+    let name = queue.iter().find(|e| e["name"] == "process_name").unwrap();
+    let name = name["args"]["name"].as_str().unwrap();
+    assert!(name.starts_with("par Queue "), "{name}");
+    assert!(name.contains("job_report.rs:"), "{name}");
+    let children = tracks(&queue, "child");
+    assert_eq!(children.len(), 6, "{queue:?}");
+    assert_eq!(jobs(&queue, &children), [0, 1, 2, 3, 5]);
+    assert_eq!(queue.iter().filter(|e| e["name"] == "fork").count(), 6);
+    let q = family(&queue, "Queue");
+    assert_eq!(
+        (q["args"]["jobs"].as_u64(), q["args"]["failed"].as_u64()),
+        (Some(6), Some(1))
+    );
+    assert_eq!(q["args"]["forks"], 6);
+    assert!(q["args"]["bytes"].as_u64().unwrap() > 0, "{q}");
+
+    // The map (`pmap`): five jobs, all fine.
+    let map = of(&all, 2);
+    let m = family(&map, "Map");
+    assert_eq!(
+        (m["args"]["jobs"].as_u64(), m["args"]["failed"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(jobs(&map, &tracks(&map, "child")), [0, 1, 2, 3, 4]);
+
+    // The pool: at most two workers serve the ten calls, each call on a worker's track.
+    let pool = of(&all, 3);
+    let workers = tracks(&pool, "worker");
+    assert!((1..=2).contains(&workers.len()), "{pool:?}");
+    assert_eq!(jobs(&pool, &workers), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        pool.iter().filter(|e| e["name"] == "fork").count(),
+        workers.len()
+    );
+
+    // The pool whose worker died: the death and the retry are instant events, and the
+    // replacement has a track of its own.
+    let retried = of(&all, 4);
+    for mark in ["death", "retry"] {
+        let e = retried.iter().find(|e| e["name"] == mark);
+        let e = e.unwrap_or_else(|| panic!("no {mark} in {retried:?}"));
+        assert_eq!(e["ph"], "i");
+        assert_eq!(e["args"]["job"], 0);
+    }
+    assert_eq!(tracks(&retried, "worker").len(), 2);
+    let p = family(&retried, "Pool");
+    assert_eq!(
+        (p["args"]["retries"].as_u64(), p["args"]["deaths"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn par_report_prints_a_block_per_family() {
+    let _guard = watchdog("job-report-text");
+    let dir = temp_dir("job-report-text");
+    let out = fixture_with(&dir, &[("PAR_REPORT", "1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let heads: Vec<&str> = err.lines().filter(|l| l.starts_with("par: ")).collect();
+    assert_eq!(heads.len(), 4, "{err}");
+    assert!(heads[0].starts_with("par: Queue "), "{err}");
+    assert!(heads[0].contains("job_report.rs:"), "{err}");
+    assert!(
+        heads[0].contains("6 jobs (1 failed)  limit 2  6 children forked"),
+        "{err}"
+    );
+    assert!(heads[1].starts_with("par: Map "), "{err}");
+    assert!(
+        heads[1].contains("5 jobs  limit 2  5 children forked"),
+        "{err}"
+    );
+    assert!(heads[2].starts_with("par: Pool "), "{err}");
+    assert!(heads[2].contains("10 jobs  limit 2  "), "{err}");
+    assert!(
+        heads[3].contains("1 job  limit 1  2 workers forked"),
+        "{err}"
+    );
+    assert!(err.contains("retries 1   deaths 1   timeouts 0"), "{err}");
+    for line in ["wall ", "busy ", "speedup ~", "fork ", "results "] {
+        assert!(err.contains(line), "{line} missing:\n{err}");
+    }
+}
+
+#[test]
+fn nothing_is_printed_or_written_unless_asked() {
+    let _guard = watchdog("job-report-off");
+    let dir = temp_dir("job-report-off");
+    let out = fixture_with(&dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.lines().any(|l| l.starts_with("par: ")), "{err}");
+}
+
+#[test]
+fn a_familys_progress_bar_says_what_it_counts() {
+    let _guard = watchdog("job-report-label");
+    let dir = temp_dir("job-report-label");
+    // Not a terminal: `PAR_PROGRESS=1` prints the bar's lines, the last one when all is done.
+    let out = fixture_mode("label", &dir, &[("PAR_PROGRESS", "1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("files: 4/4 items"), "{err}");
+    assert!(err.contains("calls: 3/3 items"), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("par: ")), "{err}");
+}
