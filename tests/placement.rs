@@ -335,6 +335,9 @@ fn fixture() {
     let Ok(mode) = std::env::var("PAR_FIXTURE") else {
         return;
     };
+    if mode == "jobs" {
+        return jobs_fixture();
+    }
     assert_eq!(mode, "bind");
     let workers: usize = std::env::var("PAR_FIXTURE_WORKERS")
         .ok()
@@ -363,6 +366,91 @@ fn fixture() {
         "every worker ran a block: {seen:?}"
     );
     // The parent's own CPUs never change.
+    println!("parent-after {}", cpus_here());
+}
+
+/// The job families' children are placed as a team of their limit is: `PAR_PROC_BIND=close`
+/// over `threads` on CPUs 0 and 1 puts the two running children of a `Queue` of 2, and the
+/// two workers of a `Pool` of 2, one on each CPU.
+#[test]
+fn job_families_are_placed_too() {
+    let _guard = watchdog("jobs bind");
+    if !two_cpus() {
+        return;
+    }
+    let Some(seen) = run(
+        Some("0,1"),
+        &[
+            ("PAR_FIXTURE", "jobs"),
+            ("PAR_PROC_BIND", "close"),
+            ("PAR_PLACES", "threads"),
+        ],
+    ) else {
+        return;
+    };
+    let lines: Vec<&str> = seen.stderr.lines().collect();
+    for family in ["queue", "pool"] {
+        let mut masks: Vec<String> = seen
+            .workers
+            .iter()
+            .zip(seen_families(&seen))
+            .filter(|(_, f)| *f == family)
+            .map(|((_, c), _)| c.clone())
+            .collect();
+        masks.sort();
+        masks.dedup();
+        assert_eq!(masks, ["0", "1"], "{family}: {lines:?}");
+    }
+}
+
+/// The family of each `worker` line of a jobs fixture run, in order (its `family` lines).
+fn seen_families(seen: &Seen) -> Vec<String> {
+    seen.stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("family "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[par::parallel]
+fn where_am_i(_i: u32) -> (u32, String) {
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    (std::process::id(), cpus_here())
+}
+
+/// The jobs fixture: a `Queue` of 2 and a `Pool` of 2, each running 2 jobs long enough to
+/// overlap; prints `worker PID CPUS` on stdout and its family on stderr, line for line.
+fn jobs_fixture() {
+    println!();
+    println!("parent {} {}", std::process::id(), cpus_here());
+    let mut queue = par::Queue::new(2);
+    for _ in 0..2 {
+        queue.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            (std::process::id(), cpus_here())
+        });
+    }
+    let mut pool = par::Pool::new(2);
+    for i in 0..2 {
+        where_am_i::spawn(&mut pool, i);
+    }
+    for (family, got) in [
+        (
+            "queue",
+            queue
+                .map(|(_, r)| r.expect("a queue job"))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "pool",
+            pool.ordered().map(|r| r.expect("a pool call")).collect(),
+        ),
+    ] {
+        for (pid, cpus) in got {
+            println!("worker {pid} {cpus}");
+            eprintln!("family {family}");
+        }
+    }
     println!("parent-after {}", cpus_here());
 }
 

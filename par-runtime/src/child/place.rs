@@ -43,6 +43,11 @@ pub(crate) const PLACES_ENV: &str = "PAR_PLACES";
 ///   `Close`.
 /// - `False`: not bound (the default); the kernel moves workers as it likes.
 ///
+/// The variables place the job families' children too (they have no clause): the workers of
+/// a [`Pool`](crate::Pool) of `n`, and the children a [`Queue`](crate::Queue) or
+/// [`Map`](crate::Map) of limit `n` runs at once, take the places a team of `n` workers would
+/// (the lowest slot free when each is forked).
+///
 /// Binding never makes a loop fork: a loop that runs inline (one worker, nested in a worker,
 /// the sequential modes, `auto` choosing inline) ignores it, since it names where workers
 /// run and there is none. A target without `sched_setaffinity` (macOS) says once on stderr
@@ -122,6 +127,18 @@ impl Placement {
     pub(crate) fn mask(&self, worker: usize) -> Option<CpuMask> {
         self.masks.get(worker % self.masks.len().max(1)).copied()
     }
+}
+
+/// The lowest worker slot not in `used`: where a job family (`Pool`, `Queue`, `Map`) puts its
+/// next child, so that `limit` children at once take the `limit` places of a team of that size
+/// and a replacement takes the place of the child it replaces.
+pub(crate) fn free_slot(used: impl Iterator<Item = usize>) -> usize {
+    let mut used: Vec<usize> = used.collect();
+    used.sort_unstable();
+    used.iter()
+        .enumerate()
+        .find(|&(i, &s)| i != s)
+        .map_or(used.len(), |(i, _)| i)
 }
 
 /// The place of each of `workers` workers over `places` places, by `policy` (see
@@ -464,6 +481,14 @@ mod tests {
 
     fn flat(_: usize, _: Group) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn free_slot_is_the_lowest_unused() {
+        assert_eq!(free_slot([].into_iter()), 0);
+        assert_eq!(free_slot([0, 1, 2].into_iter()), 3);
+        assert_eq!(free_slot([2, 0, 3].into_iter()), 1);
+        assert_eq!(free_slot([1].into_iter()), 0);
     }
 
     /// Two hardware threads per core (0,4 / 1,5 / ...), two sockets of 4 CPUs.

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
+use crate::child::place::{self, Placement};
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
 use crate::child::{self, Child, Pipes, What};
 use crate::error::{ENCODE, FAILED, PANICKED};
@@ -108,6 +109,9 @@ struct Worker {
     broken: bool,
     /// When the call in front of `calls` started (the `timeout` option).
     since: Instant,
+    /// Its place among the pool's workers (`PAR_PROC_BIND` / `PAR_PLACES`): the lowest slot
+    /// free when it was forked, so a replacement takes the place of the worker it replaces.
+    slot: usize,
 }
 
 /// A call: job number, function name, encoded arguments.
@@ -169,6 +173,9 @@ pub struct Pool<T> {
     frame: FrameBuf,
     /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
     ranks: Option<usize>,
+    /// Where the workers are pinned (`PAR_PROC_BIND` / `PAR_PLACES`), computed at the first
+    /// fork.
+    placement: OnceLock<Option<Placement>>,
 }
 
 impl<T> std::fmt::Debug for Pool<T> {
@@ -221,6 +228,7 @@ impl<T: Transfer> Pool<T> {
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
             ranks,
+            placement: OnceLock::new(),
         }
     }
 
@@ -603,8 +611,16 @@ impl<T: Transfer> Pool<T> {
                 calls: VecDeque::new(),
                 broken: false,
                 since: Instant::now(),
+                slot: 0,
             });
         }
+        let slot = place::free_slot(self.workers.iter().map(|w| w.slot));
+        let limit = self.books.limit;
+        let pin = self
+            .placement
+            .get_or_init(|| Placement::for_workers(None, limit))
+            .as_ref()
+            .and_then(|p| p.mask(slot));
         let pipes = Pipes {
             cmd: true,
             what: What::POOL_WORKER,
@@ -614,8 +630,15 @@ impl<T: Transfer> Pool<T> {
         // A pool lives on after this call, maybe on another thread than this one: its workers
         // are forked on a thread that lasts (see `child::spawn_lasting`).
         let at = Instant::now();
-        let (child, ends) = child::spawn_lasting(pipes, |ends| match &ends.cmd {
-            Some(cmd) => serve(cmd.as_fd(), ends.res.as_fd()),
+        let (child, ends) = child::spawn_lasting(pipes, move |ends| match &ends.cmd {
+            Some(cmd) => {
+                if let Some(mask) = &pin {
+                    // Fails only if the mask lost every CPU since it was read (a cpuset
+                    // changed): the worker then runs unbound, its results the same.
+                    let _ = sys::pin(mask);
+                }
+                serve(cmd.as_fd(), ends.res.as_fd())
+            }
             None => 1,
         })?;
         self.books.report.forked(child.pid(), at, at.elapsed());
@@ -631,6 +654,7 @@ impl<T: Transfer> Pool<T> {
             calls: VecDeque::new(),
             broken: false,
             since: Instant::now(),
+            slot,
         })
     }
 

@@ -9,8 +9,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::OnceLock;
 
 use crate::cancel::Cancel;
+use crate::child::place::{self, Placement};
 use crate::child::report::{panic_error, panicked, run_job};
 use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, Result};
@@ -35,6 +37,9 @@ struct Running<'a, T> {
     outcome: Option<Result<()>>,
     /// When it started (its deadline is this plus the `timeout` option).
     started: Instant,
+    /// Its place among the running children (`PAR_PROC_BIND` / `PAR_PLACES`; see
+    /// [`place::free_slot`]).
+    slot: usize,
 }
 
 /// The engine under [`Queue`] and [`Map`]: pending closures, running children, and the
@@ -48,6 +53,9 @@ struct Jobs<'a, T> {
     /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
     /// (through a pool whose workers are ranks), and the job index of each of its calls.
     ranks: Option<(crate::Pool<T>, Vec<usize>)>,
+    /// Where the children are pinned (`PAR_PROC_BIND` / `PAR_PLACES`), computed at the first
+    /// fork for `limit` children.
+    placement: OnceLock<Option<Placement>>,
 }
 
 impl<'a, T: Transfer> Jobs<'a, T> {
@@ -57,6 +65,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             running: Vec::new(),
             books: Limiter::new(limit, family, site),
             ranks: None,
+            placement: OnceLock::new(),
         }
     }
 
@@ -125,9 +134,21 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             limits: self.books.opts.limits.clone(),
             ..Pipes::default()
         };
+        let slot = place::free_slot(self.running.iter().map(|r| r.slot));
+        let limit = self.books.limit;
+        let pin = self
+            .placement
+            .get_or_init(|| Placement::for_workers(None, limit))
+            .as_ref()
+            .and_then(|p| p.mask(slot));
         // The closure stays here too, to be forked again if the child dies (`retries`).
         let at = Instant::now();
         let (child, ends) = child::spawn_with(pipes, &job, move |job, ends| {
+            if let Some(mask) = &pin {
+                // Fails only if the mask lost every CPU since it was read (a cpuset changed):
+                // the job then runs unbound, its value the same.
+                let _ = sys::pin(mask);
+            }
             // The child: run the job, send its value (or its panic), leave.
             let mut frame = FrameBuf::default();
             if run_job(&mut frame, index, job) && sys::write_all(&ends.res, &frame.buf).is_ok() {
@@ -145,6 +166,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             reader: FrameReader::new(self.books.opts.max_frame),
             outcome: None,
             started: Instant::now(),
+            slot,
         })
     }
 
