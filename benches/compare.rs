@@ -584,6 +584,36 @@ impl Bench {
             Some(3.0),
             Some(5.0),
         );
+        // What a loop pays for its report with PAR_REPORT and PAR_TRACE unset: the
+        // bookkeeping of a 2-worker loop (context, hooks, the report kept for last_report),
+        // run alone 1,000 times, against the empty loop itself; and per result frame.
+        let per_call = |chunks: usize| {
+            let (t, _, _) = time(r, || {
+                for _ in 0..1_000 {
+                    par::__private::testing::bookkeeping(2, chunks);
+                }
+            });
+            t // ms per 1,000 calls = us per call
+        };
+        let (loop_us, frames_us) = (per_call(2), per_call(1_002));
+        let frame_ns = (frames_us - loop_us).max(0.0); // us per 1,000 frames = ns per frame
+        let quiet =
+            std::env::var_os("PAR_REPORT").is_none() && std::env::var_os("PAR_TRACE").is_none();
+        println!(
+            "  report bookkeeping, reports off{}:    {loop_us:>8.3} us per loop ({:.2}% of the empty loop), {frame_ns:.0} ns per result frame",
+            if quiet {
+                ""
+            } else {
+                " (PAR_REPORT or PAR_TRACE is set!)"
+            },
+            loop_us / (empty * 1e3) * 100.0
+        );
+        self.budget(
+            "empty loop with its report bookkeeping / without",
+            (empty * 1e3 + loop_us) / (empty * 1e3),
+            Some(1.01),
+            Some(1.05),
+        );
         // A stream with a timeout arms its watchdog around every pull (loops/watch.rs):
         // 20,000 one-item chunks, the most pulls per item, with and without a timeout.
         let stream_loop = |timeout: bool| {
@@ -608,15 +638,24 @@ impl Bench {
         if self.gate {
             return;
         }
-        let mut last = (2, empty);
-        for w in [8, 32, 64] {
-            let (t, _, _) = time(self.reps.max(5), || empty_loop(w));
+        // Team start: the parent forks every worker itself, so its own CPU time grows with
+        // the workers (wall time on 2 cores is bounded by the cores; the parent's CPU time
+        // shows the shape a 128-core machine would see).
+        let mut last = (2, empty, self_cpu_ms(|| empty_loop(2)));
+        for w in [8, 32, 64, 128, 256] {
+            let reps = self.reps.max(5);
+            let (t, _, _) = time(reps, || empty_loop(w));
+            let cpu = self_cpu_ms(|| {
+                for _ in 0..reps {
+                    empty_loop(w);
+                }
+            }) / reps as f64;
             println!(
-                "  par empty loop, {w:>2} workers:            {t:>8.3} ms ({:.1} us per worker, {:.1} us per added worker)",
-                t * 1e3 / w as f64,
-                (t - last.1) * 1e3 / (w - last.0) as f64
+                "  par empty loop, {w:>3} workers:           {t:>8.3} ms wall, parent CPU {cpu:>7.3} ms ({:.1} us per worker, {:.1} us per added worker)",
+                cpu * 1e3 / w as f64,
+                (cpu - last.2) * 1e3 / (w - last.0) as f64
             );
-            last = (w, t);
+            last = (w, t, cpu);
         }
         let rtt = pipe_round_trip();
         println!("  8-byte pipe round trip:                {:>8.1} us", rtt);
@@ -719,6 +758,24 @@ fn w6_checksum<'a>(buffers: impl Iterator<Item = &'a [u8]>) -> String {
         sum += b.len() + b[0] as usize + b[b.len() - 1] as usize;
     }
     sum.to_string()
+}
+
+/// The CPU time (user + system, ms) this process spent in `f` (getrusage(RUSAGE_SELF):
+/// every thread of the parent, none of its children).
+fn self_cpu_ms(f: impl FnOnce()) -> f64 {
+    let cpu = || {
+        let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY (benchmark): getrusage writes a `rusage` into the pointer it is given.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+        assert_eq!(rc, 0, "getrusage");
+        // SAFETY: getrusage returned 0: it filled the struct.
+        let ru = unsafe { ru.assume_init() };
+        let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+        ms(ru.ru_utime) + ms(ru.ru_stime)
+    };
+    let before = cpu();
+    f();
+    cpu() - before
 }
 
 fn fork_wait() {

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::{temp_dir, watchdog};
+use common::{children_cpu, temp_dir, thread_cpu, watchdog};
 
 #[par::parallel]
 fn twice(x: u64) -> u64 {
@@ -26,12 +26,98 @@ fn dies_once(marker: std::path::PathBuf) -> u8 {
     1
 }
 
+/// CPU-bound work of about `n` units (not optimised away).
+fn spin(n: u64) -> u64 {
+    let mut x = n;
+    for k in 0..n {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(k));
+    }
+    x
+}
+
+/// `spin(n)`, and the wall and CPU seconds it took in the process that ran it.
+fn measured(n: u64) -> (f64, f64) {
+    let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
+    spin(n);
+    (wall.elapsed().as_secs_f64(), thread_cpu() - cpu)
+}
+
+#[par::parallel]
+fn measured_call(n: u64) -> (f64, f64) {
+    measured(n)
+}
+
+/// One family's busy time against its processes' CPU time, best of a few tries: `run` runs
+/// the family to its drop and returns the jobs' own (wall, CPU) times and the family's report.
+fn busy_matches_cpu(what: &str, run: impl Fn() -> (Vec<(f64, f64)>, par::FamilyReport)) {
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let before = children_cpu(); // the family's processes are reaped by its drop
+        let (v, r) = run();
+        let cpu = children_cpu() - before;
+        let (job_wall, job_cpu) = v
+            .iter()
+            .fold((0.0, 0.0), |(w, c), (dw, dc)| (w + dw, c + dc));
+        assert_eq!(r.inline, 0, "{r}");
+        assert_eq!(r.per_worker.iter().map(|w| w.jobs).sum::<usize>(), v.len());
+        let busy = r.busy().as_secs_f64();
+        // Busy time covers the jobs' own wall time, and is never counted twice.
+        assert!(
+            busy >= job_wall * 0.99,
+            "{what}: busy {busy} < jobs {job_wall}\n{r}"
+        );
+        assert!(
+            busy <= job_wall * 2.0 + 0.05,
+            "{what}: busy {busy} >> jobs {job_wall}\n{r}"
+        );
+        // On a quiet enough try, busy time is the jobs' wall time, getrusage agrees with what
+        // the jobs measured of their CPU time, and busy over CPU time is what being
+        // descheduled made it (jobs' wall over their CPU).
+        let steal = job_wall / job_cpu;
+        seen.push((busy / job_wall, cpu / job_cpu, busy / cpu, steal));
+        if busy <= job_wall * 1.10 + 0.005
+            && (cpu / job_cpu - 1.0).abs() < 0.25
+            && (busy / (cpu * steal) - 1.0).abs() < 0.25
+        {
+            return;
+        }
+    }
+    panic!(
+        "{what}: busy / jobs' wall, children's CPU / jobs' CPU, busy / CPU, jobs' wall / CPU; 6 tries: {seen:?}"
+    );
+}
+
 /// What the fixture runs, by `PAR_FIXTURE`: a queue (6 jobs, one panics), a map from `pmap` (5
 /// jobs), a pool (10 calls) and a pool whose first worker dies once (retried).
 #[test]
 #[ignore = "run by the other tests in a process of its own"]
 fn fixture() {
     let dir = std::path::PathBuf::from(std::env::var("PAR_DIR").unwrap_or_default());
+    if std::env::var("PAR_FIXTURE").as_deref() == Ok("cpu") {
+        // A process of its own: every child it reaps is one of these families'.
+        busy_matches_cpu("Queue", || {
+            let mut queue = par::Queue::new(2);
+            for i in 0..8 {
+                queue.spawn(move || measured(2_000_000 + i));
+            }
+            let v: Vec<(f64, f64)> = queue.by_ref().map(|(_, r)| r.unwrap()).collect();
+            let r = queue.report();
+            drop(queue);
+            let last = par::last_family_report().expect("the queue's report");
+            assert_eq!(last.per_worker, r.per_worker);
+            (v, last)
+        });
+        busy_matches_cpu("Pool", || {
+            let mut pool = par::Pool::new(2);
+            for i in 0..8 {
+                measured_call::spawn(&mut pool, 2_000_000 + i);
+            }
+            let v: Vec<(f64, f64)> = pool.ordered().map(|r| r.unwrap()).collect();
+            drop(pool);
+            (v, par::last_family_report().expect("the pool's report"))
+        });
+        return;
+    }
     if std::env::var("PAR_FIXTURE").as_deref() == Ok("label") {
         let mut queue = par::Queue::new(2).progress_label("files");
         for i in 0..4u32 {
@@ -269,4 +355,69 @@ fn a_familys_progress_bar_says_what_it_counts() {
     assert!(err.contains("files: 4/4 items"), "{err}");
     assert!(err.contains("calls: 3/3 items"), "{err}");
     assert!(!err.lines().any(|l| l.starts_with("par: ")), "{err}");
+}
+
+#[test]
+fn a_familys_busy_time_adds_up_to_its_processes_cpu_time() {
+    let _guard = watchdog("job-report-cpu");
+    let dir = temp_dir("job-report-cpu");
+    fixture_mode("cpu", &dir, &[]);
+}
+
+#[test]
+fn the_report_is_a_value_while_the_family_runs_and_after_its_drop() {
+    let _guard = watchdog("job-report-value");
+    let me = std::process::id() as i32;
+    let mut queue = par::Queue::new(2);
+    for i in 0..6u32 {
+        queue.spawn(move || {
+            assert!(i != 4, "job 4 panics");
+            i
+        });
+    }
+    assert_eq!(queue.report().jobs, 6);
+    let failed = queue.by_ref().filter(|(_, r)| r.is_err()).count();
+    assert_eq!(failed, 1);
+    let r = queue.report();
+    assert_eq!(
+        (r.family, r.jobs, r.failed, r.limit),
+        ("Queue", 6, 1, 2),
+        "{r}"
+    );
+    assert!(r.site.contains("job_report.rs:"), "{r}");
+    if r.inline == 0 {
+        // A child per job, each a process of its own; the panicking one sent no value.
+        assert_eq!(r.per_worker.len(), 6, "{r}");
+        let pids: BTreeSet<i32> = r.per_worker.iter().map(|w| w.pid).collect();
+        assert_eq!(pids.len(), 6, "{r}");
+        assert!(!pids.contains(&me), "{r}");
+        assert_eq!(r.per_worker.iter().map(|w| w.jobs).sum::<usize>(), 5, "{r}");
+        assert!(
+            r.result_bytes > 0 && r.fork > std::time::Duration::ZERO,
+            "{r}"
+        );
+    } else {
+        assert_eq!((r.inline, r.per_worker.len()), (6, 0), "{r}");
+    }
+    assert!(r.wall >= r.busy() / 2, "{r}");
+    drop(queue);
+    let last = par::last_family_report().expect("the queue's report, once dropped");
+    assert_eq!((last.family, last.jobs, last.failed), ("Queue", 6, 1));
+    assert_eq!(last.per_worker, r.per_worker);
+    assert!(last.wall >= r.wall);
+    let text = last.to_string();
+    assert!(
+        text.starts_with("par: Queue ") && text.contains("6 jobs (1 failed)  limit 2"),
+        "{text}"
+    );
+
+    // A family nothing was submitted to leaves no report.
+    drop(par::Map::<u8>::new(3));
+    assert_eq!(par::last_family_report().map(|r| r.family), Some("Queue"));
+    let squares: Vec<u64> = par::pmap(|x: u64| x * x, 0..5, 2)
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(squares, [0, 1, 4, 9, 16]);
+    let r = par::last_family_report().unwrap();
+    assert_eq!((r.family, r.jobs, r.limit), ("Map", 5, 2), "{r}");
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{temp_dir, watchdog};
+use common::{children_cpu, temp_dir, thread_cpu, watchdog};
 use par::{Loop, Schedule, par};
 
 /// Tests that fork take turns: the CPU-time check counts every child this process reaps.
@@ -297,30 +297,6 @@ fn a_progress_label_replaces_par_in_the_progress_lines() {
     assert!(err.contains("files: 4/4 items"), "{err}");
 }
 
-/// CPU time of this process's reaped children (getrusage), in seconds.
-fn children_cpu() -> f64 {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a `rusage` into the pointer it is given.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, ru.as_mut_ptr()) };
-    assert_eq!(rc, 0);
-    // SAFETY: getrusage returned 0: it filled the struct.
-    let ru = unsafe { ru.assume_init() };
-    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    s(ru.ru_utime) + s(ru.ru_stime)
-}
-
-/// This thread's CPU time, in seconds.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes a `timespec` into the pointer it is given.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
 #[test]
 fn busy_times_add_up_to_the_workers_cpu_time() {
     let _guard = watchdog("report-cpu");
@@ -534,4 +510,20 @@ fn the_report_says_inline_or_forked_and_why_for_every_decision_path() {
     let rep = par::last_report().unwrap();
     assert!(!rep.inline && rep.items == 2, "{rep:?}");
     assert!(rep.site.starts_with("tests/report.rs:"), "{rep:?}");
+}
+
+#[test]
+fn the_benches_bookkeeping_probe_runs_the_reports_own_path() {
+    // `cargo bench --bench compare` weighs this probe against a loop: it must be the path a
+    // forked loop's report takes (context, hooks, the kept report), not a stand-in.
+    par::__private::testing::bookkeeping(2, 10);
+    let r = par::last_report().expect("the probe's report");
+    assert!(!r.inline);
+    assert_eq!((r.items, r.chunks, r.frames, r.result_bytes), (10, 10, 10, 80));
+    assert_eq!(r.per_worker.len(), 2);
+    assert_eq!(
+        r.per_worker.iter().map(|w| w.items).collect::<Vec<_>>(),
+        [5, 5]
+    );
+    assert!(r.site.contains("report.rs:"), "{}", r.site);
 }

@@ -63,6 +63,7 @@ pub use jobs::background::{Background, BackgroundQueue, background};
 pub use jobs::channel::{Channel, Exchange, start};
 pub use jobs::pool::{Ordered, Pool, registered};
 pub use jobs::queue::{Map, Queue, pmap};
+pub use jobs::report::{FamilyReport, FamilyWorker, last_family_report};
 pub use jobs::spawner::Spawner;
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
@@ -91,5 +92,6 @@ pub mod __private {
     pub mod testing {
         pub use crate::child::report::send_raw;
         pub use crate::loops::in_place::testing::{force_in_place_pipe, in_place_paths};
+        pub use crate::loops::report::bookkeeping;
     }
 }

@@ -439,6 +439,13 @@ impl<T: Transfer> Pool<T> {
         self.workers.len()
     }
 
+    /// What the pool did so far: calls, workers forked and each one's busy time and calls,
+    /// bytes of results, retries, deaths and timeouts (what `PAR_REPORT=1` prints when it is
+    /// dropped; see [`FamilyReport`](crate::FamilyReport), whose example is a pool's).
+    pub fn report(&self) -> crate::FamilyReport {
+        self.books.report.snapshot()
+    }
+
     /// Not available: a pool runs only `#[parallel]` functions. This method exists so that
     /// `pool.spawn(|| ...)` fails to compile with a message that says why and what to write
     /// ([`NotAPoolJob`] has no implementations, so it can never be called).

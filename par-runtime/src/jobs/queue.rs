@@ -407,6 +407,25 @@ macro_rules! family_options {
                 self.jobs.running.len()
             }
 
+            /// What the family did so far: jobs, children forked and each one's busy time,
+            /// bytes of results, retries, deaths and timeouts (what `PAR_REPORT=1` prints when
+            /// it is dropped; see [`FamilyReport`](crate::FamilyReport)).
+            ///
+            /// ```
+            #[doc = concat!("let mut jobs = par::", stringify!($family), "::new(2);")]
+            /// for i in 0..4u32 {
+            ///     jobs.spawn(move || i);
+            /// }
+            /// assert_eq!(jobs.by_ref().count(), 4);
+            /// let r = jobs.report();
+            /// assert_eq!((r.jobs, r.failed), (4, 0));
+            /// // One child per job (none with `PAR_WORKERS=1`: the jobs ran inline).
+            /// assert_eq!(r.per_worker.len() + r.inline, 4);
+            /// ```
+            pub fn report(&self) -> crate::FamilyReport {
+                self.jobs.books.report.snapshot()
+            }
+
             /// Shows a progress bar of finished jobs out of those submitted (see the
             /// `progress` option of loops: stderr, only on a terminal unless
             /// `PAR_PROGRESS=1`). For [`pmap`]: `par::pmap(f, items, limit).progress(true)`.

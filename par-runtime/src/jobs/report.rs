@@ -2,7 +2,8 @@
 //! printed on stderr under `PAR_REPORT=1` and written to the `PAR_TRACE` timeline when the
 //! family is dropped, as loops do (`loops::report`): jobs and failures, the children or
 //! workers forked and the time that took, each one's busy time and jobs, bytes of results,
-//! retries, deaths and timeouts.
+//! retries, deaths and timeouts. The same numbers are a value, [`FamilyReport`]: from the
+//! family's `report()` while it runs, and from [`last_family_report`] once it was dropped.
 //!
 //! The counters are fed by the family's bookkeeping (`limiter`: jobs, failures, retries,
 //! deaths, timeouts) and two hooks in the families (`forked`, `result`). Trace events are only
@@ -11,7 +12,8 @@
 //! What this module must never do: print or write the trace from a worker, or from a family
 //! nothing was submitted to.
 
-use std::fmt::Write as _;
+use std::cell::RefCell;
+use std::fmt;
 use std::panic::Location;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -23,6 +25,113 @@ use crate::trace::{self, bytes, human, json_str};
 fn report_env() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("PAR_REPORT").is_some_and(|v| v == "1"))
+}
+
+/// What a job family ([`Queue`](crate::Queue), [`Map`](crate::Map), [`Pool`](crate::Pool))
+/// did so far: the numbers `PAR_REPORT=1` prints when it is dropped, as a value programs and
+/// tests can assert on. Read it while the family runs with `report()` on the family, or after
+/// it was dropped (a `pmap(...)` consumed by `collect`) with [`last_family_report`]. Its
+/// `Display` is the block `PAR_REPORT=1` prints.
+///
+/// ```
+/// #[par::parallel]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let mut pool = par::Pool::new(2);
+/// for x in 0..20 {
+///     square::spawn(&mut pool, x);
+/// }
+/// let sum: u64 = pool.by_ref().map(|(_, r)| r.unwrap()).sum();
+/// assert_eq!(sum, 2470);
+/// let r = pool.report();
+/// assert_eq!((r.family, r.jobs, r.failed), ("Pool", 20, 0));
+/// if r.inline == 0 {
+///     // Forked (with `PAR_WORKERS=1` the calls run inline and no worker is forked).
+///     assert!(r.per_worker.len() <= 2, "{r}");
+///     assert_eq!(r.per_worker.iter().map(|w| w.jobs).sum::<usize>(), 20);
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FamilyReport {
+    /// `"Queue"`, `"Map"` or `"Pool"`.
+    pub family: &'static str,
+    /// Where the family was made, `file:line` (of its `new`, or of the `pmap` call).
+    pub site: String,
+    /// Jobs submitted (spawned or called).
+    pub jobs: usize,
+    /// Jobs that finished with an error (a panic, a death, a timeout, a cancel...).
+    pub failed: usize,
+    /// Jobs run in the calling process (`PAR_WORKERS=1`: nothing is forked).
+    pub inline: usize,
+    /// Children (`Queue`, `Map`) or workers (`Pool`) at once, at most.
+    pub limit: usize,
+    /// One entry per process forked (a `Queue`/`Map` forks a child per job, a `Pool` a
+    /// worker per slot, and replacements after a death), in fork order.
+    pub per_worker: Vec<FamilyWorker>,
+    /// Wall time from the family's creation to now (to its drop, for
+    /// [`last_family_report`]).
+    pub wall: Duration,
+    /// Time the parent spent forking (pipes and forks, summed).
+    pub fork: Duration,
+    /// Bytes of results received.
+    pub result_bytes: u64,
+    /// Jobs run again after their process died or timed out (`retries`).
+    pub retries: usize,
+    /// Processes that died while they had a job.
+    pub deaths: usize,
+    /// Jobs that ran past the family's `timeout`.
+    pub timeouts: usize,
+}
+
+/// One child or worker of a [`FamilyReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FamilyWorker {
+    /// Its process id.
+    pub pid: i32,
+    /// Time it spent running jobs whose results arrived, as it measured (from the job's start
+    /// to its result encoded).
+    pub busy: Duration,
+    /// Jobs whose results it sent.
+    pub jobs: usize,
+}
+
+impl FamilyReport {
+    /// The processes' busy times summed: about what the jobs would take one after another.
+    pub fn busy(&self) -> Duration {
+        self.per_worker.iter().map(|w| w.busy).sum()
+    }
+
+    /// Summed busy time over wall time: about how many jobs ran at once, on average (0.0
+    /// before any time passed).
+    pub fn speedup(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall <= 0.0 {
+            return 0.0;
+        }
+        self.busy().as_secs_f64() / wall
+    }
+}
+
+/// The report of the last job family dropped on this thread (in this process), if any (a
+/// family par makes for itself, or one nothing was submitted to, leaves none).
+///
+/// ```
+/// let squares: Vec<u64> = par::pmap(|x: u64| x * x, 0..6, 3).map(|r| r.unwrap()).collect();
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+/// let r = par::last_family_report().unwrap();
+/// assert_eq!((r.family, r.jobs, r.limit), ("Map", 6, 3));
+/// assert_eq!(r.result_bytes > 0, r.inline == 0); // inline jobs send nothing
+/// ```
+pub fn last_family_report() -> Option<FamilyReport> {
+    LAST.try_with(|l| l.borrow().clone()).ok().flatten()
+}
+
+thread_local! {
+    static LAST: RefCell<Option<FamilyReport>> = const { RefCell::new(None) };
 }
 
 /// One child (a `Queue`/`Map` job's) or worker (a `Pool`'s).
@@ -204,72 +313,45 @@ impl Recorder {
         }
         self.on = false; // once
         let wall = self.started.elapsed();
+        let report = self.report_at(wall);
         if report_env() {
-            eprint!("{}", self.text(wall));
+            eprint!("{report}");
         }
         if let Some(events) = &self.events {
             trace::write_loop(&self.trace_events(wall, events));
         }
+        let _ = LAST.try_with(|l| *l.borrow_mut() = Some(report));
     }
 
-    /// The block `PAR_REPORT=1` prints (see the README's "Reports and timelines").
-    fn text(&self, wall: Duration) -> String {
-        const PAD: &str = "     ";
-        let mut f = String::new();
-        let _ = write!(
-            f,
-            "par: {} {}:{}  {}",
-            self.family,
-            self.site.file(),
-            self.site.line(),
-            count(self.jobs, "job")
-        );
-        if self.failed > 0 {
-            let _ = write!(f, " ({} failed)", self.failed);
-        }
-        let _ = write!(f, "  limit {}  ", self.limit);
-        let what = if self.family == "Pool" {
-            "workers"
-        } else {
-            "children"
-        };
-        if self.inline > 0 {
-            let _ = write!(f, "{} inline (one worker)  ", self.inline);
-        }
-        let _ = writeln!(f, "{} {what} forked", self.workers.len());
-        let busy: u64 = self.workers.iter().map(|s| s.busy_ns).sum();
-        let busy = Duration::from_nanos(busy);
-        let _ = write!(f, "{PAD}wall {}   busy {}", human(wall), human(busy));
-        if (1..=4).contains(&self.workers.len()) {
-            let each: Vec<String> = self
+    /// What the family did until now (`wall` is the time since it was made).
+    pub(crate) fn snapshot(&self) -> FamilyReport {
+        self.report_at(self.started.elapsed())
+    }
+
+    fn report_at(&self, wall: Duration) -> FamilyReport {
+        FamilyReport {
+            family: self.family,
+            site: format!("{}:{}", self.site.file(), self.site.line()),
+            jobs: self.jobs,
+            failed: self.failed,
+            inline: self.inline,
+            limit: self.limit,
+            per_worker: self
                 .workers
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{} ({})",
-                        human(Duration::from_nanos(s.busy_ns)),
-                        count(s.jobs, "job")
-                    )
+                .map(|s| FamilyWorker {
+                    pid: s.pid,
+                    busy: Duration::from_nanos(s.busy_ns),
+                    jobs: s.jobs,
                 })
-                .collect();
-            let _ = write!(f, " = {}", each.join(" + "));
+                .collect(),
+            wall,
+            fork: self.fork,
+            result_bytes: self.bytes,
+            retries: self.retries,
+            deaths: self.deaths,
+            timeouts: self.timeouts,
         }
-        let speedup = if wall.is_zero() {
-            0.0
-        } else {
-            busy.as_secs_f64() / wall.as_secs_f64()
-        };
-        let _ = writeln!(f, "   speedup ~{speedup:.2}x");
-        let _ = writeln!(
-            f,
-            "{PAD}fork {}   results {}   retries {}   deaths {}   timeouts {}",
-            human(self.fork),
-            bytes(self.bytes),
-            self.retries,
-            self.deaths,
-            self.timeouts
-        );
-        f
     }
 
     /// The family's events as Chrome-trace JSON objects without their `pid` (the trace's
@@ -355,6 +437,57 @@ impl Recorder {
     }
 }
 
+/// The block `PAR_REPORT=1` prints (see the README's "Reports and timelines").
+impl fmt::Display for FamilyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const PAD: &str = "     ";
+        write!(
+            f,
+            "par: {} {}  {}",
+            self.family,
+            self.site,
+            count(self.jobs, "job")
+        )?;
+        if self.failed > 0 {
+            write!(f, " ({} failed)", self.failed)?;
+        }
+        write!(f, "  limit {}  ", self.limit)?;
+        let what = if self.family == "Pool" {
+            "workers"
+        } else {
+            "children"
+        };
+        if self.inline > 0 {
+            write!(f, "{} inline (one worker)  ", self.inline)?;
+        }
+        writeln!(f, "{} {what} forked", self.per_worker.len())?;
+        write!(
+            f,
+            "{PAD}wall {}   busy {}",
+            human(self.wall),
+            human(self.busy())
+        )?;
+        if (1..=4).contains(&self.per_worker.len()) {
+            let each: Vec<String> = self
+                .per_worker
+                .iter()
+                .map(|w| format!("{} ({})", human(w.busy), count(w.jobs, "job")))
+                .collect();
+            write!(f, " = {}", each.join(" + "))?;
+        }
+        writeln!(f, "   speedup ~{:.2}x", self.speedup())?;
+        writeln!(
+            f,
+            "{PAD}fork {}   results {}   retries {}   deaths {}   timeouts {}",
+            human(self.fork),
+            bytes(self.result_bytes),
+            self.retries,
+            self.deaths,
+            self.timeouts
+        )
+    }
+}
+
 /// `1 job`, `2 jobs`.
 fn count(n: usize, what: &str) -> String {
     if n == 1 {
@@ -379,7 +512,7 @@ mod tests {
         r.result(10, 1, 28, 1_000_000);
         r.finished::<u8>(&Err(Error::Cancelled));
         r.timed_out(2, 10);
-        let text = r.text(Duration::from_millis(6));
+        let text = r.report_at(Duration::from_millis(6)).to_string();
         assert!(text.starts_with("par: Pool "), "{text}");
         assert!(
             text.contains("3 jobs (1 failed)  limit 2  1 workers forked"),

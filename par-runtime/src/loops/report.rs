@@ -272,6 +272,38 @@ pub(crate) fn team_finished(error: Option<&Error>) {
     }
 }
 
+/// One loop's report bookkeeping with `PAR_REPORT` and `PAR_TRACE` unset, as the parent of a
+/// team of `workers` does it for `chunks` chunks of one result frame each (its context and
+/// reason, the hooks `team` calls, the two clock reads around each frame's decode, the
+/// [`LoopReport`] kept for [`last_report`]), without the loop: what `cargo bench --bench
+/// compare` weighs against a loop's own cost (the floors' "report bookkeeping" line). Test and
+/// bench support, not public API.
+#[cfg(feature = "testing")]
+#[track_caller]
+pub fn bookkeeping(workers: usize, chunks: usize) {
+    let site = std::panic::Location::caller();
+    let reason = "auto: the first run here forks and measures";
+    expect_team(
+        Context::new(site, Some(chunks), &reason, Schedule::Auto, false),
+        false,
+    );
+    let mut rec = Recorder::new(take_pending(), workers);
+    let now = Instant::now();
+    let stats: Vec<usize> = (0..workers.max(1))
+        .map(|w| rec.forked(1 + w as i32, now, Duration::from_micros(100)))
+        .collect();
+    for c in 0..chunks {
+        let w = stats[c % stats.len()];
+        rec.sent(1);
+        let decoding = Instant::now();
+        let decoded = Instant::now();
+        rec.frame(w, 8, 1, decoded, decoded - decoding);
+        rec.chunk_done(w, c, 1, 1_000);
+    }
+    rec.team_dropped();
+    team_finished(None);
+}
+
 /// Per-worker counters (one per process forked).
 #[derive(Debug, Default)]
 struct Stat {
