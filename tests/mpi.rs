@@ -25,6 +25,21 @@ fn whereabouts(x: u64) -> (u64, usize, u32) {
     (x, par::mpi::rank(), std::process::id())
 }
 
+/// Sleeps `ms`, then says where it ran.
+#[par::parallel]
+fn nap(ms: u64) -> (usize, u32) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    (par::mpi::rank(), std::process::id())
+}
+
+/// The error under an `OnRank` (which says where a call failed).
+fn on_rank_or_here(e: &par::Error) -> &par::Error {
+    match e {
+        par::Error::OnRank { source, .. } => source,
+        e => e,
+    }
+}
+
 #[par::parallel]
 fn fails_at_3(x: u64) -> u64 {
     if x == 3 {
@@ -304,6 +319,90 @@ fn main() -> ExitCode {
         check(
             "par!: a panicking item is reported with its index (and rank)",
             ok,
+            &mut failures,
+        );
+
+        // A Queue's and a Map's timeout reach their calls on the ranks: the long call fails
+        // with TimedOut (on its rank under MPI), the short one runs.
+        let started = std::time::Instant::now();
+        let mut queue = par::Queue::new(2).timeout(std::time::Duration::from_millis(300));
+        let long = nap::spawn(&mut queue, 1_500);
+        let short = nap::spawn(&mut queue, 10);
+        let mut got: Vec<(usize, par::Result<(usize, u32)>)> = queue.collect();
+        got.sort_by_key(|(j, _)| *j);
+        let took = started.elapsed();
+        println!("Queue timeout on rank calls: {got:?} in {took:?}");
+        let timed_out = got[long].1.as_ref().err().is_some_and(|e| {
+            matches!(on_rank_or_here(e), par::Error::TimedOut { .. }) && (e.rank().is_some() == mpi)
+        });
+        let short_ran = got[short]
+            .1
+            .as_ref()
+            .is_ok_and(|&(rank, _)| (rank != 0) == mpi);
+        // The timed-out call was killed on its rank, not left to hold it: calls to every rank
+        // right after finish at once.
+        let started = std::time::Instant::now();
+        let after: Vec<par::Result<(usize, u32)>> = nap::pmap([5, 5, 5, 5], 2).collect();
+        let after_took = started.elapsed();
+        println!("calls after the timeout: {after:?} in {after_took:?}");
+        check(
+            "a Queue's timeout kills its call on a rank (TimedOut, on the rank), the others run",
+            timed_out
+                && short_ran
+                && took < std::time::Duration::from_millis(1_400)
+                && after.iter().all(|r| r.is_ok())
+                && after_took < std::time::Duration::from_millis(800),
+            &mut failures,
+        );
+
+        // A cancel reaches calls out on the ranks: they fail with Cancelled, soon.
+        let stop = par::Cancel::new();
+        let mut map = par::Map::new(2).cancel(&stop);
+        for _ in 0..4 {
+            nap::spawn(&mut map, 1_500);
+        }
+        let remote = stop.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            remote.cancel();
+        });
+        let started = std::time::Instant::now();
+        let got: Vec<par::Result<(usize, u32)>> = map.collect();
+        let took = started.elapsed();
+        let _ = canceller.join();
+        println!("Map cancel on rank calls: {got:?} in {took:?}");
+        check(
+            "a Map's cancel reaches its calls on the ranks: every one fails with Cancelled, soon",
+            got.len() == 4
+                && got.iter().all(|r| matches!(r, Err(par::Error::Cancelled)))
+                && took < std::time::Duration::from_millis(1_200),
+            &mut failures,
+        );
+
+        // A memory limit or a thread count cannot be applied by a rank's serving process: a
+        // Queue, a Map or a Pool with one runs its calls in this rank's forked children.
+        let me = std::process::id();
+        let local = |got: &[par::Result<(usize, u32)>]| {
+            got.len() == 4
+                && got
+                    .iter()
+                    .all(|r| r.as_ref().is_ok_and(|&(rank, pid)| rank == 0 && pid != me))
+        };
+        let mut queue = par::Queue::new(2).memory_limit(1 << 32);
+        let mut map = par::Map::new(2).threads_per_worker(1);
+        let mut pool = par::Pool::new(2).memory_limit(1 << 32);
+        for _ in 0..4 {
+            nap::spawn(&mut queue, 1);
+            nap::spawn(&mut map, 1);
+            nap::spawn(&mut pool, 1);
+        }
+        let q: Vec<_> = queue.map(|(_, r)| r).collect();
+        let m: Vec<_> = map.collect();
+        let p: Vec<_> = pool.ordered().collect();
+        println!("with limits: Queue {q:?}, Map {m:?}, Pool {p:?}");
+        check(
+            "a Queue, Map or Pool with memory_limit or threads_per_worker keeps its calls on rank 0's children",
+            local(&q) && local(&m) && local(&p),
             &mut failures,
         );
 

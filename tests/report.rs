@@ -519,7 +519,10 @@ fn the_benches_bookkeeping_probe_runs_the_reports_own_path() {
     par::__private::testing::bookkeeping(2, 10);
     let r = par::last_report().expect("the probe's report");
     assert!(!r.inline);
-    assert_eq!((r.items, r.chunks, r.frames, r.result_bytes), (10, 10, 10, 80));
+    assert_eq!(
+        (r.items, r.chunks, r.frames, r.result_bytes),
+        (10, 10, 10, 80)
+    );
     assert_eq!(r.per_worker.len(), 2);
     assert_eq!(
         r.per_worker.iter().map(|w| w.items).collect::<Vec<_>>(),

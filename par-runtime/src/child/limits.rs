@@ -70,6 +70,12 @@ impl Limits {
         }
     }
 
+    /// True when the code set a memory limit or a thread count: what a call sent to an MPI
+    /// rank cannot carry (the rank's serving process is not this family's child).
+    pub(crate) fn set_in_code(&self) -> bool {
+        self.memory.is_some() || self.threads.is_some()
+    }
+
     /// Each child may have at most `bytes` of data.
     pub(crate) fn memory(mut self, bytes: Option<u64>) -> Self {
         self.memory = bytes;

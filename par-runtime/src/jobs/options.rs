@@ -48,6 +48,24 @@ impl JobOptions {
         }
     }
 
+    /// The options of the pool whose workers are MPI ranks that a `Queue`/`Map` sends its
+    /// `#[parallel]` calls through: the family's timeout, retries, cancel handle and largest
+    /// frame; no progress bar of its own (the family counts the calls it gets back).
+    pub(crate) fn for_ranks(&self) -> JobOptions {
+        JobOptions {
+            progress: false,
+            progress_label: None,
+            ..self.clone()
+        }
+    }
+
+    /// True when the family's calls must run in this process's forked children, not on MPI
+    /// ranks: a memory limit or a thread count set in code, which a rank's serving process
+    /// cannot apply (a `par!` loop with those clauses stays local too).
+    pub(crate) fn stays_local(&self) -> bool {
+        self.limits.set_in_code()
+    }
+
     pub(crate) fn memory_limit(&mut self, bytes: u64) {
         self.limits = self.limits.clone().memory(Some(bytes));
     }

@@ -171,8 +171,11 @@ pub struct Pool<T> {
     next: usize,
     inline: bool,
     frame: FrameBuf,
-    /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks.
+    /// MPI (feature `mpi`): under `par::main` on rank 0, the workers are the other ranks
+    /// (unless a memory limit or a thread count keeps them local, see `keep_local`).
     ranks: Option<usize>,
+    /// The limit asked for in `new` (the limit is the ranks' count while they are the workers).
+    asked: usize,
     /// Where the workers are pinned (`PAR_PROC_BIND` / `PAR_PLACES`), computed at the first
     /// fork.
     placement: OnceLock<Option<Placement>>,
@@ -228,7 +231,24 @@ impl<T: Transfer> Pool<T> {
             inline: mode::workers(Some(2)) == 1,
             frame: FrameBuf::default(),
             ranks,
+            asked: limit.max(1),
             placement: OnceLock::new(),
+        }
+    }
+
+    /// The options a `Queue`/`Map` sends its calls to the ranks with (see `queue.rs`).
+    pub(crate) fn with_job_options(mut self, opts: JobOptions) -> Self {
+        self.books.opts = opts;
+        self
+    }
+
+    /// A memory limit or a thread count was set: a rank's serving process cannot apply them,
+    /// so under MPI the workers are this rank's forked children after all, `asked` of them
+    /// (as a `par!` loop with those clauses stays local).
+    fn keep_local(&mut self) {
+        if self.ranks.take().is_some() {
+            self.books.limit = self.asked;
+            self.books.report.set_limit(self.asked);
         }
     }
 
@@ -338,7 +358,10 @@ impl<T: Transfer> Pool<T> {
 
     /// Limits each worker to `bytes` of data; the call during which an allocation fails under
     /// it yields [`Death::MemoryLimit`](crate::Death::MemoryLimit) and its worker is replaced
-    /// (see [`Loop::memory_limit`](crate::Loop::memory_limit)).
+    /// (see [`Loop::memory_limit`](crate::Loop::memory_limit)). Under MPI (`par::main`) a
+    /// pool with a memory limit (or [`threads_per_worker`](Pool::threads_per_worker)) forks
+    /// its workers on this rank instead of using the other ranks, whose serving processes
+    /// could not apply it.
     ///
     /// ```
     /// #[par::parallel]
@@ -351,6 +374,7 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.books.opts.memory_limit(bytes);
+        self.keep_local();
         self
     }
 
@@ -401,6 +425,7 @@ impl<T: Transfer> Pool<T> {
     /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
         self.books.opts.threads_per_worker(n);
+        self.keep_local();
         self
     }
 

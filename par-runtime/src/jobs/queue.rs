@@ -72,13 +72,16 @@ impl<'a, T: Transfer> Jobs<'a, T> {
     /// Submits a call of the `#[parallel]` function `name`: to the ranks of an MPI job when
     /// this is rank 0 under `par::main` (feature `mpi`), else as a job like any other.
     fn call<A: Transfer + 'a>(&mut self, name: &'static str, args: A, f: fn(A) -> T) -> usize {
-        if crate::mpi::ranks().is_none() {
+        if crate::mpi::ranks().is_none() || self.books.opts.stays_local() {
             return self.spawn(move || f(args));
         }
         let index = self.books.submit();
-        let (pool, indices) = self
-            .ranks
-            .get_or_insert_with(|| (crate::Pool::new(1).quiet_report(), Vec::new()));
+        let opts = &self.books.opts;
+        let (pool, indices) = self.ranks.get_or_insert_with(|| {
+            // The family's timeout, retries and cancel handle hold for its calls on the ranks.
+            let pool = crate::Pool::new(1).quiet_report();
+            (pool.with_job_options(opts.for_ranks()), Vec::new())
+        });
         indices.push(index);
         pool.call(name, args, f);
         self.take_from_ranks();
@@ -185,6 +188,11 @@ impl<'a, T: Transfer> Jobs<'a, T> {
         for (index, _) in std::mem::take(&mut self.pending) {
             self.books.finish(index, Err(Error::Cancelled));
         }
+        // Calls out on the ranks (feature `mpi`): every unfinished one fails the same way.
+        if let Some((pool, _)) = self.ranks.as_mut() {
+            Watched::cancel_all(pool);
+        }
+        self.take_from_ranks();
     }
 
     /// Waits until at least one more job has finished (or nothing runs); returns false when
@@ -303,10 +311,15 @@ impl<T: Transfer> Watched for Jobs<'_, T> {
 
     fn deadlines(&self) -> impl Iterator<Item = Instant> {
         // A child whose value (or panic) arrived is only exiting: no deadline.
+        let ranks = self
+            .ranks
+            .iter()
+            .flat_map(|(pool, _)| Watched::deadlines(pool));
         self.running
             .iter()
             .filter(|c| c.outcome.is_none())
             .filter_map(|c| self.books.deadline(c.started))
+            .chain(ranks)
     }
 
     fn cancel(&self) -> Option<&Cancel> {
@@ -319,6 +332,10 @@ impl<T: Transfer> Watched for Jobs<'_, T> {
 
     fn time_out(&mut self) {
         Jobs::time_out(self);
+        if let Some((pool, _)) = self.ranks.as_mut() {
+            Watched::time_out(pool); // calls on the ranks past the family's timeout
+        }
+        self.take_from_ranks();
     }
 
     fn refill(&mut self) {

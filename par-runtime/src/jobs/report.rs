@@ -216,6 +216,11 @@ impl Recorder {
         }
     }
 
+    /// The family runs at most `limit` at once after all (a `Pool` that stays off the ranks).
+    pub(crate) fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Neither printed nor traced (a family par makes for itself).
     pub(crate) fn quiet(&mut self) {
         self.on = false;

@@ -732,6 +732,13 @@ impl Rank {
             }
             CONFIG => self.timeout = (id > 0).then(|| Duration::from_nanos(id)),
             CANCEL => {
+                // Nobody waits for the link's answers any more (its pool timed the call out,
+                // was cancelled or dropped): the call it has running is killed with its
+                // serving child (the calls behind go back to the queue), its waiting calls
+                // dropped.
+                if let Some(&(_, job, _)) = self.in_flight.front().filter(|c| c.0 == id) {
+                    self.ended(job, DIED, "");
+                }
                 let mut dropped = id.to_le_bytes().to_vec();
                 self.queue.retain(|(link, job, _)| {
                     if *link == id {
