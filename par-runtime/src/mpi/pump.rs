@@ -598,6 +598,9 @@ impl Server {
             // Not a pool worker's mark: loops in a call fork here (MPI between nodes, fork
             // within a node), and panics are reported to rank 0, not printed.
             crate::mode::mark_detached();
+            // A crash is reported by par (rank 0 names the call and the signal), without
+            // Open MPI's backtrace first.
+            sys::default_crash_signals();
             match &ends.cmd {
                 Some(cmd) => crate::jobs::pool::serve(cmd.as_fd(), ends.res.as_fd()),
                 None => 1,

@@ -507,6 +507,24 @@ pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
     }
 }
 
+/// Puts the crash signals (`SIGABRT`, `SIGBUS`, `SIGFPE`, `SIGILL`, `SIGSEGV`) back to their
+/// default action in this (forked) process: an MPI rank's serving child, where Open MPI's
+/// handlers, installed by `MPI_Init` in the rank, would print their own backtrace before the
+/// child dies and par reports how (the child never calls MPI, so they serve nothing there).
+#[cfg(feature = "mpi")]
+pub(crate) fn default_crash_signals() {
+    for signal in [
+        Signal::SIGABRT,
+        Signal::SIGBUS,
+        Signal::SIGFPE,
+        Signal::SIGILL,
+        Signal::SIGSEGV,
+    ] {
+        // SAFETY: SIG_DFL is a valid disposition; no handler code is involved.
+        let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) };
+    }
+}
+
 /// True on the process' main thread (its thread id is its pid), where a thread's end is the
 /// process' end. Linux only; elsewhere true (nothing depends on the thread there).
 pub(crate) fn on_main_thread() -> bool {
