@@ -50,6 +50,10 @@ fn a_crash_names_every_item_whose_value_was_lost() {
             .schedule(par::Schedule::Static)
             .try_unordered(0..90u32, |i| {
                 if i == 60 {
+                    // The other workers' items are handed out a chunk at a time as they go:
+                    // give them time to have all been handed out (and run) before the crash,
+                    // after which the loop hands out no more.
+                    std::thread::sleep(std::time::Duration::from_millis(500));
                     std::process::abort();
                 }
                 Ok::<u32, String>(i)
