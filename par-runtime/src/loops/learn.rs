@@ -9,12 +9,13 @@
 //! (`item`), the time to start the team (`start`), the bytes of results per item and the part
 //! of the parent's decode time the run waited for (`moved`: the decode time, at most what the
 //! run took beyond its start and its share of the work; decoding that overlapped the workers'
-//! work is taken to have cost nothing). What is left (`rest = wall - start - busy / workers - moved`) is split
-//! into a fixed part and a per-item part by a line through two forked runs of different sizes
-//! (the smallest and the largest `n` seen, at least 2x apart); with one run, or runs of about
-//! one size, all of it is taken as fixed: a small first run must not make every item look
-//! expensive. The byte part is out of `rest`, so it is counted once, and it scales with `n`
-//! from the first run on. Each call then decides afresh from its own `n`:
+//! work is taken to have cost nothing). What is left
+//! (`rest = wall - start - busy / workers - moved`) is split into a fixed part and a per-item
+//! part by a line through two forked runs of different sizes (the smallest and the largest `n`
+//! seen, at least 2x apart); with one run, or runs of about one size, all of it is taken as
+//! fixed: a small first run must not make every item look expensive. The byte part is out of
+//! `rest`, so it is counted once, and it scales with `n` from the first run on. Each call then
+//! decides afresh from its own `n`:
 //!
 //! ```text
 //! inline   = item * n
@@ -31,12 +32,12 @@
 //! ```
 //!
 //! Why the cost per byte is the loop's own and the process's only as a fallback: moving a byte
-//! is partly the machine's (pipe or spill file, copies) and partly the value's codec (a
-//! `Vec<f64>` decodes as a copy, a `Vec<String>` allocates per string), and how much of it the run waits for depends on the loop (decoding hides
-//! behind long items). A loop's own runs measure all three; a loop whose results are too few
-//! bytes to time (under 64 KiB in all) takes the process's rate, which every loop with results
-//! feeds, so its first larger call is priced by what the machine showed elsewhere rather than
-//! by a timer's noise or by nothing.
+//! is partly the machine's (pipe or spill file, copies), partly the value's codec (a
+//! `Vec<f64>` decodes as a copy, a `Vec<String>` allocates per string), and how much of it a
+//! run waits for depends on the loop (decoding hides behind long items). A loop's own runs
+//! measure all three; a loop whose results are too few bytes to time (under 64 KiB in all)
+//! takes the process's rate, which every loop with results feeds, so its first larger call is
+//! priced by what the machine showed elsewhere rather than by a timer's noise or by nothing.
 //!
 //! An inline run measures the time per item again, so a loop whose items became expensive, or
 //! an inline run that turned out long enough to have paid for forking, sends the next call to
@@ -221,7 +222,7 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
     let busy_ns = run.busy.as_nanos() as f64;
     let beyond_work =
         (run.wall.as_nanos() as f64 - start_ns - busy_ns / workers.max(1) as f64).max(0.0);
-    // Decoding the parent did while the workers worked cost the run nothing.
+    // Decoding the parent did while the workers worked is taken to have cost the run nothing.
     let moved_ns = (run.decode.as_nanos() as f64).min(beyond_work);
     let bytes = run.result_bytes as f64;
     let p = Point {
