@@ -297,9 +297,18 @@ fn run_form<S: Source, J: Job<S::Item>>(
         let r = team::run(opts, workers, &mut src, job, stop_on, false);
         report::team_finished(r.as_ref().err());
         match (learns, &r) {
-            (Some(n), Ok((_, m))) => {
-                learn::parallel_run(site, n, m.workers, m.busy, m.start, started.elapsed())
-            }
+            (Some(n), Ok((_, m))) => learn::parallel_run(
+                site,
+                learn::Run {
+                    n,
+                    workers: m.workers,
+                    busy: m.busy,
+                    start: m.start,
+                    wall: started.elapsed(),
+                    result_bytes: m.result_bytes,
+                    decode: m.decode,
+                },
+            ),
             (Some(_), Err(_)) => learn::forget(site),
             _ => {}
         }
@@ -530,11 +539,15 @@ mod tests {
         // Once learnt cheap, the same site runs inline for auto's numbers.
         learn::parallel_run(
             site,
-            10,
-            4,
-            Duration::from_micros(1),
-            Duration::from_millis(1),
-            Duration::from_millis(3),
+            learn::Run {
+                n: 10,
+                workers: 4,
+                busy: Duration::from_micros(1),
+                start: Duration::from_millis(1),
+                wall: Duration::from_millis(3),
+                result_bytes: 0,
+                decode: Duration::ZERO,
+            },
         );
         let d = decide(&plain, Some(10), Form::Ordered, w(4), site);
         assert_eq!(d.workers, None);

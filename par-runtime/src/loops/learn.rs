@@ -2,24 +2,42 @@
 //! measurement.
 //!
 //! A forked run costs a fixed amount (forking the team, the last results, reaping: hundreds of
-//! microseconds here) plus a cost per item beyond the work (moving and decoding its result);
-//! a loop whose whole work is cheaper than that runs faster inline. The first run of a loop (a
-//! call site: the file, line and column of the `par!` or `Loop` call) always forks and
-//! measures the time per item inside the workers (`item`), the time to start the team
-//! (`start`) and what the rest of the run cost (`rest = wall - start - busy / workers`). The
-//! rest is split into a fixed part and a per-item part by a line through two forked runs of
-//! different sizes (the smallest and the largest `n` seen, at least 2x apart); with one run,
-//! or runs of about one size, all of it is taken as fixed: a small first run must not make
-//! every item look expensive. Each call then decides afresh from its own `n`:
+//! microseconds here), a cost per byte of results (the parent reads and decodes every value)
+//! and a cost per item beyond both (frames, chunks); a loop whose whole work is cheaper than
+//! that runs faster inline. The first run of a loop (a call site: the file, line and column of
+//! the `par!` or `Loop` call) always forks and measures the time per item inside the workers
+//! (`item`), the time to start the team (`start`), the bytes of results per item and the part
+//! of the parent's decode time the run waited for (`moved`: the decode time, at most what the
+//! run took beyond its start and its share of the work; decoding that overlapped the workers'
+//! work is taken to have cost nothing). What is left
+//! (`rest = wall - start - busy / workers - moved`) is split into a fixed part and a per-item
+//! part by a line through two forked runs of different sizes (the smallest and the largest `n`
+//! seen, at least 2x apart); with one run, or runs of about one size, all of it is taken as
+//! fixed: a small first run must not make every item look expensive. The byte part is out of
+//! `rest`, so it is counted once, and it scales with `n` from the first run on. Each call then
+//! decides afresh from its own `n`:
 //!
 //! ```text
 //! inline   = item * n
 //! fixed    = start * (workers / measured workers) + rest_fixed
-//! parallel = fixed + n * (item / workers + rest_per_item)
+//! bytes    = n * bytes_per_item * ns_per_byte
+//! parallel = fixed + n * (item / workers + rest_per_item) + bytes
+//! ns_per_byte = sum of moved / sum of result bytes over this loop's forked runs once they
+//!               moved 64 KiB, else over every loop's forked runs in the process
 //! inline when inline < parallel, except that a call more than 4x larger than any forked run
-//! measured whose inline time is over 4x the fixed cost forks (the per-item part was never
-//! measured at that size: the fork pays for itself whatever it is)
+//! measured whose inline time is over 4x the fixed cost and over fixed + n * item / workers +
+//! bytes forks (the per-item rest was never measured at that size: the fork pays for itself
+//! whatever it is; the bytes were, and a loop whose results cost more to move than forking
+//! saves stays inline)
 //! ```
+//!
+//! Why the cost per byte is the loop's own and the process's only as a fallback: moving a byte
+//! is partly the machine's (pipe or spill file, copies), partly the value's codec (a
+//! `Vec<f64>` decodes as a copy, a `Vec<String>` allocates per string), and how much of it a
+//! run waits for depends on the loop (decoding hides behind long items). A loop's own runs
+//! measure all three; a loop whose results are too few bytes to time (under 64 KiB in all)
+//! takes the process's rate, which every loop with results feeds, so its first larger call is
+//! priced by what the machine showed elsewhere rather than by a timer's noise or by nothing.
 //!
 //! An inline run measures the time per item again, so a loop whose items became expensive, or
 //! an inline run that turned out long enough to have paid for forking, sends the next call to
@@ -46,8 +64,12 @@ pub(crate) type Site = &'static Location<'static>;
 const EXTRAPOLATE: f64 = 4.0;
 /// See [`EXTRAPOLATE`].
 const PAYS: f64 = 4.0;
+/// Result bytes a loop's forked runs must have moved, in all, before its own cost per byte is
+/// believed over the process's (fewer take microseconds to decode: timer noise).
+const OWN_RATE_BYTES: f64 = 65536.0;
 
-/// One forked run: its size and the time it took beyond its start and its share of the work.
+/// One forked run: its size and the time it took beyond its start, its share of the work and
+/// its byte part.
 #[derive(Debug, Clone, Copy)]
 struct Point {
     n: f64,
@@ -65,9 +87,43 @@ struct Stats {
     /// The smallest and the largest forked run seen (the same point after one run).
     lo: Point,
     hi: Point,
+    /// Bytes of results per item (the latest forked run).
+    bytes_per_item: f64,
+    /// What moving results cost this loop's forked runs, summed: the byte part of their wall
+    /// time (nanoseconds) and the bytes.
+    moved: Moved,
+}
+
+/// The byte part of forked runs' time and the bytes of results it moved.
+#[derive(Debug, Clone, Copy, Default)]
+struct Moved {
+    ns: f64,
+    bytes: f64,
+}
+
+impl Moved {
+    fn add(&mut self, ns: f64, bytes: f64) {
+        self.ns += ns;
+        self.bytes += bytes;
+    }
+
+    fn rate(&self) -> Option<f64> {
+        (self.bytes > 0.0).then(|| self.ns / self.bytes)
+    }
 }
 
 impl Stats {
+    /// Nanoseconds per byte of results: the loop's own once it moved enough bytes to time,
+    /// else the process's (`all`), else its own however few, else none.
+    fn ns_per_byte(&self, all: &Moved) -> f64 {
+        let own = self.moved.rate();
+        if self.moved.bytes >= OWN_RATE_BYTES {
+            own.unwrap_or(0.0)
+        } else {
+            all.rate().or(own).unwrap_or(0.0)
+        }
+    }
+
     /// The fixed part and the per-item part of the rest, from `lo` and `hi`.
     fn rest(&self) -> (f64, f64) {
         if self.hi.n >= 2.0 * self.lo.n {
@@ -96,26 +152,39 @@ impl Prediction {
     }
 }
 
-static TABLE: Mutex<Option<HashMap<Site, Stats>>> = Mutex::new(None);
+/// Every loop measured, and what moving results cost every forked run in the process.
+#[derive(Default)]
+struct Table {
+    sites: HashMap<Site, Stats>,
+    moved: Moved,
+}
 
-fn with<R>(f: impl FnOnce(&mut HashMap<Site, Stats>) -> R) -> R {
+static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+
+fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
     let mut t = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
-    f(t.get_or_insert_with(HashMap::new))
+    f(t.get_or_insert_with(Table::default))
 }
 
 /// The prediction for `n` items of the loop at `site` on `workers` workers; `None` for a loop
 /// never measured (it forks).
 pub(crate) fn predict(site: Site, n: usize, workers: usize) -> Option<Prediction> {
-    let s = with(|t| t.get(site).copied())?;
+    let (s, ns_per_byte) = with(|t| {
+        let s = t.sites.get(site).copied()?;
+        Some((s, s.ns_per_byte(&t.moved)))
+    })?;
     let nf = n as f64;
     let (rest_fixed, per_item) = s.rest();
     let fixed = s.start_ns * workers as f64 / s.workers.max(1) as f64 + rest_fixed;
     let inline_ns = s.item_ns * nf;
-    let parallel_ns = fixed + nf * (s.item_ns / workers as f64 + per_item);
+    let bytes_ns = nf * s.bytes_per_item * ns_per_byte;
+    // All of the forked run but its per-item rest.
+    let known = fixed + nf * s.item_ns / workers as f64 + bytes_ns;
+    let parallel_ns = known + nf * per_item;
     Some(Prediction {
         inline_ns,
         parallel_ns,
-        beyond: nf > EXTRAPOLATE * s.hi.n && inline_ns > PAYS * fixed,
+        beyond: nf > EXTRAPOLATE * s.hi.n && inline_ns > PAYS * fixed && inline_ns > known,
     })
 }
 
@@ -125,35 +194,57 @@ fn inline_pays(site: Site, n: usize, workers: usize) -> bool {
     predict(site, n, workers).is_some_and(|p| p.inline_pays())
 }
 
-/// Records a parallel run of `n` items on `workers` workers: `busy` summed over the workers'
-/// items, `start` to fork the team, `wall` for the whole run.
-pub(crate) fn parallel_run(
-    site: Site,
-    n: usize,
-    workers: usize,
-    busy: Duration,
-    start: Duration,
-    wall: Duration,
-) {
+/// What one forked run measured (exec.rs fills it from the team's `Measured`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    /// Items, and the workers forked.
+    pub(crate) n: usize,
+    pub(crate) workers: usize,
+    /// Summed over the workers' items.
+    pub(crate) busy: Duration,
+    /// To fork the team.
+    pub(crate) start: Duration,
+    /// The whole run.
+    pub(crate) wall: Duration,
+    /// Bytes of results the parent received, and its time decoding them.
+    pub(crate) result_bytes: u64,
+    pub(crate) decode: Duration,
+}
+
+/// Records a forked run of the loop at `site`.
+pub(crate) fn parallel_run(site: Site, run: Run) {
+    let Run { n, workers, .. } = run;
     if n == 0 {
         return;
     }
     let nf = n as f64;
-    let start_ns = start.as_nanos() as f64;
-    let busy_ns = busy.as_nanos() as f64;
-    let rest_ns = (wall.as_nanos() as f64 - start_ns - busy_ns / workers.max(1) as f64).max(0.0);
-    let p = Point { n: nf, rest_ns };
+    let start_ns = run.start.as_nanos() as f64;
+    let busy_ns = run.busy.as_nanos() as f64;
+    let beyond_work =
+        (run.wall.as_nanos() as f64 - start_ns - busy_ns / workers.max(1) as f64).max(0.0);
+    // Decoding the parent did while the workers worked is taken to have cost the run nothing.
+    let moved_ns = (run.decode.as_nanos() as f64).min(beyond_work);
+    let bytes = run.result_bytes as f64;
+    let p = Point {
+        n: nf,
+        rest_ns: beyond_work - moved_ns,
+    };
     with(|t| {
-        let s = t.entry(site).or_insert(Stats {
+        t.moved.add(moved_ns, bytes);
+        let s = t.sites.entry(site).or_insert(Stats {
             item_ns: 0.0,
             start_ns,
             workers,
             lo: p,
             hi: p,
+            bytes_per_item: 0.0,
+            moved: Moved::default(),
         });
         s.item_ns = busy_ns / nf;
         s.start_ns = start_ns;
         s.workers = workers;
+        s.bytes_per_item = bytes / nf;
+        s.moved.add(moved_ns, bytes);
         if nf <= s.lo.n {
             s.lo = p;
         } else if nf >= s.hi.n {
@@ -172,15 +263,16 @@ pub(crate) fn inline_run(site: Site, n: usize, wall: Duration) {
         return;
     }
     with(|t| {
-        if let Some(s) = t.get_mut(site) {
+        if let Some(s) = t.sites.get_mut(site) {
             s.item_ns = wall.as_nanos() as f64 / n as f64;
         }
     });
 }
 
-/// Forgets the loop at `site` (it failed): its next run forks and measures again.
+/// Forgets the loop at `site` (it failed): its next run forks and measures again. The
+/// process's cost per byte stays (what the machine showed is still true).
 pub(crate) fn forget(site: Site) {
-    with(|t| t.remove(site));
+    with(|t| t.sites.remove(site));
 }
 
 #[cfg(test)]
@@ -192,13 +284,53 @@ mod tests {
         Location::caller()
     }
 
+    /// A forked run of `n` items on `workers` workers that moved no results.
+    fn forked(
+        site: Site,
+        n: usize,
+        workers: usize,
+        busy: Duration,
+        start: Duration,
+        wall: Duration,
+    ) {
+        moving(site, n, workers, busy, start, wall, 0, Duration::ZERO);
+    }
+
+    /// A forked run that received `result_bytes` bytes of results, decoded in `decode`.
+    #[allow(clippy::too_many_arguments)]
+    fn moving(
+        site: Site,
+        n: usize,
+        workers: usize,
+        busy: Duration,
+        start: Duration,
+        wall: Duration,
+        result_bytes: u64,
+        decode: Duration,
+    ) {
+        let run = Run {
+            n,
+            workers,
+            busy,
+            start,
+            wall,
+            result_bytes,
+            decode,
+        };
+        parallel_run(site, run);
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+    }
+
     #[test]
     fn cheap_loops_learn_to_run_inline_and_expensive_ones_keep_forking() {
         let (cheap, costly) = (here(), here());
         assert!(!inline_pays(cheap, 1000, 2), "a loop never seen forks");
         let ms = Duration::from_millis;
         // 1e6 items of 1 ns each: 1 ms of work, 0.5 ms to fork, 20 ms in all.
-        parallel_run(
+        forked(
             cheap,
             1_000_000,
             2,
@@ -211,7 +343,7 @@ mod tests {
         inline_run(cheap, 1000, ms(1));
         assert!(!inline_pays(cheap, 1_000_000, 2));
         // 1e4 items of 100 us: 1 s of work, fork and transfer negligible.
-        parallel_run(costly, 10_000, 2, ms(1000), ms(1), ms(505));
+        forked(costly, 10_000, 2, ms(1000), ms(1), ms(505));
         assert!(!inline_pays(costly, 10_000, 2));
         forget(cheap);
         assert!(!inline_pays(cheap, 1_000_000, 2), "a forgotten loop forks");
@@ -223,7 +355,7 @@ mod tests {
         let us = Duration::from_micros;
         // 100 items of 2 us on 2 workers: 1 ms to start, 1 ms of fixed rest (the 0.2 ms of
         // work is noise next to it).
-        parallel_run(site, 100, 2, us(200), us(1000), us(2100));
+        forked(site, 100, 2, us(200), us(1000), us(2100));
         assert!(inline_pays(site, 100, 2), "100 cheap items run inline");
         // Inline runs at n = 100 measure the same item time.
         inline_run(site, 100, us(200));
@@ -232,7 +364,7 @@ mod tests {
         let p = predict(site, 200_000, 2).unwrap();
         assert!(!p.inline_pays(), "{p:?}");
         // A forked run at that size that shows a real per-item cost is believed.
-        parallel_run(
+        forked(
             site,
             200_000,
             2,
@@ -243,5 +375,122 @@ mod tests {
         let p = predict(site, 200_000, 2).unwrap();
         assert!(p.inline_pays(), "10 us per item of transfer: {p:?}");
         forget(site);
+    }
+
+    #[test]
+    fn cheap_items_with_large_results_stay_inline_and_small_results_fork() {
+        let (large, small) = (here(), here());
+        let ns = Duration::from_nanos;
+        // 10,000 items of 100 ns on 2 workers: 1 ms to start, 0.5 ms of work each, 0.5 ms of
+        // fixed rest, then decoding at 1 ns a byte: 1 KiB an item (10.24 ms) or 8 bytes.
+        let (n, busy, start) = (10_000, ns(1_000_000), ns(1_000_000));
+        moving(
+            large,
+            n,
+            2,
+            busy,
+            start,
+            ns(12_240_000),
+            10_240_000,
+            ns(10_240_000),
+        );
+        moving(small, n, 2, busy, start, ns(2_080_000), 80_000, ns(80_000));
+        // At this size both run inline (1 ms of work).
+        assert!(inline_pays(large, n, 2));
+        assert!(inline_pays(small, n, 2));
+        // 100x larger: 100 ms inline; forked 1.5 ms + 50 ms of work + the bytes, 8 ms for
+        // the small results (it forks, also as beyond what was measured), 1,024 ms for the
+        // large ones (inline: the bytes cost more than the fork saves, however far beyond).
+        let p = predict(small, 1_000_000, 2).unwrap();
+        assert!(!p.inline_pays(), "{p:?}");
+        assert!(close(p.parallel_ns, 59_500_000.0), "{p:?}");
+        let p = predict(large, 1_000_000, 2).unwrap();
+        assert!(p.inline_pays() && !p.beyond, "{p:?}");
+        assert!(close(p.parallel_ns, 1_075_500_000.0), "{p:?}");
+        forget(large);
+        forget(small);
+    }
+
+    #[test]
+    fn the_byte_part_is_counted_once() {
+        let site = here();
+        let ns = Duration::from_nanos;
+        // Items of 100 ns on 2 workers, 1 ms to start, 0.5 ms of fixed rest, no per-item rest
+        // but 1 KiB of results an item at 2 ns a byte, at two sizes 10x apart.
+        let run = |n: u64| {
+            let decode = n * 1024 * 2;
+            let wall = 1_000_000 + n * 50 + 500_000 + decode;
+            moving(
+                site,
+                n as usize,
+                2,
+                ns(n * 100),
+                ns(1_000_000),
+                ns(wall),
+                n * 1024,
+                ns(decode),
+            );
+        };
+        run(10_000);
+        run(100_000);
+        // The line through both runs finds no per-item rest (the bytes are out of it), so
+        // 50,000 items cost the fixed 1.5 ms, 2.5 ms of work and 102.4 ms of bytes; counted
+        // twice they would add 102.4 ms more.
+        let p = predict(site, 50_000, 2).unwrap();
+        assert!(close(p.parallel_ns, 106_400_000.0), "{p:?}");
+        assert!(close(p.inline_ns, 5_000_000.0), "{p:?}");
+        forget(site);
+    }
+
+    #[test]
+    fn decoding_hidden_behind_the_work_costs_nothing() {
+        let site = here();
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        // 1,000 items of 100 us on 2 workers: 1 ms to start, 50 ms of work each, 0.2 ms more;
+        // 5 ms of decoding, all but 0.2 ms of it while the workers worked.
+        moving(site, 1000, 2, ms(100), ms(1), us(51_200), 5_000_000, ms(5));
+        let p = predict(site, 1000, 2).unwrap();
+        assert!(close(p.parallel_ns, 51_200_000.0), "{p:?}");
+        // Twice the items: twice the work and the bytes, the start once.
+        let p = predict(site, 2000, 2).unwrap();
+        assert!(close(p.parallel_ns, 101_400_000.0), "{p:?}");
+        forget(site);
+    }
+
+    #[test]
+    fn a_loop_with_few_bytes_takes_the_process_rate() {
+        let p = Point {
+            n: 100.0,
+            rest_ns: 0.0,
+        };
+        let mut s = Stats {
+            item_ns: 1.0,
+            start_ns: 0.0,
+            workers: 2,
+            lo: p,
+            hi: p,
+            bytes_per_item: 8.0,
+            // 800 bytes that took 100 us: timer noise, not 125 ns a byte.
+            moved: Moved {
+                ns: 100_000.0,
+                bytes: 800.0,
+            },
+        };
+        let all = Moved {
+            ns: 1e9,
+            bytes: 1e9,
+        };
+        assert!(close(s.ns_per_byte(&all), 1.0));
+        // Nothing else measured: its own, however few.
+        assert!(close(s.ns_per_byte(&Moved::default()), 125.0));
+        // Enough bytes of its own: its own rate (a slow codec), whatever the process's.
+        s.moved = Moved {
+            ns: 1e6,
+            bytes: 1e5,
+        };
+        assert!(close(s.ns_per_byte(&all), 10.0));
+        s.moved = Moved::default();
+        assert_eq!(s.ns_per_byte(&Moved::default()), 0.0);
     }
 }

@@ -432,6 +432,12 @@ impl Recorder {
         }
     }
 
+    /// The result bytes received so far and the time spent decoding them (for `auto`'s cost
+    /// per byte: learn.rs).
+    pub(crate) fn moved(&self) -> (u64, Duration) {
+        (self.bytes, self.decode)
+    }
+
     /// Worker `w` finished the chunk of `items` items from `first`, busy `busy_ns` on it.
     #[inline]
     pub(crate) fn chunk_done(&mut self, w: usize, first: usize, items: usize, busy_ns: u64) {

@@ -202,6 +202,9 @@ pub(crate) struct Measured {
     pub(crate) busy: Duration,
     /// Time to start the team (pipes and forks).
     pub(crate) start: Duration,
+    /// Bytes of results received, and the parent's time decoding them.
+    pub(crate) result_bytes: u64,
+    pub(crate) decode: Duration,
     /// Keep-going loops: the items that failed, with their errors.
     pub(crate) failed: BTreeMap<usize, Error>,
 }
@@ -223,10 +226,13 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
         team.step(src)?;
         team.replace_workers(src, job);
     }
+    let (result_bytes, decode) = team.rec.moved();
     let measured = Measured {
         workers: team.workers.len(),
         busy: Duration::from_nanos(team.busy_ns),
         start: team.start_time,
+        result_bytes,
+        decode,
         failed: std::mem::take(&mut team.item_errors),
     };
     team.finish().map(|values| (values, measured))
