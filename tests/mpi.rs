@@ -32,6 +32,13 @@ fn nap(ms: u64) -> (usize, u32) {
     (par::mpi::rank(), std::process::id())
 }
 
+/// The pid of the process that ran the call, or a panic for call 3.
+#[par::parallel]
+fn pid_unless_3(x: u64) -> u32 {
+    assert!(x != 3, "call {x} fails on purpose");
+    std::process::id()
+}
+
 /// The error under an `OnRank` (which says where a call failed).
 fn on_rank_or_here(e: &par::Error) -> &par::Error {
     match e {
@@ -319,6 +326,29 @@ fn main() -> ExitCode {
         check(
             "par!: a panicking item is reported with its index (and rank)",
             ok,
+            &mut failures,
+        );
+
+        // A failure names the process that ran the call: under MPI the rank's serving child
+        // (which ran the other calls too), not the rank's own process.
+        let got: Vec<par::Result<u32>> = pid_unless_3::pmap(0..8, 2).collect();
+        let ran: std::collections::BTreeSet<i32> = got
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|&p| p as i32))
+            .collect();
+        let e = got[3].as_ref().err();
+        println!("call 3: {e:?}; the others ran in {ran:?}");
+        check(
+            "a failed call names the process that ran it (on a rank: its serving child)",
+            e.is_some_and(|e| {
+                let pid = e.pid().unwrap_or(0);
+                e.index() == Some(3)
+                    && if mpi {
+                        ran.contains(&pid)
+                    } else {
+                        pid > 0 && pid != std::process::id() as i32 // its own child
+                    }
+            }),
             &mut failures,
         );
 

@@ -364,7 +364,8 @@ pub enum Error {
     /// after that, every worker was killed and reaped.
     Cancelled,
     /// A call failed on another rank of an MPI job (feature `mpi`, see [`crate::mpi`]):
-    /// `source` says how, as it would for a local worker (its pid is the rank's process).
+    /// `source` says how, as it would for a local worker (its pid is the process on the rank
+    /// that ran the call: the rank's serving child).
     OnRank {
         /// The rank that ran the call.
         rank: usize,
@@ -457,6 +458,28 @@ impl Error {
         {
             index.get_or_insert(item);
             pid.get_or_insert(process);
+        }
+        self
+    }
+
+    /// `self`, said to have happened in `process`: a call on an MPI rank, whose failure rank
+    /// 0 would otherwise name by the rank's own pid, not by its serving child's that ran it.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn ran_in(mut self, process: i32) -> Self {
+        match &mut self {
+            Error::Panicked { pid, .. }
+            | Error::Failed { pid, .. }
+            | Error::WorkerDied { pid, .. }
+            | Error::Interrupted { pid, .. }
+            | Error::TimedOut { pid, .. } => *pid = process,
+            Error::Encode { pid, .. } | Error::Decode { pid, .. } | Error::Lost { pid, .. } => {
+                *pid = Some(process);
+            }
+            Error::Retried { last, .. } => {
+                let inner = std::mem::replace(&mut **last, Error::Cancelled);
+                **last = inner.ran_in(process);
+            }
+            _ => {}
         }
         self
     }

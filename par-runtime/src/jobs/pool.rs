@@ -112,6 +112,8 @@ struct Worker {
     /// Its place among the pool's workers (`PAR_PROC_BIND` / `PAR_PLACES`): the lowest slot
     /// free when it was forked, so a replacement takes the place of the worker it replaces.
     slot: usize,
+    /// MPI (feature `mpi`): its link's number when the worker is a rank (0 otherwise).
+    link: u64,
 }
 
 /// A call: job number, function name, encoded arguments.
@@ -644,6 +646,7 @@ impl<T: Transfer> Pool<T> {
                 broken: false,
                 since: Instant::now(),
                 slot: 0,
+                link: link.id,
             });
         }
         let slot = place::free_slot(self.workers.iter().map(|w| w.slot));
@@ -687,6 +690,7 @@ impl<T: Transfer> Pool<T> {
             broken: false,
             since: Instant::now(),
             slot,
+            link: 0,
         })
     }
 
@@ -753,9 +757,10 @@ impl<T: Transfer> Pool<T> {
                         }
                         got.push((job, r, elapsed, bytes));
                     }
-                    let rank = w.child.rank_of();
+                    let (rank, link) = (w.child.rank_of(), w.link);
                     for (job, r, elapsed, bytes) in got {
-                        let r = crate::mpi::on_rank(rank, r); // MPI: say which rank
+                        // MPI: say which rank, and which process there ran the call.
+                        let r = crate::mpi::on_rank_call(rank, link, job, r);
                         if r.is_ok() {
                             let busy_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
                             self.books.report.result(pid, job, bytes, busy_ns);

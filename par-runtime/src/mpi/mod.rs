@@ -144,6 +144,8 @@ pub(crate) fn ranks() -> Option<usize> {
 /// writes `Call` frames to `tx` and reads `Results`/`Panic` frames from `rx`, as with a forked
 /// worker.
 pub(crate) struct Link {
+    /// Its number, which routes the rank's answers back to this link.
+    pub(crate) id: u64,
     /// The rank (1 or more).
     pub(crate) rank: usize,
     /// The rank's process id (on its own node).
@@ -168,6 +170,28 @@ pub(crate) fn connect(rank: usize) -> Result<Link> {
 /// `r`, with an error said to have happened on `rank` (when the call ran on one).
 pub(crate) fn on_rank<T>(rank: Option<usize>, r: Result<T>) -> Result<T> {
     r.map_err(|e| at_rank(rank, e))
+}
+
+/// `r` for job `job` of link `link`, with an error said to have happened on `rank` (when the
+/// call ran on one) in the rank's process that ran it (its serving child, which the rank
+/// names with each failure it sends).
+pub(crate) fn on_rank_call<T>(
+    rank: Option<usize>,
+    link: u64,
+    job: usize,
+    r: Result<T>,
+) -> Result<T> {
+    #[cfg(feature = "mpi")]
+    let r = match (rank, r) {
+        (Some(_), Err(e)) => Err(match world::served_by(link, job as u64) {
+            Some(pid) => e.ran_in(pid),
+            None => e,
+        }),
+        (_, r) => r,
+    };
+    #[cfg(not(feature = "mpi"))]
+    let _ = (link, job);
+    on_rank(rank, r)
 }
 
 /// `e`, said to have happened on `rank` (when the call ran on one).

@@ -211,6 +211,17 @@ fn frame_bytes(prefix: &[u8], kind: Kind, payload: &[u8]) -> Vec<u8> {
     b
 }
 
+/// What precedes a rank's answer in a `FRAME` to rank 0: the link, and the process on the
+/// rank that ran the call (its serving child), which names it in the call's failure.
+fn answer_prefix(link: u64, pid: i32) -> Vec<u8> {
+    let mut b = link.to_le_bytes().to_vec();
+    b.extend_from_slice(&pid.to_le_bytes());
+    b
+}
+
+/// The bytes of [`answer_prefix`].
+const ANSWER_PREFIX: usize = 12;
+
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     let s = b.get(at..at + 8)?;
     let mut a = [0u8; 8];
@@ -340,16 +351,28 @@ impl RootState {
         let Some(id) = u64_at(&bytes, 0) else { return };
         match tag {
             FRAME => {
-                let job = u64_at(&bytes, 8 + wire::HEADER);
+                let Some(frame) = bytes.get(ANSWER_PREFIX..) else {
+                    return;
+                };
+                let job = u64_at(frame, wire::HEADER);
                 if let (Some(busy), Some(job)) = (self.busy.get_mut(from), job) {
                     if let Some(at) = busy.iter().position(|&c| c == (id, job)) {
                         busy.remove(at);
                     }
                     self.since[from] = Instant::now();
                 }
-                if let Some(c) = self.chans.iter_mut().find(|c| c.id == id && !c.closed) {
-                    c.out.extend_from_slice(&bytes[8..]);
+                let Some(c) = self.chans.iter_mut().find(|c| c.id == id && !c.closed) else {
+                    return;
+                };
+                // A failure names the process that ran the call: recorded before the pool
+                // can read the frame from its link.
+                if let (Some(&kind), Some(job)) = (frame.get(wire::HEADER - 1), job)
+                    && kind == Kind::Panic as u8
+                {
+                    let pid = i32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+                    super::world::served(id, job, pid);
                 }
+                c.out.extend_from_slice(frame);
             }
             DROPPED => {
                 if let Some(busy) = self.busy.get_mut(from) {
@@ -781,7 +804,7 @@ impl Rank {
                         self.abort("its serving process answered a call it was not given")
                     };
                     self.started = Instant::now();
-                    frame_bytes(&id.to_le_bytes(), kind, payload)
+                    frame_bytes(&answer_prefix(id, server.child.pid()), kind, payload)
                 }
                 Ok(None) => {
                     let fd = &server.res;
@@ -814,6 +837,7 @@ impl Rank {
         let Some(mut server) = self.server.take() else {
             return;
         };
+        let pid = server.child.pid();
         server.child.kill();
         let status = server.child.reap();
         let mut calls = std::mem::take(&mut self.in_flight);
@@ -830,7 +854,7 @@ impl Rank {
         };
         let mut frame = wire::FrameBuf::default();
         if crate::child::report::panic_frame(&mut frame, job as usize, how, &what) {
-            let mut msg = id.to_le_bytes().to_vec();
+            let mut msg = answer_prefix(id, pid);
             msg.extend_from_slice(&frame.buf);
             self.send(FRAME, &msg);
         }

@@ -3,6 +3,7 @@
 //! backend, used by the pools (`jobs::pool`), under the MPI thread and its serving loops
 //! (`pump`), which sit above the pools. Calls no MPI function: only the MPI thread does.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -66,6 +67,22 @@ pub(super) static CONTROL: Mutex<Control> = Mutex::new(Control {
 });
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
+/// The process on its rank that failed a call, by `(link, job)`: recorded by the MPI thread
+/// when the failure arrives (before the pool can read it from its link), taken by the pool.
+static SERVED: Mutex<Option<HashMap<(u64, u64), i32>>> = Mutex::new(None);
+
+/// Job `job` of `link` failed in process `pid` of its rank.
+pub(super) fn served(link: u64, job: u64, pid: i32) {
+    let mut s = SERVED.lock().unwrap_or_else(PoisonError::into_inner);
+    s.get_or_insert_with(HashMap::new).insert((link, job), pid);
+}
+
+/// The process that failed job `job` of `link` (see [`served`]), once.
+pub(super) fn served_by(link: u64, job: u64) -> Option<i32> {
+    let mut s = SERVED.lock().unwrap_or_else(PoisonError::into_inner);
+    s.as_mut()?.remove(&(link, job))
+}
+
 pub(super) fn request(r: Request) {
     let mut c = CONTROL.lock().unwrap_or_else(PoisonError::into_inner);
     c.requests.push(r);
@@ -96,13 +113,15 @@ pub(super) fn connect(rank: usize) -> Result<Link> {
     }
     sys::grow_pipe(&res_r, 1 << 20);
     sys::grow_pipe(&cmd_w, 1 << 20);
+    let id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
     request(Request::Link {
-        id: NEXT_LINK.fetch_add(1, Ordering::Relaxed),
+        id,
         rank,
         cmd: cmd_r,
         res: res_w,
     });
     Ok(Link {
+        id,
         rank,
         pid: w.peers[rank].pid,
         tx: cmd_w,
