@@ -176,7 +176,8 @@
 //! assert_eq!(v.len(), 1000);
 //!
 //! let primes = [2u32, 3, 5, 7, 11, 13];
-//! assert_eq!(par!(find, for p in &primes { *p > 6 }), Some(3));
+//! let hit = par!(find, for p in &primes { *p > 6 }); // the index of a hit, not the lowest
+//! assert!(hit.is_some_and(|i| primes[i] > 6));
 //!
 //! let each: Vec<Result<u32, par::Error>> = par!(keep_going, for x in 0..4u32 {
 //!     if x == 2 { panic!("two") }
