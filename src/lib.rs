@@ -1,6 +1,32 @@
-//! par: a par construct for Rust. Loop iterations run in forked worker processes; only their
-//! results travel back, serialized over pipes. See [`par!`] for the loop syntax and [`Loop`] for
-//! the runtime API it expands to.
+//! par: a par construct for Rust. Mark a loop, and its iterations run in forked worker
+//! processes: the body needs no `Send`, `Sync` or `'static`, a crash in one item is reported
+//! instead of killing the program, and only the results travel back, serialized over pipes.
+//!
+//! Converting a sequential loop, one loop at a time, by wrapping it (the README's example):
+//!
+//! ```
+//! # struct Scene { width: u32 }
+//! # fn render_row(scene: &Scene, y: u32) -> Vec<u8> {
+//! #     (0..scene.width).map(|x| (x * 7 + y * 13) as u8).collect()
+//! # }
+//! # fn trial(s: u64) -> bool { s.wrapping_mul(2_654_435_761) % 100 < 30 }
+//! # let (scene, height, samples) = (Scene { width: 64 }, 48u32, 10_000u64);
+//! use par::par;
+//!
+//! // before
+//! let mut rows = Vec::new();
+//! for y in 0..height { rows.push(render_row(&scene, y)); }
+//! # let before = rows;
+//!
+//! // after: the same rows in the same order, one worker process per core
+//! let rows: Vec<Vec<u8>> = par!(for y in 0..height { render_row(&scene, y) });
+//!
+//! // reductions, OpenMP style: the body stays as it was (float sums are bit-identical for any worker count)
+//! let mut hits = 0u64;
+//! par!(reduce(+: hits), for s in 0..samples { hits += trial(s) as u64; });
+//! # assert_eq!(rows, before);
+//! # assert_eq!(hits, (0..samples).filter(|&s| trial(s)).count() as u64);
+//! ```
 //!
 //! The package is `forkpar` on crates.io (the name `par` is taken there); its library is
 //! `par`. Add it, and `serde`'s derive for your own result types:
@@ -11,8 +37,26 @@
 //! serde = { version = "1", features = ["derive"] }
 //! ```
 //!
-//! Wrap a sequential loop, and its iterations run in worker processes; its value is a `Vec` of
-//! the body's values in iteration order:
+//! The rest of this page: [the forms](#the-forms) (a loop, a callable, jobs), [the
+//! clauses](#the-clauses) a loop takes, [the error type](#errors), and [the model in one
+//! page](#the-model-in-one-page). [`converting`] shows each sequential loop shape beside its
+//! `par!` form.
+//!
+//! # The forms
+//!
+//! | Form | What it runs in worker processes | Like |
+//! |---|---|---|
+//! | [`par!`] | a `for` loop's iterations; its value is a `Vec` of the body's values, in order | OpenMP's `parallel for` |
+//! | [`#[parallel]`](parallel) | a free function's calls, submitted to a `Queue`, `Map` or `Pool`; a `#[par]` loop inside it | pprocess' `MakeParallel` |
+//! | [`Queue`], [`Map`], [`pmap`] | one forked child per job (a closure or a `#[parallel]` call), at most `limit` at once; results in completion order, in submission order | pprocess' `Queue`, `Map`, `pmap` |
+//! | [`Pool`] | calls of `#[parallel]` functions on reusable workers, forked once | `multiprocessing.Pool` |
+//! | [`start`], [`Channel`], [`Exchange`] | a child with a typed duplex channel to its parent; many such channels at once | pprocess' `start`, `Exchange` |
+//! | [`background`], [`BackgroundQueue`] | a detached process whose result waits at a Unix socket for a later collector | pprocess' `BackgroundCallable` |
+//! | [`join`] | two closures at once | rayon's `join`, OpenMP's `sections` |
+//! | [`Loop`] | what `par!` expands to, as methods (`collect`, `reduce`, `for_each_mut`, ...) | rayon's `par_iter` |
+//!
+//! A loop over your own result type (it derives serde's traits, as every value that travels
+//! back must: [`Transfer`]):
 //!
 //! ```
 //! use par::par;
@@ -33,14 +77,138 @@
 //!     steps
 //! }
 //!
-//! // before: for n in 1..=1000u64 { stats.push(Stats { n, steps: collatz(n) }); }
 //! let stats: Vec<Stats> = par!(for n in 1..=1000u64 { Stats { n, steps: collatz(n) } });
 //! assert_eq!(stats[26], Stats { n: 27, steps: 111 });
+//! ```
 //!
-//! // A reduction, OpenMP style: the body stays as it was.
-//! let mut longest = 0u32;
-//! par!(reduce(max: longest), for n in 1..=1000u64 { longest = longest.max(collatz(n)); });
-//! assert_eq!(longest, 178);
+//! A function whose calls run as jobs, in forked children (a [`Queue`]) or on reusable
+//! workers (a [`Pool`]); [`Map`] and [`pmap`] keep the submission order:
+//!
+//! ```
+//! #[par::parallel]
+//! fn checksum(seed: u64, len: usize) -> u64 {
+//!     (0..len as u64).fold(seed, |h, x| h.rotate_left(5) ^ x)
+//! }
+//!
+//! // A forked child per call, at most 2 at once; results as they complete.
+//! let mut queue = par::Queue::new(2);
+//! for seed in 0..4 {
+//!     checksum::spawn(&mut queue, seed, 1000);
+//! }
+//! let mut sums: Vec<(usize, u64)> = queue.map(|(job, r)| (job, r.unwrap())).collect();
+//! sums.sort();
+//! assert_eq!(sums[3].1, checksum(3, 1000));
+//!
+//! // Reusable workers, forked once; `ordered` yields the results in submission order.
+//! let mut pool = par::Pool::new(2);
+//! for seed in 0..4 {
+//!     checksum::spawn(&mut pool, seed, 1000);
+//! }
+//! let in_order: Vec<u64> = pool.ordered().map(|r| r.unwrap()).collect();
+//! assert_eq!(in_order, (0..4).map(|s| checksum(s, 1000)).collect::<Vec<_>>());
+//!
+//! // A closure per job, results in submission order.
+//! let squares: Vec<u32> = par::pmap(|x: u32| x * x, 0..6, 2).map(|r| r.unwrap()).collect();
+//! assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+//! ```
+//!
+//! A child that talks to its parent, and two computations at once:
+//!
+//! ```
+//! use par::Channel;
+//!
+//! // The child doubles what it receives until the parent closes its end.
+//! let mut ch: Channel<u32, u32> = par::start(|ch: &mut Channel<u32, u32>| {
+//!     while let Ok(Some(x)) = ch.recv() {
+//!         ch.send(&(x * 2)).unwrap();
+//!     }
+//! })
+//! .unwrap();
+//! ch.send(&21).unwrap();
+//! assert_eq!(ch.recv().unwrap(), Some(42));
+//! ch.join().unwrap();
+//!
+//! let (evens, odds) = par::join(
+//!     || (0..1000u64).filter(|x| x % 2 == 0).sum::<u64>(),
+//!     || (0..1000u64).filter(|x| x % 2 == 1).sum::<u64>(),
+//! );
+//! assert_eq!(evens + odds, 999 * 1000 / 2);
+//! ```
+//!
+//! The `simple*` examples port pprocess' tutorial programs one by one.
+//!
+//! # The clauses
+//!
+//! Clauses go before the `for`, separated by commas: `par!(workers = 4, timeout = d, for ...)`.
+//! Each is a [`Loop`] method too (`Loop::new().workers(4).timeout(d)`), where it is documented
+//! with an example:
+//!
+//! | Clause | What it does | Documented at |
+//! |---|---|---|
+//! | `workers = n` | the number of worker processes (default: [`default_workers`], `PAR_WORKERS`) | [`Loop::workers`] |
+//! | `schedule = s` | how items are cut into chunks: `static`, `dynamic(k)`, `guided`, `auto`, `runtime` (`PAR_SCHEDULE`) | [`Schedule`], [`Loop::schedule_from_env`] |
+//! | `if = cond` | false runs the loop inline, true always forks | [`Loop::parallel`] |
+//! | `reduce(op: var, ...)` | OpenMP's `reduction`: `+ - * min max & \| ^ && \|\|` or a `fn` path | [`par!`] |
+//! | `private(var, ...)` | each item gets its own copy of a scratch variable | [`par!`](par!#scratch-private) |
+//! | `collapse(k)` | one loop over all iterations of `k` nested loops | [`par!`](par!#nested-loops-collapse) |
+//! | `try` | failures come back as `Err(par::Error)`, and `?` works in the body | [`Loop::try_collect`] |
+//! | `keep_going` | one `Result` per item: a failure fails only its item | [`Loop::collect_each`] |
+//! | `find` | the index of an item whose predicate held; the rest is killed | [`Loop::position_any`] |
+//! | `unordered` | an iterator of the values as they complete | [`Loop::unordered`] |
+//! | `ordered` | an iterator of the values in order, each as soon as it is ready | [`Loop::ordered`] |
+//! | `stream` | pulls a lazy, even endless, iterator as workers need items | [`stream`] |
+//! | `timeout = d` | a worker running one item longer is killed, the item reported | [`Loop::timeout`] |
+//! | `retries = n`, `retry_panics` | an item whose worker died or timed out runs again | [`Loop::retries`], [`Loop::retry_panics`] |
+//! | `cancel = &handle` | `handle.cancel()` stops the loop, killing its workers | [`Cancel`], [`Loop::cancel`] |
+//! | `memory_limit = bytes` | each worker's data is limited; a runaway item fails alone | [`Loop::memory_limit`] |
+//! | `threads_per_worker = n` | the thread pools of BLAS, OpenMP, rayon in each worker | [`Loop::threads_per_worker`] |
+//! | `proc_bind = b` | binds workers to CPUs (OpenMP's `proc_bind`, `PAR_PLACES`) | [`ProcBind`], [`Loop::proc_bind`] |
+//! | `progress` | a progress bar on stderr | [`Loop::progress`], [`progress`] |
+//! | `report` | a report of each worker's items and time when the loop ends | [`Loop::report`], [`LoopReport`] |
+//! | `crate = path` | the path of the `par` crate when it is renamed | [`par!`] |
+//!
+//! ```
+//! use std::time::Duration;
+//! use par::par;
+//!
+//! let v = par!(workers = 2, schedule = dynamic(16), timeout = Duration::from_secs(5),
+//!              for x in 0..1000u32 { x % 7 });
+//! assert_eq!(v.len(), 1000);
+//!
+//! let primes = [2u32, 3, 5, 7, 11, 13];
+//! let hit = par!(find, for p in &primes { *p > 6 }); // the index of a hit, not the lowest
+//! assert!(hit.is_some_and(|i| primes[i] > 6));
+//!
+//! let each: Vec<Result<u32, par::Error>> = par!(keep_going, for x in 0..4u32 {
+//!     if x == 2 { panic!("two") }
+//!     x * 10
+//! });
+//! assert!(each[2].is_err() && each[3].as_ref().is_ok_and(|&v| v == 30));
+//! ```
+//!
+//! # Errors
+//!
+//! A loop without `try` or `keep_going` panics in the caller when an item fails, with the
+//! message of the item's failure. With them, a failure is an [`Error`]: one enum for every
+//! form, whose variants say what happened (a panic, an `Err`, a worker's death, a timeout,
+//! a cancel, ...), at which item and in which worker process. [`Death`] says how a worker
+//! died; [`Error::index`] is the item to rerun sequentially.
+//!
+//! ```
+//! use par::{par, Death, Error};
+//!
+//! let r: Result<Vec<u32>, Error> = par!(try, for s in ["1", "2", "x"] { s.parse::<u32>()? });
+//! let err = r.unwrap_err();
+//! assert_eq!(err.index(), Some(2));
+//! match &err {
+//!     Error::Failed { message, .. } => assert_eq!(message, "invalid digit found in string"),
+//!     Error::Panicked { message, location, .. } => panic!("a panic at {location:?}: {message}"),
+//!     Error::WorkerDied { death: Death::Signal(sig), .. } => panic!("killed by signal {sig}"),
+//!     Error::TimedOut { timeout, .. } => panic!("ran past {timeout:?}"),
+//!     other => panic!("{other}"),
+//! }
+//! // `Display` says it all in one line, ready for a log.
+//! assert!(err.to_string().contains("item 2"), "{err}");
 //! ```
 //!
 //! # The model in one page
@@ -65,23 +233,6 @@
 //!   loop with one of those clauses forks at least one worker everywhere else: with
 //!   `workers = 1`, on one CPU, nested in a worker. Loops without them run inline with one
 //!   worker and nested in a worker (see [`Loop`]'s "Workers and sequential mode").
-//!
-//! # Jobs: the pprocess family
-//!
-//! Beside loops, par runs *jobs* the way Python's pprocess does, each with a `limit` on the
-//! processes running at once that is never overshot:
-//!
-//! - [`Queue`] (results in completion order), [`Map`] (in submission order) and [`pmap`]: one
-//!   forked child per job; a job is a closure or a call of a [`parallel`] function.
-//! - [`Pool`]: reusable workers, forked once, serving calls of [`parallel`] functions by their
-//!   registered name (a few microseconds per call, against a fork per call for `Queue`;
-//!   `cargo bench --bench jobs`).
-//! - [`start`] and [`Channel`]: a child with a typed duplex channel to its parent;
-//!   [`Exchange`]: wait on many such channels.
-//! - [`background`] and [`BackgroundQueue`]: a detached process whose result waits at a Unix
-//!   socket until some process, maybe a later run of the program, collects it.
-//!
-//! The `simple*` examples port pprocess' tutorial programs one by one.
 #![deny(missing_docs)]
 
 pub use par_runtime::*;

@@ -348,8 +348,8 @@ fn a_timeout_kills_the_worker_and_names_the_item() {
     if !common::loops_fork() {
         return;
     }
-    // 1 s: no other item (each returns at once) comes near it even on a very loaded machine.
-    let timeout = Duration::from_secs(1);
+    // 500 ms: no other item (each returns at once) comes near it even on a very loaded machine.
+    let timeout = Duration::from_millis(500);
     for (name, s) in SCHEDULES {
         let r = two_with(s).timeout(timeout).try_collect(0..10u32, |i| {
             if i == 6 {
@@ -373,7 +373,7 @@ fn a_timeout_kills_the_worker_and_names_the_item() {
                 assert_eq!(
                     e.to_string(),
                     format!(
-                        "item 6 timed out after 1s in worker {pid}; the worker was killed (the \
+                        "item 6 timed out after 500ms in worker {pid}; the worker was killed (the \
                          parent had {parent_threads} threads when it forked: a lock held by \
                          another thread at the fork stays locked forever in a worker)"
                     ),

@@ -1,1 +1,2 @@
-//! ui-tests of par (compile-fail and compile-pass cases run by trybuild).
+//! ui-tests of par: compile-fail cases run by trybuild (`tests/ui.rs`) and compile-pass cases,
+//! each a test target of its own (`tests/pass`).

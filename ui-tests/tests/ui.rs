@@ -1,25 +1,15 @@
-//! Compile-fail and compile-pass cases of `par!` and `#[parallel]`.
+//! Compile-fail cases of `par!` and `#[parallel]`.
 //!
-//! The compile-pass cases (`tests/pass`) always run: whether code compiles does not depend on
-//! rustc's wording. The compile-fail cases compare rustc's output with `.stderr` files pinned to
-//! the toolchain installed on the project's machines, rustc 1.95 (the wording of rustc's own
-//! errors changes between versions). On another toolchain they can't run: that fails when `CI`
-//! is set, and is otherwise reported on the terminal as a skip, past libtest's output capture.
-//! Regenerate with `TRYBUILD=overwrite` and read every diff.
-
-use std::sync::Mutex;
+//! The compile-fail cases compare rustc's output with `.stderr` files pinned to the toolchain
+//! installed on the project's machines, rustc 1.95 (the wording of rustc's own errors changes
+//! between versions). On another toolchain they can't run: that fails when `CI` is set, and is
+//! otherwise reported on the terminal as a skip, past libtest's output capture. Regenerate with
+//! `TRYBUILD=overwrite` and read every diff.
+//!
+//! The compile-pass cases (`tests/pass`) are test targets of their own (see `Cargo.toml`): they
+//! always run, since whether code compiles does not depend on rustc's wording.
 
 const PINNED: &str = "rustc 1.95.";
-
-/// trybuild builds every case in one shared project: one test at a time.
-static TRYBUILD: Mutex<()> = Mutex::new(());
-
-#[test]
-fn pass() {
-    let _one = TRYBUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let t = trybuild::TestCases::new();
-    t.pass("tests/pass/*.rs");
-}
 
 #[test]
 fn compile_fail() {
@@ -46,7 +36,6 @@ fn compile_fail() {
         );
         return;
     }
-    let _one = TRYBUILD.lock().unwrap_or_else(|e| e.into_inner());
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/par/*.rs");
     t.compile_fail("tests/ui/parallel/*.rs");

@@ -103,7 +103,19 @@ pub struct LoopReport {
     pub error: Option<String>,
 }
 
-/// One worker process of a [`LoopReport`].
+/// One worker process of a [`LoopReport`]: its pid, how long it was busy and how much of the
+/// loop it ran (the `per_worker` list is empty when the loop ran inline).
+///
+/// ```
+/// let v = par::Loop::new().workers(2).collect(0..200u64, |i| i + 1);
+/// assert_eq!(v.len(), 200);
+/// let r = par::last_report().expect("a loop ran on this thread");
+/// for w in &r.per_worker {
+///     assert!(w.pid > 0 && w.chunks >= 1, "{w:?}");
+///     println!("worker {}: {} items in {} chunks, busy {:?}", w.pid, w.items, w.chunks, w.busy);
+/// }
+/// assert_eq!(r.per_worker.iter().map(|w| w.items).sum::<usize>(), if r.inline { 0 } else { 200 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerReport {

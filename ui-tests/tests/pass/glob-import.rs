@@ -2,7 +2,9 @@
 use par::*;
 
 fn main() {
-    let v = par!(for i in 0..4u32 { i * 2 });
+    let v = par!(for i in 0..4u32 {
+        i * 2
+    });
     println!("{v:?}");
     eprintln!("{}", v.len());
     progress::println!("above a bar, if one is drawn");

@@ -15,9 +15,12 @@ fn main() {
         *x += 1.0;
     });
     let mut arr = [0u8; 32];
-    par!(workers = 2, for (i, x) in arr.iter_mut().enumerate() {
-        *x = i as u8;
-    });
+    par!(
+        workers = 2,
+        for (i, x) in arr.iter_mut().enumerate() {
+            *x = i as u8;
+        }
+    );
     let other: Vec<f64> = (0..100).map(f64::from).collect();
     par!(for (x, o) in v.iter_mut().zip(&other) {
         *x += *o;
@@ -31,12 +34,15 @@ fn main() {
     par!(for (y, row) in v.chunks_exact_mut(10).enumerate() {
         row[1] = y as f64;
     });
-    let r: Result<(), par::Error> = par!(try, for x in v.iter_mut() {
-        if *x < -1.0 {
-            Err("negative")?;
+    let r: Result<(), par::Error> = par!(
+        try,
+        for x in v.iter_mut() {
+            if *x < -1.0 {
+                Err("negative")?;
+            }
+            *x += 0.5;
         }
-        *x += 0.5;
-    });
+    );
     r.unwrap();
     let mut d: VecDeque<u32> = (0..10).collect();
     par!(for x in d.iter_mut() {

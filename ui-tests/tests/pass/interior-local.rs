@@ -2,9 +2,17 @@
 //! declared inside the body are the worker's own, `SharedVec` writes reach the parent, and `?`
 //! works with `try` or in a body that makes its own `Result`.
 
+// The code's shapes are the point (a `.push()` on a local `Vec`, a `push_str` through a local
+// `RefCell`, a captured `Vec`), not what clippy would write instead.
+#![allow(
+    clippy::vec_init_then_push,
+    clippy::single_char_add_str,
+    clippy::useless_vec
+)]
+
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use par::par;
 
@@ -37,7 +45,12 @@ fn main() {
         total += names[0].len() + i;
     });
 
-    let parsed: Result<Vec<u32>, par::Error> = par!(try, for s in ["1", "2"] { s.parse::<u32>()? });
+    let parsed: Result<Vec<u32>, par::Error> = par!(
+        try,
+        for s in ["1", "2"] {
+            s.parse::<u32>()?
+        }
+    );
     let own: Vec<Result<u32, String>> = par!(for s in ["1", "x"] {
         let n = s.parse::<u32>().map_err(|e| e.to_string())?;
         Ok(n)

@@ -11,7 +11,9 @@ struct CContext {
 fn main() {
     let cache = Rc::new(RefCell::new(vec![1u32, 2, 3]));
     let mut storage = 7u32;
-    let ctx = CContext { state: &mut storage };
+    let ctx = CContext {
+        state: &mut storage,
+    };
     let v = par!(for i in 0..3usize {
         // SAFETY: `ctx.state` points at `storage`, alive for the whole loop.
         let s = unsafe { *ctx.state };

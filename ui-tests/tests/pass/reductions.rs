@@ -10,7 +10,10 @@ struct Span {
 }
 
 fn widen(a: Span, b: Span) -> Span {
-    Span { lo: a.lo.min(b.lo), hi: a.hi.max(b.hi) }
+    Span {
+        lo: a.lo.min(b.lo),
+        hi: a.hi.max(b.hi),
+    }
 }
 
 fn add2(a: [u64; 2], b: [u64; 2]) -> [u64; 2] {
