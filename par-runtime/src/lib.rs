@@ -64,6 +64,7 @@ pub use jobs::channel::{Channel, Exchange, start};
 pub use jobs::pool::{Ordered, Pool, registered};
 pub use jobs::queue::{Map, Queue, pmap};
 pub use jobs::spawner::Spawner;
+pub use loops::exec::default_workers;
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
 pub use loops::par_loop::{InOrder, TryInOrder, TryUnordered, Unordered};
@@ -71,7 +72,7 @@ pub use loops::report::{LoopReport, WorkerReport, last_report};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{IntoSource, Items, Source, Stream, items, stream};
-pub use mode::{MAX_WORKERS_PER_CORE, default_workers, in_worker, sequential};
+pub use mode::{MAX_WORKERS_PER_CORE, in_worker, sequential};
 pub use mpi::entry::main;
 pub use wire::codec::Transfer;
 

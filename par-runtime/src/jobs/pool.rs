@@ -225,7 +225,7 @@ impl<T: Transfer> Pool<T> {
             call_ns: None,
             kept: BTreeMap::new(),
             next: 0,
-            inline: mode::workers(Some(2)) == 1,
+            inline: mode::runs_inline(),
             frame: FrameBuf::default(),
             ranks,
             placement: OnceLock::new(),

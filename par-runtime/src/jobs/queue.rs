@@ -109,7 +109,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             let Some((index, job)) = self.pending.pop_front() else {
                 return;
             };
-            if !sys::CAN_FORK || mode::in_worker() || mode::workers(Some(2)) == 1 {
+            if mode::runs_inline() {
                 // Sequential mode: run it here, with the same codec round trip as a child.
                 let pid = sys::getpid().as_raw();
                 // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
