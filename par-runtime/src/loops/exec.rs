@@ -52,17 +52,17 @@ impl Clause {
     /// The first clause of `opts` (and the form) that needs a process, if any.
     fn of(opts: &Loop, form: Form) -> Option<Clause> {
         let c = &opts.clauses;
-        if c.timeout.is_some() {
+        if c.common.timeout.is_some() {
             Some(Clause::Timeout)
-        } else if c.retries > 0 {
+        } else if c.common.retries > 0 {
             Some(Clause::Retries)
-        } else if c.memory_limit.is_some() {
+        } else if c.common.limits.memory_limit().is_some() {
             Some(Clause::MemoryLimit)
         } else if c.max_items_per_worker.is_some() {
             Some(Clause::MaxItems)
         } else if opts.parallel == Some(true) {
             Some(Clause::ParallelTrue)
-        } else if c.cancel.is_some() {
+        } else if c.common.cancel.is_some() {
             Some(Clause::Cancel)
         } else if form == Form::Each {
             Some(Clause::KeepGoing)
@@ -321,6 +321,7 @@ fn run_form<S: Source, J: Job<S::Item>>(
     let len = len_of(&src);
     if opts
         .clauses
+        .common
         .cancel
         .as_ref()
         .is_some_and(|c| c.is_cancelled())
@@ -348,10 +349,16 @@ fn run_form<S: Source, J: Job<S::Item>>(
     } else {
         let progress = Progress::labelled(
             len.map(|n| n as u64),
-            opts.clauses.progress,
-            opts.clauses.progress_label.as_deref(),
+            opts.clauses.common.progress,
+            opts.clauses.common.progress_label.as_deref(),
         );
-        let r = run_inline(&mut src, job, len, progress, opts.clauses.cancel.clone());
+        let r = run_inline(
+            &mut src,
+            job,
+            len,
+            progress,
+            opts.clauses.common.cancel.clone(),
+        );
         if let (Some(n), Ok(_)) = (learns, &r) {
             learn::inline_run(site, n, started.elapsed());
         }
@@ -416,6 +423,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
 ) -> Result<Vec<Result<J::Value>>> {
     if opts
         .clauses
+        .common
         .cancel
         .as_ref()
         .is_some_and(|c| c.is_cancelled())
@@ -438,7 +446,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item = src.take(i);
-            let r = crate::loops::forms::run_one(job, i, item, opts.clauses.cancel.clone());
+            let r = crate::loops::forms::run_one(job, i, item, opts.clauses.common.cancel.clone());
             if matches!(r, Err(crate::error::Error::Cancelled)) {
                 report::inline_done(ctx, i, Some(&crate::error::Error::Cancelled));
                 return Err(crate::error::Error::Cancelled);

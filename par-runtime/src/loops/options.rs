@@ -1,7 +1,9 @@
-//! A loop's options: the [`Loop`] builder as the runtime reads it (worker count, schedule,
-//! timeout, progress, frame limit, the `if` clause). The forms that run a loop
-//! ([`Loop::collect`] and the others) are implemented in `par_loop`, above the team and the
-//! workers, which read these options from here.
+//! A loop's options: the [`Loop`] builder as the runtime reads it. What decides where a loop
+//! runs (the worker count asked for, the `if` clause, the report) is read by `exec`; the rest
+//! is [`Clauses`], one value the team keeps, whose options shared with the job families
+//! (limits, frame size, timeout, retries, cancel, progress) are `child::options::Options`.
+//! The forms that run a loop ([`Loop::collect`] and the others) are implemented in
+//! `par_loop`, above the team and the workers, which read these options from here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::child::options::Options;
 use crate::child::place::ProcBind;
 
 use crate::loops::sched::Schedule;
-use crate::wire;
 
 /// A parallel loop: options, then one of the forms ([`collect`](Loop::collect),
 /// [`for_each`](Loop::for_each), [`reduce`](Loop::reduce), [`unordered`](Loop::unordered)), each
@@ -103,23 +105,18 @@ pub struct Loop {
 
 /// The options of a [`Loop`] that the team reads as they are, one value it keeps for its
 /// whole run (`team::Team` holds a clone; the inline run reads the same value): the schedule,
-/// the per-item policies (timeout, retries, stall warning, cancel, recycling) and what the
-/// workers are forked with (limits, places, frame size, progress). Where a loop runs and on
-/// how many workers is not here: `exec::decide` resolves that from [`Loop`]'s other fields.
+/// the per-item policies of loops (retrying panics, the stall warning, recycling), the places,
+/// and the options loops share with the job families ([`Options`]: limits, frame size,
+/// timeout, retries, cancel, progress). Where a loop runs and on how many workers is not
+/// here: `exec::decide` resolves that from [`Loop`]'s other fields.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Clauses {
     pub(crate) schedule: Schedule,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) progress: bool,
-    pub(crate) progress_label: Option<String>,
-    pub(crate) max_frame: Option<usize>,
-    pub(crate) retries: u32,
+    /// The options of every family of children (the job families have the same value).
+    pub(crate) common: Options,
     pub(crate) retry_panics: bool,
     pub(crate) stall_after: Option<Duration>,
-    pub(crate) cancel: Option<Cancel>,
     pub(crate) max_items_per_worker: Option<usize>,
-    pub(crate) memory_limit: Option<u64>,
-    pub(crate) threads_per_worker: Option<usize>,
     pub(crate) proc_bind: Option<ProcBind>,
 }
 
@@ -127,11 +124,6 @@ pub(crate) struct Clauses {
 const STALL_AFTER: Duration = Duration::from_secs(10);
 
 impl Clauses {
-    /// The largest frame a worker may send ([`Loop::max_frame`], else the default).
-    pub(crate) fn max_frame(&self) -> usize {
-        self.max_frame.unwrap_or(wire::DEFAULT_MAX)
-    }
-
     /// How long an item may run without CPU before it is reported ([`Loop::stall_after`]).
     pub(crate) fn stall_after(&self) -> Duration {
         self.stall_after.unwrap_or(STALL_AFTER)
@@ -244,7 +236,7 @@ impl Loop {
     /// }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.clauses.timeout = Some(timeout);
+        self.clauses.common.timeout = Some(timeout);
         self
     }
 
@@ -258,7 +250,7 @@ impl Loop {
     /// assert_eq!(v, par::Loop::new().workers(2).progress(false).collect(0..50u32, |i| i % 3));
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
-        self.clauses.progress = on;
+        self.clauses.common.progress = on;
         self
     }
 
@@ -271,8 +263,8 @@ impl Loop {
     /// assert_eq!(v.len(), 20);
     /// ```
     pub fn progress_label(mut self, label: impl Into<String>) -> Self {
-        self.clauses.progress = true;
-        self.clauses.progress_label = Some(label.into());
+        self.clauses.common.progress = true;
+        self.clauses.common.progress_label = Some(label.into());
         self
     }
 
@@ -344,7 +336,7 @@ impl Loop {
     /// # let _ = AtomicBool::new(false).load(Ordering::Relaxed);
     /// ```
     pub fn retries(mut self, n: u32) -> Self {
-        self.clauses.retries = n;
+        self.clauses.common.retries = n;
         self
     }
 
@@ -456,7 +448,7 @@ impl Loop {
     /// # }
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.clauses.memory_limit = Some(bytes);
+        self.clauses.common.memory_limit(bytes);
         self
     }
 
@@ -491,7 +483,7 @@ impl Loop {
     /// assert_eq!(std::env::var("OMP_NUM_THREADS").ok(), parent, "the parent's is never changed");
     /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
-        self.clauses.threads_per_worker = Some(n);
+        self.clauses.common.threads_per_worker(n);
         self
     }
 
@@ -507,7 +499,7 @@ impl Loop {
     /// assert!(matches!(r, Err(par::Error::Cancelled)));
     /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
-        self.clauses.cancel = Some(handle.clone());
+        self.clauses.common.cancel = Some(handle.clone());
         self
     }
 
@@ -551,7 +543,7 @@ impl Loop {
     /// }
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.clauses.max_frame = Some(bytes);
+        self.clauses.common.max_frame = bytes;
         self
     }
 }

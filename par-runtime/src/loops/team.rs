@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::child::{self, Child, Limits, Pipes, What, report};
+use crate::child::{self, Child, Pipes, What, report};
 use crate::error::{Death, Error, Result, report_error};
 use crate::loops::forms::{Inline, Job, JobError};
 use crate::loops::options::Clauses;
@@ -147,7 +147,7 @@ pub(crate) struct Team<V> {
     /// Items covered by stored values (checked against the length at the end).
     covered: usize,
     /// The loop's options as the team runs it (`Loop`'s clauses, one value): read from
-    /// here, never copied into fields. A stream neither retries nor recycles workers, nor
+    /// here, never copied into fields. Its `limits` are for this team's worker count. A stream neither retries nor recycles workers, nor
     /// do `unordered`/`ordered` iterators: `start` and `TeamIter` clear those two here.
     opts: Clauses,
     threads: usize,
@@ -173,8 +173,6 @@ pub(crate) struct Team<V> {
     /// place, its worker is replaced and the rest of its work goes to others.
     keep_going: bool,
     item_errors: BTreeMap<usize, Error>,
-    /// The workers' memory limit and environment (`Loop::memory_limit`, threads per worker).
-    limits: Limits,
     /// Each worker slot's CPU mask (`Loop::proc_bind`, `PAR_PROC_BIND`); `None`: unbound.
     placement: Option<child::place::Placement>,
     /// `ordered`: how far ahead of its caller the loop may run.
@@ -281,8 +279,8 @@ impl<V: Transfer> Team<V> {
             thread_names,
             progress: Progress::labelled(
                 len.map(|n| n as u64),
-                opts.progress,
-                opts.progress_label.as_deref(),
+                opts.common.progress,
+                opts.common.progress_label.as_deref(),
             ),
             busy_ns: 0,
             start_time: Duration::ZERO,
@@ -297,9 +295,6 @@ impl<V: Transfer> Team<V> {
             // Keep going is item by item: indexed sources whose units are items.
             keep_going: keep_going && len.is_some() && grain == 1,
             item_errors: BTreeMap::new(),
-            limits: Limits::new(workers)
-                .memory(opts.memory_limit)
-                .threads(opts.threads_per_worker),
             placement: child::place::Placement::for_workers(opts.proc_bind, workers),
             window: None,
             rec: Recorder::new(loop_report::take_pending(), workers),
@@ -307,9 +302,11 @@ impl<V: Transfer> Team<V> {
             opts: opts.clone(),
             _v: PhantomData,
         };
+        // The workers' memory limit and environment, for as many workers as this team has.
+        team.opts.common.limits = opts.common.limits.for_workers(workers);
         if len.is_none() {
             // Only indexed sources retry or recycle (a stream's shipped items are not kept).
-            team.opts.retries = 0;
+            team.opts.common.retries = 0;
             team.opts.max_items_per_worker = None;
         }
         for w in 0..workers {
@@ -342,7 +339,7 @@ impl<V: Transfer> Team<V> {
             stdout: self.progress.is_drawn(),
             large: true,
             what: What::WORKER,
-            limits: self.limits.clone(),
+            limits: self.opts.common.limits.clone(),
             ..Pipes::default()
         };
         let slot = self.slots.writer(w);
@@ -392,7 +389,7 @@ impl<V: Transfer> Team<V> {
             written: 0,
             in_flight: VecDeque::new(),
             front_since: Instant::now(),
-            reader: FrameReader::new(self.opts.max_frame()),
+            reader: FrameReader::new(self.opts.common.max_frame),
             spill_from,
             spill_buf: Vec::new(),
             done_sent: false,
@@ -485,9 +482,9 @@ impl<V: Transfer> Team<V> {
     /// How long the poll loop (and a stream's watchdog) waits before it looks again.
     fn wait(&self) -> Duration {
         let partial = self.workers.iter().any(|w| w.partial.is_some());
-        match (self.opts.timeout, partial) {
+        match (self.opts.common.timeout, partial) {
             // A cancel handle is looked at every 20 ms.
-            _ if self.opts.cancel.is_some() => CANCEL_LOOK,
+            _ if self.opts.common.cancel.is_some() => CANCEL_LOOK,
             (Some(t), _) => (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)),
             (None, true) => Duration::from_millis(100),
             // Wakes up now and then to look for workers that stall (`check_stalls`).
@@ -508,7 +505,7 @@ impl<V: Transfer> Team<V> {
             self.kill(i);
         }
         for (i, index) in outcome.timed_out {
-            if let Some(timeout) = self.opts.timeout {
+            if let Some(timeout) = self.opts.common.timeout {
                 let e = Error::TimedOut {
                     index,
                     pid: self.workers[i].child.pid(),
@@ -643,8 +640,8 @@ impl<V: Transfer> Team<V> {
                 let tick = self.wait();
                 let armed = self.watch.arm(
                     &self.slots,
-                    self.opts.timeout,
-                    self.opts.cancel.as_ref(),
+                    self.opts.common.timeout,
+                    self.opts.common.cancel.as_ref(),
                     tick,
                     watched(&self.workers),
                 );
@@ -803,7 +800,7 @@ impl<V: Transfer> Team<V> {
                                 "a spilled frame, but the worker has no spill file".to_string()
                             ));
                         };
-                        spill::check_len(len, self.opts.max_frame())
+                        spill::check_len(len, self.opts.common.max_frame)
                             .map_err(|e| bad(decode_message(e)))?;
                         // Checked before anything is read or punched out: another worker's
                         // payloads are not this frame's.
@@ -815,7 +812,7 @@ impl<V: Transfer> Team<V> {
                             )));
                         }
                         let mut src =
-                            Spilled::new(file.as_fd(), offset, len, self.opts.max_frame())
+                            Spilled::new(file.as_fd(), offset, len, self.opts.common.max_frame)
                                 .map_err(|e| bad(decode_message(e)))?;
                         let head = src.head().map_err(|e| bad(decode_message(e)))?;
                         codec::decode_values_from::<V>(
@@ -909,7 +906,7 @@ impl<V: Transfer> Team<V> {
     /// first, from the first item whose value did not arrive, and a new worker will take its
     /// slot once it is reaped; otherwise the loop fails.
     fn retry_or_fail(&mut self, i: usize, index: Option<usize>, e: Error) {
-        let recovers = self.opts.retries > 0 || self.keep_going;
+        let recovers = self.opts.common.retries > 0 || self.keep_going;
         let Some(index) = index.filter(|_| recovers && !self.stopping) else {
             let e = self.unordered_loss(i, e);
             return self.fail(e);
@@ -921,7 +918,7 @@ impl<V: Transfer> Team<V> {
         // panic unless `retry_panics`: never run again (only kept going past).
         let answer = matches!(e, Error::Failed { .. } | Error::Encode { .. })
             || (matches!(e, Error::Panicked { .. }) && !self.opts.retry_panics);
-        if attempts > self.opts.retries || answer {
+        if attempts > self.opts.common.retries || answer {
             let e = if attempts > 1 {
                 Error::Retried {
                     index,
@@ -1027,7 +1024,7 @@ impl<V: Transfer> Team<V> {
                 }
             }
             // A Ctrl-C: never retried; with a `Cancel` it cancels (see `Error::Interrupted`).
-            Some(e @ Error::Interrupted { .. }) => match self.opts.cancel.clone() {
+            Some(e @ Error::Interrupted { .. }) => match self.opts.common.cancel.clone() {
                 Some(c) => {
                     c.cancel();
                     self.check_cancel();
@@ -1129,7 +1126,14 @@ impl<V: Transfer> Team<V> {
     /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed
     /// (their reaping follows through the poll loop), `Error::Cancelled`.
     fn check_cancel(&mut self) {
-        if self.stopping || !self.opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        if self.stopping
+            || !self
+                .opts
+                .common
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.is_cancelled())
+        {
             return;
         }
         self.fail(Error::Cancelled);
@@ -1167,7 +1171,7 @@ impl<V: Transfer> Team<V> {
             }
             st.idle += since;
             let idle = st.idle;
-            if waiting && self.opts.timeout.is_some_and(|t| idle > t) {
+            if waiting && self.opts.common.timeout.is_some_and(|t| idle > t) {
                 // No item runs, so no item's deadline applies: the item it was sent and never
                 // started is the one that timed out.
                 let index = self.item_of(i);
@@ -1189,7 +1193,7 @@ impl<V: Transfer> Team<V> {
             w.stall.warned = true;
             let wchan = sys::wait_channel(w.child.process());
             let cause = stall_cause(self.threads, &self.thread_names, wchan.as_deref());
-            let hint = if self.opts.timeout.is_some() {
+            let hint = if self.opts.common.timeout.is_some() {
                 ""
             } else {
                 " (a `timeout` would end it with an error)"
@@ -1222,6 +1226,7 @@ impl<V: Transfer> Team<V> {
     fn check_partial_frames(&mut self) {
         let limit = self
             .opts
+            .common
             .timeout
             .map_or(PARTIAL_FRAME_STALL, |t| t.min(PARTIAL_FRAME_STALL));
         for i in 0..self.workers.len() {
@@ -1256,7 +1261,7 @@ impl<V: Transfer> Team<V> {
 
     /// Kills a worker whose current item has run past the timeout.
     fn check_deadlines(&mut self) {
-        let Some(timeout) = self.opts.timeout else {
+        let Some(timeout) = self.opts.common.timeout else {
             return;
         };
         let now = Instant::now();
@@ -1381,7 +1386,7 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
             Ok(mut team) => {
                 // Results already handed out can't be taken back: unordered loops don't retry;
                 // and they are stepped without forking replacements, so don't recycle either.
-                team.opts.retries = 0;
+                team.opts.common.retries = 0;
                 team.opts.max_items_per_worker = None;
                 Inner::Team {
                     team: Box::new(team),
@@ -1410,7 +1415,7 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
         }
         let inner = match Team::start(&opts, workers, &mut src, job, true, false) {
             Ok(mut team) => {
-                team.opts.retries = 0;
+                team.opts.common.retries = 0;
                 team.opts.max_items_per_worker = None;
                 let chunk = match opts.schedule {
                     Schedule::Dynamic(k) => k.max(ORDERED_CHUNK),
