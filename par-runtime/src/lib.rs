@@ -11,9 +11,10 @@
 //!   team decision for every form, with what `learn` says about it) -> `team` (the parent's poll loop over its workers)
 //!   -> `worker` (the child's loop) -> `forms` (what a worker does with a chunk: collect,
 //!   reduce; the inline emitter), `in_place` (the in-place forms: `&mut` items whose changes the
-//!   workers send back); beside them `options` ([`Loop`]'s options), `report` ([`LoopReport`]:
-//!   what a loop did, from small hooks in `team`, printed and traced as asked), `sched`
-//!   (chunking), `source` (items), `shared` ([`SharedVec`]).
+//!   workers send back); beside them `options` ([`Loop`]'s options: what `exec` decides
+//!   from, and the `Clauses` the team keeps), `report` ([`LoopReport`]: what a loop did,
+//!   from small hooks in `team`, printed and traced as asked), `sched` (chunking), `source`
+//!   (items), `shared` ([`SharedVec`]).
 //! - `mpi/` upper half (feature `mpi`): `entry` ([`main`]) -> `pump` (the MPI thread; a rank's
 //!   serving loop forks a child running `pool::serve`) and `loops` (a `par!` body on the ranks,
 //!   through a [`Pool`]).
@@ -22,9 +23,9 @@
 //!   `channel` ([`start`], [`Channel`], [`Exchange`]), `background`; under them `events` (the
 //!   one event loop all of them wait, read, time out and cancel through), `spawner`
 //!   ([`Spawner`]) and `limiter`, what Queue/Map and Pool share (job numbers, finished results,
-//!   progress, retry decisions, per-job deadlines, cancel), over `options` (`JobOptions`, the
-//!   families' one options value: limits, timeout, retries, cancel, progress, max frame) and
-//!   `report` (what a family did, printed and traced when it is dropped, as loops are).
+//!   progress, retry decisions, per-job deadlines, cancel, and the families' one options
+//!   value, `child::options`) and `report` (what a family did, printed and traced when it
+//!   is dropped, as loops are).
 //! - `mpi/` lower half: `mpi` itself and `mpi::world` (what this process knows of the job,
 //!   and the links pools open to ranks); `pool` and `queue` ask it whether and how to link to
 //!   ranks, and a rank's link is a `child::Child` that is a rank.
@@ -34,7 +35,8 @@
 //!   `limits` (a child's memory limit and thread-count environment, set right after the fork,
 //!   and the names of the deaths they explain: a memory limit, the kernel's OOM killer),
 //!   `place` (where a child runs: [`ProcBind`] over `PAR_PLACES`, the CPU masks children pin
-//!   themselves to).
+//!   themselves to), `options` (the options loops and job families share, one value: limits,
+//!   largest frame, timeout, retries, cancel, progress).
 //! - `wire/`: frames (`wire`) and the serde codec (`wire::codec`).
 //! - leaves used by all: `cancel`, `error`, `mode`, `progress`, `trace`;
 //! - `sys/`: every system call and every `unsafe` block.
@@ -65,6 +67,7 @@ pub use jobs::pool::{Ordered, Pool, registered};
 pub use jobs::queue::{Map, Queue, pmap};
 pub use jobs::report::{FamilyReport, FamilyWorker, last_family_report};
 pub use jobs::spawner::Spawner;
+pub use loops::exec::default_workers;
 pub use loops::join::{join, try_join};
 pub use loops::options::{Loop, ParseScheduleError};
 pub use loops::par_loop::{InOrder, TryInOrder, TryUnordered, Unordered};
@@ -72,7 +75,7 @@ pub use loops::report::{LoopReport, WorkerReport, last_report};
 pub use loops::sched::Schedule;
 pub use loops::shared::{Plain, SharedVec};
 pub use loops::source::{IntoSource, Items, Source, Stream, items, stream};
-pub use mode::{MAX_WORKERS_PER_CORE, default_workers, in_worker, sequential};
+pub use mode::{MAX_WORKERS_PER_CORE, in_worker, sequential};
 pub use mpi::entry::main;
 pub use wire::codec::Transfer;
 

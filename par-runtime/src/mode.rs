@@ -1,4 +1,6 @@
-//! Whether a loop forks or runs inline, and how many workers it gets.
+//! The mode a loop starts in: an explicit sequential mode, inside a worker, or a parent that
+//! may fork (with `PAR_WORKERS`). The worker count itself is resolved from this in one place,
+//! `loops::exec::workers`.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,22 +60,6 @@ pub(crate) fn captures_panics() -> bool {
     in_worker() || DETACHED.load(Ordering::Relaxed)
 }
 
-/// The number of worker processes a loop without a `workers` option gets here and now:
-/// `PAR_WORKERS`, else the number of CPUs this process may use (on Linux the size of its
-/// `sched_getaffinity` set, as `taskset` or a cgroup cpuset leaves it, and no more than a
-/// cgroup CPU quota allows: `taskset -c 0` gives 1, `taskset -c 0,1` 2); 1 when loops run inline (inside a worker, inside
-/// [`sequential`], on a non-Unix target). A loop with a clause only a process gives (a
-/// `timeout`, say) still forks one worker where this says 1 because of the cores or of being
-/// in a worker; see [`Loop`](crate::Loop)'s "Workers and sequential mode".
-///
-/// ```
-/// assert!(par::default_workers() >= 1);
-/// assert_eq!(par::sequential(par::default_workers), 1);
-/// ```
-pub fn default_workers() -> usize {
-    workers(None)
-}
-
 /// An explicit sequential mode: every loop runs inline, whatever its clauses ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sequential {
@@ -102,13 +88,15 @@ pub(crate) enum Here {
     Sequential(Sequential),
     /// Inside a worker: a nested loop runs inline unless a clause needs a process.
     InWorker,
-    /// A parent that may fork: this many workers (at least 1, and 1 is one *forked* worker
-    /// when the loop forks at all).
-    Workers(usize),
+    /// A parent that may fork; `PAR_WORKERS` if it is set (a number above 1). A loop's
+    /// count is resolved from this, its `workers` option and [`cores`] in one place,
+    /// `exec::workers` (the cores only looked up when nothing else gives the count).
+    Workers(Option<usize>),
 }
 
-/// Resolves the worker count of a loop that asked for `requested` (its `workers` option).
-pub(crate) fn here(requested: Option<usize>) -> Here {
+/// The mode here and now: whether loops may fork, and the worker count of a loop that does
+/// not ask for one.
+pub(crate) fn here() -> Here {
     if !crate::sys::CAN_FORK {
         return Here::Sequential(Sequential::CannotFork);
     }
@@ -118,21 +106,17 @@ pub(crate) fn here(requested: Option<usize>) -> Here {
     if in_worker() {
         return Here::InWorker;
     }
-    let env = env_workers();
-    if env == Some(1) {
+    match env_workers() {
         // PAR_WORKERS=1 runs every loop inline, a `workers` clause included.
-        return Here::Sequential(Sequential::EnvOne);
+        Some(1) => Here::Sequential(Sequential::EnvOne),
+        env => Here::Workers(env),
     }
-    Here::Workers(requested.or(env).unwrap_or_else(cores).max(1))
 }
 
-/// The number of workers a loop without clauses gets: 1 means "run inline" (the job families
-/// ask this to know whether they fork at all).
-pub(crate) fn workers(requested: Option<usize>) -> usize {
-    match here(requested) {
-        Here::Workers(n) => n,
-        Here::Sequential(_) | Here::InWorker => 1,
-    }
+/// True where every loop without a clause that needs a process runs inline, whatever its
+/// `workers` option (the job families ask this to know whether they fork at all).
+pub(crate) fn runs_inline() -> bool {
+    !matches!(here(), Here::Workers(_))
 }
 
 /// Says once per call site on stderr that `clause` is ignored because `why` runs loops inline.
@@ -229,7 +213,7 @@ mod tests {
     #[cfg(any(not(unix), par_fallback_sys))]
     #[test]
     fn without_fork_every_loop_runs_inline() {
-        assert_eq!(super::default_workers(), 1);
+        assert_eq!(crate::default_workers(), 1);
         let pids = crate::Loop::new()
             .workers(8)
             .collect(0..5u8, |_| std::process::id());
@@ -243,6 +227,6 @@ mod tests {
 
     #[test]
     fn sequential_forces_one_worker() {
-        assert_eq!(crate::sequential(super::default_workers), 1);
+        assert_eq!(crate::sequential(crate::default_workers), 1);
     }
 }

@@ -309,8 +309,7 @@ mod tests {
         });
         let log = rec.0.lock().unwrap().clone();
         assert!(
-            crate::mode::workers(Some(2)) == 1
-                || log.iter().any(|l| l == "inline=false reason=forks"),
+            crate::mode::runs_inline() || log.iter().any(|l| l == "inline=false reason=forks"),
             "{log:?}"
         );
         for want in [

@@ -89,6 +89,14 @@ impl Limits {
         self
     }
 
+    /// The same limits for a family of `workers` children at once (a loop's team, whose
+    /// count is known only when it starts).
+    pub(crate) fn for_workers(&self, workers: usize) -> Limits {
+        Limits::new(workers)
+            .memory(self.memory)
+            .threads(self.threads)
+    }
+
     /// The memory limit, if any.
     pub(crate) fn memory_limit(&self) -> Option<u64> {
         self.memory

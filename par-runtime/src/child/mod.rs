@@ -19,6 +19,7 @@
 //! and nowhere else outside `sys`.
 
 pub(crate) mod limits;
+pub(crate) mod options;
 pub(crate) mod place;
 pub(crate) mod report;
 pub(crate) mod wait;

@@ -10,8 +10,8 @@ use std::panic::Location;
 use std::time::Instant;
 
 use crate::cancel::Cancel;
+use crate::child::options::Options;
 use crate::error::{Error, Result};
-use crate::jobs::options::JobOptions;
 use crate::jobs::report::Recorder;
 use crate::progress::Progress;
 use crate::sys;
@@ -27,8 +27,8 @@ pub(crate) struct Limiter<T> {
     progress: Progress,
     attempts: HashMap<usize, u32>,
     /// The family's options: retries, timeout, cancel, progress, the children's limits and
-    /// largest frame.
-    pub(crate) opts: JobOptions,
+    /// largest frame (the value loops keep in their clauses too).
+    pub(crate) opts: Options,
     /// What the family did, reported when it is dropped (`PAR_REPORT`, `PAR_TRACE`).
     pub(crate) report: Recorder,
 }
@@ -51,13 +51,13 @@ impl<T> Limiter<T> {
     ) -> Self {
         Limiter::with_options(
             limit,
-            JobOptions::new(limit),
+            Options::new(limit),
             Recorder::new(family, site, limit),
         )
     }
 
     /// At most `limit` children at once, with `opts`, reporting to `report`.
-    pub(crate) fn with_options(limit: usize, opts: JobOptions, report: Recorder) -> Self {
+    pub(crate) fn with_options(limit: usize, opts: Options, report: Recorder) -> Self {
         Limiter {
             limit: limit.max(1),
             submitted: 0,

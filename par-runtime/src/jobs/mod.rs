@@ -7,7 +7,6 @@ pub(crate) mod background;
 pub(crate) mod channel;
 pub(crate) mod events;
 pub(crate) mod limiter;
-pub(crate) mod options;
 pub(crate) mod pool;
 pub(crate) mod queue;
 pub(crate) mod report;

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
+use crate::child::options::Options;
 use crate::child::place::{self, Placement};
 use crate::child::report::{self, panic_error, panic_frame, panic_message, panicked};
 use crate::child::{self, Child, Pipes, What};
@@ -20,7 +21,6 @@ use crate::error::{ENCODE, FAILED, PANICKED};
 use crate::error::{Error, Result};
 use crate::jobs::events::{self, Waited, Watched};
 use crate::jobs::limiter::{AfterDeath, Limiter};
-use crate::jobs::options::JobOptions;
 use crate::jobs::report::Recorder;
 use crate::jobs::spawner::Spawner;
 use crate::mode;
@@ -160,7 +160,7 @@ const MAX_DEPTH: usize = 16;
 /// assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
 /// ```
 pub struct Pool<T> {
-    /// Job numbers, finished results, progress, and the options ([`JobOptions`]: retries,
+    /// Job numbers, finished results, progress, and the options (`child::options::Options`: retries,
     /// timeout, cancel, the workers' limits and largest frame), shared with `Queue`/`Map`.
     books: Limiter<T>,
     forks: usize,
@@ -221,7 +221,7 @@ impl<T: Transfer> Pool<T> {
         Pool {
             books: Limiter::with_options(
                 ranks.unwrap_or(limit),
-                JobOptions::new(limit),
+                Options::new(limit),
                 Recorder::new("Pool", Location::caller(), ranks.unwrap_or(limit)),
             ),
             forks: 0,
@@ -230,7 +230,7 @@ impl<T: Transfer> Pool<T> {
             call_ns: None,
             kept: BTreeMap::new(),
             next: 0,
-            inline: mode::workers(Some(2)) == 1,
+            inline: mode::runs_inline(),
             frame: FrameBuf::default(),
             ranks,
             asked: limit.max(1),
@@ -239,7 +239,7 @@ impl<T: Transfer> Pool<T> {
     }
 
     /// The options a `Queue`/`Map` sends its calls to the ranks with (see `queue.rs`).
-    pub(crate) fn with_job_options(mut self, opts: JobOptions) -> Self {
+    pub(crate) fn with_job_options(mut self, opts: Options) -> Self {
         self.books.opts = opts;
         self
     }

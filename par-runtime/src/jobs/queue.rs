@@ -48,7 +48,7 @@ struct Jobs<'a, T> {
     pending: VecDeque<(usize, Job<'a, T>)>,
     running: Vec<Running<'a, T>>,
     /// Job numbers, results, progress, and the family's options
-    /// ([`JobOptions`](crate::jobs::options::JobOptions)).
+    /// (`child::options::Options`, the value loops keep too).
     books: Limiter<T>,
     /// MPI hook (feature `mpi`): calls of `#[parallel]` functions sent to the other ranks
     /// (through a pool whose workers are ranks), and the job index of each of its calls.
@@ -112,7 +112,7 @@ impl<'a, T: Transfer> Jobs<'a, T> {
             let Some((index, job)) = self.pending.pop_front() else {
                 return;
             };
-            if !sys::CAN_FORK || mode::in_worker() || mode::workers(Some(2)) == 1 {
+            if mode::runs_inline() {
                 // Sequential mode: run it here, with the same codec round trip as a child.
                 let pid = sys::getpid().as_raw();
                 // `round_trip` runs the value's `Serialize`: user code, whose panic is the job's.
@@ -392,9 +392,9 @@ fn take_frame<T: Transfer>(
 
 /// The builder methods and views [`Queue`] and [`Map`] share (one engine, [`Jobs`], under
 /// both), and their [`Spawner`] (how `f::spawn(&mut jobs, ...)` submits a `#[parallel]`
-/// call). Each option is a field of the one `JobOptions` (as for [`Pool`](crate::Pool)), which
-/// each method sets; the macro only writes the methods once per type, so that each doc
-/// example runs on the type it documents.
+/// call). Each option is a field of the one `child::options::Options` (as for
+/// [`Pool`](crate::Pool), and loops), which each method sets; the macro only writes the
+/// methods once per type, so that each doc example runs on the type it documents.
 macro_rules! family_options {
     ($family:ident, $result:literal) => {
         impl<T: Transfer> crate::jobs::spawner::sealed::Sealed for $family<'_, T> {}

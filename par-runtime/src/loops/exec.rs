@@ -51,17 +51,18 @@ pub(crate) enum Clause {
 impl Clause {
     /// The first clause of `opts` (and the form) that needs a process, if any.
     fn of(opts: &Loop, form: Form) -> Option<Clause> {
-        if opts.timeout.is_some() {
+        let c = &opts.clauses;
+        if c.common.timeout.is_some() {
             Some(Clause::Timeout)
-        } else if opts.retries > 0 {
+        } else if c.common.retries > 0 {
             Some(Clause::Retries)
-        } else if opts.memory_limit.is_some() {
+        } else if c.common.limits.memory_limit().is_some() {
             Some(Clause::MemoryLimit)
-        } else if opts.max_items_per_worker.is_some() {
+        } else if c.max_items_per_worker.is_some() {
             Some(Clause::MaxItems)
         } else if opts.parallel == Some(true) {
             Some(Clause::ParallelTrue)
-        } else if opts.cancel.is_some() {
+        } else if c.common.cancel.is_some() {
             Some(Clause::Cancel)
         } else if form == Form::Each {
             Some(Clause::KeepGoing)
@@ -130,7 +131,9 @@ impl std::fmt::Display for Reason {
 /// Where a loop runs, and why: [`decide`]'s answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Decision {
-    /// `None`: inline, in the calling process; `Some(n)`: on `n` forked workers (n >= 1).
+    /// `None`: inline, in the calling process; `Some(n)`: on `n` forked workers, the loop's
+    /// one worker count (n >= 1, and no more than the input's scheduling units: see
+    /// [`workers`]). The team takes it as it is.
     pub(crate) workers: Option<usize>,
     pub(crate) reason: Reason,
     /// `auto` learns from this run (an indexed, clause-free ordered loop in a parent).
@@ -146,25 +149,57 @@ impl Decision {
         }
     }
 
-    fn team(workers: usize, reason: Reason) -> Self {
+    fn team(workers: usize, units: Option<usize>, reason: Reason) -> Self {
         Decision {
-            workers: Some(workers.max(1)),
+            workers: Some(units.map_or(workers, |u| workers.min(u)).max(1)),
             reason,
             learns: false,
         }
     }
 }
 
+/// The worker count of a loop that asked for `requested` (its `workers` option) in mode
+/// `here`: the option, else `PAR_WORKERS`, else one per core; a loop nested in a worker (or
+/// in a sequential mode) that forks at all forks one unless it asks for more. At least 1.
+/// [`decide`] caps it by the input's units; [`default_workers`] is it for no option.
+pub(crate) fn workers(requested: Option<usize>, here: Here) -> usize {
+    match here {
+        Here::Workers(env) => requested.or(env).unwrap_or_else(mode::cores),
+        Here::InWorker | Here::Sequential(_) => requested.unwrap_or(1),
+    }
+    .max(1)
+}
+
+/// The number of worker processes a loop without a `workers` option gets here and now:
+/// `PAR_WORKERS`, else the number of CPUs this process may use (on Linux the size of its
+/// `sched_getaffinity` set, as `taskset` or a cgroup cpuset leaves it, and no more than a
+/// cgroup CPU quota allows: `taskset -c 0` gives 1, `taskset -c 0,1` 2); 1 when loops run
+/// inline (inside a worker, inside [`sequential`](crate::sequential), on a non-Unix target).
+/// A loop with a clause only a process gives (a `timeout`, say) still forks one worker where
+/// this says 1 because of the cores or of being in a worker; see [`Loop`]'s "Workers and
+/// sequential mode".
+///
+/// ```
+/// assert!(par::default_workers() >= 1);
+/// assert_eq!(par::sequential(par::default_workers), 1);
+/// ```
+pub fn default_workers() -> usize {
+    workers(None, mode::here())
+}
+
 /// The one decision, for every loop form: inline or a team of how many workers, and why.
-/// `len` is the number of items (`None` for a stream); `here` is the mode ([`mode::here`]).
+/// `len` is the number of items (`None` for a stream), `grain` the items per scheduling unit
+/// (the job's: a reduction's grain, else 1); `here` is the mode ([`mode::here`]).
 /// Prints the "clause ignored" note of an explicit sequential mode (once per call site).
 pub(crate) fn decide(
     opts: &Loop,
     len: Option<usize>,
+    grain: usize,
     form: Form,
     here: Here,
     site: learn::Site,
 ) -> Decision {
+    let units = len.map(|n| n.div_ceil(grain.max(1)));
     if len == Some(0) {
         return Decision::inline(Reason::Empty);
     }
@@ -172,7 +207,8 @@ pub(crate) fn decide(
         return Decision::inline(Reason::ParallelFalse);
     }
     let needs = Clause::of(opts, form);
-    let workers = match here {
+    let n = workers(opts.workers, here);
+    match here {
         Here::Sequential(why) => {
             if let Some(c) = needs {
                 mode::warn_ignored(site, c.name(), why);
@@ -181,28 +217,28 @@ pub(crate) fn decide(
         }
         Here::InWorker => match needs {
             // A nested loop that needs a process forks its own (one unless it asks for more).
-            Some(c) => return Decision::team(opts.workers.unwrap_or(1), Reason::Needs(c)),
+            Some(c) => return Decision::team(n, units, Reason::Needs(c)),
             None => return Decision::inline(Reason::Nested),
         },
-        Here::Workers(n) => n,
-    };
-    if let Some(c) = needs {
-        return Decision::team(workers, Reason::Needs(c));
+        Here::Workers(_) => {}
     }
-    if workers <= 1 {
+    if let Some(c) = needs {
+        return Decision::team(n, units, Reason::Needs(c));
+    }
+    if n <= 1 {
         return Decision::inline(Reason::OneWorker);
     }
     match len {
-        Some(n) if opts.schedule == Schedule::Auto && form == Form::Ordered => {
-            let mut d = match learn::predict(site, n, workers) {
+        Some(items) if opts.clauses.schedule == Schedule::Auto && form == Form::Ordered => {
+            let mut d = match learn::predict(site, items, n) {
                 Some(p) if p.inline_pays() => Decision::inline(Reason::Auto(p)),
-                Some(p) => Decision::team(workers, Reason::Auto(p)),
-                None => Decision::team(workers, Reason::Default),
+                Some(p) => Decision::team(n, units, Reason::Auto(p)),
+                None => Decision::team(n, units, Reason::Default),
             };
             d.learns = true;
             d
         }
-        _ => Decision::team(workers, Reason::Default),
+        _ => Decision::team(n, units, Reason::Default),
     }
 }
 
@@ -228,7 +264,7 @@ fn context(
             } else {
                 format!(
                     "schedule {} (only auto learns to run inline)",
-                    report::schedule_name(opts.schedule)
+                    report::schedule_name(opts.clauses.schedule)
                 )
             }
         ),
@@ -239,7 +275,7 @@ fn context(
         ),
         r => r.to_string(),
     };
-    Context::new(site, len, &reason, opts.schedule, opts.report).search(form == Form::Find)
+    Context::new(site, len, &reason, opts.clauses.schedule, opts.report).search(form == Form::Find)
 }
 
 fn len_of<S: Source>(src: &S) -> Option<usize> {
@@ -283,18 +319,24 @@ fn run_form<S: Source, J: Job<S::Item>>(
     form: Form,
 ) -> Result<Vec<J::Value>> {
     let len = len_of(&src);
-    if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+    if opts
+        .clauses
+        .common
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.is_cancelled())
+    {
         return Err(crate::error::Error::Cancelled);
     }
     let form = if stop_on.is_some() { Form::Find } else { form };
-    let decision = decide(opts, len, form, mode::here(opts.workers), site);
+    let decision = decide(opts, len, job.grain(len), form, mode::here(), site);
     let _span = trace::loop_span(len, decision.workers, &decision.reason);
     let ctx = context(opts, site, len, form, &decision);
     let started = Instant::now();
     let learns = len.filter(|_| decision.learns);
     let result = if let Some(workers) = decision.workers {
         report::expect_team(ctx, false);
-        let r = team::run(opts, workers, &mut src, job, stop_on, false);
+        let r = team::run(&opts.clauses, workers, &mut src, job, stop_on, false);
         report::team_finished(r.as_ref().err());
         match (learns, &r) {
             (Some(n), Ok((_, m))) => learn::parallel_run(
@@ -316,10 +358,16 @@ fn run_form<S: Source, J: Job<S::Item>>(
     } else {
         let progress = Progress::labelled(
             len.map(|n| n as u64),
-            opts.progress,
-            opts.progress_label.as_deref(),
+            opts.clauses.common.progress,
+            opts.clauses.common.progress_label.as_deref(),
         );
-        let r = run_inline(&mut src, job, len, progress, opts.cancel.clone());
+        let r = run_inline(
+            &mut src,
+            job,
+            len,
+            progress,
+            opts.clauses.common.cancel.clone(),
+        );
         if let (Some(n), Ok(_)) = (learns, &r) {
             learn::inline_run(site, n, started.elapsed());
         }
@@ -349,15 +397,22 @@ where
     J: Job<S::Item> + 'a,
 {
     let len = len_of(&src);
-    let decision = decide(opts, len, Form::Unordered, mode::here(opts.workers), site);
+    let decision = decide(
+        opts,
+        len,
+        job.grain(len),
+        Form::Unordered,
+        mode::here(),
+        site,
+    );
     let _span = trace::loop_span(len, decision.workers, &decision.reason);
     if decision.workers.is_some() {
         // The team's drop (the iterator's) ends the report.
         report::expect_team(context(opts, site, len, Form::Unordered, &decision), true);
     }
     let iter = match decision.workers {
-        Some(workers) if ordered => TeamIter::start_ordered(opts, workers, src, &job),
-        Some(workers) => TeamIter::start(opts, workers, src, &job),
+        Some(workers) if ordered => TeamIter::start_ordered(&opts.clauses, workers, src, &job),
+        Some(workers) => TeamIter::start(&opts.clauses, workers, src, &job),
         None => TeamIter::inline(src, job, len),
     };
     // A team that could not start took no context: it must not go to the next one.
@@ -375,7 +430,13 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
     job: &J,
     site: learn::Site,
 ) -> Result<Vec<Result<J::Value>>> {
-    if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+    if opts
+        .clauses
+        .common
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.is_cancelled())
+    {
         return Err(crate::error::Error::Cancelled);
     }
     let len = match src.plan() {
@@ -386,14 +447,15 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
             return Ok(values.into_iter().map(Ok).collect());
         }
     };
-    let decision = decide(opts, Some(len), Form::Each, mode::here(opts.workers), site);
+    let grain = job.grain(Some(len));
+    let decision = decide(opts, Some(len), grain, Form::Each, mode::here(), site);
     let _span = trace::loop_span(Some(len), decision.workers, &decision.reason);
     let ctx = context(opts, site, Some(len), Form::Each, &decision);
     let Some(workers) = decision.workers else {
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item = src.take(i);
-            let r = crate::loops::forms::run_one(job, i, item, opts.cancel.clone());
+            let r = crate::loops::forms::run_one(job, i, item, opts.clauses.common.cancel.clone());
             if matches!(r, Err(crate::error::Error::Cancelled)) {
                 report::inline_done(ctx, i, Some(&crate::error::Error::Cancelled));
                 return Err(crate::error::Error::Cancelled);
@@ -404,7 +466,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         return Ok(out);
     };
     report::expect_team(ctx, false);
-    let r = team::run(opts, workers, &mut src, job, None, true);
+    let r = team::run(&opts.clauses, workers, &mut src, job, None, true);
     report::team_finished(r.as_ref().err());
     let (values, measured) = r?;
     let mut failed = measured.failed;
@@ -441,14 +503,14 @@ mod tests {
     }
 
     fn at(opts: &Loop, len: Option<usize>, form: Form, mode: Here) -> Decision {
-        decide(opts, len, form, mode, here())
+        decide(opts, len, 1, form, mode, here())
     }
 
     #[test]
     fn every_decision_path_gives_its_answer_and_reason() {
         let plain = Loop::new();
         let timeout = Loop::new().timeout(Duration::from_millis(200));
-        let w = Here::Workers;
+        let w = |n| Here::Workers(Some(n));
         // Nothing to run, or `if = false`: inline, whatever else.
         assert_eq!(
             at(&timeout, Some(0), Form::Ordered, w(4)).reason,
@@ -530,8 +592,18 @@ mod tests {
                 (Some(4), Reason::Default, false)
             );
         }
+        // The count is resolved here, once: `workers(0)` is one worker, and a team never
+        // has more workers than the input has units (items, or a reduction's grains).
+        let d = at(&Loop::new().workers(0), Some(10), Form::Ordered, w(4));
+        assert_eq!((d.workers, d.reason), (None, Reason::OneWorker));
+        let d = at(&dynamic.clone().workers(8), Some(3), Form::Ordered, w(4));
+        assert_eq!(d.workers, Some(3));
+        let d = decide(&dynamic, Some(100), 50, Form::Ordered, w(4), here());
+        assert_eq!(d.workers, Some(2));
+        let d = at(&timeout, Some(10), Form::Ordered, w(1));
+        assert_eq!(d.workers, Some(1));
         let site = here();
-        let d = decide(&plain, Some(10), Form::Ordered, w(4), site);
+        let d = decide(&plain, Some(10), 1, Form::Ordered, w(4), site);
         assert_eq!(
             (d.workers, d.reason, d.learns),
             (Some(4), Reason::Default, true)
@@ -549,7 +621,7 @@ mod tests {
                 decode: Duration::ZERO,
             },
         );
-        let d = decide(&plain, Some(10), Form::Ordered, w(4), site);
+        let d = decide(&plain, Some(10), 1, Form::Ordered, w(4), site);
         assert_eq!(d.workers, None);
         assert!(
             matches!(d.reason, Reason::Auto(p) if p.inline_pays()),

@@ -300,7 +300,8 @@ where
     // Plain numbers, enough of them: the staging region. Refused (no memory for the mapping),
     // the pipe does the job, as for every other element type.
     // (Not in an explicit sequential mode, where the loop cannot fork.)
-    let may_fork = !matches!(mode::here(opts.workers), mode::Here::Sequential(_));
+    let here = mode::here();
+    let may_fork = !matches!(here, mode::Here::Sequential(_));
     let mut stage =
         if may_fork && std::mem::size_of_val(slice) >= STAGE_MIN_BYTES && !testing::pipe_forced() {
             Staging::<T>::new(n).ok().flatten()
@@ -326,7 +327,13 @@ where
                 .slice
                 .claim(0..total)
                 .ok_or_else(|| too_many(total, n))?;
-            let threads = mode::workers(opts.workers).min(mode::cores());
+            // As many threads as the loop's workers (the count `exec` resolved for it; one
+            // nested in a worker), no more than the cores.
+            let threads = match here {
+                mode::Here::Workers(_) => exec::workers(opts.workers, here),
+                _ => 1,
+            }
+            .min(mode::cores());
             match (plain_bytes_mut(dst), plain_bytes_mut(staged)) {
                 (Some(dst), Some(staged)) => copy_back(dst, staged, threads),
                 // Not reached: only plain types are staged.

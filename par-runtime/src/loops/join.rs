@@ -159,7 +159,7 @@ impl Loop {
         if opts.workers.is_none() {
             opts = opts.workers(2);
         }
-        if let Here::Sequential(_) = mode::here(opts.workers) {
+        if let Here::Sequential(_) = mode::here() {
             // Both inline, as any loop there; without the note that keep-going's crash
             // isolation is dropped, which would name a clause the caller never wrote.
             opts = opts.parallel(false);

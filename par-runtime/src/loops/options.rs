@@ -1,7 +1,9 @@
-//! A loop's options: the [`Loop`] builder as the runtime reads it (worker count, schedule,
-//! timeout, progress, frame limit, the `if` clause). The forms that run a loop
-//! ([`Loop::collect`] and the others) are implemented in `par_loop`, above the team and the
-//! workers, which read these options from here.
+//! A loop's options: the [`Loop`] builder as the runtime reads it. What decides where a loop
+//! runs (the worker count asked for, the `if` clause, the report) is read by `exec`; the rest
+//! is [`Clauses`], one value the team keeps, whose options shared with the job families
+//! (limits, frame size, timeout, retries, cancel, progress) are `child::options::Options`.
+//! The forms that run a loop ([`Loop::collect`] and the others) are implemented in
+//! `par_loop`, above the team and the workers, which read these options from here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::child::options::Options;
 use crate::child::place::ProcBind;
 
 use crate::loops::sched::Schedule;
@@ -89,22 +92,42 @@ use crate::loops::sched::Schedule;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Loop {
+    /// The `workers` option as asked (`workers(0)` is kept as 0): `exec::decide` turns it,
+    /// with the mode, into the one worker count a team gets.
     pub(crate) workers: Option<usize>,
-    pub(crate) schedule: Schedule,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) progress: bool,
-    pub(crate) max_frame: Option<usize>,
+    /// `if = ...`: read by `exec::decide` only.
     pub(crate) parallel: Option<bool>,
-    pub(crate) retries: u32,
+    /// `report`: read by `exec` (the report's context) only.
+    pub(crate) report: bool,
+    /// Everything else: what the team (or the inline run) runs the loop with.
+    pub(crate) clauses: Clauses,
+}
+
+/// The options of a [`Loop`] that the team reads as they are, one value it keeps for its
+/// whole run (`team::Team` holds a clone; the inline run reads the same value): the schedule,
+/// the per-item policies of loops (retrying panics, the stall warning, recycling), the places,
+/// and the options loops share with the job families ([`Options`]: limits, frame size,
+/// timeout, retries, cancel, progress). Where a loop runs and on how many workers is not
+/// here: `exec::decide` resolves that from [`Loop`]'s other fields.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Clauses {
+    pub(crate) schedule: Schedule,
+    /// The options of every family of children (the job families have the same value).
+    pub(crate) common: Options,
     pub(crate) retry_panics: bool,
     pub(crate) stall_after: Option<Duration>,
-    pub(crate) cancel: Option<Cancel>,
     pub(crate) max_items_per_worker: Option<usize>,
-    pub(crate) memory_limit: Option<u64>,
-    pub(crate) threads_per_worker: Option<usize>,
-    pub(crate) report: bool,
-    pub(crate) progress_label: Option<String>,
     pub(crate) proc_bind: Option<ProcBind>,
+}
+
+/// The default of [`Loop::stall_after`].
+const STALL_AFTER: Duration = Duration::from_secs(10);
+
+impl Clauses {
+    /// How long an item may run without CPU before it is reported ([`Loop::stall_after`]).
+    pub(crate) fn stall_after(&self) -> Duration {
+        self.stall_after.unwrap_or(STALL_AFTER)
+    }
 }
 
 impl Loop {
@@ -134,7 +157,7 @@ impl Loop {
     /// assert_eq!(where_run, [false, false, false]);
     /// ```
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = Some(n.max(1));
+        self.workers = Some(n);
         self
     }
 
@@ -150,7 +173,7 @@ impl Loop {
     /// }
     /// ```
     pub fn schedule(mut self, schedule: Schedule) -> Self {
-        self.schedule = schedule;
+        self.clauses.schedule = schedule;
         self
     }
 
@@ -177,7 +200,7 @@ impl Loop {
         if value.trim().is_empty() {
             return self;
         }
-        self.schedule = match value.parse::<Schedule>() {
+        self.clauses.schedule = match value.parse::<Schedule>() {
             Ok(s) => s,
             Err(e) => {
                 static WARNED: AtomicBool = AtomicBool::new(false);
@@ -213,7 +236,7 @@ impl Loop {
     /// }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.clauses.common.timeout = Some(timeout);
         self
     }
 
@@ -227,7 +250,7 @@ impl Loop {
     /// assert_eq!(v, par::Loop::new().workers(2).progress(false).collect(0..50u32, |i| i % 3));
     /// ```
     pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
+        self.clauses.common.progress = on;
         self
     }
 
@@ -240,8 +263,8 @@ impl Loop {
     /// assert_eq!(v.len(), 20);
     /// ```
     pub fn progress_label(mut self, label: impl Into<String>) -> Self {
-        self.progress = true;
-        self.progress_label = Some(label.into());
+        self.clauses.common.progress = true;
+        self.clauses.common.progress_label = Some(label.into());
         self
     }
 
@@ -313,7 +336,7 @@ impl Loop {
     /// # let _ = AtomicBool::new(false).load(Ordering::Relaxed);
     /// ```
     pub fn retries(mut self, n: u32) -> Self {
-        self.retries = n;
+        self.clauses.common.retries = n;
         self
     }
 
@@ -337,7 +360,7 @@ impl Loop {
     /// assert!(matches!(r, Err(par::Error::Failed { index: 1, .. })), "{r:?}");
     /// ```
     pub fn retry_panics(mut self, on: bool) -> Self {
-        self.retry_panics = on;
+        self.clauses.retry_panics = on;
         self
     }
 
@@ -364,7 +387,7 @@ impl Loop {
     /// assert_eq!(v, [0, 2, 4]);
     /// ```
     pub fn stall_after(mut self, d: Duration) -> Self {
-        self.stall_after = Some(d);
+        self.clauses.stall_after = Some(d);
         self
     }
 
@@ -390,7 +413,7 @@ impl Loop {
     /// }
     /// ```
     pub fn max_items_per_worker(mut self, n: usize) -> Self {
-        self.max_items_per_worker = Some(n.max(1));
+        self.clauses.max_items_per_worker = Some(n.max(1));
         self
     }
 
@@ -425,7 +448,7 @@ impl Loop {
     /// # }
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(bytes);
+        self.clauses.common.memory_limit(bytes);
         self
     }
 
@@ -460,7 +483,7 @@ impl Loop {
     /// assert_eq!(std::env::var("OMP_NUM_THREADS").ok(), parent, "the parent's is never changed");
     /// ```
     pub fn threads_per_worker(mut self, n: usize) -> Self {
-        self.threads_per_worker = Some(n);
+        self.clauses.common.threads_per_worker(n);
         self
     }
 
@@ -476,7 +499,7 @@ impl Loop {
     /// assert!(matches!(r, Err(par::Error::Cancelled)));
     /// ```
     pub fn cancel(mut self, handle: &Cancel) -> Self {
-        self.cancel = Some(handle.clone());
+        self.clauses.common.cancel = Some(handle.clone());
         self
     }
 
@@ -501,7 +524,7 @@ impl Loop {
     /// assert_eq!(cpus.len(), 2);
     /// ```
     pub fn proc_bind(mut self, bind: ProcBind) -> Self {
-        self.proc_bind = Some(bind);
+        self.clauses.proc_bind = Some(bind);
         self
     }
 
@@ -520,7 +543,7 @@ impl Loop {
     /// }
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = Some(bytes);
+        self.clauses.common.max_frame = bytes;
         self
     }
 }

@@ -5,7 +5,7 @@
 //! How a report is put together: `exec` decides where a loop runs and makes a [`Context`]
 //! (call site, items, the decision and its reason). An inline run ends with [`inline_done`].
 //! A forked run hands the context to the team it starts ([`expect_team`]; the team takes it in
-//! `Team::start_with` with [`take_pending`]), whose [`Recorder`] counts what the parent sees
+//! `Team::start` with [`take_pending`]), whose [`Recorder`] counts what the parent sees
 //! (forks, frames, bytes, decode time, per-worker busy time and items, chunks, retries,
 //! deaths); when the team is dropped the recorder is stashed and `exec` finishes the report
 //! with the loop's result ([`team_finished`]); a team behind an iterator (`unordered`,

@@ -13,10 +13,10 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::child::{self, Child, Limits, Pipes, What, report};
+use crate::child::{self, Child, Pipes, What, report};
 use crate::error::{Death, Error, Result, report_error};
 use crate::loops::forms::{Inline, Job, JobError};
-use crate::loops::options::Loop;
+use crate::loops::options::Clauses;
 use crate::loops::report::{self as loop_report, Recorder};
 use crate::loops::sched::{self, Sched, Schedule};
 use crate::loops::source::{Plan, Source};
@@ -87,9 +87,6 @@ const CANCEL_LOOK: Duration = Duration::from_millis(20);
 /// How often workers' CPU time is looked at.
 const STALL_LOOK: Duration = Duration::from_secs(1);
 
-/// The default of `Loop::stall_after`.
-const STALL_AFTER: Duration = Duration::from_secs(10);
-
 /// How long a frame may stay unfinished without a new byte before the worker is reported
 /// (the loop's `timeout` instead, when it is shorter). A worker writes each frame whole, so a
 /// stall mid-frame means it wrote something that is not par's frame, or stopped writing.
@@ -149,7 +146,10 @@ pub(crate) struct Team<V> {
     store: Store<V>,
     /// Items covered by stored values (checked against the length at the end).
     covered: usize,
-    timeout: Option<Duration>,
+    /// The loop's options as the team runs it (`Loop`'s clauses, one value): read from
+    /// here, never copied into fields. Its `limits` are for this team's worker count. A stream neither retries nor recycles workers, nor
+    /// do `unordered`/`ordered` iterators: `start` and `TeamIter` clear those two here.
+    opts: Clauses,
     threads: usize,
     /// The names of those threads (when more than one), for stall reports.
     thread_names: Vec<String>,
@@ -158,18 +158,13 @@ pub(crate) struct Team<V> {
     /// took to start (see `Measured`).
     busy_ns: u64,
     start_time: Duration,
-    /// `retries`: attempts left per item, failed attempts so far, unit ranges to run again
-    /// (before anything new), and worker slots to fork a replacement into once reaped.
-    retries: u32,
-    retry_panics: bool,
+    /// `retries`: failed attempts so far per item, unit ranges to run again (before
+    /// anything new), and worker slots to fork a replacement into once reaped.
     attempts: std::collections::HashMap<usize, u32>,
     redo: VecDeque<std::ops::Range<usize>>,
     replace: Vec<usize>,
-    max_frame: usize,
-    stall_after: Duration,
     /// When the workers' CPU time was last looked at (about once a second).
     stall_looked: Instant,
-    cancel: Option<crate::cancel::Cancel>,
     /// A short-circuiting loop (`position_any`): a value for which this is true ends the loop
     /// at once (the other workers are killed), and `finished_early` says it did.
     stop_on: Option<fn(&V) -> bool>,
@@ -178,10 +173,6 @@ pub(crate) struct Team<V> {
     /// place, its worker is replaced and the rest of its work goes to others.
     keep_going: bool,
     item_errors: BTreeMap<usize, Error>,
-    /// `max_items_per_worker`: a worker handed this many items leaves and a new one is forked.
-    max_items: Option<usize>,
-    /// The workers' memory limit and environment (`Loop::memory_limit`, threads per worker).
-    limits: Limits,
     /// Each worker slot's CPU mask (`Loop::proc_bind`, `PAR_PROC_BIND`); `None`: unbound.
     placement: Option<child::place::Placement>,
     /// `ordered`: how far ahead of its caller the loop may run.
@@ -209,18 +200,19 @@ pub(crate) struct Measured {
     pub(crate) failed: BTreeMap<usize, Error>,
 }
 
-/// Runs a job on `workers` workers and returns its values in item order. With `stop_on`, the
+/// Runs a job on `workers` workers (the count `exec::decide` resolved: at least 1, no more
+/// than the loop's scheduling units) and returns its values in item order. With `stop_on`, the
 /// first value received for which it is true ends the loop (the values received so far are
 /// returned: a short circuit, not every item's value).
 pub(crate) fn run<S: Source, J: Job<S::Item>>(
-    opts: &Loop,
+    opts: &Clauses,
     workers: usize,
     src: &mut S,
     job: &J,
     stop_on: Option<fn(&J::Value) -> bool>,
     keep_going: bool,
 ) -> Result<(Vec<J::Value>, Measured)> {
-    let mut team = Team::start_with(opts, workers, src, job, true, keep_going)?;
+    let mut team = Team::start(opts, workers, src, job, true, keep_going)?;
     team.stop_on = stop_on;
     while !team.finished() {
         team.step(src)?;
@@ -239,18 +231,9 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
 }
 
 impl<V: Transfer> Team<V> {
+    /// Forks `workers` workers (see [`run`]) and sends each its first chunk.
     fn start<S: Source, J: Job<S::Item, Value = V>>(
-        opts: &Loop,
-        workers: usize,
-        src: &mut S,
-        job: &J,
-        ordered: bool,
-    ) -> Result<Self> {
-        Self::start_with(opts, workers, src, job, ordered, false)
-    }
-
-    fn start_with<S: Source, J: Job<S::Item, Value = V>>(
-        opts: &Loop,
+        opts: &Clauses,
         workers: usize,
         src: &mut S,
         job: &J,
@@ -263,7 +246,10 @@ impl<V: Transfer> Team<V> {
         };
         let grain = job.grain(len);
         let units = len.map(|n| n.div_ceil(grain));
-        let workers = units.map_or(workers, |u| workers.min(u)).max(1);
+        debug_assert!(
+            workers >= 1 && units.is_none_or(|u| workers <= u),
+            "exec::decide resolves the worker count"
+        );
         let policy = match (len, opts.schedule) {
             // A stream has no end to divide: static and guided become the auto policy.
             (None, Schedule::Static | Schedule::Guided(_)) => Schedule::Auto,
@@ -295,43 +281,40 @@ impl<V: Transfer> Team<V> {
                 Store::Unordered(VecDeque::new())
             },
             covered: 0,
-            timeout: opts.timeout,
             threads,
             thread_names,
             progress: Progress::labelled(
                 len.map(|n| n as u64),
-                opts.progress,
-                opts.progress_label.as_deref(),
+                opts.common.progress,
+                opts.common.progress_label.as_deref(),
             ),
             busy_ns: 0,
             start_time: Duration::ZERO,
-            // Only indexed sources retry (a stream's shipped items are not kept).
-            retries: if len.is_some() { opts.retries } else { 0 },
-            retry_panics: opts.retry_panics,
             attempts: std::collections::HashMap::new(),
             redo: VecDeque::new(),
             replace: Vec::new(),
-            max_frame: opts.max_frame.unwrap_or(wire::DEFAULT_MAX),
             spill: None,
             spawned: 0,
-            stall_after: opts.stall_after.unwrap_or(STALL_AFTER),
             stall_looked: Instant::now(),
-            cancel: opts.cancel.clone(),
             stop_on: None,
             finished_early: false,
             // Keep going is item by item: indexed sources whose units are items.
             keep_going: keep_going && len.is_some() && grain == 1,
             item_errors: BTreeMap::new(),
-            max_items: opts.max_items_per_worker.filter(|_| len.is_some()),
-            limits: Limits::new(workers)
-                .memory(opts.memory_limit)
-                .threads(opts.threads_per_worker),
             placement: child::place::Placement::for_workers(opts.proc_bind, workers),
             window: None,
             rec: Recorder::new(loop_report::take_pending(), workers),
             watch: watch::Watchdog::default(),
+            opts: opts.clone(),
             _v: PhantomData,
         };
+        // The workers' memory limit and environment, for as many workers as this team has.
+        team.opts.common.limits = opts.common.limits.for_workers(workers);
+        if len.is_none() {
+            // Only indexed sources retry or recycle (a stream's shipped items are not kept).
+            team.opts.common.retries = 0;
+            team.opts.max_items_per_worker = None;
+        }
         for w in 0..workers {
             let worker = team.spawn(w, src, job)?;
             team.workers.push(worker);
@@ -362,7 +345,7 @@ impl<V: Transfer> Team<V> {
             stdout: self.progress.is_drawn(),
             large: true,
             what: What::WORKER,
-            limits: self.limits.clone(),
+            limits: self.opts.common.limits.clone(),
             ..Pipes::default()
         };
         let slot = self.slots.writer(w);
@@ -412,7 +395,7 @@ impl<V: Transfer> Team<V> {
             written: 0,
             in_flight: VecDeque::new(),
             front_since: Instant::now(),
-            reader: FrameReader::new(self.max_frame),
+            reader: FrameReader::new(self.opts.common.max_frame),
             spill_from,
             spill_buf: Vec::new(),
             done_sent: false,
@@ -505,13 +488,13 @@ impl<V: Transfer> Team<V> {
     /// How long the poll loop (and a stream's watchdog) waits before it looks again.
     fn wait(&self) -> Duration {
         let partial = self.workers.iter().any(|w| w.partial.is_some());
-        match (self.timeout, partial) {
+        match (self.opts.common.timeout, partial) {
             // A cancel handle is looked at every 20 ms.
-            _ if self.cancel.is_some() => CANCEL_LOOK,
+            _ if self.opts.common.cancel.is_some() => CANCEL_LOOK,
             (Some(t), _) => (t / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)),
             (None, true) => Duration::from_millis(100),
             // Wakes up now and then to look for workers that stall (`check_stalls`).
-            (None, false) => STALL_LOOK.min(self.stall_after),
+            (None, false) => STALL_LOOK.min(self.opts.stall_after()),
         }
     }
 
@@ -528,7 +511,7 @@ impl<V: Transfer> Team<V> {
             self.kill(i);
         }
         for (i, index) in outcome.timed_out {
-            if let Some(timeout) = self.timeout {
+            if let Some(timeout) = self.opts.common.timeout {
                 let e = Error::TimedOut {
                     index,
                     pid: self.workers[i].child.pid(),
@@ -557,7 +540,10 @@ impl<V: Transfer> Team<V> {
                 // `Done` goes out as soon as there is no more work, even behind a full queue: a
                 // worker that already knows it is done exits without another round trip.
                 // A worker that was handed its `max_items` leaves (and is replaced, `exited`).
-                let spent = self.max_items.is_some_and(|m| w.handed >= m);
+                let spent = self
+                    .opts
+                    .max_items_per_worker
+                    .is_some_and(|m| w.handed >= m);
                 let no_more = self.stopping
                     || self.stream_ended
                     || spent
@@ -660,8 +646,8 @@ impl<V: Transfer> Team<V> {
                 let tick = self.wait();
                 let armed = self.watch.arm(
                     &self.slots,
-                    self.timeout,
-                    self.cancel.as_ref(),
+                    self.opts.common.timeout,
+                    self.opts.common.cancel.as_ref(),
                     tick,
                     watched(&self.workers),
                 );
@@ -820,7 +806,7 @@ impl<V: Transfer> Team<V> {
                                 "a spilled frame, but the worker has no spill file".to_string()
                             ));
                         };
-                        spill::check_len(len, self.max_frame)
+                        spill::check_len(len, self.opts.common.max_frame)
                             .map_err(|e| bad(decode_message(e)))?;
                         // Checked before anything is read or punched out: another worker's
                         // payloads are not this frame's.
@@ -831,8 +817,9 @@ impl<V: Transfer> Team<V> {
                                  worker's part of the spill file ({from}..{to})"
                             )));
                         }
-                        let mut src = Spilled::new(file.as_fd(), offset, len, self.max_frame)
-                            .map_err(|e| bad(decode_message(e)))?;
+                        let mut src =
+                            Spilled::new(file.as_fd(), offset, len, self.opts.common.max_frame)
+                                .map_err(|e| bad(decode_message(e)))?;
                         let head = src.head().map_err(|e| bad(decode_message(e)))?;
                         codec::decode_values_from::<V>(
                             &mut src,
@@ -904,7 +891,7 @@ impl<V: Transfer> Team<V> {
                     w.failed = true;
                     let panicked = head.failed == 0;
                     let e = report_error(head.failed, index, pid, message, location);
-                    if self.keep_going || (panicked && self.retry_panics) {
+                    if self.keep_going || (panicked && self.opts.retry_panics) {
                         // The worker leaves after its report: its unfinished work is redone.
                         self.retry_or_fail(i, Some(index), e);
                     } else {
@@ -925,7 +912,7 @@ impl<V: Transfer> Team<V> {
     /// first, from the first item whose value did not arrive, and a new worker will take its
     /// slot once it is reaped; otherwise the loop fails.
     fn retry_or_fail(&mut self, i: usize, index: Option<usize>, e: Error) {
-        let recovers = self.retries > 0 || self.keep_going;
+        let recovers = self.opts.common.retries > 0 || self.keep_going;
         let Some(index) = index.filter(|_| recovers && !self.stopping) else {
             let e = self.unordered_loss(i, e);
             return self.fail(e);
@@ -936,8 +923,8 @@ impl<V: Transfer> Team<V> {
         // A body's `Err` is its answer, so is a value that cannot be encoded, and so is a
         // panic unless `retry_panics`: never run again (only kept going past).
         let answer = matches!(e, Error::Failed { .. } | Error::Encode { .. })
-            || (matches!(e, Error::Panicked { .. }) && !self.retry_panics);
-        if attempts > self.retries || answer {
+            || (matches!(e, Error::Panicked { .. }) && !self.opts.retry_panics);
+        if attempts > self.opts.common.retries || answer {
             let e = if attempts > 1 {
                 Error::Retried {
                     index,
@@ -1028,7 +1015,10 @@ impl<V: Transfer> Team<V> {
         let running = self.slots.slot(i).load(Ordering::Relaxed) != 0;
         let w = &mut self.workers[i];
         let pending = w.reader.pending();
-        let spent = self.max_items.is_some_and(|m| w.handed >= m);
+        let spent = self
+            .opts
+            .max_items_per_worker
+            .is_some_and(|m| w.handed >= m);
         let pid = w.child.pid();
         match w.child.ended(index, !w.in_flight.is_empty() || pending > 0) {
             None => {
@@ -1040,7 +1030,7 @@ impl<V: Transfer> Team<V> {
                 }
             }
             // A Ctrl-C: never retried; with a `Cancel` it cancels (see `Error::Interrupted`).
-            Some(e @ Error::Interrupted { .. }) => match self.cancel.clone() {
+            Some(e @ Error::Interrupted { .. }) => match self.opts.common.cancel.clone() {
                 Some(c) => {
                     c.cancel();
                     self.check_cancel();
@@ -1142,7 +1132,14 @@ impl<V: Transfer> Team<V> {
     /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed
     /// (their reaping follows through the poll loop), `Error::Cancelled`.
     fn check_cancel(&mut self) {
-        if self.stopping || !self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        if self.stopping
+            || !self
+                .opts
+                .common
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.is_cancelled())
+        {
             return;
         }
         self.fail(Error::Cancelled);
@@ -1155,7 +1152,7 @@ impl<V: Transfer> Team<V> {
     /// `stall_after` without using any CPU, with the likely cause and what to do.
     fn check_stalls(&mut self) {
         let since = self.stall_looked.elapsed();
-        if since < STALL_LOOK.min(self.stall_after) {
+        if since < STALL_LOOK.min(self.opts.stall_after()) {
             return;
         }
         self.stall_looked = Instant::now();
@@ -1180,7 +1177,7 @@ impl<V: Transfer> Team<V> {
             }
             st.idle += since;
             let idle = st.idle;
-            if waiting && self.timeout.is_some_and(|t| idle > t) {
+            if waiting && self.opts.common.timeout.is_some_and(|t| idle > t) {
                 // No item runs, so no item's deadline applies: the item it was sent and never
                 // started is the one that timed out.
                 let index = self.item_of(i);
@@ -1196,13 +1193,13 @@ impl<V: Transfer> Team<V> {
                 continue;
             }
             let w = &mut self.workers[i];
-            if idle < self.stall_after || w.stall.warned {
+            if idle < self.opts.stall_after() || w.stall.warned {
                 continue;
             }
             w.stall.warned = true;
             let wchan = sys::wait_channel(w.child.process());
             let cause = stall_cause(self.threads, &self.thread_names, wchan.as_deref());
-            let hint = if self.timeout.is_some() {
+            let hint = if self.opts.common.timeout.is_some() {
                 ""
             } else {
                 " (a `timeout` would end it with an error)"
@@ -1234,6 +1231,8 @@ impl<V: Transfer> Team<V> {
     /// Fails the loop for a worker whose unfinished frame has not grown for too long.
     fn check_partial_frames(&mut self) {
         let limit = self
+            .opts
+            .common
             .timeout
             .map_or(PARTIAL_FRAME_STALL, |t| t.min(PARTIAL_FRAME_STALL));
         for i in 0..self.workers.len() {
@@ -1268,7 +1267,9 @@ impl<V: Transfer> Team<V> {
 
     /// Kills a worker whose current item has run past the timeout.
     fn check_deadlines(&mut self) {
-        let Some(timeout) = self.timeout else { return };
+        let Some(timeout) = self.opts.common.timeout else {
+            return;
+        };
         let now = Instant::now();
         for i in 0..self.workers.len() {
             let w = &mut self.workers[i];
@@ -1382,17 +1383,17 @@ enum Inner<'a, V> {
 
 impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
     pub(crate) fn start<S: Source + 'a, J: Job<S::Item, Value = V>>(
-        opts: &Loop,
+        opts: &Clauses,
         workers: usize,
         mut src: S,
         job: &J,
     ) -> Self {
-        let inner = match Team::start(opts, workers, &mut src, job, false) {
+        let inner = match Team::start(opts, workers, &mut src, job, false, false) {
             Ok(mut team) => {
                 // Results already handed out can't be taken back: unordered loops don't retry;
                 // and they are stepped without forking replacements, so don't recycle either.
-                team.retries = 0;
-                team.max_items = None;
+                team.opts.common.retries = 0;
+                team.opts.max_items_per_worker = None;
                 Inner::Team {
                     team: Box::new(team),
                     src: Box::new(src),
@@ -1409,19 +1410,19 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
     /// retries nor recycles workers; `static` runs as `auto` (one block per worker would put
     /// every worker but the first past the window).
     pub(crate) fn start_ordered<S: Source + 'a, J: Job<S::Item, Value = V>>(
-        opts: &Loop,
+        opts: &Clauses,
         workers: usize,
         mut src: S,
         job: &J,
     ) -> Self {
-        let opts = match opts.schedule {
-            Schedule::Static => opts.clone().schedule(Schedule::Auto),
-            _ => opts.clone(),
-        };
-        let inner = match Team::start(&opts, workers, &mut src, job, true) {
+        let mut opts = opts.clone();
+        if opts.schedule == Schedule::Static {
+            opts.schedule = Schedule::Auto;
+        }
+        let inner = match Team::start(&opts, workers, &mut src, job, true, false) {
             Ok(mut team) => {
-                team.retries = 0;
-                team.max_items = None;
+                team.opts.common.retries = 0;
+                team.opts.max_items_per_worker = None;
                 let chunk = match opts.schedule {
                     Schedule::Dynamic(k) => k.max(ORDERED_CHUNK),
                     _ => ORDERED_CHUNK,

@@ -25,7 +25,7 @@ use crate::wire::codec::Transfer;
 /// place where loops fork.
 fn rank_function<F>() -> Option<&'static str> {
     crate::mpi::ranks()?;
-    if crate::mode::workers(Some(2)) == 1 {
+    if crate::mode::runs_inline() {
         return None;
     }
     // A function item's type is named by the function's path, which is what `#[parallel]`

@@ -1,6 +1,7 @@
 //! `sys` where there is no `fork` (non-Unix targets; on Unix with `--cfg par_fallback_sys`, to
-//! test this path). Loops never get here with more than one worker (`mode::workers` says 1), so
-//! the process functions only say `Unsupported`; shared memory is ordinary zeroed memory.
+//! test this path). Loops never get here (`mode::here` says `Sequential(CannotFork)`, so they
+//! run inline), so the process functions only say `Unsupported`; shared memory is ordinary
+//! zeroed memory.
 
 use std::alloc::Layout;
 use std::io;

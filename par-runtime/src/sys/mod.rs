@@ -4,7 +4,7 @@
 //! nix's `Pid`.
 //!
 //! `unix` is the real thing. `fallback` (non-Unix targets, or `--cfg par_fallback_sys` to test
-//! it on Unix) has no processes: every loop runs inline (see `mode::workers`), its process
+//! it on Unix) has no processes: every loop runs inline (see `mode::here`), its process
 //! functions only return `Unsupported`, and shared memory is ordinary memory.
 #![deny(clippy::undocumented_unsafe_blocks)]
 

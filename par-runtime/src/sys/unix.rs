@@ -568,8 +568,8 @@ fn watch_in_thread(fd: BorrowedFd<'_>) {
     }
 }
 
-/// The number of the pipe [`send_raw`](crate::worker::send_raw) writes to in this process
-/// (-1: none), for [`with_result_fd`].
+/// The number of this process' result pipe (-1: none), for [`with_result_fd`]: what the
+/// tests' `child::report::send_raw` (feature `testing`) writes to.
 static RESULT_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Records `fd` as this process' result pipe: a worker's, or a started child's channel to its
