@@ -226,6 +226,10 @@
 //!   `cargo bench --bench compare`, and one run in the repository's `benches/RESULTS.md`.
 //! - **Failures**: a panic, a crash, an `exit` or a timeout in any item stops the loop and is
 //!   reported with the item index and the worker pid ([`Error`]).
+//! - **Did it pay?** Every loop leaves a [`LoopReport`] ([`last_report`]: workers, busy times,
+//!   fork and decode costs, why it forked or ran inline), every `Queue`, `Map` and `Pool` a
+//!   [`FamilyReport`] (`report()`, [`last_family_report`]); `PAR_REPORT=1` prints them and
+//!   `PAR_TRACE=trace.json` writes a timeline that Perfetto opens.
 //! - **Sequential mode**: `PAR_WORKERS=1`, [`sequential`] and non-Unix targets run every loop
 //!   inline, and say once per call site on stderr which clause (`timeout`, `retries`,
 //!   `memory_limit`, `max_items_per_worker`, `if = true`, `cancel`, `keep_going`'s crash
