@@ -341,7 +341,11 @@ pub enum Error {
         message: String,
     },
     /// A result never arrived: its worker ended without sending it, or the workers covered
-    /// fewer items than the loop has.
+    /// fewer items than the loop has. After a worker's death an `ordered` loop hands it out in
+    /// the place of the first item without a value, and an `unordered` one at the failed item
+    /// with every other item of the dead worker's chunks whose value never arrived named in
+    /// `message` (a chunk's values are sent together), so that every item handed out is a
+    /// value or named in the error.
     Lost {
         /// The item (or job) whose result is missing, if one is known.
         index: Option<usize>,
