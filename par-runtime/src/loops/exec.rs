@@ -319,13 +319,7 @@ fn run_form<S: Source, J: Job<S::Item>>(
     form: Form,
 ) -> Result<Vec<J::Value>> {
     let len = len_of(&src);
-    if opts
-        .clauses
-        .common
-        .cancel
-        .as_ref()
-        .is_some_and(|c| c.is_cancelled())
-    {
+    if opts.clauses.cancelled() {
         return Err(crate::error::Error::Cancelled);
     }
     let form = if stop_on.is_some() { Form::Find } else { form };
@@ -430,13 +424,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
     job: &J,
     site: learn::Site,
 ) -> Result<Vec<Result<J::Value>>> {
-    if opts
-        .clauses
-        .common
-        .cancel
-        .as_ref()
-        .is_some_and(|c| c.is_cancelled())
-    {
+    if opts.clauses.cancelled() {
         return Err(crate::error::Error::Cancelled);
     }
     let len = match src.plan() {

@@ -128,6 +128,14 @@ impl Clauses {
     pub(crate) fn stall_after(&self) -> Duration {
         self.stall_after.unwrap_or(STALL_AFTER)
     }
+
+    /// True when the loop's cancel handle was cancelled already (the loop then starts nothing).
+    pub(crate) fn cancelled(&self) -> bool {
+        self.common
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.is_cancelled())
+    }
 }
 
 impl Loop {

@@ -1132,14 +1132,7 @@ impl<V: Transfer> Team<V> {
     /// Stops the loop once its `Cancel` handle is cancelled: no new item, every worker killed
     /// (their reaping follows through the poll loop), `Error::Cancelled`.
     fn check_cancel(&mut self) {
-        if self.stopping
-            || !self
-                .opts
-                .common
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.is_cancelled())
-        {
+        if self.stopping || !self.opts.cancelled() {
             return;
         }
         self.fail(Error::Cancelled);
