@@ -20,7 +20,7 @@ mod engine;
 
 use std::time::{Duration, Instant};
 
-use common::{no_children_left, open_fds, run_fixture, temp_dir, watchdog};
+use common::{no_children_left, run_fixture, temp_dir, watchdog};
 use engine::{APIS, Api, Fault, Health, Stop, Tally};
 
 /// The seed of every case here (the example takes `--seed`).
@@ -71,7 +71,7 @@ fn suite(name: &'static str, fault: Fault, per_api: u64, apis: &[Api]) {
     // A timeout far above any item's run time on a loaded machine; hangs are the timeout fault.
     // The timeout fault's 500 ms is still thousands of times an item's run time.
     let timeout = Duration::from_millis(if fault == Fault::Timeout { 500 } else { 60_000 });
-    let mut fds = open_fds();
+    let mut fds = health.fds_now();
     let mut rng = engine::Rng::new(SEED ^ u64::from(fault as u8));
     for &api in apis.iter().filter(|a| a.supports(fault)) {
         for c in 0..per_api {

@@ -661,6 +661,9 @@ pub struct Health {
     pub fd_changes: u64,
     pub first_fds: Option<String>,
     pub slowest: Duration,
+    /// The fds open after the last case (or at [`Health::fds_now`]) and what each points at:
+    /// a change names the fds that came or went.
+    table: Option<std::collections::BTreeMap<i32, String>>,
 }
 
 /// Bumped after every case and run: a watchdog can tell a stalled run from a long one.
@@ -670,7 +673,42 @@ fn beat() {
     PROGRESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// This process' open fds and what each points at (`readlink` of `/proc/self/fd/N`).
+fn fd_table() -> std::collections::BTreeMap<i32, String> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .unwrap_or_else(|e| panic!("cannot list /proc/self/fd to count open fds: {e}"));
+    dir.flatten()
+        .filter_map(|e| {
+            let fd = e.file_name().to_string_lossy().parse().ok()?;
+            let to = std::fs::read_link(e.path()).ok()?; // the listing's own fd is gone by now
+            Some((fd, to.display().to_string()))
+        })
+        .collect()
+}
+
+/// The fds of `a` that `b` lacks, or whose target differs, as `fd -> target` text.
+fn fds_not_in(
+    a: &std::collections::BTreeMap<i32, String>,
+    b: &std::collections::BTreeMap<i32, String>,
+) -> String {
+    let gone: Vec<String> = a
+        .iter()
+        .filter(|(fd, to)| b.get(fd) != Some(to))
+        .map(|(fd, to)| format!("{fd} -> {to}"))
+        .collect();
+    gone.join(", ")
+}
+
 impl Health {
+    /// The number of fds open now, remembered with what each points at (the baseline of the
+    /// cases that follow).
+    pub fn fds_now(&mut self) -> usize {
+        let table = fd_table();
+        let n = table.len();
+        self.table = Some(table);
+        n
+    }
+
     /// Checks after a case: no child of this process is left, the fds are `*fds` (reset to
     /// what they are now, so one leak is counted once).
     pub fn after_case(&mut self, what: &str, fds: &mut usize, took: Duration) {
@@ -683,21 +721,33 @@ impl Health {
             self.first_children
                 .get_or_insert_with(|| format!("after {what}: {left:?}"));
         }
-        let now = crate::common::open_fds();
+        let table = fd_table();
+        let now = table.len();
+        let (gone, came) = match &self.table {
+            Some(before) => (fds_not_in(before, &table), fds_not_in(&table, before)),
+            None => (String::from("?"), String::from("?")),
+        };
+        self.table = Some(table);
         if now < *fds {
             // An fd that was open before the case closed during it: not a leak. Seen once in
-            // CI (7 -> 6 after a SIGINT case of `Loop::try_collect`, the whole faults binary
-            // run after the other tests), never alone; its owner is not known yet. Said, not
-            // counted: a leak (more fds) still fails.
+            // CI (7 -> 6 during the first case of the SIGINT suite, `Loop::try_collect`, the
+            // whole faults binary run after the other tests: so an fd open when the suite took
+            // its baseline, left by the test before it), never alone; its owner is not known
+            // yet, which is why the note names it. Said, not counted: a leak (more fds) still
+            // fails.
             eprintln!(
-                "note: after {what}: {now} fds, before {} (one open before it closed)",
+                "note: after {what}: {now} fds, before {} (closed during it: {gone}; opened: {came})",
                 *fds
             );
             *fds = now;
         } else if now != *fds {
             self.fd_changes += 1;
-            self.first_fds
-                .get_or_insert_with(|| format!("after {what}: {} fds, before {}", now, *fds));
+            self.first_fds.get_or_insert_with(|| {
+                format!(
+                    "after {what}: {now} fds, before {} (opened: {came}; closed: {gone})",
+                    *fds
+                )
+            });
             *fds = now;
         }
     }
@@ -715,7 +765,7 @@ pub fn run_faults(
 ) {
     let apis: Vec<Api> = APIS.iter().copied().filter(|a| a.supports(fault)).collect();
     let mut rng = Rng::new(seed ^ (fault.code() as u64).wrapping_mul(0x1234_5678_9abc));
-    let mut fds = crate::common::open_fds();
+    let mut fds = health.fds_now();
     for c in 0..loops {
         let api = apis[(c % apis.len() as u64) as usize];
         let case = Case::draw(&mut rng, api, fault, timeout, dir.join(format!("pid-{c}")));
