@@ -44,3 +44,63 @@ fn float_sums_have_the_same_bits_for_every_worker_count() {
         assert!((f64::from_bits(inline) - plain).abs() < 1e-9, "n = {n}");
     }
 }
+
+/// A 256-bin integer histogram, `reduce(+: hist)` over `n` items on `workers` workers, and the
+/// loop's report.
+fn histogram(n: u64, workers: usize) -> ([u64; 256], par::LoopReport) {
+    let mut hist = [0u64; 256];
+    par!(workers = workers, if = true, reduce(+: hist), for i in 0..n {
+        hist[(i.wrapping_mul(2_654_435_761) % 256) as usize] += 1;
+    });
+    (hist, par::last_report().expect("the loop's report"))
+}
+
+/// An exact reduction (integers, `bool`, `min`/`max` of `Ord` values) gives the same value
+/// however its items are grouped, so each worker folds a whole chunk into one partial: a
+/// `[u64; 256]` histogram of 10^6 items sends one 2 KiB partial per chunk, not one per grain
+/// (about 4096 of them, 8 MiB), and its counts are the sequential loop's for every worker
+/// count. A float sum keeps one partial per grain (its bits depend on the grouping).
+#[test]
+fn exact_reductions_send_one_partial_per_chunk_and_floats_one_per_grain() {
+    let n = 1_000_000u64;
+    let mut want = [0u64; 256];
+    for i in 0..n {
+        want[(i.wrapping_mul(2_654_435_761) % 256) as usize] += 1;
+    }
+    for w in [1, 2, 3] {
+        let (hist, r) = histogram(n, w);
+        assert_eq!(hist, want, "{w} workers");
+        assert!(!r.inline, "{r}");
+        // 2 KiB and a few bytes of framing per partial; one partial per chunk at most.
+        assert!(
+            r.result_bytes <= r.chunks as u64 * 2_200,
+            "{w} workers: {} bytes back for {} chunks: more than one partial per chunk\n{r}",
+            r.result_bytes,
+            r.chunks
+        );
+        assert!(r.chunks < 1_000, "{r}");
+    }
+    sum_macro(n, 2);
+    let r = par::last_report().expect("the float loop's report");
+    // About 4096 grains of 8 bytes each, whatever the chunks.
+    assert!(r.result_bytes >= 4_000 * 8, "{r}");
+}
+
+/// `min` of an `Ord` tuple (the `min_by_key` idiom) and `max` of integers, grouped per chunk:
+/// the smallest key with its first index, as in the sequential loop.
+#[test]
+fn grouped_min_keeps_the_first_of_equal_keys() {
+    let n = 200_000u64;
+    let key = |i: u64| (i * 7919) % 1000;
+    let mut best = (u64::MAX, u64::MAX);
+    par!(workers = 3, if = true, reduce(min: best), for i in 0..n {
+        best = best.min((key(i), i));
+    });
+    let seq = (0..n).map(|i| (key(i), i)).min().expect("items");
+    assert_eq!(best, seq);
+    let mut top = 0u64;
+    par!(workers = 3, if = true, reduce(max: top), for i in 0..n {
+        top = top.max(key(i) * 3 + 1);
+    });
+    assert_eq!(top, 999 * 3 + 1);
+}

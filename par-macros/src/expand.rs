@@ -464,6 +464,25 @@ fn reduce(
     let after = quote!( #( #after )* );
     let run = quote!(for #pat in ::core::iter::once(__par_item) #body);
     let combine = quote!(|__par_a, __par_b| ( #( #merged, )* ));
+    // Whether every reduction gives the same value however its items are grouped (integers,
+    // `bool`, `Ord` types; never floats or a fn path): then a worker folds each chunk into one
+    // partial. Keep-going reductions fold each item on its own and take no such argument.
+    let exact: Vec<_> = reductions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match op_marker(&r.op) {
+            Some(_) => {
+                let name = reducer_name(i);
+                quote_spanned!(r.var.span()=> #name.exact())
+            }
+            None => quote!(false),
+        })
+        .collect();
+    let exact = if l.clauses.keep_going.is_some() {
+        TokenStream::new()
+    } else {
+        quote!(true #( && #exact )*,)
+    };
     let open = quote!(( #( #opened, )* ));
     let vars = reductions.iter().map(|r| &r.var);
     let vars = quote!(( #( #vars, )* ));
@@ -518,6 +537,7 @@ fn reduce(
                     }
                 },
                 #combine,
+                #exact
             ) {
                 #result::Ok(#got) => {
                     #( #finals )*
@@ -543,6 +563,7 @@ fn reduce(
                     }
                 },
                 #combine,
+                #exact
             );
             #( #finals )*
             #tail

@@ -670,12 +670,19 @@ pub mod ops {
                 note = "for another type, name a function that combines two values: `reduce(f: v)` with `fn f(a: T, b: T) -> T` (and `reduce(f = IDENTITY: v)` where `T` has no `Default`)"
             )]
             pub trait $name: Operand {
+                /// True where `combine` gives the same value however the items are grouped
+                /// (integers, `bool`, `Ord` types): a worker may then fold a whole chunk into
+                /// one partial instead of one per grain (see `Reduce`'s `grouped`). False for
+                /// floats, whose sums depend on the grouping: their grains are fixed by the
+                /// input alone, so that any worker count gives the same bits.
+                const EXACT: bool = false;
                 /// The value a grain starts from, for a variable like `like`.
                 fn identity(like: &Self) -> Self;
                 fn combine(self, other: Self) -> Self;
             }
 
             impl<T: $name, const N: usize> $name for [T; N] {
+                const EXACT: bool = T::EXACT;
                 fn identity(like: &Self) -> Self {
                     std::array::from_fn(|i| T::identity(&like[i]))
                 }
@@ -685,6 +692,7 @@ pub mod ops {
             }
 
             impl<T: $name> $name for Vec<T> {
+                const EXACT: bool = T::EXACT;
                 fn identity(like: &Self) -> Self {
                     like.iter().map(T::identity).collect()
                 }
@@ -750,14 +758,16 @@ pub mod ops {
     );
 
     macro_rules! arith {
-        ($zero:expr_2021, $one:expr_2021; $($t:ty),*) => {$(
+        ($zero:expr_2021, $one:expr_2021, $exact:literal; $($t:ty),*) => {$(
             impl Sum for $t {
+                const EXACT: bool = $exact;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { $zero }
                 #[inline(always)]
                 fn combine(self, o: Self) -> Self { self + o }
             }
             impl Product for $t {
+                const EXACT: bool = $exact;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { $one }
                 #[inline(always)]
@@ -765,36 +775,42 @@ pub mod ops {
             }
         )*};
     }
-    arith!(0, 1; u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
-    arith!(0.0, 1.0; f32, f64);
+    // Integers wrap (release) or panic on overflow (debug) whatever the grouping: exact.
+    arith!(0, 1, true; u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+    arith!(0.0, 1.0, false; f32, f64);
 
     macro_rules! integer {
         ($($t:ty),*) => {$(
             impl Min for $t {
+                const EXACT: bool = true;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { <$t>::MAX }
                 #[inline(always)]
                 fn combine(self, o: Self) -> Self { if o < self { o } else { self } }
             }
             impl Max for $t {
+                const EXACT: bool = true;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { <$t>::MIN }
                 #[inline(always)]
                 fn combine(self, o: Self) -> Self { if o > self { o } else { self } }
             }
             impl BitAnd for $t {
+                const EXACT: bool = true;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { !0 }
                 #[inline(always)]
                 fn combine(self, o: Self) -> Self { self & o }
             }
             impl BitOr for $t {
+                const EXACT: bool = true;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { 0 }
                 #[inline(always)]
                 fn combine(self, o: Self) -> Self { self | o }
             }
             impl BitXor for $t {
+                const EXACT: bool = true;
                 #[inline(always)]
                 fn identity(_: &Self) -> Self { 0 }
                 #[inline(always)]
@@ -806,7 +822,8 @@ pub mod ops {
         u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
     );
 
-    /// Floats: infinities as identities, and `f64::min` / `f64::max`, which ignore NaN.
+    /// Floats: infinities as identities, and `f64::min` / `f64::max`, which ignore NaN. Not
+    /// [`Min::EXACT`]: which of `0.0` and `-0.0` is kept may depend on the grouping.
     macro_rules! float {
         ($($t:ty),*) => {$(
             impl Min for $t {
@@ -826,6 +843,7 @@ pub mod ops {
     float!(f32, f64);
 
     impl BitAnd for bool {
+        const EXACT: bool = true;
         fn identity(_: &Self) -> Self {
             true
         }
@@ -834,6 +852,7 @@ pub mod ops {
         }
     }
     impl BitOr for bool {
+        const EXACT: bool = true;
         fn identity(_: &Self) -> Self {
             false
         }
@@ -842,6 +861,7 @@ pub mod ops {
         }
     }
     impl BitXor for bool {
+        const EXACT: bool = true;
         fn identity(_: &Self) -> Self {
             false
         }
@@ -850,6 +870,7 @@ pub mod ops {
         }
     }
     impl And for bool {
+        const EXACT: bool = true;
         fn identity(_: &Self) -> Self {
             true
         }
@@ -858,6 +879,7 @@ pub mod ops {
         }
     }
     impl Or for bool {
+        const EXACT: bool = true;
         fn identity(_: &Self) -> Self {
             false
         }
@@ -872,10 +894,13 @@ pub mod ops {
     macro_rules! ordered_minmax {
         ($([$($g:ident),*] $t:ty),* $(,)?) => {$(
             impl<$($g: Ord + Clone + Serialize + DeserializeOwned + 'static),*> Min for $t {
+                // `min` keeps the first of equal values, `max` the last, however grouped.
+                const EXACT: bool = true;
                 fn identity(like: &Self) -> Self { like.clone() }
                 fn combine(self, o: Self) -> Self { std::cmp::min(self, o) }
             }
             impl<$($g: Ord + Clone + Serialize + DeserializeOwned + 'static),*> Max for $t {
+                const EXACT: bool = true;
                 fn identity(like: &Self) -> Self { like.clone() }
                 fn combine(self, o: Self) -> Self { std::cmp::max(self, o) }
             }
@@ -951,6 +976,8 @@ pub mod ops {
 
     /// An operator as a type, for the pick: its identity and combiner on `T`.
     pub trait OpFor<T> {
+        /// See [`Sum::EXACT`].
+        const EXACT: bool;
         fn identity(like: &T) -> T;
         fn combine(a: T, b: T) -> T;
     }
@@ -965,6 +992,7 @@ pub mod ops {
             #[derive(Clone, Copy)]
             pub struct $marker;
             impl<T: $tr> OpFor<T> for $marker {
+                const EXACT: bool = <T as $tr>::EXACT;
                 #[inline(always)]
                 fn identity(like: &T) -> T {
                     <T as $tr>::identity(like)
@@ -1099,6 +1127,11 @@ pub mod ops {
         pub fn finish(&self, old: T, w: Wire<T>) -> T {
             O::combine(old, w.into_public())
         }
+        /// True where a chunk's grains may fold into one partial (see [`Sum::EXACT`]).
+        #[inline(always)]
+        pub fn exact(&self) -> bool {
+            <O as OpFor<T>>::EXACT
+        }
     }
 
     /// A value that travels as itself (serde).
@@ -1136,6 +1169,11 @@ pub mod ops {
         pub fn finish(&self, old: T, w: Plain<T>) -> T {
             O::pick(old, w.0)
         }
+        /// `min` / `max` of `Ord` values: any grouping gives the same value.
+        #[inline(always)]
+        pub fn exact(&self) -> bool {
+            true
+        }
     }
 
     /// `min` / `max` of a `Vec` of an `Ord` type, element by element (its length must stay).
@@ -1171,6 +1209,11 @@ pub mod ops {
         }
         pub fn finish(&self, old: Vec<E>, w: Plain<Vec<E>>) -> Vec<E> {
             zip_vec(old, w.0, O::pick)
+        }
+        /// `min` / `max` of `Ord` values: any grouping gives the same value.
+        #[inline(always)]
+        pub fn exact(&self) -> bool {
+            true
         }
     }
 
@@ -1211,6 +1254,11 @@ pub mod ops {
             let w = self.open(w);
             zip_array(old, *w, O::pick)
         }
+        /// `min` / `max` of `Ord` values: any grouping gives the same value.
+        #[inline(always)]
+        pub fn exact(&self) -> bool {
+            true
+        }
     }
 
     /// A reduction that does not compile (refused by generated code, with its message): its
@@ -1241,6 +1289,10 @@ pub mod ops {
         }
         pub fn finish(&self, _: T, _: Plain<()>) -> T {
             unreachable!("a refused reduction failed to compile")
+        }
+        #[inline(always)]
+        pub fn exact(&self) -> bool {
+            false
         }
     }
 }

@@ -224,11 +224,26 @@ impl<I, E: Display, F: Fn(I) -> std::result::Result<bool, E>> Job<I> for Find<F>
 pub(crate) struct Reduce<I, F> {
     pub(crate) identity: I,
     fold: F,
+    /// The fold gives the same value however its items are grouped (integer and `bool`
+    /// operators, `min`/`max` of `Ord` values; see `ops::Sum::EXACT`): a worker then folds each
+    /// chunk into one partial, not one per grain. A `[u64; 256]` histogram over 10^7 items
+    /// sent 4096 partials of 2 KiB (8 MiB) before; now one per chunk.
+    grouped: bool,
 }
 
 impl<Id, F> Reduce<Id, F> {
     pub(crate) fn new(identity: Id, fold: F) -> Self {
-        Reduce { identity, fold }
+        Reduce {
+            identity,
+            fold,
+            grouped: false,
+        }
+    }
+
+    /// A reduction whose fold is exact (see [`Reduce::grouped`]): one partial per chunk.
+    pub(crate) fn grouped(mut self, grouped: bool) -> Self {
+        self.grouped = grouped;
+        self
     }
 }
 
@@ -272,8 +287,13 @@ impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(A, I) -> std::result::Resu
         guarded(|at| {
             let mut items = items;
             *at = first;
-            // Grains are aligned to multiples of `grain` in item-index space, whatever the chunk.
-            let mut end = (first / grain + 1) * grain;
+            // Grains are aligned to multiples of `grain` in item-index space, whatever the chunk;
+            // a grouped fold takes the whole chunk as one.
+            let mut end = if self.grouped {
+                usize::MAX
+            } else {
+                (first / grain + 1) * grain
+            };
             loop {
                 let start = *at;
                 let acc = fold_grain(
@@ -288,7 +308,7 @@ impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(A, I) -> std::result::Resu
                     return Ok(());
                 }
                 emit.value(acc, *at - start)?;
-                end += grain;
+                end = end.saturating_add(grain);
             }
         })
     }

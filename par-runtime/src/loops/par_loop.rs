@@ -188,7 +188,7 @@ impl Loop {
         Fo: Fn(&mut A, S::Item) -> std::result::Result<(), E>,
         C: Fn(A, A) -> A,
     {
-        self.__try_reduce_by_value(src, identity, by_value(fold), combine)
+        self.__try_reduce_by_value(src, identity, by_value(fold), combine, false)
     }
 
     /// Keep going, for a reduction: folds every item whatever fails, and returns the
@@ -271,7 +271,9 @@ impl Loop {
 
     /// [`Loop::try_reduce`] with a fold that takes the accumulator by value and gives it back:
     /// what `par!`'s reductions call, moving their private copies through the body with no
-    /// copy or placeholder per item. Not public API.
+    /// copy or placeholder per item. `exact`: the fold gives the same value however the items
+    /// are grouped (par!'s integer, `bool` and `Ord` operators), so a worker folds each chunk
+    /// into one partial instead of one per grain. Not public API.
     #[doc(hidden)]
     #[track_caller]
     pub fn __try_reduce_by_value<S, A, E, I, Fo, C>(
@@ -280,6 +282,7 @@ impl Loop {
         identity: I,
         fold: Fo,
         combine: C,
+        exact: bool,
     ) -> Result<A>
     where
         S: IntoSource,
@@ -289,7 +292,7 @@ impl Loop {
         Fo: Fn(A, S::Item) -> std::result::Result<A, E>,
         C: Fn(A, A) -> A,
     {
-        let job = Reduce::new(identity, fold);
+        let job = Reduce::new(identity, fold).grouped(exact);
         let partials: Vec<A> = exec::run(self, src.into_source(), &job, Location::caller())?;
         Ok(partials
             .into_iter()
@@ -300,7 +303,14 @@ impl Loop {
     /// [`Loop::__try_reduce_by_value`] for an infallible fold. Not public API.
     #[doc(hidden)]
     #[track_caller]
-    pub fn __reduce_by_value<S, A, I, Fo, C>(&self, src: S, identity: I, fold: Fo, combine: C) -> A
+    pub fn __reduce_by_value<S, A, I, Fo, C>(
+        &self,
+        src: S,
+        identity: I,
+        fold: Fo,
+        combine: C,
+        exact: bool,
+    ) -> A
     where
         S: IntoSource,
         A: Transfer,
@@ -308,7 +318,7 @@ impl Loop {
         Fo: Fn(A, S::Item) -> A,
         C: Fn(A, A) -> A,
     {
-        or_panic(self.__try_reduce_by_value(src, identity, never_fails(fold), combine))
+        or_panic(self.__try_reduce_by_value(src, identity, never_fails(fold), combine, exact))
     }
 
     /// [`Loop::try_reduce_each`] with a by-value fold (see [`Loop::__try_reduce_by_value`]).
