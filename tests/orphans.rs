@@ -94,6 +94,23 @@ fn fixture() {
             }
             let _ = queue.count();
         }
+        "start-thread" => {
+            // Started on a thread that then ends: the channels live on in this one. The
+            // children cannot use the parent-death signal (it would fire when that thread
+            // ends), so they rely on par's other line, which the body's signals must not defeat.
+            let channels = std::thread::spawn(move || {
+                (0..2)
+                    .map(|_| {
+                        let (dir, how) = (dir.clone(), how.clone());
+                        par::start::<(), ()>(move |_| sleeper(&dir, &how)).expect("start")
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .join()
+            .expect("the starting thread");
+            std::thread::sleep(FOREVER);
+            drop(channels);
+        }
         other => panic!("unknown fixture {other}"),
     }
 }
@@ -201,6 +218,17 @@ fn queue_jobs_die_with_a_parent_that_blocks_every_signal() {
 #[test]
 fn queue_jobs_that_block_every_signal_die_with_the_parent() {
     orphans_are_gone("queue", "body");
+}
+
+#[test]
+fn started_children_off_the_main_thread_that_block_every_signal_die_with_the_parent() {
+    // Before: they lived on (SIGIO, their only line then, was blocked).
+    orphans_are_gone("start-thread", "body");
+}
+
+#[test]
+fn started_children_off_the_main_thread_that_ignore_sigio_die_with_the_parent() {
+    orphans_are_gone("start-thread", "sigio");
 }
 
 /// A pool made and first used on a thread that then ends, moved to this one: its worker

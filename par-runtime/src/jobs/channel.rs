@@ -102,12 +102,12 @@ impl<S, R> std::fmt::Debug for Channel<S, R> {
 /// (two ends that wait on each other cannot run inline); where there is no `fork`, `start`
 /// returns an `Io` error.
 ///
-/// The child dies with the parent, even by `SIGKILL`. Started on the main thread (Linux), it
-/// does so whatever `f` does with its signals (a parent-death `SIGKILL`). Started on another
-/// thread, which may end while the channel lives on, it is not tied to that thread: it dies
-/// by its death pipe's `SIGIO`, which an `f` that blocks or ignores `SIGIO` would defeat
-/// (`f` need not be `Send`, so it cannot be forked on a thread of par's, as
-/// [`Pool`](crate::Pool) workers are).
+/// The child dies with the parent, even by `SIGKILL`, whatever `f` does with its signals.
+/// Started on the main thread (Linux), by a parent-death `SIGKILL`. Started on another
+/// thread, which may end while the channel lives on, it is not tied to that thread: a thread
+/// in the child waits on its death pipe and ends the child when the parent is gone (`f` need
+/// not be `Send`, so it cannot be forked on a thread of par's, as [`Pool`](crate::Pool)
+/// workers are; the child then has that one thread besides `f`'s).
 pub fn start<S: Transfer, R: Transfer>(
     f: impl FnOnce(&mut Channel<R, S>),
 ) -> Result<Channel<S, R>> {

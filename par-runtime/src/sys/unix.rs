@@ -484,6 +484,12 @@ impl Drop for Mapping {
 /// If arming fails, a thread blocked reading a copy of `fd` does the same job. Either way `fd`
 /// should stay open while the worker lives (a closed read end sends no `SIGIO`): it is a
 /// forked child's kept fd, which the child never closes.
+///
+/// Without the first line (`pdeathsig` false: a child that outlives the call, forked on a
+/// thread that may end before it, e.g. `par::start` off the main thread), `SIGIO` alone would
+/// be the body's to defeat (blocking every signal, or ignoring `SIGIO`): such a child gets the
+/// thread instead, which no mask or disposition stops. It costs a thread per child (about
+/// 100 us), only for these children.
 pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if pdeathsig {
@@ -494,9 +500,9 @@ pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = (parent, pdeathsig);
+    let _ = parent;
     let fd = fd.as_fd();
-    if arm_sigio(fd).is_err() {
+    if !pdeathsig || arm_sigio(fd).is_err() {
         watch_in_thread(fd);
         return;
     }
