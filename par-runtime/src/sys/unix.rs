@@ -488,8 +488,16 @@ impl Drop for Mapping {
 /// Without the first line (`pdeathsig` false: a child that outlives the call, forked on a
 /// thread that may end before it, e.g. `par::start` off the main thread), `SIGIO` alone would
 /// be the body's to defeat (blocking every signal, or ignoring `SIGIO`): such a child gets the
-/// thread instead, which no mask or disposition stops. It costs a thread per child (about
-/// 100 us), only for these children.
+/// thread first, which no mask or disposition stops (about 100 us, only for these children),
+/// and `SIGIO` only where no thread can start (a low `RLIMIT_NPROC` counts threads too). A
+/// child that has neither exits with status 71 before its body runs, rather than risk
+/// outliving its parent.
+///
+/// The thread takes an end of file (or a read error) for the parent's death only when
+/// `getppid` agrees: a body that points its fds elsewhere (`dup2` of `/dev/null` over them)
+/// makes the copy read as closed while the parent lives, and the thread then looks at
+/// `getppid` every [`WATCH_POLL`] instead (so the worker is not killed for its body's
+/// mistake, which par reports as such).
 pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if pdeathsig {
@@ -499,19 +507,25 @@ pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
             exit_now(70); // the parent is gone already: this process was adopted
         }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = parent;
     let fd = fd.as_fd();
-    if !pdeathsig || arm_sigio(fd).is_err() {
-        watch_in_thread(fd);
-        return;
+    let watched = if pdeathsig {
+        arm_sigio(fd).is_ok() || watch_in_thread(fd, parent).is_ok()
+    } else {
+        watch_in_thread(fd, parent).is_ok() || arm_sigio(fd).is_ok()
+    };
+    if !watched {
+        // Without a watcher a worker could outlive its parent; refuse to run instead.
+        exit_now(71);
     }
-    // The parent may have died before the pipe was armed: look once.
-    let mut b = [0u8; 1];
-    if let Ok(0) = read(fd, &mut b) {
+    // The parent may have died before the pipe was armed (or the thread started): look once.
+    if nix::unistd::getppid() != parent {
         exit_now(70);
     }
 }
+
+/// How often the death-watch thread looks at `getppid` once its pipe can no longer tell it
+/// (see [`die_with_parent`]).
+const WATCH_POLL: Duration = Duration::from_millis(50);
 
 /// Puts the crash signals (`SIGABRT`, `SIGBUS`, `SIGFPE`, `SIGILL`, `SIGSEGV`) back to their
 /// default action in this (forked) process: an MPI rank's serving child, where Open MPI's
@@ -550,28 +564,28 @@ fn arm_sigio(fd: BorrowedFd<'_>) -> io::Result<()> {
     add_flags(fd, OFlag::O_ASYNC | OFlag::O_NONBLOCK)
 }
 
-fn watch_in_thread(fd: BorrowedFd<'_>) {
+fn watch_in_thread(fd: BorrowedFd<'_>, parent: Pid) -> io::Result<()> {
     // The thread needs the fd for the rest of the process' life, longer than the borrow: it
     // gets a copy of its own (CLOEXEC; unregistered, as a read end held open by a later fork
     // of this worker hides no EOF from it).
-    let Ok(fd) = fd.try_clone_to_owned() else {
-        exit_now(71);
-    };
-    let spawned = std::thread::Builder::new()
+    let fd = fd.try_clone_to_owned()?;
+    std::thread::Builder::new()
         .name("par-death-watch".into())
         .spawn(move || {
             let mut b = [0u8; 1];
             loop {
                 match read(&fd, &mut b) {
-                    Ok(0) | Err(_) => exit_now(70),
+                    Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
             }
-        });
-    if spawned.is_err() {
-        // Without a watcher a worker could outlive its parent; refuse to run instead.
-        exit_now(71);
-    }
+            // The pipe reads as closed: the parent's death, or the body's `dup2` over the copy.
+            while nix::unistd::getppid() == parent {
+                std::thread::sleep(WATCH_POLL);
+            }
+            exit_now(70)
+        })?;
+    Ok(())
 }
 
 /// The number of this process' result pipe (-1: none), for [`with_result_fd`]: what the
