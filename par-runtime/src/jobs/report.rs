@@ -1,13 +1,16 @@
-//! What a job family did ([`Queue`](crate::Queue), [`Map`](crate::Map), [`Pool`](crate::Pool)),
+//! What a job family did ([`Queue`](crate::Queue), [`Map`](crate::Map), [`Pool`](crate::Pool),
+//! a [`start`](crate::start)ed [`Channel`](crate::Channel), an [`Exchange`](crate::Exchange),
+//! a [`background`](crate::background) job and its [`BackgroundQueue`](crate::BackgroundQueue)),
 //! printed on stderr under `PAR_REPORT=1` and written to the `PAR_TRACE` timeline when the
 //! family is dropped, as loops do (`loops::report`): jobs and failures, the children or
 //! workers forked and the time that took, each one's busy time and jobs, bytes of results,
-//! retries, deaths and timeouts. The same numbers are a value, [`FamilyReport`]: from the
+//! retries, deaths (and how each process died) and timeouts, messages received. The same numbers are a value, [`FamilyReport`]: from the
 //! family's `report()` while it runs, and from [`last_family_report`] once it was dropped.
 //!
 //! The counters are fed by the family's bookkeeping (`limiter`: jobs, failures, retries,
-//! deaths, timeouts) and two hooks in the families (`forked`, `result`). Trace events are only
-//! collected when `PAR_TRACE` is set.
+//! deaths, timeouts) and hooks in the families (`forked`, `result`; `message` and `death` for
+//! the channels, which have no limiter). Trace events are only collected when `PAR_TRACE` is
+//! set; messages are counted, never traced one by one.
 //!
 //! What this module must never do: print or write the trace from a worker, or from a family
 //! nothing was submitted to.
@@ -27,8 +30,9 @@ fn report_env() -> bool {
     *ON.get_or_init(|| std::env::var_os("PAR_REPORT").is_some_and(|v| v == "1"))
 }
 
-/// What a job family ([`Queue`](crate::Queue), [`Map`](crate::Map), [`Pool`](crate::Pool))
-/// did so far: the numbers `PAR_REPORT=1` prints when it is dropped, as a value programs and
+/// What a job family ([`Queue`](crate::Queue), [`Map`](crate::Map), [`Pool`](crate::Pool),
+/// [`Channel`](crate::Channel), [`Exchange`](crate::Exchange), [`Background`](crate::Background),
+/// [`BackgroundQueue`](crate::BackgroundQueue)) did so far: the numbers `PAR_REPORT=1` prints when it is dropped, as a value programs and
 /// tests can assert on. Read it while the family runs with `report()` on the family, or after
 /// it was dropped (a `pmap(...)` consumed by `collect`) with [`last_family_report`]. Its
 /// `Display` is the block `PAR_REPORT=1` prints.
@@ -56,31 +60,47 @@ fn report_env() -> bool {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FamilyReport {
-    /// `"Queue"`, `"Map"` or `"Pool"`.
+    /// `"Queue"`, `"Map"`, `"Pool"`, `"Channel"`, `"Exchange"`, `"Background"` or
+    /// `"BackgroundQueue"`.
     pub family: &'static str,
-    /// Where the family was made, `file:line` (of its `new`, or of the `pmap` call).
+    /// Where the family was made, `file:line` (of its `new`, or of the `pmap`, `start`,
+    /// `background` or `BackgroundQueue::connect` call).
     pub site: String,
-    /// Jobs submitted (spawned or called).
+    /// Jobs submitted (spawned or called; a `Channel`'s child is one job, an `Exchange` has
+    /// one per child started or channel added, a background job and its collector one).
     pub jobs: usize,
     /// Jobs that finished with an error (a panic, a death, a timeout, a cancel...).
     pub failed: usize,
     /// Jobs run in the calling process (`PAR_WORKERS=1`: nothing is forked).
     pub inline: usize,
-    /// Children (`Queue`, `Map`) or workers (`Pool`) at once, at most.
+    /// Children (`Queue`, `Map`, `Exchange`) or workers (`Pool`) at once, at most (1 for a
+    /// `Channel` and a background job).
     pub limit: usize,
     /// One entry per process forked (a `Queue`/`Map` forks a child per job, a `Pool` a
-    /// worker per slot, and replacements after a death), in fork order.
+    /// worker per slot, and replacements after a death; a `Channel` its child, an `Exchange`
+    /// one per channel, added ones included; `Background` the detached process, whose pid
+    /// [`Background::pid`](crate::Background::pid) says), in fork order. A `BackgroundQueue`
+    /// forks nothing.
     pub per_worker: Vec<FamilyWorker>,
     /// Wall time from the family's creation to now (to its drop, for
     /// [`last_family_report`]).
     pub wall: Duration,
     /// Time the parent spent forking (pipes and forks, summed).
     pub fork: Duration,
-    /// Bytes of results received.
+    /// Bytes of results received (`Channel`, `Exchange`, `BackgroundQueue`: of the messages
+    /// received), as they travelled: the encoded values, without the frames' 5-byte headers.
     pub result_bytes: u64,
+    /// Messages received (by the parent's end of a `Channel` or an `Exchange`'s channels; the
+    /// child's end of a `Channel` counts what it received from the parent; a
+    /// `BackgroundQueue` receives one, the result). 0 for `Queue`, `Map` and `Pool`, whose
+    /// results are counted by `per_worker[..].jobs`.
+    pub messages: usize,
     /// Jobs run again after their process died or timed out (`retries`).
     pub retries: usize,
-    /// Processes that died while they had a job.
+    /// Processes that died while they had a job (a `Channel`'s child that died before its
+    /// function returned: a signal, an `exit`; a panic is a failure, not a death; a
+    /// background job whose collector's connection ended before the result). How each one
+    /// died is in its [`FamilyWorker::died`].
     pub deaths: usize,
     /// Jobs that ran past the family's `timeout`.
     pub timeouts: usize,
@@ -97,6 +117,14 @@ pub struct FamilyWorker {
     pub busy: Duration,
     /// Jobs whose results it sent.
     pub jobs: usize,
+    /// Messages of its that the parent received (`Channel`, `Exchange`; 0 otherwise).
+    pub messages: usize,
+    /// Bytes of its results or messages that the parent received (encoded, without frame
+    /// headers).
+    pub bytes: u64,
+    /// How it died, if it died while it had a job (counted in [`FamilyReport::deaths`]): the
+    /// error's sentence, which names the signal or the exit status.
+    pub died: Option<String>,
 }
 
 impl FamilyReport {
@@ -140,6 +168,9 @@ struct Stat {
     pid: i32,
     busy_ns: u64,
     jobs: usize,
+    messages: usize,
+    bytes: u64,
+    died: Option<String>,
 }
 
 /// One trace event, kept until the family is dropped.
@@ -167,7 +198,7 @@ enum Event {
 /// A family's counters; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Recorder {
-    /// `Queue`, `Map` or `Pool`.
+    /// `Queue`, `Map`, `Pool`, `Channel`, `Exchange`, `Background` or `BackgroundQueue`.
     family: &'static str,
     site: &'static Location<'static>,
     started: Instant,
@@ -181,6 +212,7 @@ pub(crate) struct Recorder {
     workers: Vec<Stat>,
     fork: Duration,
     bytes: u64,
+    messages: usize,
     retries: usize,
     deaths: usize,
     timeouts: usize,
@@ -209,6 +241,7 @@ impl Recorder {
             workers: Vec::new(),
             fork: Duration::ZERO,
             bytes: 0,
+            messages: 0,
             retries: 0,
             deaths: 0,
             timeouts: 0,
@@ -238,6 +271,15 @@ impl Recorder {
         }
     }
 
+    /// A started child's job `job` ended with `r` (its channel is finished): a failure, and a
+    /// death with how it died. (The families with a limiter record these through it.)
+    pub(crate) fn ended<T>(&mut self, job: usize, r: &crate::Result<T>) {
+        self.finished(r);
+        if let Err(e @ Error::WorkerDied { .. }) = r {
+            self.death(job, e);
+        }
+    }
+
     /// A job ran in this process (sequential mode).
     pub(crate) fn ran_inline(&mut self) {
         self.inline += 1;
@@ -250,6 +292,9 @@ impl Recorder {
             pid,
             busy_ns: 0,
             jobs: 0,
+            messages: 0,
+            bytes: 0,
+            died: None,
         });
         if let Some(ev) = &mut self.events {
             ev.push(Event::Fork { at, took, pid });
@@ -259,9 +304,10 @@ impl Recorder {
     /// `pid` sent job `job`'s result: `bytes` bytes, after `busy_ns` of work as it measured.
     pub(crate) fn result(&mut self, pid: i32, job: usize, bytes: usize, busy_ns: u64) {
         self.bytes += bytes as u64;
-        if let Some(s) = self.workers.iter_mut().rev().find(|s| s.pid == pid) {
+        if let Some(s) = self.worker(pid) {
             s.busy_ns = s.busy_ns.saturating_add(busy_ns);
             s.jobs += 1;
+            s.bytes += bytes as u64;
         }
         if let Some(ev) = &mut self.events {
             ev.push(Event::Job {
@@ -271,6 +317,53 @@ impl Recorder {
                 job,
             });
         }
+    }
+
+    /// `pid` sent a message of `bytes` bytes (a channel's; a background job's result).
+    pub(crate) fn message(&mut self, pid: i32, bytes: usize) {
+        self.messages += 1;
+        self.bytes += bytes as u64;
+        if let Some(s) = self.worker(pid) {
+            s.messages += 1;
+            s.bytes += bytes as u64;
+        }
+    }
+
+    /// Messages and bytes received so far.
+    pub(crate) fn received(&self) -> (usize, u64) {
+        (self.messages, self.bytes)
+    }
+
+    /// `messages` more messages of `bytes` bytes in all from `pid` (what a channel of an
+    /// exchange received in one `recv`, counted by the channel's own recorder).
+    pub(crate) fn messages(&mut self, pid: i32, messages: usize, bytes: u64) {
+        self.messages += messages;
+        self.bytes += bytes;
+        if let Some(s) = self.worker(pid) {
+            s.messages += messages;
+            s.bytes += bytes;
+        }
+    }
+
+    /// Takes over what `other` recorded (an `Exchange` adopting a channel's child: its fork,
+    /// its messages so far, its end if it ended); `other` is then quiet and forgets its
+    /// processes, and the jobs stay counted by the caller.
+    pub(crate) fn adopt(&mut self, other: &mut Recorder) {
+        other.quiet();
+        self.fork += other.fork;
+        self.workers.append(&mut other.workers);
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+        self.failed += other.failed;
+        self.deaths += other.deaths;
+        if let (Some(mine), Some(theirs)) = (&mut self.events, &mut other.events) {
+            mine.append(theirs);
+        }
+    }
+
+    /// The latest process with pid `pid` (a pid may come again after a death).
+    fn worker(&mut self, pid: i32) -> Option<&mut Stat> {
+        self.workers.iter_mut().rev().find(|s| s.pid == pid)
     }
 
     /// Job `job` runs again (attempt `attempt` died with `e`).
@@ -289,6 +382,9 @@ impl Recorder {
     pub(crate) fn death(&mut self, job: usize, e: &Error) {
         self.deaths += 1;
         let pid = e.pid().unwrap_or(0);
+        if let Some(s) = self.worker(pid) {
+            s.died = Some(e.to_string());
+        }
         self.mark("death", pid, || {
             format!("{{\"job\":{job},\"error\":{}}}", json_str(&e.to_string()))
         });
@@ -348,11 +444,15 @@ impl Recorder {
                     pid: s.pid,
                     busy: Duration::from_nanos(s.busy_ns),
                     jobs: s.jobs,
+                    messages: s.messages,
+                    bytes: s.bytes,
+                    died: s.died.clone(),
                 })
                 .collect(),
             wall,
             fork: self.fork,
             result_bytes: self.bytes,
+            messages: self.messages,
             retries: self.retries,
             deaths: self.deaths,
             timeouts: self.timeouts,
@@ -392,7 +492,7 @@ impl Recorder {
             ));
         }
         out.push(format!(
-            "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":{},\"cat\":\"par\",\"args\":{{\"jobs\":{},\"failed\":{},\"limit\":{},\"forks\":{},\"bytes\":{},\"retries\":{},\"deaths\":{},\"timeouts\":{}}}",
+            "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":{},\"cat\":\"par\",\"args\":{{\"jobs\":{},\"failed\":{},\"limit\":{},\"forks\":{},\"bytes\":{},\"messages\":{},\"retries\":{},\"deaths\":{},\"timeouts\":{}}}",
             us(self.started),
             dur(wall),
             json_str(self.family),
@@ -401,6 +501,7 @@ impl Recorder {
             self.limit,
             self.workers.len(),
             self.bytes,
+            self.messages,
             self.retries,
             self.deaths,
             self.timeouts
@@ -466,29 +567,66 @@ impl fmt::Display for FamilyReport {
             write!(f, "{} inline (one worker)  ", self.inline)?;
         }
         writeln!(f, "{} {what} forked", self.per_worker.len())?;
-        write!(
-            f,
-            "{PAD}wall {}   busy {}",
-            human(self.wall),
-            human(self.busy())
-        )?;
-        if (1..=4).contains(&self.per_worker.len()) {
-            let each: Vec<String> = self
-                .per_worker
-                .iter()
-                .map(|w| format!("{} ({})", human(w.busy), count(w.jobs, "job")))
-                .collect();
-            write!(f, " = {}", each.join(" + "))?;
+        if self.talks() {
+            // Channels: no jobs measured by their processes, but messages.
+            write!(
+                f,
+                "{PAD}wall {}   received {} ({})",
+                human(self.wall),
+                count(self.messages, "message"),
+                bytes(self.result_bytes)
+            )?;
+            if (2..=4).contains(&self.per_worker.len()) {
+                let each: Vec<String> = self
+                    .per_worker
+                    .iter()
+                    .map(|w| format!("{} ({})", w.messages, bytes(w.bytes)))
+                    .collect();
+                write!(f, " = {}", each.join(" + "))?;
+            }
+            writeln!(f)?;
+            writeln!(f, "{PAD}fork {}   deaths {}", human(self.fork), self.deaths)?;
+        } else {
+            write!(
+                f,
+                "{PAD}wall {}   busy {}",
+                human(self.wall),
+                human(self.busy())
+            )?;
+            if (1..=4).contains(&self.per_worker.len()) {
+                let each: Vec<String> = self
+                    .per_worker
+                    .iter()
+                    .map(|w| format!("{} ({})", human(w.busy), count(w.jobs, "job")))
+                    .collect();
+                write!(f, " = {}", each.join(" + "))?;
+            }
+            writeln!(f, "   speedup ~{:.2}x", self.speedup())?;
+            writeln!(
+                f,
+                "{PAD}fork {}   results {}   retries {}   deaths {}   timeouts {}",
+                human(self.fork),
+                bytes(self.result_bytes),
+                self.retries,
+                self.deaths,
+                self.timeouts
+            )?;
         }
-        writeln!(f, "   speedup ~{:.2}x", self.speedup())?;
-        writeln!(
-            f,
-            "{PAD}fork {}   results {}   retries {}   deaths {}   timeouts {}",
-            human(self.fork),
-            bytes(self.result_bytes),
-            self.retries,
-            self.deaths,
-            self.timeouts
+        for w in &self.per_worker {
+            if let Some(how) = &w.died {
+                writeln!(f, "{PAD}{} died: {how}", w.pid)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FamilyReport {
+    /// A family whose processes send messages, not results of jobs.
+    fn talks(&self) -> bool {
+        matches!(
+            self.family,
+            "Channel" | "Exchange" | "Background" | "BackgroundQueue"
         )
     }
 }
