@@ -7,13 +7,14 @@
 //! all of it), or hang a collector on a job that died (its connection then ends early).
 
 use std::io::{Read, Write};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::child::report::{flush_stdout, panic_message, take_panic_location};
 use crate::child::{self, Pipes, What};
 use crate::error::{Error, Result};
+use crate::jobs::report::Recorder;
 use crate::sys::{self, Pid};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
@@ -54,6 +55,8 @@ enum Ended {
 pub struct Background {
     pid: Pid,
     path: PathBuf,
+    /// The start: one job, the detached process and the time it took to start it.
+    report: Recorder,
 }
 
 impl Background {
@@ -82,6 +85,35 @@ impl Background {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// What starting the job did, as a [`FamilyReport`](crate::FamilyReport): family
+    /// `"Background"`, the site of the [`background`] call, one job, the detached process
+    /// in `per_worker` (its pid, as [`Background::pid`]) and the time the start took
+    /// (`fork`: the launcher's fork, its fork of the detached process and its exit). Its
+    /// result is received by a [`BackgroundQueue`], which reports that. Under `PAR_REPORT=1`
+    /// the same is printed when this handle is dropped, and
+    /// [`last_family_report`](crate::last_family_report) returns it then.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("par-doc-report-{}.socket", std::process::id()));
+    /// let job = par::background(&path, || 7u8).unwrap();
+    /// let r = job.report();
+    /// assert_eq!((r.family, r.jobs, r.per_worker.len()), ("Background", 1, 1));
+    /// assert_eq!(r.per_worker[0].pid as u32, job.pid());
+    /// assert!(r.fork > std::time::Duration::ZERO);
+    /// # let _ = par::BackgroundQueue::<u8>::connect(job.path()).unwrap().recv();
+    /// ```
+    pub fn report(&self) -> crate::FamilyReport {
+        self.report.snapshot()
+    }
+}
+
+/// The start is reported when the handle is dropped (as asked: `PAR_REPORT`, `PAR_TRACE`);
+/// the job runs on.
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.report.end();
+    }
 }
 
 fn io_at(context: &'static str, path: &Path, e: std::io::Error) -> Error {
@@ -104,10 +136,12 @@ fn io_at(context: &'static str, path: &Path, e: std::io::Error) -> Error {
 /// let mut queue = par::BackgroundQueue::<String>::connect(job.path()).unwrap();
 /// assert_eq!(queue.recv().unwrap(), "done");
 /// ```
+#[track_caller]
 pub fn background<T: Transfer>(
     path: impl AsRef<Path>,
     job: impl FnOnce() -> T,
 ) -> Result<Background> {
+    let site = Location::caller();
     let path = path.as_ref().to_path_buf();
     if path.exists() {
         if sys::connect(&path).is_ok() {
@@ -129,6 +163,7 @@ pub fn background<T: Transfer>(
         ..Pipes::default()
     };
     let listener_fd = sys::listener_fd(&listener);
+    let at = Instant::now();
     let (mut middle, ends) = child::spawn_keeping(pipes, &[listener_fd], move |ends| {
         // The launcher: leave the session, start the real one, tell its pid, exit; the real
         // one is then adopted by init, which reaps it.
@@ -160,10 +195,11 @@ pub fn background<T: Transfer>(
             std::io::Error::other(format!("its launcher ended with {status:?}")),
         ));
     }
-    Ok(Background {
-        pid: Pid::from_raw(i32::from_le_bytes(b)),
-        path,
-    })
+    let pid = Pid::from_raw(i32::from_le_bytes(b));
+    let mut report = Recorder::new("Background", site, 1);
+    report.submitted();
+    report.forked(pid.as_raw(), at, at.elapsed());
+    Ok(Background { pid, path, report })
 }
 
 /// The detached process: compute, then hand the result to the first collector that reads it
@@ -229,6 +265,8 @@ fn serve<T: Transfer>(listener: &sys::Listener, path: &Path, job: impl FnOnce() 
 pub struct BackgroundQueue<T> {
     path: PathBuf,
     stream: Option<sys::Stream>,
+    /// One job to collect: its result's bytes, or how collecting it failed.
+    report: Recorder,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -245,7 +283,9 @@ impl<T: Transfer> BackgroundQueue<T> {
     /// let got: Vec<u32> = par::BackgroundQueue::<u32>::connect(&path).unwrap().map(|r| r.unwrap()).collect();
     /// assert_eq!(got, [42]);
     /// ```
+    #[track_caller]
     pub fn connect(path: impl AsRef<Path>) -> Result<Self> {
+        let site = Location::caller();
         let path = path.as_ref().to_path_buf();
         let stream = sys::connect(&path)
             .map_err(|e| io_at("no background job is waiting at this path", &path, e))?;
@@ -262,9 +302,12 @@ impl<T: Transfer> BackgroundQueue<T> {
             }
             Err(e) => return Err(io_at("could not check the socket's owner", &path, e)),
         }
+        let mut report = Recorder::new("BackgroundQueue", site, 1);
+        report.submitted();
         Ok(BackgroundQueue {
             path,
             stream: Some(stream),
+            report,
             _type: std::marker::PhantomData,
         })
     }
@@ -307,13 +350,21 @@ impl<T: Transfer> BackgroundQueue<T> {
     /// assert!(queue.recv().is_err()); // already collected
     /// ```
     pub fn recv(&mut self) -> Result<T> {
-        let Some(mut stream) = self.stream.take() else {
+        let Some(stream) = self.stream.take() else {
             return Err(io_at(
                 "the result was already collected",
                 &self.path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         };
+        let r = self.collect(stream);
+        self.report.finished(&r);
+        r
+    }
+
+    /// What the job sent on `stream`: its result, its failure; or how its connection ended
+    /// early (a death, counted) or took too long (a timeout, counted).
+    fn collect(&mut self, mut stream: sys::Stream) -> Result<T> {
         let mut reader = FrameReader::new(wire::DEFAULT_MAX);
         let path = &self.path;
         let payload = loop {
@@ -332,13 +383,16 @@ impl<T: Transfer> BackgroundQueue<T> {
             match reader.fill(|b| stream.read(b)) {
                 Ok(Fill::Read(_)) => {}
                 Ok(Fill::Eof) => {
-                    return Err(io_at(
+                    let e = io_at(
                         "the background job ended without sending its result",
                         path,
                         std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-                    ));
+                    );
+                    self.report.death(0, &e);
+                    return Err(e);
                 }
                 Ok(Fill::WouldBlock) => {
+                    self.report.timed_out(0, 0);
                     return Err(io_at(
                         "timed out waiting for a background job",
                         path,
@@ -346,15 +400,18 @@ impl<T: Transfer> BackgroundQueue<T> {
                     ));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Err(io_at(
+                    let e = io_at(
                         "the background job ended without sending its result",
                         path,
                         e,
-                    ));
+                    );
+                    self.report.death(0, &e);
+                    return Err(e);
                 }
                 Err(e) => return Err(io_at("could not read a background job's result", path, e)),
             }
         };
+        let received = payload.len();
         let (pid, outcome): Outcome = codec::decode(payload)?;
         // A pid of 0 would be garbage that decoded: no process has it.
         let pid = if pid > 0 {
@@ -362,6 +419,7 @@ impl<T: Transfer> BackgroundQueue<T> {
         } else {
             return Err(decode_error(format!("a report from process {pid}")));
         };
+        self.report.message(pid, received);
         // Closing the socket tells the job its result was delivered. (Without Unix sockets the
         // type has no values and no `Drop`, hence the allow.)
         #[allow(clippy::drop_non_drop)]
@@ -380,6 +438,38 @@ impl<T: Transfer> BackgroundQueue<T> {
                 message,
             }),
         }
+    }
+}
+
+impl<T> BackgroundQueue<T> {
+    /// What collecting did so far, as a [`FamilyReport`](crate::FamilyReport): family
+    /// `"BackgroundQueue"`, the site of the [`connect`](BackgroundQueue::connect) call, one
+    /// job, nothing forked, and once `recv` returned: the result received (`messages` 1,
+    /// `result_bytes` its size as it travelled: the job's pid and how it ended included), or the
+    /// failure (`failed`; `deaths` when the job's connection ended before its result,
+    /// `timeouts` when the [`timeout`](BackgroundQueue::timeout) ran out). Under
+    /// `PAR_REPORT=1` the same is printed when the queue is dropped, and
+    /// [`last_family_report`](crate::last_family_report) returns it then.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("par-doc-bq-report-{}.socket", std::process::id()));
+    /// par::background(&path, || vec![7u8; 1000]).unwrap();
+    /// let mut queue = par::BackgroundQueue::<Vec<u8>>::connect(&path).unwrap();
+    /// assert_eq!(queue.recv().unwrap().len(), 1000);
+    /// let r = queue.report();
+    /// assert_eq!((r.family, r.jobs, r.failed, r.messages), ("BackgroundQueue", 1, 0, 1));
+    /// assert!((1000..1100).contains(&r.result_bytes)); // the value, its pid and its framing
+    /// ```
+    pub fn report(&self) -> crate::FamilyReport {
+        self.report.snapshot()
+    }
+}
+
+/// The collection is reported when the queue is dropped (as asked: `PAR_REPORT`,
+/// `PAR_TRACE`).
+impl<T> Drop for BackgroundQueue<T> {
+    fn drop(&mut self) {
+        self.report.end();
     }
 }
 

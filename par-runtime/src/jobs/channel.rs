@@ -8,13 +8,14 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::time::{Duration, Instant};
 
 use crate::child::report::{self, panic_error, panic_frame, panic_message};
 use crate::child::{self, Child, Pipes, What};
 use crate::error::{Error, PANICKED, Result};
 use crate::jobs::events::{self, Waited, Watched};
+use crate::jobs::report::Recorder;
 use crate::sys::{self, Fd, Pid};
 use crate::wire::codec::{self, Transfer};
 use crate::wire::{self, Fill, FrameBuf, FrameReader, Kind};
@@ -66,6 +67,10 @@ pub struct Channel<S, R> {
     returned: bool,
     /// The end was reported (the child reaped); every later `recv` is `Ok(None)`.
     finished: bool,
+    /// What this end received, and on the parent's side the child's fork and end: printed
+    /// and kept as the last family report when the parent's end is dropped (quiet on the
+    /// child's side, and in an [`Exchange`], which reports for its channels).
+    report: Recorder,
     _types: PhantomData<fn(S) -> R>,
 }
 
@@ -108,14 +113,24 @@ impl<S, R> std::fmt::Debug for Channel<S, R> {
 /// in the child waits on its death pipe and ends the child when the parent is gone (`f` need
 /// not be `Send`, so it cannot be forked on a thread of par's, as [`Pool`](crate::Pool)
 /// workers are; the child then has that one thread besides `f`'s).
+///
+/// The channel reports like the job families (see [`Channel::report`]): under `PAR_REPORT=1`
+/// its block is printed when the parent's end is dropped, and [`last_family_report`]
+/// returns it then.
+///
+/// [`last_family_report`]: crate::last_family_report
+#[track_caller]
 pub fn start<S: Transfer, R: Transfer>(
     f: impl FnOnce(&mut Channel<R, S>),
 ) -> Result<Channel<S, R>> {
-    start_indexed(0, f)
+    start_indexed(0, Location::caller(), f)
 }
 
+/// [`start`] for the channel numbered `index` (its id in an [`Exchange`]), reporting as
+/// started at `site`.
 pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
     index: usize,
+    site: &'static Location<'static>,
     f: impl FnOnce(&mut Channel<R, S>),
 ) -> Result<Channel<S, R>> {
     let pipes = Pipes {
@@ -128,24 +143,33 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
         ..Pipes::default()
     };
     let parent = sys::getpid();
+    // Made here, not in the child: the child allocates no more than it must before `f`.
+    let mut child_report = Recorder::new("Channel", site, 1);
+    child_report.quiet();
+    let at = Instant::now();
     let (child, ends) = child::spawn(pipes, move |ends| {
         let Some(down) = ends.cmd else { return 1 };
         if sys::set_nonblocking(&down).is_err() {
             return 2;
         }
         report::set_result_fd(&ends.res);
-        let mut ch = Channel::<R, S>::new(index, parent, None, ends.res, down);
+        let mut ch = Channel::<R, S>::new(index, parent, None, ends.res, down, child_report);
         child_main(&mut ch, f)
     })?;
+    let took = at.elapsed();
     let Some(down) = ends.cmd else {
         unreachable!("a command pipe was asked for")
     };
+    let mut report = Recorder::new("Channel", site, 1);
+    report.submitted();
+    report.forked(child.pid(), at, took);
     Ok(Channel::new(
         index,
         child.process(),
         Some(child),
         down,
         ends.res,
+        report,
     ))
 }
 
@@ -184,7 +208,14 @@ fn child_main<S: Transfer, R: Transfer>(
 }
 
 impl<S: Transfer, R: Transfer> Channel<S, R> {
-    fn new(index: usize, peer: Pid, child: Option<Child>, tx: Fd, rx: Fd) -> Self {
+    fn new(
+        index: usize,
+        peer: Pid,
+        child: Option<Child>,
+        tx: Fd,
+        rx: Fd,
+        report: Recorder,
+    ) -> Self {
         Channel {
             index,
             peer,
@@ -197,6 +228,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
             read_error: None,
             returned: false,
             finished: false,
+            report,
             _types: PhantomData,
         }
     }
@@ -255,6 +287,40 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     /// ```
     pub fn pid(&self) -> u32 {
         self.peer.as_raw() as u32
+    }
+
+    /// What this channel did so far, as a [`FamilyReport`]. On the parent's end: family
+    /// `"Channel"`, the site of the [`start`] call, one job, the child in `per_worker` (its
+    /// pid, its messages and bytes, how it died if it did), the time forking it took
+    /// (`fork`), the messages received and their bytes (`messages`, `result_bytes`: the
+    /// encoded values, without frame headers), and how the child ended once `recv` saw it:
+    /// `failed` for a panic or a death, `deaths` for a death (a signal, an `exit`). When the
+    /// parent's end is dropped, `PAR_REPORT=1` prints the same and
+    /// [`last_family_report`](crate::last_family_report) returns it. On the child's end:
+    /// the messages it received from the parent (no job, nothing forked, never printed).
+    ///
+    /// ```
+    /// use par::Channel;
+    /// let mut ch: Channel<(), u64> = par::start(|ch: &mut Channel<u64, ()>| {
+    ///     for i in 0..3u64 {
+    ///         ch.send(&i).unwrap();
+    ///     }
+    /// })
+    /// .unwrap();
+    /// let got: Vec<u64> = ch.by_ref().map(|m| m.unwrap()).collect();
+    /// assert_eq!(got, [0, 1, 2]);
+    /// let r = ch.report();
+    /// assert_eq!((r.family, r.jobs, r.messages, r.deaths), ("Channel", 1, 3, 0));
+    /// assert_eq!(r.result_bytes, 3 * 8); // a `u64` travels as its 8 bytes
+    /// assert_eq!(r.per_worker[0].pid as u32, ch.pid());
+    /// drop(ch);
+    /// let last = par::last_family_report().unwrap();
+    /// assert_eq!((last.family, last.messages), ("Channel", 3));
+    /// ```
+    ///
+    /// [`FamilyReport`]: crate::FamilyReport
+    pub fn report(&self) -> crate::FamilyReport {
+        self.report.snapshot()
     }
 
     /// Sends one message. Fails with an `Io` error if the other side has closed its end or
@@ -377,7 +443,12 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     /// ```
     pub fn recv(&mut self) -> Result<Option<R>> {
         self.ready(None);
-        self.take()
+        let was_finished = self.finished;
+        let r = self.take();
+        if !was_finished && self.finished && self.child.is_some() {
+            self.report.ended(self.index, &r); // once
+        }
+        r
     }
 
     /// What [`Channel::recv`] returns once [`Channel::ready`] said true.
@@ -393,6 +464,7 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
         };
         match self.reader.next() {
             Ok(Some((Kind::Message, payload))) => {
+                self.report.message(pid, payload.len());
                 return codec::decode_value::<R>(payload)
                     .map(Some)
                     .map_err(|e| e.about(index, pid));
@@ -494,6 +566,14 @@ impl<S: Transfer, R: Transfer> Channel<S, R> {
     }
 }
 
+/// The parent's end reports when it is dropped (as asked: `PAR_REPORT`, `PAR_TRACE`), before
+/// its child, if it still runs, is killed and reaped.
+impl<S, R> Drop for Channel<S, R> {
+    fn drop(&mut self) {
+        self.report.end();
+    }
+}
+
 impl<S: Transfer, R: Transfer> Iterator for Channel<S, R> {
     type Item = Result<R>;
     fn next(&mut self) -> Option<Result<R>> {
@@ -525,6 +605,10 @@ type Starter<'a, S, R> = Box<dyn FnOnce(&mut Channel<R, S>) + 'a>;
 /// ```
 pub struct Exchange<'a, S, R> {
     limit: usize,
+    /// Where it was made: the site of its report and of its channels'.
+    site: &'static Location<'static>,
+    /// What its channels did, one process each, reported when it is dropped.
+    report: Recorder,
     submitted: usize,
     active: Vec<Channel<S, R>>,
     pending: VecDeque<(usize, Starter<'a, S, R>)>,
@@ -556,9 +640,13 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     /// got.sort();
     /// assert_eq!(got, [(0, 0), (1, 1), (2, 4)]);
     /// ```
+    #[track_caller]
     pub fn new(limit: usize) -> Self {
+        let site = Location::caller();
         Exchange {
             limit: limit.max(1),
+            site,
+            report: Recorder::new("Exchange", site, limit.max(1)),
             submitted: 0,
             active: Vec::new(),
             pending: VecDeque::new(),
@@ -584,6 +672,7 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     pub fn start(&mut self, f: impl FnOnce(&mut Channel<R, S>) + 'a) -> usize {
         let id = self.submitted;
         self.submitted += 1;
+        self.report.submitted();
         self.pending.push_back((id, Box::new(f)));
         self.start_pending();
         id
@@ -602,7 +691,9 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     pub fn add(&mut self, mut channel: Channel<S, R>) -> usize {
         let id = self.submitted;
         self.submitted += 1;
+        self.report.submitted();
         channel.index = id;
+        self.report.adopt(&mut channel.report);
         self.active.push(channel);
         id
     }
@@ -612,8 +703,11 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
             let Some((id, f)) = self.pending.pop_front() else {
                 return;
             };
-            match start_indexed(id, f) {
-                Ok(ch) => self.active.push(ch),
+            match start_indexed(id, self.site, f) {
+                Ok(mut ch) => {
+                    self.report.adopt(&mut ch.report);
+                    self.active.push(ch);
+                }
                 Err(e) => self.failed.push_back((id, e)),
             }
         }
@@ -704,12 +798,26 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
     pub fn recv(&mut self, id: usize) -> Result<Option<R>> {
         if let Some(at) = self.failed.iter().position(|(i, _)| *i == id) {
             let (_, e) = self.failed.remove(at).expect("position is in range");
-            return Err(e);
+            let r: Result<Option<R>> = Err(e);
+            self.report.finished(&r);
+            return r;
         }
         let Some(at) = self.active.iter().position(|c| c.index == id) else {
             return Ok(None);
         };
-        let r = self.active[at].recv();
+        let ch = &mut self.active[at];
+        // The channel counts what it receives; the exchange reports it as its own.
+        let (was_finished, (messages, bytes)) = (ch.finished, ch.report.received());
+        let r = ch.recv();
+        let (now_messages, now_bytes) = ch.report.received();
+        if now_messages > messages {
+            let pid = ch.peer.as_raw();
+            self.report
+                .messages(pid, now_messages - messages, now_bytes - bytes);
+        }
+        if !was_finished && ch.finished {
+            self.report.ended(id, &r);
+        }
         if self.active[at].finished {
             self.active.swap_remove(at);
             self.start_pending();
@@ -767,6 +875,46 @@ impl<'a, S: Transfer, R: Transfer> Exchange<'a, S, R> {
         while self.active() > 0 {
             self.store(None, &mut hook);
         }
+    }
+
+    /// What the exchange did so far, as a [`FamilyReport`]: family `"Exchange"`, the site of
+    /// [`Exchange::new`], its limit, a job per child started or channel added, one
+    /// `per_worker` entry per child (its pid, the messages and bytes received from it, how
+    /// it died if it did), the time forking took, the messages and bytes received in all
+    /// (`messages`, `result_bytes`: encoded values without frame headers), the channels that
+    /// ended in an error (`failed`: a panic, a death, a refused fork) and the deaths. When
+    /// the exchange is dropped, `PAR_REPORT=1` prints the same and
+    /// [`last_family_report`](crate::last_family_report) returns it.
+    ///
+    /// ```
+    /// use par::{Channel, Exchange};
+    /// let mut ex: Exchange<(), u32> = Exchange::new(2);
+    /// for i in 0..3u32 {
+    ///     ex.start(move |ch: &mut Channel<u32, ()>| {
+    ///         ch.send(&i).unwrap();
+    ///         ch.send(&(i * 10)).unwrap();
+    ///     });
+    /// }
+    /// ex.finish(|_id, msg| assert!(msg.is_ok()));
+    /// let r = ex.report();
+    /// assert_eq!((r.family, r.jobs, r.limit, r.failed), ("Exchange", 3, 2, 0));
+    /// assert_eq!(r.per_worker.len(), 3); // a child each
+    /// assert_eq!(r.messages, 6);
+    /// assert_eq!(r.result_bytes, 6 * 4); // a `u32` travels as its 4 bytes
+    /// assert!(r.per_worker.iter().all(|w| w.messages == 2));
+    /// ```
+    ///
+    /// [`FamilyReport`]: crate::FamilyReport
+    pub fn report(&self) -> crate::FamilyReport {
+        self.report.snapshot()
+    }
+}
+
+/// An exchange reports when it is dropped (as asked: `PAR_REPORT`, `PAR_TRACE`), before the
+/// children still running are killed and reaped.
+impl<S, R> Drop for Exchange<'_, S, R> {
+    fn drop(&mut self) {
+        self.report.end();
     }
 }
 
