@@ -508,11 +508,11 @@ pub(crate) fn die_with_parent(fd: impl AsFd, parent: Pid, pdeathsig: bool) {
         }
     }
     let fd = fd.as_fd();
-    let watched = if pdeathsig {
-        arm_sigio(fd).is_ok() || watch_in_thread(fd, parent).is_ok()
-    } else {
-        watch_in_thread(fd, parent).is_ok() || arm_sigio(fd).is_ok()
-    };
+    // The first watcher that starts is the one: the thread first without the first line.
+    let thread_first = !pdeathsig;
+    let watched = (thread_first && watch_in_thread(fd, parent).is_ok())
+        || arm_sigio(fd).is_ok()
+        || (!thread_first && watch_in_thread(fd, parent).is_ok());
     if !watched {
         // Without a watcher a worker could outlive its parent; refuse to run instead.
         exit_now(71);
