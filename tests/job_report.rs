@@ -118,6 +118,10 @@ fn fixture() {
         });
         return;
     }
+    if std::env::var("PAR_FIXTURE").as_deref() == Ok("talk") {
+        talk();
+        return;
+    }
     if std::env::var("PAR_FIXTURE").as_deref() == Ok("label") {
         let mut queue = par::Queue::new(2).progress_label("files");
         for i in 0..4u32 {
@@ -420,4 +424,181 @@ fn the_report_is_a_value_while_the_family_runs_and_after_its_drop() {
     assert_eq!(squares, [0, 1, 4, 9, 16]);
     let r = par::last_family_report().unwrap();
     assert_eq!((r.family, r.jobs, r.limit), ("Map", 5, 2), "{r}");
+}
+
+/// The talking families (`Channel`, `Exchange`, `Background`, `BackgroundQueue`) run in the
+/// fixture's "talk" mode: a channel whose child sends three `u64`s, an exchange of three
+/// children of which the last kills itself after one message, and a background job with its
+/// collector. Each step checks its report as a value; printed, it is one block per family.
+fn talk() {
+    use par::{Channel, Exchange};
+    let me = std::process::id() as i32;
+
+    let mut ch: Channel<(), u64> = par::start(|ch: &mut Channel<u64, ()>| {
+        for i in 0..3u64 {
+            ch.send(&(i + u64::from(std::process::id()))).unwrap();
+        }
+    })
+    .unwrap();
+    let got: Vec<u64> = ch.by_ref().map(|m| m.unwrap()).collect();
+    let pid = ch.pid();
+    assert_eq!(got, [0, 1, 2].map(|i| i + u64::from(pid)));
+    let r = ch.report();
+    assert_eq!(
+        (r.family, r.jobs, r.failed, r.limit, r.deaths),
+        ("Channel", 1, 0, 1, 0),
+        "{r}"
+    );
+    assert!(r.site.contains("job_report.rs:"), "{r}");
+    assert_eq!((r.messages, r.result_bytes), (3, 24), "{r}");
+    assert_eq!(r.per_worker.len(), 1, "{r}");
+    let w = &r.per_worker[0];
+    assert_eq!((w.pid, w.messages, w.bytes), (pid as i32, 3, 24), "{r}");
+    assert!(
+        w.pid != me && w.died.is_none() && r.fork > std::time::Duration::ZERO,
+        "{r}"
+    );
+    assert!(r.wall >= r.fork, "the wall time includes the fork: {r}");
+    drop(ch);
+    let last = par::last_family_report().expect("the channel's report, once dropped");
+    assert_eq!(
+        (last.family, last.messages, last.per_worker.len()),
+        ("Channel", 3, 1)
+    );
+
+    let mut ex: Exchange<(), u32> = Exchange::new(2);
+    for k in 0..3u32 {
+        ex.start(move |ch: &mut Channel<u32, ()>| {
+            ch.send(&std::process::id()).unwrap();
+            if k == 2 {
+                // SAFETY: raising a signal has no memory-safety preconditions; the child ends.
+                unsafe { libc::raise(libc::SIGKILL) };
+            }
+            ch.send(&k).unwrap();
+        });
+    }
+    let mut senders = Vec::new();
+    let mut errors = Vec::new();
+    ex.finish(|id, msg| match msg {
+        Ok(v) if v > 2 => senders.push((id, v as i32)),
+        Ok(_) => {}
+        Err(e) => errors.push((id, e)),
+    });
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, 2, "{errors:?}");
+    let dead = senders
+        .iter()
+        .find(|(id, _)| *id == 2)
+        .expect("child 2's pid")
+        .1;
+    assert_eq!(errors[0].1.pid(), Some(dead), "{errors:?}");
+    let r = ex.report();
+    assert_eq!(
+        (r.family, r.jobs, r.failed, r.limit, r.deaths),
+        ("Exchange", 3, 1, 2, 1),
+        "{r}"
+    );
+    assert_eq!((r.messages, r.result_bytes), (5, 20), "{r}");
+    let pids: BTreeSet<i32> = r.per_worker.iter().map(|w| w.pid).collect();
+    let sent: BTreeSet<i32> = senders.iter().map(|(_, pid)| *pid).collect();
+    assert_eq!(
+        pids, sent,
+        "a per_worker entry per child, with its pid: {r}"
+    );
+    for w in &r.per_worker {
+        if w.pid == dead {
+            assert_eq!((w.messages, w.bytes), (1, 4), "{r}");
+            let how = w.died.as_deref().expect("how child 2 died");
+            assert!(
+                how.contains(&dead.to_string()) && how.contains("SIGKILL"),
+                "{how}"
+            );
+        } else {
+            assert_eq!(
+                (w.messages, w.bytes, w.died.as_deref()),
+                (2, 8, None),
+                "{r}"
+            );
+        }
+    }
+    assert!(r.to_string().contains(&format!("{dead} died: ")), "{r}");
+    drop(ex);
+    assert_eq!(par::last_family_report().map(|r| r.deaths), Some(1));
+
+    let dir = std::path::PathBuf::from(std::env::var("PAR_DIR").unwrap_or_default());
+    let path = dir.join("talk.socket");
+    let job = par::background(&path, || vec![7u8; 1000]).unwrap();
+    let r = job.report();
+    assert_eq!((r.family, r.jobs, r.limit), ("Background", 1, 1), "{r}");
+    assert_eq!(r.per_worker.len(), 1, "{r}");
+    assert_eq!(r.per_worker[0].pid as u32, job.pid(), "{r}");
+    assert!(r.wall >= r.fork, "the wall time includes the fork: {r}");
+    let job_pid = job.pid();
+    drop(job);
+    let mut queue = par::BackgroundQueue::<Vec<u8>>::connect(&path).unwrap();
+    assert_eq!(queue.report().messages, 0);
+    assert_eq!(queue.recv().unwrap(), vec![7u8; 1000]);
+    let r = queue.report();
+    assert_eq!(
+        (r.family, r.jobs, r.failed, r.messages, r.per_worker.len()),
+        ("BackgroundQueue", 1, 0, 1, 0),
+        "{r}"
+    );
+    assert!((1000..1100).contains(&r.result_bytes), "{r}");
+    drop(queue);
+    // The detached job ends once its result was delivered; it is init's to reap.
+    common::wait_until("the background job to end", || {
+        !std::path::Path::new(&format!("/proc/{job_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{job_pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+}
+
+#[test]
+fn channels_exchanges_and_background_jobs_report_their_children_messages_and_deaths() {
+    let _guard = watchdog("job-report-talk");
+    let dir = temp_dir("job-report-talk");
+    let out = fixture_mode("talk", &dir, &[("PAR_REPORT", "1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let heads: Vec<&str> = err.lines().filter(|l| l.starts_with("par: ")).collect();
+    // One block per family, none from a child's end of a channel.
+    assert_eq!(heads.len(), 4, "{err}");
+    for (head, want) in heads.iter().zip([
+        "par: Channel ",
+        "par: Exchange ",
+        "par: Background ",
+        "par: BackgroundQueue ",
+    ]) {
+        assert!(
+            head.starts_with(want) && head.contains("job_report.rs:"),
+            "{err}"
+        );
+    }
+    assert!(heads[0].contains("1 job  limit 1  1 child forked"), "{err}");
+    assert!(
+        heads[1].contains("3 jobs (1 failed)  limit 2  3 children forked"),
+        "{err}"
+    );
+    assert!(
+        heads[3].contains("1 job  limit 1  0 children forked"),
+        "{err}"
+    );
+    assert!(err.contains("received 3 messages (24 B)"), "{err}");
+    assert!(err.contains("received 5 messages (20 B) = "), "{err}");
+    assert!(err.contains("fork ") && err.contains("deaths 1"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains(" died: ") && l.contains("SIGKILL")),
+        "{err}"
+    );
+    print!("{err}");
+}
+
+#[test]
+fn the_talking_families_say_nothing_unless_asked() {
+    let _guard = watchdog("job-report-talk-off");
+    let dir = temp_dir("job-report-talk-off");
+    let out = fixture_mode("talk", &dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.lines().any(|l| l.starts_with("par: ")), "{err}");
 }

@@ -163,6 +163,8 @@ pub fn background<T: Transfer>(
         ..Pipes::default()
     };
     let listener_fd = sys::listener_fd(&listener);
+    // Made before the fork, so that its wall time includes it.
+    let mut report = Recorder::new("Background", site, 1);
     let at = Instant::now();
     let (mut middle, ends) = child::spawn_keeping(pipes, &[listener_fd], move |ends| {
         // The launcher: leave the session, start the real one, tell its pid, exit; the real
@@ -196,7 +198,6 @@ pub fn background<T: Transfer>(
         ));
     }
     let pid = Pid::from_raw(i32::from_le_bytes(b));
-    let mut report = Recorder::new("Background", site, 1);
     report.submitted();
     report.forked(pid.as_raw(), at, at.elapsed());
     Ok(Background { pid, path, report })

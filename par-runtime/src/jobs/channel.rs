@@ -146,6 +146,8 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
     // Made here, not in the child: the child allocates no more than it must before `f`.
     let mut child_report = Recorder::new("Channel", site, 1);
     child_report.quiet();
+    // Made before the fork, so that its wall time includes it.
+    let mut report = Recorder::new("Channel", site, 1);
     let at = Instant::now();
     let (child, ends) = child::spawn(pipes, move |ends| {
         let Some(down) = ends.cmd else { return 1 };
@@ -160,7 +162,6 @@ pub(crate) fn start_indexed<S: Transfer, R: Transfer>(
     let Some(down) = ends.cmd else {
         unreachable!("a command pipe was asked for")
     };
-    let mut report = Recorder::new("Channel", site, 1);
     report.submitted();
     report.forked(child.pid(), at, took);
     Ok(Channel::new(

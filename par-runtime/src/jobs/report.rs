@@ -558,15 +558,17 @@ impl fmt::Display for FamilyReport {
             write!(f, " ({} failed)", self.failed)?;
         }
         write!(f, "  limit {}  ", self.limit)?;
-        let what = if self.family == "Pool" {
-            "workers"
-        } else {
-            "children"
+        let forked = self.per_worker.len();
+        let what = match (self.family == "Pool", forked == 1) {
+            (true, true) => "worker",
+            (true, false) => "workers",
+            (false, true) => "child",
+            (false, false) => "children",
         };
         if self.inline > 0 {
             write!(f, "{} inline (one worker)  ", self.inline)?;
         }
-        writeln!(f, "{} {what} forked", self.per_worker.len())?;
+        writeln!(f, "{forked} {what} forked")?;
         if self.talks() {
             // Channels: no jobs measured by their processes, but messages.
             write!(
@@ -658,7 +660,7 @@ mod tests {
         let text = r.report_at(Duration::from_millis(6)).to_string();
         assert!(text.starts_with("par: Pool "), "{text}");
         assert!(
-            text.contains("3 jobs (1 failed)  limit 2  1 workers forked"),
+            text.contains("3 jobs (1 failed)  limit 2  1 worker forked"),
             "{text}"
         );
         assert!(text.contains("busy 3.0 ms = 3.0 ms (2 jobs)"), "{text}");
