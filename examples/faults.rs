@@ -203,8 +203,8 @@ fn faults(a: &Args, dir: &std::path::Path) {
         start.elapsed()
     );
     println!(
-        "n/a: Queue, Map, pmap and Pool have no per-job timeout, and a Channel's ready(Some(t)) \
-         returning false is not a failure"
+        "n/a: pmap starts its jobs at the call, before a timeout could be set, an Exchange has no \
+         timeout, and a Channel's ready(Some(t)) returning false is not a failure"
     );
     if !tally.wrong.is_empty() {
         println!("the first wrong report of each API and fault that had one:");

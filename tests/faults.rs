@@ -2,7 +2,7 @@
 //! engine at larger counts: `cargo run --release --example faults -- --loops 1000`).
 //!
 //! Each fault (a panic, `abort()`, `SIGKILL` of itself, `SIGSEGV`, `exit(3)`, `exit(0)`, a hang
-//! past the loop's timeout) is injected at a random item or job (seeded) of every API: loops
+//! past the timeout of a loop, `Queue`, `Map` or `Pool`) is injected at a random item or job (seeded) of every API: loops
 //! (`Loop` collect and reduce with every schedule, `par!`), `Queue`, `Map`, `pmap`, `Pool`,
 //! `start`/`Channel`, `Exchange`. The report must be the right variant, about the right index,
 //! from the pid of the process that ran that item; the next run of the same API must be right.
@@ -136,8 +136,9 @@ fn a_dup2_over_pars_pipes_at_a_random_item_is_reported_as_lost_on_every_api() {
 }
 
 #[test]
-fn a_timeout_at_a_random_item_is_reported_right_on_every_loop() {
-    // One case per loop API: each waits for its timeout (500 ms).
+fn a_timeout_at_a_random_item_is_reported_right_on_every_loop_and_job_family() {
+    // One case per loop API and per job family with a timeout (Queue, Map, Pool): each waits
+    // for its timeout (500 ms).
     suite("fault-timeout", Fault::Timeout, 1, &APIS);
 }
 

@@ -150,11 +150,12 @@ impl Api {
         )
     }
 
-    /// Whether `fault` can be injected here: only loops have a per-item timeout (`Queue`,
-    /// `Map`, `pmap` and `Pool` have none, and a `Channel`'s `ready(Some(t))` just returns
-    /// false, which is not a failure).
+    /// Whether `fault` can be injected here: the loops, `Queue`, `Map` and `Pool` have a
+    /// per-item or per-job timeout; `pmap` starts its jobs at the call, before one could be
+    /// set, an `Exchange` has none, and a `Channel`'s `ready(Some(t))` just returns false,
+    /// which is not a failure.
     pub fn supports(self, fault: Fault) -> bool {
-        fault != Fault::Timeout || self.is_loop()
+        fault != Fault::Timeout || !matches!(self, Api::Pmap | Api::Channel | Api::Exchange)
     }
 }
 
@@ -279,7 +280,8 @@ pub struct Case {
     pub n: u64,
     pub k: u64,
     pub workers: usize,
-    /// The per-item timeout of the loop (used by the `Timeout` fault, set on every loop).
+    /// The per-item timeout of the loop, or per-job of the family (used by the `Timeout`
+    /// fault, set on every loop, `Queue`, `Map` and `Pool`).
     pub timeout: Duration,
     pub pid_file: PathBuf,
 }
@@ -486,14 +488,14 @@ fn run_api(case: &Case, fault: Option<Fault>) -> Outcome {
             sum_outcome(r.map(|()| total), sum)
         }
         Api::Queue => {
-            let mut q = Queue::new(w);
+            let mut q = Queue::new(w).timeout(timeout);
             for i in 0..n {
                 q.spawn(move || step(i, k, fault, file));
             }
             jobs_outcome(q.map(|(j, r)| (j as u64, r)), n, k, fault)
         }
         Api::Map => {
-            let mut m = Map::new(w);
+            let mut m = Map::new(w).timeout(timeout);
             for i in 0..n {
                 m.spawn(move || step(i, k, fault, file));
             }
@@ -506,7 +508,7 @@ fn run_api(case: &Case, fault: Option<Fault>) -> Outcome {
         Api::Pool => {
             let code = fault.map_or(u8::MAX, Fault::code);
             let name = file.to_string_lossy().into_owned();
-            let mut pool = Pool::new(w);
+            let mut pool = Pool::new(w).timeout(timeout);
             for i in 0..n {
                 pool_step::spawn(&mut pool, i, k, code, name.clone());
             }
