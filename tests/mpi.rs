@@ -191,6 +191,26 @@ fn main() -> ExitCode {
             ok,
             &mut failures,
         );
+        if mpi {
+            // Its report names the loop: its site, a job per item, the two serving ranks.
+            let r = par::last_family_report();
+            let ok = r.as_ref().is_some_and(|r| {
+                r.family == "par! on ranks"
+                    && r.site.contains("mpi.rs:")
+                    && r.jobs == n as usize
+                    && r.failed == 0
+                    && r.limit == 2
+                    && r.per_worker.iter().map(|w| w.jobs).sum::<usize>() == n as usize
+            });
+            if let Some(r) = &r {
+                println!("{r}");
+            }
+            check(
+                "... and it is reported as a par! loop on the ranks, at its own site",
+                ok,
+                &mut failures,
+            );
+        }
 
         // A clause the ranks cannot honour keeps the loop on this rank's forked workers, with
         // the clause: a memory limit, or threads per worker (they would be dropped on a rank).

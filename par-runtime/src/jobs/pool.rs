@@ -431,6 +431,18 @@ impl<T: Transfer> Pool<T> {
         self
     }
 
+    /// Reported as `family` made at `site` (a `par!` loop on the MPI ranks, which runs its
+    /// calls through a pool: the report names the loop, not this file). Before any call.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn reported_as(
+        mut self,
+        family: &'static str,
+        site: &'static Location<'static>,
+    ) -> Self {
+        self.books.report = Recorder::new(family, site, self.ranks.unwrap_or(self.asked));
+        self
+    }
+
     /// Not reported (`PAR_REPORT`, `PAR_TRACE`): a pool par makes for itself.
     pub(crate) fn quiet_report(mut self) -> Self {
         self.books.report.quiet();

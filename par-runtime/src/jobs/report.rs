@@ -60,8 +60,10 @@ fn report_env() -> bool {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FamilyReport {
-    /// `"Queue"`, `"Map"`, `"Pool"`, `"Channel"`, `"Exchange"`, `"Background"` or
-    /// `"BackgroundQueue"`.
+    /// `"Queue"`, `"Map"`, `"Pool"`, `"Channel"`, `"Exchange"`, `"Background"`,
+    /// `"BackgroundQueue"`, or `"par! on ranks"` (feature `mpi`: a `par!` loop whose calls
+    /// ran on the MPI ranks, a job per item, a worker per serving rank; its site is the
+    /// loop's).
     pub family: &'static str,
     /// Where the family was made, `file:line` (of its `new`, or of the `pmap`, `start`,
     /// `background` or `BackgroundQueue::connect` call).
@@ -559,7 +561,8 @@ impl fmt::Display for FamilyReport {
         }
         write!(f, "  limit {}  ", self.limit)?;
         let forked = self.per_worker.len();
-        let what = match (self.family == "Pool", forked == 1) {
+        let pool = matches!(self.family, "Pool" | "par! on ranks");
+        let what = match (pool, forked == 1) {
             (true, true) => "worker",
             (true, false) => "workers",
             (false, true) => "child",

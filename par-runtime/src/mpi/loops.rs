@@ -14,6 +14,7 @@
 #![allow(missing_docs)] // hidden support for generated code
 
 use std::marker::PhantomData;
+use std::panic::Location;
 
 use crate::jobs::pool::Pool;
 use crate::macro_support::Call;
@@ -48,14 +49,22 @@ pub fn rank_function_of<'f, S: crate::Source, F: 'f>(
 /// The calls of one loop on the ranks: arguments `A` in, results `R` back in item order.
 pub struct RankLoop<A, R> {
     name: &'static str,
+    /// The `par!` loop's site: what its report (family [`RANK_LOOP`]) names.
+    site: &'static Location<'static>,
     pool: Option<Pool<R>>,
     _args: PhantomData<fn(A)>,
 }
 
+/// The family a `par!` loop on the ranks reports as (`PAR_REPORT=1`, `PAR_TRACE`,
+/// `last_family_report`): its calls, one per item, and the ranks that served them.
+pub const RANK_LOOP: &str = "par! on ranks";
+
 impl<A, R> RankLoop<A, R> {
+    #[track_caller]
     pub fn new(name: &'static str) -> Self {
         RankLoop {
             name,
+            site: Location::caller(),
             pool: None,
             _args: PhantomData,
         }
@@ -82,7 +91,10 @@ pub trait RankTravels<A, R> {
 impl<A: Transfer, R: Transfer> RankTravels<A, R> for &Call<A, R> {
     fn __par_rank_call(&self, ranks: &mut RankLoop<A, R>, args: A) {
         let name = ranks.name;
-        let pool = ranks.pool.get_or_insert_with(|| Pool::new(1));
+        let site = ranks.site;
+        let pool = ranks
+            .pool
+            .get_or_insert_with(|| Pool::new(1).reported_as(RANK_LOOP, site));
         // Never called: a pool of ranks does not run calls inline (`rank_function` said so).
         pool.call(name, args, |_| {
             unreachable!("a loop on the ranks runs no call inline")
