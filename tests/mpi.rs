@@ -382,6 +382,13 @@ fn main() -> ExitCode {
         got.sort_by_key(|(j, _)| *j);
         let took = started.elapsed();
         println!("Queue timeout on rank calls: {got:?} in {took:?}");
+        let report = par::last_family_report();
+        println!("its report: {report:?}");
+        check(
+            "... and the Queue's report counts the timeout (on the ranks too)",
+            report.is_some_and(|r| (r.family, r.jobs, r.failed, r.timeouts) == ("Queue", 2, 1, 1)),
+            &mut failures,
+        );
         let timed_out = got[long].1.as_ref().err().is_some_and(|e| {
             matches!(on_rank_or_here(e), par::Error::TimedOut { .. }) && (e.rank().is_some() == mpi)
         });

@@ -194,6 +194,14 @@ impl<T> std::fmt::Debug for Pool<T> {
     }
 }
 
+impl<T> Pool<T> {
+    /// Its report's counters, for a family that runs its calls on the ranks through this pool
+    /// and reports them as its own (`Queue`, `Map`).
+    pub(crate) fn recorder_mut(&mut self) -> &mut Recorder {
+        &mut self.books.report
+    }
+}
+
 impl<T: Transfer> Pool<T> {
     /// A pool of at most `limit` workers (at least 1). Nothing is forked until the first call.
     /// With `PAR_WORKERS=1`, inside a worker or where there is no `fork`, calls run inline.

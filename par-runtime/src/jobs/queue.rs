@@ -58,6 +58,16 @@ struct Jobs<'a, T> {
     placement: OnceLock<Option<Placement>>,
 }
 
+/// The family's report, printed when its bookkeeping is dropped (just after this), includes
+/// what its calls on the MPI ranks did (their pool's own report is quiet).
+impl<T> Drop for Jobs<'_, T> {
+    fn drop(&mut self) {
+        if let Some((pool, _)) = &mut self.ranks {
+            self.books.report.absorb(pool.recorder_mut());
+        }
+    }
+}
+
 impl<'a, T: Transfer> Jobs<'a, T> {
     fn new(limit: usize, family: &'static str, site: &'static Location<'static>) -> Self {
         Jobs {
@@ -440,7 +450,11 @@ macro_rules! family_options {
             /// assert_eq!(r.per_worker.len() + r.inline, 4);
             /// ```
             pub fn report(&self) -> crate::FamilyReport {
-                self.jobs.books.report.snapshot()
+                let own = self.jobs.books.report.snapshot();
+                match &self.jobs.ranks {
+                    Some((pool, _)) => own.with(pool.report()),
+                    None => own,
+                }
             }
 
             /// Shows a progress bar of finished jobs out of those submitted (see the

@@ -363,6 +363,23 @@ impl Recorder {
         }
     }
 
+    /// Takes over what `other` counted for this family's calls that it ran (a `Queue`'s or
+    /// `Map`'s calls on the MPI ranks, run through a pool of its own): its processes, forks,
+    /// bytes, retries, deaths and timeouts, and its trace events; `other` is then quiet. Jobs
+    /// and failures stay the caller's, who counted them as they finished.
+    pub(crate) fn absorb(&mut self, other: &mut Recorder) {
+        other.quiet();
+        self.workers.append(&mut other.workers);
+        self.fork += other.fork;
+        self.bytes += other.bytes;
+        self.retries += other.retries;
+        self.deaths += other.deaths;
+        self.timeouts += other.timeouts;
+        if let (Some(mine), Some(theirs)) = (&mut self.events, &mut other.events) {
+            mine.append(theirs);
+        }
+    }
+
     /// The latest process with pid `pid` (a pid may come again after a death).
     fn worker(&mut self, pid: i32) -> Option<&mut Stat> {
         self.workers.iter_mut().rev().find(|s| s.pid == pid)
@@ -627,6 +644,18 @@ impl fmt::Display for FamilyReport {
 }
 
 impl FamilyReport {
+    /// This report with `other`'s processes and counts in (see [`Recorder::absorb`]): a
+    /// `Queue`'s or `Map`'s report while some of its calls run on the MPI ranks.
+    pub(crate) fn with(mut self, other: FamilyReport) -> Self {
+        self.per_worker.extend(other.per_worker);
+        self.fork += other.fork;
+        self.result_bytes += other.result_bytes;
+        self.retries += other.retries;
+        self.deaths += other.deaths;
+        self.timeouts += other.timeouts;
+        self
+    }
+
     /// A family whose processes send messages, not results of jobs.
     fn talks(&self) -> bool {
         matches!(
