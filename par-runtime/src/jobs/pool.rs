@@ -441,7 +441,6 @@ impl<T: Transfer> Pool<T> {
 
     /// Reported as `family` made at `site` (a `par!` loop on the MPI ranks, which runs its
     /// calls through a pool: the report names the loop, not this file). Before any call.
-    #[cfg(feature = "mpi")]
     pub(crate) fn reported_as(
         mut self,
         family: &'static str,
