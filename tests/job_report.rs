@@ -55,31 +55,11 @@ fn busy_matches_cpu(what: &str, run: impl Fn() -> (Vec<(f64, f64)>, par::FamilyR
         let before = children_cpu(); // the family's processes are reaped by its drop
         let (v, r) = run();
         let cpu = children_cpu() - before;
-        let (job_wall, job_cpu) = v
-            .iter()
-            .fold((0.0, 0.0), |(w, c), (dw, dc)| (w + dw, c + dc));
         assert_eq!(r.inline, 0, "{r}");
         assert_eq!(r.per_worker.iter().map(|w| w.jobs).sum::<usize>(), v.len());
-        let busy = r.busy().as_secs_f64();
-        // Busy time covers the jobs' own wall time, and is never counted twice.
-        assert!(
-            busy >= job_wall * 0.99,
-            "{what}: busy {busy} < jobs {job_wall}\n{r}"
-        );
-        assert!(
-            busy <= job_wall * 2.0 + 0.05,
-            "{what}: busy {busy} >> jobs {job_wall}\n{r}"
-        );
-        // On a quiet enough try, busy time is the jobs' wall time, getrusage agrees with what
-        // the jobs measured of their CPU time, and busy over CPU time is what being
-        // descheduled made it (jobs' wall over their CPU).
-        let steal = job_wall / job_cpu;
-        seen.push((busy / job_wall, cpu / job_cpu, busy / cpu, steal));
-        if busy <= job_wall * 1.10 + 0.005
-            && (cpu / job_cpu - 1.0).abs() < 0.25
-            && (busy / (cpu * steal) - 1.0).abs() < 0.25
-        {
-            return;
+        match common::busy_agrees(what, r.busy().as_secs_f64(), &v, cpu) {
+            Ok(()) => return,
+            Err(ratios) => seen.push(ratios),
         }
     }
     panic!(

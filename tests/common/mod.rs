@@ -236,3 +236,39 @@ pub fn thread_cpu() -> f64 {
     assert_eq!(rc, 0);
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
+
+/// Checks a report's busy time (`busy`, s) against the work it covers, measured by the work
+/// itself (`measured`: each item's or job's (wall, CPU) seconds, from [`thread_cpu`]) and by
+/// `getrusage` (`cpu`: the CPU seconds of the processes that ran it, [`children_cpu`]). Busy
+/// time covers the work's wall time and never counts it twice (a failed assertion: a wrong
+/// report). On a quiet enough try (`Ok`) busy time is the work's wall time, getrusage agrees
+/// with what the work measured of its CPU time, and busy over CPU time is what being
+/// descheduled made it; otherwise `Err` with busy / wall, getrusage / measured CPU, busy / CPU
+/// and wall / CPU, for the caller to try again (a loaded machine) or report.
+pub fn busy_agrees(
+    what: &str,
+    busy: f64,
+    measured: &[(f64, f64)],
+    cpu: f64,
+) -> Result<(), [f64; 4]> {
+    let (wall, own) = measured
+        .iter()
+        .fold((0.0, 0.0), |(w, c), (dw, dc)| (w + dw, c + dc));
+    assert!(
+        busy >= wall * 0.99,
+        "{what}: busy {busy} < the work's wall time {wall}"
+    );
+    assert!(
+        busy <= wall * 2.0 + 0.05,
+        "{what}: busy {busy} >> the work's wall time {wall}"
+    );
+    let steal = wall / own;
+    if busy <= wall * 1.10 + 0.005
+        && (cpu / own - 1.0).abs() < 0.25
+        && (busy / (cpu * steal) - 1.0).abs() < 0.25
+    {
+        Ok(())
+    } else {
+        Err([busy / wall, cpu / own, busy / cpu, steal])
+    }
+}
