@@ -77,20 +77,22 @@ fn budget(what: &str, value: f64, design: f64, gate: f64) {
     println!("  budget: {what} = {value:.2} (design <= {design}: {met}; gate <= {gate}: {g})");
 }
 
+/// One fork whose child only exits, waited for: the floor of a fork per job.
+fn fork_exit_wait() {
+    // SAFETY (benchmark): the child only calls `_exit`; the parent waits for that pid.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+    }
+}
+
 /// fork + _exit + waitpid of a small parent, in ms: the floor of a fork per job.
 fn fork_floor(reps: usize) -> f64 {
-    best_of(reps.max(50), || {
-        // SAFETY (benchmark): the child only calls `_exit`; the parent waits for that pid.
-        unsafe {
-            let pid = libc::fork();
-            if pid == 0 {
-                libc::_exit(0);
-            }
-            let mut status = 0;
-            libc::waitpid(pid, &mut status, 0);
-        }
-    })
-    .0
+    best_of(reps.max(50), fork_exit_wait).0
 }
 
 /// CPU time (user + system, us) and minor page faults of this process (`RUSAGE_SELF`) or of
@@ -125,19 +127,7 @@ fn per_fork(n: u64, run: impl FnOnce()) -> [f64; 4] {
 /// than the floor's (it runs the job, encodes and writes its result, and sets up its death
 /// watch and environment).
 fn fork_profile() {
-    let floor = per_fork(CALLS, || {
-        for _ in 0..CALLS {
-            // SAFETY (benchmark): the child only calls `_exit`; the parent waits for that pid.
-            unsafe {
-                let pid = libc::fork();
-                if pid == 0 {
-                    libc::_exit(0);
-                }
-                let mut status = 0;
-                libc::waitpid(pid, &mut status, 0);
-            }
-        }
-    });
+    let floor = per_fork(CALLS, || (0..CALLS).for_each(|_| fork_exit_wait()));
     let queue = per_fork(CALLS, || {
         let mut q = par::Queue::new(2);
         for x in 0..CALLS {
