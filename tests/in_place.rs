@@ -567,3 +567,42 @@ fn staged_loops_leave_no_child_and_no_fd() {
     common::no_children_left();
     assert_eq!(common::open_fds(), fds, "fds leaked");
 }
+
+#[test]
+fn a_forked_in_place_loop_reports_its_write_back_in_its_wall_time() {
+    let _s = serial();
+    let _w = common::watchdog("a_forked_in_place_loop_reports_its_write_back");
+    let want = expected(BIG);
+    both_paths(|path| {
+        let mut v = start(BIG);
+        par!(
+            workers = 2,
+            if = true,
+            for x in v.iter_mut() {
+                *x = *x * 1.000001 + 0.5;
+            }
+        );
+        assert_eq!(v, want, "{path}");
+        let r = par::last_report().expect("the loop's report");
+        if r.inline {
+            assert!(!forks(), "{path}: {r:?}");
+            assert_eq!(r.write_back_bytes, 0, "{path}: inline writes nothing back");
+            return;
+        }
+        // Every element's 8 bytes, written after the team, inside the loop's wall time.
+        assert_eq!(r.write_back_bytes, 8 * BIG as u64, "{path}: {r:?}");
+        assert!(r.write_back <= r.wall, "{path}: {r:?}");
+        assert!(
+            r.to_string()
+                .contains("written back into the caller's slice: 2.3 MiB"),
+            "{path}: {r}"
+        );
+    });
+    // Any other loop writes nothing back.
+    let _: Vec<u64> = par!(workers = 2, if = true, for i in 0..100u64 { i });
+    let r = par::last_report().expect("the loop's report");
+    assert_eq!(
+        (r.write_back_bytes, r.write_back),
+        (0, std::time::Duration::ZERO)
+    );
+}

@@ -5,7 +5,7 @@
 //! workers). What it must never do: fork where the decision said inline, or run inline a loop
 //! whose clauses need a process outside an explicit sequential mode.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::loops::forms::{Job, run_inline};
@@ -269,9 +269,14 @@ fn context(
             }
         ),
         Reason::Auto(p) => format!(
-            "auto: inline {}, forked {} predicted",
-            report::human(std::time::Duration::from_nanos(p.inline_ns as u64)),
-            report::human(std::time::Duration::from_nanos(p.parallel_ns as u64))
+            "auto: inline {}, forked {} predicted{}",
+            report::human(Duration::from_nanos(p.inline_ns as u64)),
+            report::human(Duration::from_nanos(p.parallel_ns as u64)),
+            if p.probe && p.inline_ns >= p.parallel_ns {
+                "; inline once to measure its items there"
+            } else {
+                ""
+            }
         ),
         r => r.to_string(),
     };
@@ -296,6 +301,21 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     run_until(opts, src, job, site, None)
 }
 
+/// [`run`], then `finish` on the values, inside the loop's measured time: what the loop does
+/// with its values before the caller has its answer (an in-place loop's copy into the
+/// caller's slice). `finish` returns its answer and the bytes it wrote back; its time is in
+/// the loop's wall time, its report (`write_back`) and what `auto` learns (as bytes moved, so
+/// that it scales with the loop's size).
+pub(crate) fn run_then<S: Source, J: Job<S::Item>, R>(
+    opts: &Loop,
+    src: S,
+    job: &J,
+    site: learn::Site,
+    finish: impl FnOnce(Vec<J::Value>) -> Result<(R, u64)>,
+) -> Result<R> {
+    run_form(opts, src, job, site, None, Form::Ordered, finish)
+}
+
 /// [`run`], ended early by the first value for which `stop_on` is true (a short circuit:
 /// `position_any`). Such loops never learn to run inline.
 pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
@@ -305,19 +325,20 @@ pub(crate) fn run_until<S: Source, J: Job<S::Item>>(
     site: learn::Site,
     stop_on: Option<fn(&J::Value) -> bool>,
 ) -> Result<Vec<J::Value>> {
-    run_form(opts, src, job, site, stop_on, Form::Ordered)
+    run_form(opts, src, job, site, stop_on, Form::Ordered, |v| Ok((v, 0)))
 }
 
 /// [`run_until`] deciding for `form` (`Each` for a keep-going stream, which runs to its first
-/// failure but keeps its crash isolation).
-fn run_form<S: Source, J: Job<S::Item>>(
+/// failure but keeps its crash isolation), then [`run_then`]'s `finish`.
+fn run_form<S: Source, J: Job<S::Item>, R>(
     opts: &Loop,
     mut src: S,
     job: &J,
     site: learn::Site,
     stop_on: Option<fn(&J::Value) -> bool>,
     form: Form,
-) -> Result<Vec<J::Value>> {
+    finish: impl FnOnce(Vec<J::Value>) -> Result<(R, u64)>,
+) -> Result<R> {
     let len = len_of(&src);
     if opts.clauses.cancelled() {
         return Err(crate::error::Error::Cancelled);
@@ -328,12 +349,21 @@ fn run_form<S: Source, J: Job<S::Item>>(
     let ctx = context(opts, site, len, form, &decision);
     let started = Instant::now();
     let learns = len.filter(|_| decision.learns);
+    // Values that arrived (a stream's count is known only at the end).
+    let mut count = 0;
     let result = if let Some(workers) = decision.workers {
         report::expect_team(ctx, false);
         let r = team::run(&opts.clauses, workers, &mut src, job, stop_on, false);
-        report::team_finished(r.as_ref().err());
+        let finishing = Instant::now();
+        let r = r.and_then(|(values, m)| {
+            count = values.len();
+            finish(values).map(|(out, bytes)| (out, bytes, m))
+        });
+        let back = finishing.elapsed();
+        let written = r.as_ref().map_or(0, |(_, bytes, _)| *bytes);
+        report::team_finished(r.as_ref().err(), back, written);
         match (learns, &r) {
-            (Some(n), Ok((_, m))) => learn::parallel_run(
+            (Some(n), Ok((_, bytes, m))) => learn::parallel_run(
                 site,
                 learn::Run {
                     n,
@@ -341,14 +371,15 @@ fn run_form<S: Source, J: Job<S::Item>>(
                     busy: m.busy,
                     start: m.start,
                     wall: started.elapsed(),
-                    result_bytes: m.result_bytes,
-                    decode: m.decode,
+                    // What was written back was moved like the results, after them.
+                    result_bytes: m.result_bytes + bytes,
+                    decode: m.decode + back,
                 },
             ),
             (Some(_), Err(_)) => learn::forget(site),
             _ => {}
         }
-        r.map(|(values, _)| values)
+        r.map(|(out, _, _)| out)
     } else {
         let progress = Progress::labelled(
             len.map(|n| n as u64),
@@ -362,15 +393,17 @@ fn run_form<S: Source, J: Job<S::Item>>(
             progress,
             opts.clauses.common.cancel.clone(),
         );
+        let items = r.as_ref().map_or(0, |v| len.unwrap_or(v.len()));
+        count = items;
+        let r = r.and_then(|values| finish(values).map(|(out, _)| out));
         if let (Some(n), Ok(_)) = (learns, &r) {
             learn::inline_run(site, n, started.elapsed());
         }
-        let items = r.as_ref().map_or(0, |v| len.unwrap_or(v.len()));
         report::inline_done(ctx, items, r.as_ref().err());
         r
     };
     match &result {
-        Ok(values) => trace::finished(values.len(), started),
+        Ok(_) => trace::finished(count, started),
         Err(e) => trace::failed(e),
     }
     result
@@ -431,7 +464,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         Plan::Indexed(n) => n,
         Plan::Stream => {
             // Streams ship items that are not kept: they run to their first failure.
-            let values = run_form(opts, src, job, site, None, Form::Each)?;
+            let values = run_form(opts, src, job, site, None, Form::Each, |v| Ok((v, 0)))?;
             return Ok(values.into_iter().map(Ok).collect());
         }
     };
@@ -455,7 +488,7 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
     };
     report::expect_team(ctx, false);
     let r = team::run(&opts.clauses, workers, &mut src, job, None, true);
-    report::team_finished(r.as_ref().err());
+    report::team_finished(r.as_ref().err(), Duration::ZERO, 0);
     let (values, measured) = r?;
     let mut failed = measured.failed;
     let mut values = values.into_iter();

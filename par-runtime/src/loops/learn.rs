@@ -18,18 +18,34 @@
 //! decides afresh from its own `n`:
 //!
 //! ```text
-//! inline   = item * n
+//! inline   = item_inline * n
 //! fixed    = start * (workers / measured workers) + rest_fixed
 //! bytes    = n * bytes_per_item * ns_per_byte
-//! parallel = fixed + n * (item / workers + rest_per_item) + bytes
+//! parallel = fixed + n * (item_worker / workers + rest_per_item) + bytes
+//! item_worker = item (in the workers, the latest forked run) + item_inline - item_inline_ref
+//!               (item_inline_ref: the first inline run after it; + 0 without one)
+//! item_inline = the latest inline run's time per item, else item
 //! ns_per_byte = sum of moved / sum of result bytes over this loop's forked runs once they
 //!               moved 64 KiB, else over every loop's forked runs in the process
 //! inline when inline < parallel, except that a call more than 4x larger than any forked run
-//! measured whose inline time is over 4x the fixed cost and over fixed + n * item / workers +
-//! bytes forks (the per-item rest was never measured at that size: the fork pays for itself
-//! whatever it is; the bytes were, and a loop whose results cost more to move than forking
-//! saves stays inline)
+//! measured whose inline time is over 4x the fixed cost and over fixed + n * item_worker /
+//! workers + bytes forks ("beyond": the per-item rest was never measured at that size: the
+//! fork pays for itself whatever it is; the bytes were, and a loop whose results cost more to
+//! move than forking saves stays inline)
+//! probe: a loop never run inline, not beyond, runs inline once to measure item_inline when
+//!        inline <= parallel * min(0.6 * workers, 2) or inline <= parallel + 20 ms
 //! ```
+//!
+//! Why the probe: a worker's items can cost several times an inline run's (copy-on-write
+//! faults on what the body writes, an in-place loop's staging copy, cold caches). 1e7 `f64`
+//! updated in place: 10 ns an item in the workers, 1.5 ns inline; priced by the workers' time,
+//! the loop forked on every call, at 6x the sequential loop's time. The probe costs one call
+//! at most 2x (or 20 ms) slower, once per call site, and only where forking was predicted to
+//! gain little; a loop predicted to scale keeps forking without one.
+//!
+//! An in-place loop's copy of the workers' changes into the caller's slice, after the team,
+//! counts as bytes moved (its time with the decode time, its bytes with the results'), so it
+//! scales with `n` like them.
 //!
 //! Why the cost per byte is the loop's own and the process's only as a fallback: moving a byte
 //! is partly the machine's (pipe or spill file, copies), partly the value's codec (a
@@ -39,7 +55,8 @@
 //! takes the process's rate, which every loop with results feeds, so its first larger call is
 //! priced by what the machine showed elsewhere rather than by a timer's noise or by nothing.
 //!
-//! An inline run measures the time per item again, so a loop whose items became expensive, or
+//! An inline run measures the time per item again (inline, and through the difference in the
+//! workers), so a loop whose items became expensive, or
 //! an inline run that turned out long enough to have paid for forking, sends the next call to
 //! the team. A failed forked run forgets the loop: the next run forks and measures again.
 //! Only clause-free `auto` loops in order (`collect`, `for_each`, `reduce`) over an indexed
@@ -64,6 +81,17 @@ pub(crate) type Site = &'static Location<'static>;
 const EXTRAPOLATE: f64 = 4.0;
 /// See [`EXTRAPOLATE`].
 const PAYS: f64 = 4.0;
+/// A loop never run inline whose inline time (as its workers measured its items) is within
+/// `min(PROBE_RATIO * workers, PROBE_MAX)` times its forked time, or within [`PROBE_NS`] of
+/// it, runs inline once to measure its items there: a worker's items can cost several times
+/// an inline run's (copy-on-write faults, an in-place loop's staging, cold caches), so that
+/// cheap items look too costly to run inline. The probe costs at most that factor, or that
+/// time, once per call site.
+const PROBE_RATIO: f64 = 0.6;
+/// See [`PROBE_RATIO`].
+const PROBE_MAX: f64 = 2.0;
+/// See [`PROBE_RATIO`]: 20 ms.
+const PROBE_NS: f64 = 20e6;
 /// Result bytes a loop's forked runs must have moved, in all, before its own cost per byte is
 /// believed over the process's (fewer take microseconds to decode: timer noise).
 const OWN_RATE_BYTES: f64 = 65536.0;
@@ -79,8 +107,14 @@ struct Point {
 /// What was measured about one loop.
 #[derive(Debug, Clone, Copy)]
 struct Stats {
-    /// Nanoseconds per item, in a worker or inline (the latest run).
+    /// Nanoseconds per item in a worker (the latest forked run).
     item_ns: f64,
+    /// Nanoseconds per item inline: the latest inline run, and the first inline run after the
+    /// latest forked run (their difference is added to `item_ns`: what items came to cost
+    /// inline beyond then, they cost in the workers too; what a worker adds per item stays).
+    /// `None`: never run inline (since that forked run).
+    inline_ns: Option<f64>,
+    inline_ref: Option<f64>,
     /// Nanoseconds to start the team, and the worker count it was measured with.
     start_ns: f64,
     workers: usize,
@@ -113,6 +147,16 @@ impl Moved {
 }
 
 impl Stats {
+    /// Nanoseconds per item inline, and in a worker now.
+    fn items(&self) -> (f64, f64) {
+        let inline = self.inline_ns.unwrap_or(self.item_ns);
+        let worker = match (self.inline_ns, self.inline_ref) {
+            (Some(now), Some(then)) => (self.item_ns + now - then).max(0.0),
+            _ => self.item_ns,
+        };
+        (inline, worker)
+    }
+
     /// Nanoseconds per byte of results: the loop's own once it moved enough bytes to time,
     /// else the process's (`all`), else its own however few, else none.
     fn ns_per_byte(&self, all: &Moved) -> f64 {
@@ -143,12 +187,14 @@ pub(crate) struct Prediction {
     pub(crate) parallel_ns: f64,
     /// Beyond what was measured and worth a fork whatever the per-item cost: forks.
     pub(crate) beyond: bool,
+    /// Never run inline, and predicted about as fast inline: runs inline once to measure.
+    pub(crate) probe: bool,
 }
 
 impl Prediction {
-    /// True when running inline is predicted faster.
+    /// True when the call runs inline: predicted faster, or a probe.
     pub(crate) fn inline_pays(&self) -> bool {
-        !self.beyond && self.inline_ns < self.parallel_ns
+        !self.beyond && (self.probe || self.inline_ns < self.parallel_ns)
     }
 }
 
@@ -176,15 +222,20 @@ pub(crate) fn predict(site: Site, n: usize, workers: usize) -> Option<Prediction
     let nf = n as f64;
     let (rest_fixed, per_item) = s.rest();
     let fixed = s.start_ns * workers as f64 / s.workers.max(1) as f64 + rest_fixed;
-    let inline_ns = s.item_ns * nf;
+    let (inline_item, worker_item) = s.items();
+    let inline_ns = inline_item * nf;
     let bytes_ns = nf * s.bytes_per_item * ns_per_byte;
     // All of the forked run but its per-item rest.
-    let known = fixed + nf * s.item_ns / workers as f64 + bytes_ns;
+    let known = fixed + nf * worker_item / workers as f64 + bytes_ns;
     let parallel_ns = known + nf * per_item;
+    let beyond = nf > EXTRAPOLATE * s.hi.n && inline_ns > PAYS * fixed && inline_ns > known;
+    let close = inline_ns <= parallel_ns * (PROBE_RATIO * workers as f64).min(PROBE_MAX)
+        || inline_ns <= parallel_ns + PROBE_NS;
     Some(Prediction {
         inline_ns,
         parallel_ns,
-        beyond: nf > EXTRAPOLATE * s.hi.n && inline_ns > PAYS * fixed && inline_ns > known,
+        beyond,
+        probe: s.inline_ns.is_none() && !beyond && close,
     })
 }
 
@@ -233,6 +284,8 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
         t.moved.add(moved_ns, bytes);
         let s = t.sites.entry(site).or_insert(Stats {
             item_ns: 0.0,
+            inline_ns: None,
+            inline_ref: None,
             start_ns,
             workers,
             lo: p,
@@ -241,6 +294,8 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
             moved: Moved::default(),
         });
         s.item_ns = busy_ns / nf;
+        // The next inline run is the reference for this run's item time.
+        s.inline_ref = None;
         s.start_ns = start_ns;
         s.workers = workers;
         s.bytes_per_item = bytes / nf;
@@ -264,7 +319,9 @@ pub(crate) fn inline_run(site: Site, n: usize, wall: Duration) {
     }
     with(|t| {
         if let Some(s) = t.sites.get_mut(site) {
-            s.item_ns = wall.as_nanos() as f64 / n as f64;
+            let ns = wall.as_nanos() as f64 / n as f64;
+            s.inline_ns = Some(ns);
+            s.inline_ref.get_or_insert(ns);
         }
     });
 }
@@ -347,6 +404,61 @@ mod tests {
         assert!(!inline_pays(costly, 10_000, 2));
         forget(cheap);
         assert!(!inline_pays(cheap, 1_000_000, 2), "a forgotten loop forks");
+    }
+
+    /// W11's numbers (1e7 `f64` updated in place on 2 workers): 10 ns an item in the
+    /// workers, 112 ms forked with the write-back, 1.5 ns an item inline. Priced by the workers'
+    /// item time the loop looked 100 ms inline and forked on every call.
+    #[test]
+    fn a_loop_whose_items_cost_more_in_the_workers_is_measured_inline_once() {
+        let site = here();
+        let ms = Duration::from_millis;
+        let n = 10_000_000;
+        forked(site, n, 2, ms(100), ms(4), ms(90));
+        let p = predict(site, n, 2).unwrap();
+        assert!(p.probe && p.inline_pays(), "{p:?}");
+        // The probe: 15 ms inline. From then on inline, and no second probe.
+        inline_run(site, n, ms(15));
+        let p = predict(site, n, 2).unwrap();
+        assert!(!p.probe && p.inline_pays(), "{p:?}");
+        assert!(close(p.inline_ns, 15e6), "{p:?}");
+        // The workers' item time is kept for the forked side: 90 ms, as measured.
+        assert!(close(p.parallel_ns, 90e6), "{p:?}");
+        // Items that became 13.5 ns costlier inline (150 ms) cost that much more in the
+        // workers too (23.5 ns: 4 + 36 + 117.5 ms forked): inline still pays. 148.5 ns costlier
+        // (1.5 s inline, 4 + 36 + 792.5 ms forked): forks.
+        inline_run(site, n, ms(150));
+        let p = predict(site, n, 2).unwrap();
+        assert!(close(p.parallel_ns, 40e6 + 117.5e6), "{p:?}");
+        assert!(p.inline_pays(), "{p:?}");
+        inline_run(site, n, ms(1500));
+        let p = predict(site, n, 2).unwrap();
+        assert!(close(p.parallel_ns, 40e6 + 792.5e6), "{p:?}");
+        assert!(!p.inline_pays(), "{p:?}");
+        forget(site);
+    }
+
+    #[test]
+    fn a_loop_that_scales_is_not_probed() {
+        let site = here();
+        let ms = Duration::from_millis;
+        // 16 workers, 1.6 s of work, 110 ms forked (14.5x): no probe.
+        forked(site, 1000, 16, ms(1600), ms(5), ms(110));
+        let p = predict(site, 1000, 16).unwrap();
+        assert!(!p.probe && !p.inline_pays(), "{p:?}");
+        // 2 workers, 1.6 s of work, 900 ms forked (1.8x, 700 ms more inline): no probe.
+        let two = here();
+        forked(two, 1000, 2, ms(1600), ms(5), ms(900));
+        let p = predict(two, 1000, 2).unwrap();
+        assert!(!p.probe && !p.inline_pays(), "{p:?}");
+        // 2 workers, 30 ms of work, 24 ms forked (within 20 ms): probed once.
+        let small = here();
+        forked(small, 1000, 2, ms(30), ms(2), ms(24));
+        let p = predict(small, 1000, 2).unwrap();
+        assert!(p.probe && p.inline_pays(), "{p:?}");
+        for s in [site, two, small] {
+            forget(s);
+        }
     }
 
     #[test]
@@ -466,6 +578,8 @@ mod tests {
         };
         let mut s = Stats {
             item_ns: 1.0,
+            inline_ns: None,
+            inline_ref: None,
             start_ns: 0.0,
             workers: 2,
             lo: p,

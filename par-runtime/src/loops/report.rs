@@ -89,6 +89,13 @@ pub struct LoopReport {
     pub frames: u64,
     /// Time the parent spent decoding results.
     pub decode: Duration,
+    /// An in-place loop (`for x in v.iter_mut()`, `chunks_mut`...) that forked: the time the
+    /// parent spent writing the workers' changes into the caller's slice once the loop had
+    /// succeeded, after the team (part of `wall`), and the bytes written (zero for any other
+    /// loop, or inline).
+    pub write_back: Duration,
+    /// See [`write_back`](LoopReport::write_back).
+    pub write_back_bytes: u64,
     /// Chunks handed out, and the fewest and most items in one (0 when none).
     pub chunks: usize,
     /// See [`chunks`](LoopReport::chunks).
@@ -265,14 +272,30 @@ pub(crate) fn inline_done(ctx: Context, items: usize, error: Option<&Error>) {
     rec.end();
 }
 
-/// A forked run ended (its team dropped, or never started): finishes its report.
-pub(crate) fn team_finished(error: Option<&Error>) {
+/// A forked run ended (its team dropped, or never started) and its values were used (`back`:
+/// the time its in-place loop took to write `bytes` into the caller's slice, after the team):
+/// finishes its report.
+pub(crate) fn team_finished(error: Option<&Error>, back: Duration, bytes: u64) {
     let rec = STASH
         .try_with(|s| s.borrow_mut().take())
         .ok()
         .flatten()
         .or_else(|| take_pending().map(|ctx| Recorder::new(Some(ctx), 0)));
     if let Some(mut rec) = rec {
+        if bytes > 0 {
+            rec.write_back = back;
+            rec.write_back_bytes = bytes;
+            if let Some(ev) = &mut rec.events {
+                ev.push(Event::Phase {
+                    name: "write back",
+                    at: Instant::now()
+                        .checked_sub(back)
+                        .unwrap_or_else(Instant::now),
+                    took: back,
+                    bytes,
+                });
+            }
+        }
         if let Some(e) = error {
             if rec.error.is_none() {
                 rec.failed(e);
@@ -313,7 +336,7 @@ pub fn bookkeeping(workers: usize, chunks: usize) {
         rec.chunk_done(w, c, 1, 1_000);
     }
     rec.team_dropped();
-    team_finished(None);
+    team_finished(None, Duration::ZERO, 0);
 }
 
 /// Per-worker counters (one per process forked).
@@ -337,6 +360,8 @@ pub(crate) struct Recorder {
     bytes: u64,
     frames: u64,
     decode: Duration,
+    write_back: Duration,
+    write_back_bytes: u64,
     chunks: usize,
     chunk_min: usize,
     chunk_max: usize,
@@ -363,10 +388,13 @@ enum Event {
         first: usize,
         items: usize,
     },
-    Decode {
+    /// A phase of the parent's with bytes: `decode` (results) or `write back` (an in-place
+    /// loop's copy into the caller's slice).
+    Phase {
+        name: &'static str,
         at: Instant,
         took: Duration,
-        bytes: usize,
+        bytes: u64,
     },
     Mark {
         at: Instant,
@@ -436,10 +464,11 @@ impl Recorder {
             s.items += items as usize;
         }
         if let Some(ev) = &mut self.events {
-            ev.push(Event::Decode {
+            ev.push(Event::Phase {
+                name: "decode",
                 at: at.checked_sub(took).unwrap_or(at),
                 took,
-                bytes,
+                bytes: bytes as u64,
             });
         }
     }
@@ -558,6 +587,8 @@ impl Recorder {
             result_bytes: self.bytes,
             frames: self.frames,
             decode: self.decode,
+            write_back: self.write_back,
+            write_back_bytes: self.write_back_bytes,
             chunks: self.chunks,
             chunk_min: self.chunk_min,
             chunk_max: self.chunk_max,
@@ -638,8 +669,13 @@ fn trace_events(
                 us(*at),
                 took.as_nanos() as f64 / 1e3
             ),
-            Event::Decode { at, took, bytes } => format!(
-                "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":\"decode\",\"cat\":\"par\",\"args\":{{\"bytes\":{bytes}}}",
+            Event::Phase {
+                name,
+                at,
+                took,
+                bytes,
+            } => format!(
+                "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":\"{name}\",\"cat\":\"par\",\"args\":{{\"bytes\":{bytes}}}",
                 us(*at),
                 took.as_nanos() as f64 / 1e3
             ),
@@ -755,6 +791,14 @@ impl fmt::Display for LoopReport {
                 write!(f, "{}-{} items", self.chunk_min, self.chunk_max)?;
             }
             writeln!(f, ")   items {}", items.join(" + "))?;
+            if self.write_back_bytes > 0 {
+                writeln!(
+                    f,
+                    "{PAD}written back into the caller's slice: {} in {}",
+                    bytes(self.write_back_bytes),
+                    human(self.write_back)
+                )?;
+            }
             if self.retries > 0 || self.deaths > 0 {
                 writeln!(f, "{PAD}retries {}   deaths {}", self.retries, self.deaths)?;
             }
@@ -806,6 +850,8 @@ mod tests {
             result_bytes: 0,
             frames: 0,
             decode: Duration::ZERO,
+            write_back: Duration::ZERO,
+            write_back_bytes: 0,
             chunks: 2,
             chunk_min: 1,
             chunk_max: 1,
