@@ -86,6 +86,42 @@ fn exact_reductions_send_one_partial_per_chunk_and_floats_one_per_grain() {
     assert!(r.result_bytes >= 4_000 * 8, "{r}");
 }
 
+/// The same through the `Loop` API: `reduce_exact` folds a chunk into one partial, `reduce`
+/// keeps one per grain; both give the sequential loop's histogram for every worker count.
+#[test]
+fn loop_reduce_exact_sends_one_partial_per_chunk() {
+    let n = 1_000_000u64;
+    let bin = |i: u64| (i.wrapping_mul(2_654_435_761) % 256) as usize;
+    let mut want = vec![0u64; 256];
+    for i in 0..n {
+        want[bin(i)] += 1;
+    }
+    let add = |mut a: Vec<u64>, b: Vec<u64>| {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        a
+    };
+    for w in [1, 2, 3] {
+        let opts = par::Loop::new().workers(w).parallel(true);
+        let hist = opts.reduce_exact(0..n, || vec![0u64; 256], |h, i| h[bin(i)] += 1, add);
+        assert_eq!(hist, want, "{w} workers");
+        let r = par::last_report().expect("the loop's report");
+        assert!(!r.inline, "{r}");
+        assert!(
+            r.result_bytes <= r.chunks as u64 * 2_200,
+            "{w} workers: {} bytes back for {} chunks: more than one partial per chunk\n{r}",
+            r.result_bytes,
+            r.chunks
+        );
+        let grains = opts.reduce(0..n, || vec![0u64; 256], |h, i| h[bin(i)] += 1, add);
+        assert_eq!(grains, want, "{w} workers, per grain");
+        let r = par::last_report().expect("the loop's report");
+        assert!(
+            r.result_bytes >= 4_000 * 2_048,
+            "one partial per grain: {r}"
+        );
+    }
+}
+
 /// `min` of an `Ord` tuple (the `min_by_key` idiom) and `max` of integers, grouped per chunk:
 /// the smallest key with its first index, as in the sequential loop.
 #[test]
