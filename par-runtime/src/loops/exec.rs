@@ -272,7 +272,9 @@ fn context(
             "auto: inline {}, forked {} predicted{}",
             report::human(Duration::from_nanos(p.inline_ns as u64)),
             report::human(Duration::from_nanos(p.parallel_ns as u64)),
-            if p.probe && p.inline_ns >= p.parallel_ns {
+            if p.recheck {
+                "; forks once to measure again"
+            } else if p.probe && p.inline_ns >= p.parallel_ns {
                 "; inline once to measure its items there"
             } else {
                 ""

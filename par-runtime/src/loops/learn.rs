@@ -34,7 +34,16 @@
 //! move than forking saves stays inline)
 //! probe: a loop never run inline, not beyond, runs inline once to measure item_inline when
 //!        inline <= parallel * min(0.6 * workers, 2) or inline <= parallel + 20 ms
+//! recheck: a loop predicted inline with parallel <= 3 * inline forks once after 8 inline
+//!          calls in a row, then after 16, 32... (up to 1024) while inline stays faster
 //! ```
+//!
+//! Why the recheck: the costs of a forked run are measured once and kept, and a call predicted
+//! inline measures only the inline side. One forked run slowed by load (another build, the
+//! first touches of a fresh process) made its fixed cost look large, and the loop then stayed
+//! inline for good (W9, 40 regions of a matrix-vector product: once 2.0x rayon, the
+//! sequential time, in a loaded run). A recheck costs one call at most 3x its inline time,
+//! ever more rarely.
 //!
 //! Why the probe: a worker's items can cost several times an inline run's (copy-on-write
 //! faults on what the body writes, an in-place loop's staging copy, cold caches). 1e7 `f64`
@@ -92,6 +101,15 @@ const PROBE_RATIO: f64 = 0.6;
 const PROBE_MAX: f64 = 2.0;
 /// See [`PROBE_RATIO`]: 20 ms.
 const PROBE_NS: f64 = 20e6;
+/// A loop kept inline by a forked time at most this many times its inline time forks again
+/// after [`RECHECK_FIRST`] inline calls in a row, then after twice as many each time (up to
+/// [`RECHECK_MAX`]): one forked run measured on a loaded machine (or before the caches were
+/// warm) must not keep a loop inline for the rest of the process.
+const RECHECK_RATIO: f64 = 3.0;
+/// See [`RECHECK_RATIO`].
+const RECHECK_FIRST: u32 = 8;
+/// See [`RECHECK_RATIO`].
+const RECHECK_MAX: u32 = 1024;
 /// Result bytes a loop's forked runs must have moved, in all, before its own cost per byte is
 /// believed over the process's (fewer take microseconds to decode: timer noise).
 const OWN_RATE_BYTES: f64 = 65536.0;
@@ -115,6 +133,10 @@ struct Stats {
     /// `None`: never run inline (since that forked run).
     inline_ns: Option<f64>,
     inline_ref: Option<f64>,
+    /// Inline calls since the last forked run, and how many make a recheck (doubling after
+    /// each recheck that found inline still faster).
+    inline_streak: u32,
+    recheck_after: u32,
     /// Nanoseconds to start the team, and the worker count it was measured with.
     start_ns: f64,
     workers: usize,
@@ -189,12 +211,15 @@ pub(crate) struct Prediction {
     pub(crate) beyond: bool,
     /// Never run inline, and predicted about as fast inline: runs inline once to measure.
     pub(crate) probe: bool,
+    /// Predicted faster inline, but not by much, after [`Stats::recheck_after`] inline calls
+    /// in a row: forks once to measure again.
+    pub(crate) recheck: bool,
 }
 
 impl Prediction {
     /// True when the call runs inline: predicted faster, or a probe.
     pub(crate) fn inline_pays(&self) -> bool {
-        !self.beyond && (self.probe || self.inline_ns < self.parallel_ns)
+        !self.beyond && !self.recheck && (self.probe || self.inline_ns < self.parallel_ns)
     }
 }
 
@@ -236,6 +261,9 @@ pub(crate) fn predict(site: Site, n: usize, workers: usize) -> Option<Prediction
         parallel_ns,
         beyond,
         probe: s.inline_ns.is_none() && !beyond && close,
+        recheck: inline_ns < parallel_ns
+            && parallel_ns <= RECHECK_RATIO * inline_ns
+            && s.inline_streak >= s.recheck_after,
     })
 }
 
@@ -286,6 +314,8 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
             item_ns: 0.0,
             inline_ns: None,
             inline_ref: None,
+            inline_streak: 0,
+            recheck_after: RECHECK_FIRST,
             start_ns,
             workers,
             lo: p,
@@ -293,6 +323,11 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
             bytes_per_item: 0.0,
             moved: Moved::default(),
         });
+        if s.inline_streak >= s.recheck_after {
+            // A recheck: the next one waits twice as long.
+            s.recheck_after = s.recheck_after.saturating_mul(2).min(RECHECK_MAX);
+        }
+        s.inline_streak = 0;
         s.item_ns = busy_ns / nf;
         // The next inline run is the reference for this run's item time.
         s.inline_ref = None;
@@ -322,6 +357,7 @@ pub(crate) fn inline_run(site: Site, n: usize, wall: Duration) {
             let ns = wall.as_nanos() as f64 / n as f64;
             s.inline_ns = Some(ns);
             s.inline_ref.get_or_insert(ns);
+            s.inline_streak = s.inline_streak.saturating_add(1);
         }
     });
 }
@@ -436,6 +472,60 @@ mod tests {
         assert!(close(p.parallel_ns, 40e6 + 792.5e6), "{p:?}");
         assert!(!p.inline_pays(), "{p:?}");
         forget(site);
+    }
+
+    /// W9's shape in a loaded run: the first forked run took 40 ms for 18 ms of work (load),
+    /// so the loop went inline at 28 ms a call and stayed there. It now forks again after 8
+    /// inline calls, and a forked run at the quiet machine's 10 ms sends it back to the team.
+    #[test]
+    fn a_loop_kept_inline_by_a_slow_forked_run_forks_again() {
+        let site = here();
+        let ms = Duration::from_millis;
+        let n = 5500;
+        forked(site, n, 2, ms(18), ms(1), ms(40));
+        let inline_call = || {
+            let p = predict(site, n, 2).unwrap();
+            if p.inline_pays() {
+                inline_run(site, n, ms(28));
+            }
+            p
+        };
+        // The probe, then 7 more inline calls: 8 in a row.
+        for call in 0..8 {
+            let p = inline_call();
+            assert!(p.inline_pays() && !p.recheck, "call {call}: {p:?}");
+        }
+        let p = predict(site, n, 2).unwrap();
+        assert!(p.recheck && !p.inline_pays(), "{p:?}");
+        forked(site, n, 2, ms(18), ms(1), ms(10));
+        let p = predict(site, n, 2).unwrap();
+        assert!(!p.inline_pays(), "10 ms forked against 28 ms inline: {p:?}");
+        // Had the recheck been slow too, the next would come after 16 inline calls.
+        let slow = here();
+        forked(slow, n, 2, ms(18), ms(1), ms(40));
+        let call = || {
+            let p = predict(slow, n, 2).unwrap();
+            if p.inline_pays() {
+                inline_run(slow, n, ms(28));
+            } else {
+                forked(slow, n, 2, ms(18), ms(1), ms(40));
+            }
+            p
+        };
+        let decisions: Vec<bool> = (0..30).map(|_| call().inline_pays()).collect();
+        let forks: Vec<usize> = (0..30).filter(|&i| !decisions[i]).collect();
+        assert_eq!(forks, [8, 25], "{decisions:?}");
+        // A loop far cheaper inline (forked over 3x) is never rechecked.
+        let cheap = here();
+        forked(cheap, n, 2, ms(18), ms(1), ms(100));
+        for _ in 0..40 {
+            let p = predict(cheap, n, 2).unwrap();
+            assert!(p.inline_pays(), "{p:?}");
+            inline_run(cheap, n, ms(20));
+        }
+        for s in [site, slow, cheap] {
+            forget(s);
+        }
     }
 
     #[test]
@@ -580,6 +670,8 @@ mod tests {
             item_ns: 1.0,
             inline_ns: None,
             inline_ref: None,
+            inline_streak: 0,
+            recheck_after: RECHECK_FIRST,
             start_ns: 0.0,
             workers: 2,
             lo: p,
