@@ -27,6 +27,8 @@
 //! item_inline = the latest inline run's time per item, else item
 //! ns_per_byte = sum of moved / sum of result bytes over this loop's forked runs once they
 //!               moved 64 KiB, else over every loop's forked runs in the process
+//! rest: of the latest forked run, or the smaller of the latest two when they are within
+//!       1.25x of each other's n (one run slowed by load moves nothing)
 //! inline when inline < parallel, except that a call more than 4x larger than any forked run
 //! measured whose inline time is over 4x the fixed cost and over fixed + n * item_worker /
 //! workers + bytes forks ("beyond": the per-item rest was never measured at that size: the
@@ -110,6 +112,9 @@ const RECHECK_RATIO: f64 = 3.0;
 const RECHECK_FIRST: u32 = 8;
 /// See [`RECHECK_RATIO`].
 const RECHECK_MAX: u32 = 1024;
+/// Two forked runs within this factor of each other's size are of about the same size: the
+/// smaller of their rests is believed (see [`Point`]).
+const SAME_SIZE: f64 = 1.25;
 /// Result bytes a loop's forked runs must have moved, in all, before its own cost per byte is
 /// believed over the process's (fewer take microseconds to decode: timer noise).
 const OWN_RATE_BYTES: f64 = 65536.0;
@@ -119,7 +124,18 @@ const OWN_RATE_BYTES: f64 = 65536.0;
 #[derive(Debug, Clone, Copy)]
 struct Point {
     n: f64,
+    /// The rest believed: the smaller of this run's and the previous forked run's when that
+    /// was of about the same size (within [`SAME_SIZE`]), so that one run slowed by load does
+    /// not move the loop.
     rest_ns: f64,
+    /// This run's own rest.
+    raw_ns: f64,
+}
+
+impl Point {
+    fn same_size(&self, other: &Point) -> bool {
+        self.n <= other.n * SAME_SIZE && other.n <= self.n * SAME_SIZE
+    }
 }
 
 /// What was measured about one loop.
@@ -143,6 +159,8 @@ struct Stats {
     /// The smallest and the largest forked run seen (the same point after one run).
     lo: Point,
     hi: Point,
+    /// The latest forked run.
+    last: Point,
     /// Bytes of results per item (the latest forked run).
     bytes_per_item: f64,
     /// What moving results cost this loop's forked runs, summed: the byte part of their wall
@@ -304,9 +322,11 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
     // Decoding the parent did while the workers worked is taken to have cost the run nothing.
     let moved_ns = (run.decode.as_nanos() as f64).min(beyond_work);
     let bytes = run.result_bytes as f64;
+    let rest_ns = beyond_work - moved_ns;
     let p = Point {
         n: nf,
-        rest_ns: beyond_work - moved_ns,
+        rest_ns,
+        raw_ns: rest_ns,
     };
     with(|t| {
         t.moved.add(moved_ns, bytes);
@@ -320,6 +340,7 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
             workers,
             lo: p,
             hi: p,
+            last: p,
             bytes_per_item: 0.0,
             moved: Moved::default(),
         });
@@ -335,7 +356,21 @@ pub(crate) fn parallel_run(site: Site, run: Run) {
         s.workers = workers;
         s.bytes_per_item = bytes / nf;
         s.moved.add(moved_ns, bytes);
-        if nf <= s.lo.n {
+        let mut p = p;
+        if p.same_size(&s.last) {
+            p.rest_ns = p.raw_ns.min(s.last.raw_ns);
+        }
+        s.last = p;
+        // A point of about this size is this run now (none stays behind, stale).
+        let (lo, hi) = (p.same_size(&s.lo), p.same_size(&s.hi));
+        if lo || hi {
+            if lo {
+                s.lo = p;
+            }
+            if hi {
+                s.hi = p;
+            }
+        } else if nf <= s.lo.n {
             s.lo = p;
         } else if nf >= s.hi.n {
             s.hi = p;
@@ -528,6 +563,24 @@ mod tests {
         }
     }
 
+    /// W9 in a loaded run: forked 13-16 ms against 17 ms inline, then one forked run of
+    /// 23 ms sent the loop inline for 16 calls. The smaller of the last two runs' rest is
+    /// believed; two slow runs in a row are.
+    #[test]
+    fn one_slow_forked_run_does_not_send_a_loop_inline() {
+        let site = here();
+        let ms = Duration::from_millis;
+        let n = 5500;
+        forked(site, n, 2, ms(16), ms(5), ms(15));
+        inline_run(site, n, ms(17));
+        assert!(!inline_pays(site, n, 2));
+        forked(site, n, 2, ms(16), ms(5), ms(23));
+        assert!(!inline_pays(site, n, 2), "one slow run");
+        forked(site, n, 2, ms(16), ms(5), ms(24));
+        assert!(inline_pays(site, n, 2), "two slow runs in a row");
+        forget(site);
+    }
+
     #[test]
     fn a_loop_that_scales_is_not_probed() {
         let site = here();
@@ -665,6 +718,7 @@ mod tests {
         let p = Point {
             n: 100.0,
             rest_ns: 0.0,
+            raw_ns: 0.0,
         };
         let mut s = Stats {
             item_ns: 1.0,
@@ -676,6 +730,7 @@ mod tests {
             workers: 2,
             lo: p,
             hi: p,
+            last: p,
             bytes_per_item: 8.0,
             // 800 bytes that took 100 us: timer noise, not 125 ns a byte.
             moved: Moved {
