@@ -45,6 +45,11 @@ fn float_sums_have_the_same_bits_for_every_worker_count() {
     }
 }
 
+/// True under `PAR_WORKERS=1`, which runs every loop inline (`if = true` included).
+fn sequential_mode() -> bool {
+    std::env::var("PAR_WORKERS").is_ok_and(|v| v.trim() == "1")
+}
+
 /// A 256-bin integer histogram, `reduce(+: hist)` over `n` items on `workers` workers, and the
 /// loop's report.
 fn histogram(n: u64, workers: usize) -> ([u64; 256], par::LoopReport) {
@@ -70,6 +75,11 @@ fn exact_reductions_send_one_partial_per_chunk_and_floats_one_per_grain() {
     for w in [1, 2, 3] {
         let (hist, r) = histogram(n, w);
         assert_eq!(hist, want, "{w} workers");
+        if sequential_mode() {
+            // PAR_WORKERS=1: inline, nothing travels.
+            assert!(r.inline, "{r}");
+            continue;
+        }
         assert!(!r.inline, "{r}");
         // 2 KiB and a few bytes of framing per partial; one partial per chunk at most.
         assert!(
@@ -82,6 +92,9 @@ fn exact_reductions_send_one_partial_per_chunk_and_floats_one_per_grain() {
     }
     sum_macro(n, 2);
     let r = par::last_report().expect("the float loop's report");
+    if sequential_mode() {
+        return;
+    }
     // About 4096 grains of 8 bytes each, whatever the chunks.
     assert!(r.result_bytes >= 4_000 * 8, "{r}");
 }
@@ -105,6 +118,12 @@ fn loop_reduce_exact_sends_one_partial_per_chunk() {
         let hist = opts.reduce_exact(0..n, || vec![0u64; 256], |h, i| h[bin(i)] += 1, add);
         assert_eq!(hist, want, "{w} workers");
         let r = par::last_report().expect("the loop's report");
+        if sequential_mode() {
+            assert!(r.inline, "{r}");
+            let grains = opts.reduce(0..n, || vec![0u64; 256], |h, i| h[bin(i)] += 1, add);
+            assert_eq!(grains, want, "{w} workers, per grain");
+            continue;
+        }
         assert!(!r.inline, "{r}");
         assert!(
             r.result_bytes <= r.chunks as u64 * 2_200,
