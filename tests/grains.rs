@@ -50,6 +50,18 @@ fn sequential_mode() -> bool {
     std::env::var("PAR_WORKERS").is_ok_and(|v| v.trim() == "1")
 }
 
+/// The forked loop `r` of a 2 KiB accumulator on `w` workers sent at most one partial per
+/// chunk: 2 KiB and a few bytes of framing each.
+fn one_partial_per_chunk(r: &par::LoopReport, w: usize) {
+    assert!(!r.inline, "{r}");
+    assert!(
+        r.result_bytes <= r.chunks as u64 * 2_200,
+        "{w} workers: {} bytes back for {} chunks: more than one partial per chunk\n{r}",
+        r.result_bytes,
+        r.chunks
+    );
+}
+
 /// A 256-bin integer histogram, `reduce(+: hist)` over `n` items on `workers` workers, and the
 /// loop's report.
 fn histogram(n: u64, workers: usize) -> ([u64; 256], par::LoopReport) {
@@ -80,14 +92,7 @@ fn exact_reductions_send_one_partial_per_chunk_and_floats_one_per_grain() {
             assert!(r.inline, "{r}");
             continue;
         }
-        assert!(!r.inline, "{r}");
-        // 2 KiB and a few bytes of framing per partial; one partial per chunk at most.
-        assert!(
-            r.result_bytes <= r.chunks as u64 * 2_200,
-            "{w} workers: {} bytes back for {} chunks: more than one partial per chunk\n{r}",
-            r.result_bytes,
-            r.chunks
-        );
+        one_partial_per_chunk(&r, w);
         assert!(r.chunks < 1_000, "{r}");
     }
     sum_macro(n, 2);
@@ -124,13 +129,7 @@ fn loop_reduce_exact_sends_one_partial_per_chunk() {
             assert_eq!(grains, want, "{w} workers, per grain");
             continue;
         }
-        assert!(!r.inline, "{r}");
-        assert!(
-            r.result_bytes <= r.chunks as u64 * 2_200,
-            "{w} workers: {} bytes back for {} chunks: more than one partial per chunk\n{r}",
-            r.result_bytes,
-            r.chunks
-        );
+        one_partial_per_chunk(&r, w);
         let grains = opts.reduce(0..n, || vec![0u64; 256], |h, i| h[bin(i)] += 1, add);
         assert_eq!(grains, want, "{w} workers, per grain");
         let r = par::last_report().expect("the loop's report");
