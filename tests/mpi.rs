@@ -201,6 +201,10 @@ fn main() -> ExitCode {
                     && r.failed == 0
                     && r.limit == 2
                     && r.per_worker.iter().map(|w| w.jobs).sum::<usize>() == n as usize
+                    // The serving ranks, linked, not forked (it said "2 workers forked").
+                    && r.per_worker.iter().all(|w| w.rank.is_some_and(|k| k >= 1))
+                    && r.to_string().contains("ranks serving")
+                    && !r.to_string().contains("forked")
             });
             if let Some(r) = &r {
                 println!("{r}");

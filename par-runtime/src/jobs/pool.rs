@@ -654,7 +654,7 @@ impl<T: Transfer> Pool<T> {
             let link = crate::mpi::connect(rank)?;
             self.books
                 .report
-                .forked(link.pid.as_raw(), at, at.elapsed());
+                .linked(link.rank, link.pid.as_raw(), at, at.elapsed());
             self.forks += 1;
             return Ok(Worker {
                 child: Child::rank(link.rank, link.pid),

@@ -127,6 +127,10 @@ pub struct FamilyWorker {
     /// How it died, if it died while it had a job (counted in [`FamilyReport::deaths`]): the
     /// error's sentence, which names the signal or the exit status.
     pub died: Option<String>,
+    /// The MPI rank that served the jobs (feature `mpi`: a `Pool` or a `par!` loop whose calls
+    /// ran on the ranks), whose serving process `pid` is; `None` for a process this family
+    /// forked.
+    pub rank: Option<usize>,
 }
 
 impl FamilyReport {
@@ -173,6 +177,7 @@ struct Stat {
     messages: usize,
     bytes: u64,
     died: Option<String>,
+    rank: Option<usize>,
 }
 
 /// One trace event, kept until the family is dropped.
@@ -289,6 +294,16 @@ impl Recorder {
 
     /// A child or worker `pid` was forked at `at`, taking `took`.
     pub(crate) fn forked(&mut self, pid: i32, at: Instant, took: Duration) {
+        self.started(pid, None, at, took);
+    }
+
+    /// MPI rank `rank`, whose serving process is `pid`, was linked at `at`, taking `took`:
+    /// it serves the jobs of a worker this family did not fork.
+    pub(crate) fn linked(&mut self, rank: usize, pid: i32, at: Instant, took: Duration) {
+        self.started(pid, Some(rank), at, took);
+    }
+
+    fn started(&mut self, pid: i32, rank: Option<usize>, at: Instant, took: Duration) {
         self.fork += took;
         self.workers.push(Stat {
             pid,
@@ -297,6 +312,7 @@ impl Recorder {
             messages: 0,
             bytes: 0,
             died: None,
+            rank,
         });
         if let Some(ev) = &mut self.events {
             ev.push(Event::Fork { at, took, pid });
@@ -466,6 +482,7 @@ impl Recorder {
                     messages: s.messages,
                     bytes: s.bytes,
                     died: s.died.clone(),
+                    rank: s.rank,
                 })
                 .collect(),
             wall,
@@ -577,7 +594,9 @@ impl fmt::Display for FamilyReport {
             write!(f, " ({} failed)", self.failed)?;
         }
         write!(f, "  limit {}  ", self.limit)?;
-        let forked = self.per_worker.len();
+        // The ranks that served (MPI) were linked, not forked: they are counted apart.
+        let ranks = self.per_worker.iter().filter(|w| w.rank.is_some()).count();
+        let forked = self.per_worker.len() - ranks;
         let pool = matches!(self.family, "Pool" | "par! on ranks");
         let what = match (pool, forked == 1) {
             (true, true) => "worker",
@@ -588,7 +607,21 @@ impl fmt::Display for FamilyReport {
         if self.inline > 0 {
             write!(f, "{} inline (one worker)  ", self.inline)?;
         }
-        writeln!(f, "{forked} {what} forked")?;
+        match (forked, ranks) {
+            (_, 0) => writeln!(f, "{forked} {what} forked")?,
+            (0, _) => writeln!(f, "{} serving", count(ranks, "rank"))?,
+            _ => writeln!(
+                f,
+                "{forked} {what} forked, {} serving",
+                count(ranks, "rank")
+            )?,
+        }
+        // Linking a rank is this family's cost of starting a worker there, as a fork is here.
+        let start = if forked == 0 && ranks > 0 {
+            "link"
+        } else {
+            "fork"
+        };
         if self.talks() {
             // Channels: no jobs measured by their processes, but messages.
             write!(
@@ -607,7 +640,12 @@ impl fmt::Display for FamilyReport {
                 write!(f, " = {}", each.join(" + "))?;
             }
             writeln!(f)?;
-            writeln!(f, "{PAD}fork {}   deaths {}", human(self.fork), self.deaths)?;
+            writeln!(
+                f,
+                "{PAD}{start} {}   deaths {}",
+                human(self.fork),
+                self.deaths
+            )?;
         } else {
             write!(
                 f,
@@ -626,7 +664,7 @@ impl fmt::Display for FamilyReport {
             writeln!(f, "   speedup ~{:.2}x", self.speedup())?;
             writeln!(
                 f,
-                "{PAD}fork {}   results {}   retries {}   deaths {}   timeouts {}",
+                "{PAD}{start} {}   results {}   retries {}   deaths {}   timeouts {}",
                 human(self.fork),
                 bytes(self.result_bytes),
                 self.retries,
@@ -701,5 +739,28 @@ mod tests {
             text.contains("results 128 B   retries 0   deaths 0   timeouts 1"),
             "{text}"
         );
+    }
+
+    /// Ranks that served a family's jobs are linked, not forked, and the report says so (it
+    /// said "2 workers forked" for two serving ranks).
+    #[test]
+    fn serving_ranks_are_not_counted_as_forked() {
+        let mut r = Recorder::new("par! on ranks", Location::caller(), 2);
+        r.linked(1, 20, Instant::now(), Duration::from_micros(50));
+        r.linked(2, 21, Instant::now(), Duration::from_micros(50));
+        let report = r.report_at(Duration::from_millis(1));
+        let ranks: Vec<_> = report.per_worker.iter().map(|w| w.rank).collect();
+        assert_eq!(ranks, [Some(1), Some(2)]);
+        let text = report.to_string();
+        assert!(text.contains("limit 2  2 ranks serving\n"), "{text}");
+        assert!(text.contains("link 0.1 ms"), "{text}");
+        assert!(!text.contains("forked"), "{text}");
+        // A pool that forked one local worker beside a rank says both.
+        let mut r = Recorder::new("Pool", Location::caller(), 2);
+        r.forked(10, Instant::now(), Duration::from_micros(300));
+        r.linked(1, 20, Instant::now(), Duration::from_micros(50));
+        let text = r.report_at(Duration::from_millis(1)).to_string();
+        assert!(text.contains("1 worker forked, 1 rank serving"), "{text}");
+        assert!(text.contains("fork 0.3 ms"), "{text}");
     }
 }
