@@ -14,7 +14,7 @@ use crate::loops::options::Loop;
 use crate::loops::report::{self, Context};
 use crate::loops::sched::Schedule;
 use crate::loops::source::{Plan, Source};
-use crate::loops::team::{self, TeamIter};
+use crate::loops::team::{self, Failures, TeamIter};
 use crate::mode::{self, Here};
 use crate::progress::Progress;
 use crate::trace;
@@ -355,7 +355,14 @@ fn run_form<S: Source, J: Job<S::Item>, R>(
     let mut count = 0;
     let result = if let Some(workers) = decision.workers {
         report::expect_team(ctx, false);
-        let r = team::run(&opts.clauses, workers, &mut src, job, stop_on, false);
+        let r = team::run(
+            &opts.clauses,
+            workers,
+            &mut src,
+            job,
+            stop_on,
+            Failures::Stop,
+        );
         let finishing = Instant::now();
         let r = r.and_then(|(values, m)| {
             count = values.len();
@@ -489,7 +496,14 @@ pub(crate) fn run_each<S: Source, J: Job<S::Item>>(
         return Ok(out);
     };
     report::expect_team(ctx, false);
-    let r = team::run(&opts.clauses, workers, &mut src, job, None, true);
+    let r = team::run(
+        &opts.clauses,
+        workers,
+        &mut src,
+        job,
+        None,
+        Failures::KeepGoing,
+    );
     report::team_finished(r.as_ref().err(), Duration::ZERO, 0);
     let (values, measured) = r?;
     let mut failed = measured.failed;

@@ -210,9 +210,9 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     src: &mut S,
     job: &J,
     stop_on: Option<fn(&J::Value) -> bool>,
-    keep_going: bool,
+    failures: Failures,
 ) -> Result<(Vec<J::Value>, Measured)> {
-    let mut team = Team::start(opts, workers, src, job, true, keep_going)?;
+    let mut team = Team::start(opts, workers, src, job, Order::Items, failures)?;
     team.stop_on = stop_on;
     while !team.finished() {
         team.step(src)?;
@@ -230,6 +230,24 @@ pub(crate) fn run<S: Source, J: Job<S::Item>>(
     team.finish().map(|values| (values, measured))
 }
 
+/// The order a team hands its values out in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// In item order: a collect, a reduction, an `ordered` iterator.
+    Items,
+    /// As they arrive: an `unordered` iterator.
+    Arrival,
+}
+
+/// What a team does after an item fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failures {
+    /// The loop fails: no new item is handed out (retries aside).
+    Stop,
+    /// `keep_going`: the other items run; the failures are collected (`Measured::failed`).
+    KeepGoing,
+}
+
 impl<V: Transfer> Team<V> {
     /// Forks `workers` workers (see [`run`]) and sends each its first chunk.
     fn start<S: Source, J: Job<S::Item, Value = V>>(
@@ -237,8 +255,8 @@ impl<V: Transfer> Team<V> {
         workers: usize,
         src: &mut S,
         job: &J,
-        ordered: bool,
-        keep_going: bool,
+        order: Order,
+        failures: Failures,
     ) -> Result<Self> {
         let len = match src.plan() {
             Plan::Indexed(n) => Some(n),
@@ -275,7 +293,7 @@ impl<V: Transfer> Team<V> {
             stream_ended: false,
             stopping: false,
             errors: Vec::new(),
-            store: if ordered {
+            store: if order == Order::Items {
                 Store::Ordered(BTreeMap::new())
             } else {
                 Store::Unordered(VecDeque::new())
@@ -299,7 +317,7 @@ impl<V: Transfer> Team<V> {
             stop_on: None,
             finished_early: false,
             // Keep going is item by item: indexed sources whose units are items.
-            keep_going: keep_going && len.is_some() && grain == 1,
+            keep_going: failures == Failures::KeepGoing && len.is_some() && grain == 1,
             item_errors: BTreeMap::new(),
             placement: child::place::Placement::for_workers(opts.proc_bind, workers),
             window: None,
@@ -1381,7 +1399,8 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
         mut src: S,
         job: &J,
     ) -> Self {
-        let inner = match Team::start(opts, workers, &mut src, job, false, false) {
+        let inner = match Team::start(opts, workers, &mut src, job, Order::Arrival, Failures::Stop)
+        {
             Ok(mut team) => {
                 // Results already handed out can't be taken back: unordered loops don't retry;
                 // and they are stepped without forking replacements, so don't recycle either.
@@ -1412,7 +1431,7 @@ impl<'a, V: Transfer + 'a> TeamIter<'a, V> {
         if opts.schedule == Schedule::Static {
             opts.schedule = Schedule::Auto;
         }
-        let inner = match Team::start(&opts, workers, &mut src, job, true, false) {
+        let inner = match Team::start(&opts, workers, &mut src, job, Order::Items, Failures::Stop) {
             Ok(mut team) => {
                 team.opts.common.retries = 0;
                 team.opts.max_items_per_worker = None;
