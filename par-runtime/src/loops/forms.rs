@@ -316,7 +316,7 @@ impl<I, A: Transfer, E: Display, Id: Fn() -> A, F: Fn(A, I) -> std::result::Resu
 /// `par!` array reduction a pointer (its copy is boxed, see `ops::Operand::Private`).
 /// The items travel the same way, by value and back: through a `&mut` the iterator's position
 /// was stored to the caller's memory after every item (a panic in the fold must leave it
-/// there), and W10's histogram ran 1.5x slower per item than the plain loop.
+/// there), and W10's histogram took 1.3 ns an item in a worker, 1.08 ns without that store.
 #[inline(never)]
 fn fold_grain<I, A, E, F, Em, It>(
     fold: &F,
