@@ -183,10 +183,12 @@ struct Stat {
 /// One trace event, kept until the family is dropped.
 #[derive(Debug)]
 enum Event {
+    /// A process forked, or (`rank` set) an MPI rank linked.
     Fork {
         at: Instant,
         took: Duration,
         pid: i32,
+        rank: Option<usize>,
     },
     Job {
         pid: i32,
@@ -315,7 +317,12 @@ impl Recorder {
             rank,
         });
         if let Some(ev) = &mut self.events {
-            ev.push(Event::Fork { at, took, pid });
+            ev.push(Event::Fork {
+                at,
+                took,
+                pid,
+                rank,
+            });
         }
     }
 
@@ -544,11 +551,23 @@ impl Recorder {
         ));
         for e in events {
             out.push(match e {
-                Event::Fork { at, took, pid } => format!(
-                    "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":\"fork\",\"cat\":\"par\",\"args\":{{\"worker\":{pid}}}",
-                    us(*at),
-                    dur(*took)
-                ),
+                Event::Fork {
+                    at,
+                    took,
+                    pid,
+                    rank,
+                } => {
+                    // A rank is linked, not forked: its span says which.
+                    let (name, more) = match rank {
+                        None => ("fork".to_string(), String::new()),
+                        Some(r) => (format!("link rank {r}"), format!(",\"rank\":{r}")),
+                    };
+                    format!(
+                        "\"tid\":{parent},\"ph\":\"X\",\"ts\":{:.3},\"dur\":{:.3},\"name\":\"{name}\",\"cat\":\"par\",\"args\":{{\"worker\":{pid}{more}}}",
+                        us(*at),
+                        dur(*took)
+                    )
+                }
                 Event::Job {
                     pid,
                     end,
@@ -762,5 +781,19 @@ mod tests {
         let text = r.report_at(Duration::from_millis(1)).to_string();
         assert!(text.contains("1 worker forked, 1 rank serving"), "{text}");
         assert!(text.contains("fork 0.3 ms"), "{text}");
+        // Its trace names the fork a fork and the link a link, with the rank.
+        r.events = Some(Vec::new());
+        r.forked(10, Instant::now(), Duration::from_micros(300));
+        r.linked(1, 20, Instant::now(), Duration::from_micros(50));
+        let events = r.events.take().unwrap_or_default();
+        let json = r.trace_events(Duration::from_millis(1), &events).join("\n");
+        assert!(
+            json.contains(r#""name":"fork","cat":"par","args":{"worker":10}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""name":"link rank 1","cat":"par","args":{"worker":20,"rank":1}"#),
+            "{json}"
+        );
     }
 }
